@@ -1,0 +1,31 @@
+# `make test` and `make demo` set up .venv when needed (idempotent: a no-op when it is current).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.hiva-stamp
+DEMO   ?= out/demo
+
+.PHONY: setup test demo lint clean-demo
+
+$(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# The main job on the embedded defaults (no GPU, no internet): see README.
+demo: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/hiva generate-descriptions --aus bp4d --per-au 20 --out $(DEMO)/corpus
+
+clean-demo:
+	rm -rf $(DEMO)

@@ -1,0 +1,48 @@
+"""The ``hiva`` command line. Each area registers its commands; this module stays import-light so
+``hiva --help`` answers fast (heavy libraries are imported inside the commands)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from hiva.errors import HivaError
+
+app = typer.Typer(
+    name="hiva",
+    help="Facial Action Unit detection with language priors (HiVA).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Modules exposing ``register(app)``; order is the order of ``hiva --help``.
+_PARTS = (
+    "hiva.pipeline.generate_cli",
+)
+for _name in _PARTS:
+    importlib.import_module(_name).register(app)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+    if version:
+        from hiva import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    try:
+        app()
+    except HivaError as e:
+        typer.echo(f"hiva: error: {e}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Description corpora: schema, reading and writing (imports without torch)."""

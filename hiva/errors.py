@@ -1,0 +1,9 @@
+"""The one exception type a user sees: a message that names the problem and the fix."""
+
+
+class HivaError(Exception):
+    """An error caused by the user's input or environment.
+
+    The CLI prints ``str(err)`` as one line and exits with code 1, no traceback. The message must
+    say what is wrong and what to do about it.
+    """
