@@ -40,7 +40,9 @@ def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) 
 
         p = Path(path)
         if not p.is_file():
-            raise HivaError(f"config file {p} does not exist; pass an existing YAML file to --config")
+            raise HivaError(
+                f"config file {p} does not exist; pass an existing YAML file to --config"
+            )
         try:
             loaded = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:

@@ -17,7 +17,7 @@ SCHEMA_VERSION = 1
 
 CORPUS_SCHEMA = pa.schema(
     [
-        pa.field("row_id", pa.string(), nullable=False),  # stable: hash of (prompt_hash, sample, text)
+        pa.field("row_id", pa.string(), nullable=False),  # hash of (prompt, sample, text)
         pa.field("au", pa.int16(), nullable=False),
         pa.field("au_name", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),

@@ -1,0 +1,1 @@
+"""Pipeline stages: description generation, dedup, and text embedding."""

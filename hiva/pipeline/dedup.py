@@ -1,0 +1,94 @@
+"""Deduplication of descriptions, per AU: exact (normalised-text hash), then near-duplicates by
+MinHash LSH over word n-grams (datasketch, streaming, first occurrence kept).
+
+Used by generation (between rounds and in the final pass over all shards) and by corpus merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hiva.corpora.schema import normalise_text, text_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    minhash: bool = True
+    threshold: float = 0.7  # estimated Jaccard of word-bigram sets above which rows are merged
+    num_perm: int = 128
+    ngram: int = 2
+    seed: int = 1
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("dedup threshold must be in (0, 1]")
+        if self.ngram < 1 or self.num_perm < 16:
+            raise ValueError("dedup ngram must be >= 1 and num_perm >= 16")
+
+
+def shingles(text: str, n: int) -> set[bytes]:
+    words = normalise_text(text).split()
+    if len(words) < n:
+        return {" ".join(words).encode()}
+    return {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
+
+
+class NearDupIndex:
+    """Streaming near-duplicate filter for one group (one AU): ``add`` returns False for a
+    near-duplicate of something already kept."""
+
+    def __init__(self, cfg: DedupConfig):
+        from datasketch import MinHash, MinHashLSH
+
+        self._cfg = cfg
+        self._MinHash = MinHash
+        self._lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+        self._n = 0
+
+    def add(self, text: str) -> bool:
+        m = self._MinHash(num_perm=self._cfg.num_perm, seed=self._cfg.seed)
+        m.update_batch(list(shingles(text, self._cfg.ngram)))
+        if self._lsh.query(m):
+            return False
+        self._lsh.insert(str(self._n), m)
+        self._n += 1
+        return True
+
+
+def dedup_frame(df: pd.DataFrame, cfg: DedupConfig, group: str = "au") -> tuple[pd.DataFrame, dict]:
+    """Keep the first occurrence of each text per ``group``; return (kept rows, counts).
+
+    counts = {"input": n, "exact_duplicates": n, "near_duplicates": n, "kept": n}.
+    Row order decides which copy survives, so callers sort deterministically first.
+    """
+    hashes = df["text_hash"] if "text_hash" in df else df["text"].map(text_hash)
+    keep = []
+    seen: set[tuple] = set()
+    exact = near = 0
+    indexes: dict = {}
+    for g, h, text in zip(df[group].tolist(), hashes.tolist(), df["text"].tolist()):
+        if (g, h) in seen:
+            exact += 1
+            keep.append(False)
+            continue
+        seen.add((g, h))
+        if cfg.minhash:
+            idx = indexes.get(g)
+            if idx is None:
+                idx = indexes[g] = NearDupIndex(cfg)
+            if not idx.add(text):
+                near += 1
+                keep.append(False)
+                continue
+        keep.append(True)
+    kept = df[keep].reset_index(drop=True)
+    return kept, {
+        "input": len(df),
+        "exact_duplicates": exact,
+        "near_duplicates": near,
+        "kept": len(kept),
+    }
