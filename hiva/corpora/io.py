@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hiva.corpora.schema import MANIFEST
 from hiva.errors import HivaError
 
 if TYPE_CHECKING:
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFrame:
     """Load a corpus as a DataFrame with the columns of ``CORPUS_SCHEMA``.
 
-    ``spec`` is a corpus folder written by ``hiva generate-descriptions`` (``part-*.parquet`` at
-    its root), a folder written by ``hiva corpus export`` (``data/`` + README.md card), or a Hub
+    ``spec`` is a corpus folder written by ``hiva generate-descriptions``
+    (``data/train-*.parquet`` and ``_manifest.json``), a folder written by ``hiva corpus export``
+    (``data/`` + README.md card), or a Hub
     dataset id ``owner/name``. ``config_name`` picks one config of an exported/Hub dataset.
     """
     import datasets
@@ -26,14 +28,15 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
         if p.is_dir():
             if any(p.glob("part-*.parquet")):
                 ds = datasets.load_dataset(
-                    "parquet", data_files=sorted(str(f) for f in p.glob("part-*.parquet")),
+                    "parquet",
+                    data_files=sorted(str(f) for f in p.glob("part-*.parquet")),
                     split="train",
                 )
             elif (p / "README.md").exists() or (p / "data").is_dir():
                 ds = datasets.load_dataset(str(p), config_name, split="train")
             else:
                 raise HivaError(
-                    f"{p} holds no corpus (no part-*.parquet, no data/); pass a folder made by "
+                    f"{p} holds no corpus (no {MANIFEST}, no data/); pass a folder made by "
                     "`hiva generate-descriptions` or `hiva corpus export`, or a Hub dataset id"
                 )
         elif p.exists():
@@ -51,3 +54,11 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
             "and for a Hub id that you are online and logged in (`hf auth login`)"
         ) from None
     return ds.to_pandas()
+
+
+def read_manifest(corpus_dir: str | Path) -> dict:
+    """The generation manifest of a local corpus folder ({} when it has none)."""
+    import json
+
+    f = Path(corpus_dir) / MANIFEST
+    return json.loads(f.read_text()) if f.exists() else {}

@@ -1,8 +1,15 @@
-"""The description corpus schema (one row per kept description).
+"""The description corpus schema (one row per kept description) and folder layout.
 
-A corpus folder holds ``part-*.parquet`` files with this schema plus ``manifest.json`` and
-``config.yaml``; work in progress lives in ``.staging/`` (hidden, so ``pandas.read_parquet(DIR)``
-and ``datasets.load_dataset("parquet", data_dir=DIR)`` see only the finished corpus).
+A corpus folder holds::
+
+    data/train-00000-of-00001.parquet   rows with CORPUS_SCHEMA (Hub naming: one "train" split)
+    _manifest.json                      how it was made: config, LLM, counts, filters, dedup
+    _config.yaml                        the resolved GenerateConfig
+    .staging/                           work in progress (resume state)
+
+Names starting with "_" or "." are skipped by pyarrow's dataset discovery and the ``data/train-*``
+names are what ``datasets`` maps to a split, so both ``pandas.read_parquet(DIR)`` and
+``datasets.load_dataset("parquet", data_dir=DIR)`` read exactly the corpus rows.
 """
 
 from __future__ import annotations
@@ -14,6 +21,13 @@ import unicodedata
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
+DATA_DIR = "data"
+MANIFEST = "_manifest.json"
+CONFIG = "_config.yaml"
+
+
+def data_file(i: int, n: int) -> str:
+    return f"{DATA_DIR}/train-{i:05d}-of-{n:05d}.parquet"
 
 CORPUS_SCHEMA = pa.schema(
     [

