@@ -483,7 +483,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
             if f.with_suffix(".done").exists():
                 frames.append(pq.read_table(f).to_pandas())
     cols = [f.name for f in CORPUS_SCHEMA]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    df = pd.concat(frames, ignore_index=True) if frames else CORPUS_SCHEMA.empty_table().to_pandas()
     kept, dcounts = dedup_frame(df, DedupConfig(minhash=cfg.dedup, threshold=cfg.dedup_threshold))
     capped = kept.groupby("au", sort=False, group_keys=False).head(cfg.per_au)
     capped = capped.sort_values("au", kind="stable").reset_index(drop=True)
