@@ -165,9 +165,9 @@ def test_shards_write_disjoint_prompts_and_finalize_merges(tiny_llm, tmp_path):
 
 
 def test_user_template_renders_sandboxed(tiny_llm, tmp_path):
-    from hiva.errors import HivaError
-
     from conftest import SHORT_TEMPLATE
+
+    from hiva.errors import HivaError
 
     tdir = tmp_path / "tpl"
     tdir.mkdir()
