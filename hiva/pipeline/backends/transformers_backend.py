@@ -124,3 +124,35 @@ def _cut(text: str, stops: tuple[str, ...]) -> str:
         if i != -1:
             cut = min(cut, i)
     return text[:cut]
+
+
+def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
+    """Write a GGUF model as a Hugging Face folder (bf16 safetensors + tokenizer), cached by the
+    GGUF file's fingerprint, and return its path. vLLM loads that folder; a GGUF-loaded
+    transformers model cannot be saved directly, so its weights go into a fresh ``from_config``
+    model first."""
+    import os
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    root = Path(cache_dir or os.environ.get("HIVA_CACHE", Path.home() / ".cache" / "hiva"))
+    out = root / "llm-hf" / weights_fingerprint(ref).replace(":", "-")
+    if (out / "config.json").exists():
+        return str(out)
+    tok = AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+    src = AutoModelForCausalLM.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+    dst = AutoModelForCausalLM.from_config(src.config, dtype=torch.bfloat16)
+    missing, unexpected = dst.load_state_dict(src.state_dict(), strict=False)
+    tied = {"lm_head.weight"} if getattr(src.config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise HivaError(
+            f"converting {ref.gguf_file}: keys differ (missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}); pass an HF model folder instead"
+        )
+    tmp = out.with_name(out.name + ".tmp")
+    dst.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    os.replace(tmp, out)
+    return str(out)
