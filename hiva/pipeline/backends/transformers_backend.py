@@ -131,6 +131,7 @@ def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
     GGUF file's fingerprint, and return its path. vLLM loads that folder; a GGUF-loaded
     transformers model cannot be saved directly, so its weights go into a fresh ``from_config``
     model first."""
+    import copy
     import os
     from pathlib import Path
 
@@ -143,7 +144,10 @@ def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
         return str(out)
     tok = AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file)
     src = AutoModelForCausalLM.from_pretrained(ref.path, gguf_file=ref.gguf_file)
-    dst = AutoModelForCausalLM.from_config(src.config, dtype=torch.bfloat16)
+    cfg = copy.deepcopy(src.config)
+    if hasattr(cfg, "quantization_config"):  # the weights are dequantised now
+        del cfg.quantization_config
+    dst = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     missing, unexpected = dst.load_state_dict(src.state_dict(), strict=False)
     tied = {"lm_head.weight"} if getattr(src.config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
