@@ -1,0 +1,95 @@
+"""Subject-exclusive folds and label statistics.
+
+BP4D_FOLDS / DISFA_FOLDS are the three subject groups of the standard 3-fold protocol used by
+JAA-Net (Shao et al., ECCV 2018) and ME-GraphAU (Luo et al., IJCAI 2022), as listed in the
+ME-GraphAU repository README ("BP4D_Sequence_split" / "DISFA_Sequence_split"). Fold k is the
+group held out for testing; the model is trained on the other two groups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hiva.errors import HivaError
+from hiva.facs import au_column
+
+BP4D_FOLDS: dict[int, list[str]] = {
+    1: ["F001", "M007", "F018", "F008", "F002", "M004", "F010", "F009", "M012", "M001", "F016",
+        "M014", "F023", "M008"],
+    2: ["M011", "F003", "M010", "M002", "F005", "F022", "M018", "M017", "F013", "M016", "F020",
+        "F011", "M013", "M005"],
+    3: ["F007", "F015", "F006", "F019", "M006", "M009", "F012", "M003", "F004", "F021", "F017",
+        "M015", "F014"],
+}
+DISFA_FOLDS: dict[int, list[str]] = {
+    1: ["SN002", "SN010", "SN001", "SN026", "SN027", "SN032", "SN030", "SN009", "SN016"],
+    2: ["SN013", "SN018", "SN011", "SN028", "SN012", "SN006", "SN031", "SN021", "SN024"],
+    3: ["SN003", "SN029", "SN023", "SN025", "SN008", "SN005", "SN007", "SN017", "SN004"],
+}
+SCHEMES = ("bp4d", "disfa", "kfold")
+
+
+def _fixed(df: pd.DataFrame, table: dict[int, list[str]], name: str) -> pd.Series:
+    lookup = {s: k for k, subs in table.items() for s in subs}
+    folds = df["subject"].astype(str).map(lookup)
+    unknown = sorted(set(df["subject"][folds.isna()].astype(str)))
+    if unknown:
+        raise HivaError(
+            f"subject(s) {', '.join(unknown[:5])} are not in the standard {name} folds; check the "
+            f"subject ids (e.g. {table[1][0]}) or use --scheme kfold"
+        )
+    return folds.astype("int64").rename("fold")
+
+
+def assign_folds(df: pd.DataFrame, scheme: str = "kfold", k: int = 3, seed: int = 0) -> pd.Series:
+    """Fold number 1..k for each row; every subject lies in exactly one fold.
+
+    ``bp4d``/``disfa`` use the published subject lists; ``kfold`` shuffles the subjects with
+    ``seed`` and deals them round-robin so folds differ by at most one subject.
+    """
+    scheme = scheme.lower()
+    if scheme == "bp4d":
+        return _fixed(df, BP4D_FOLDS, "BP4D")
+    if scheme == "disfa":
+        return _fixed(df, DISFA_FOLDS, "DISFA")
+    if scheme != "kfold":
+        raise HivaError(f"unknown fold scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    subjects = sorted(set(df["subject"].astype(str)))
+    if k < 2 or len(subjects) < k:
+        raise HivaError(
+            f"cannot make {k} subject-exclusive folds from {len(subjects)} subject(s); "
+            "use k >= 2 and at most one fold per subject"
+        )
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    lookup = {subjects[j]: (i % k) + 1 for i, j in enumerate(order)}
+    return df["subject"].astype(str).map(lookup).astype("int64").rename("fold")
+
+
+def split_train_val(
+    df_train: pd.DataFrame, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out about ``val_fraction`` of the subjects (at least one) as a validation set."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise HivaError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    subjects = sorted(set(df_train["subject"].astype(str)))
+    if val_fraction == 0.0:
+        return df_train, df_train.iloc[:0]
+    if len(subjects) < 2:
+        raise HivaError("a validation split needs at least 2 training subjects; set val_fraction 0")
+    n_val = min(len(subjects) - 1, max(1, round(len(subjects) * val_fraction)))
+    rng = np.random.default_rng(seed)
+    val = set(rng.choice(subjects, size=n_val, replace=False).tolist())
+    is_val = df_train["subject"].astype(str).isin(val)
+    return df_train[~is_val], df_train[is_val]
+
+
+def occurrence_rates(df: pd.DataFrame, aus) -> np.ndarray:
+    """Fraction of positives per AU among rows whose label is known (NaN when none is known)."""
+    out = np.full(len(aus), np.nan, dtype=np.float64)
+    for i, n in enumerate(aus):
+        col = df[au_column(n)].astype("Float64")
+        known = col.dropna()
+        if len(known):
+            out[i] = float(known.sum()) / len(known)
+    return out

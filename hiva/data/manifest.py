@@ -1,0 +1,120 @@
+"""The manifest: one Parquet table per image set, the format every importer writes and ``hiva
+train`` reads.
+
+Columns: ``path`` (str, relative to the manifest's folder when the image lies under it),
+``subject`` (str), ``sequence`` (str), ``frame`` (int), one ``AUxx`` column per AU (nullable Int8
+0/1, null = unknown) and optional ``AUxx_intensity`` (float). Free-form metadata (source,
+``synthetic``) is stored in the Parquet schema metadata under ``hiva``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from hiva.errors import HivaError
+from hiva.facs import au_column
+
+REQUIRED = ("path", "subject", "sequence", "frame")
+_AU_RE = re.compile(r"^AU(\d{2,3})$")
+
+
+def manifest_aus(df: pd.DataFrame) -> tuple[int, ...]:
+    """AU numbers that have an occurrence column in ``df``, sorted."""
+    return tuple(sorted(int(m.group(1)) for c in df.columns if (m := _AU_RE.match(str(c)))))
+
+
+def normalize(df: pd.DataFrame) -> pd.DataFrame:
+    """Cast to the manifest dtypes (str ids, int frame, Int8 labels, float intensities)."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise HivaError(
+            f"manifest lacks column(s) {', '.join(missing)}; a manifest needs "
+            f"{', '.join(REQUIRED)} and AUxx columns (e.g. AU01)"
+        )
+    out = df.copy()
+    out["path"] = out["path"].astype(str)
+    out["subject"] = out["subject"].astype(str)
+    out["sequence"] = out["sequence"].astype(str)
+    out["frame"] = pd.to_numeric(out["frame"]).astype("int64")
+    for n in manifest_aus(out):
+        col = au_column(n)
+        vals = pd.to_numeric(out[col], errors="coerce")
+        bad = vals.notna() & ~vals.isin([0, 1])
+        if bad.any():
+            raise HivaError(
+                f"column {col} holds values other than 0/1/null (e.g. {vals[bad].iloc[0]!r}); "
+                "map unknowns to null and positives to 1 before writing"
+            )
+        out[col] = vals.astype("Int8")
+        icol = f"{col}_intensity"
+        if icol in out.columns:
+            out[icol] = pd.to_numeric(out[icol], errors="coerce").astype("float32")
+    return out
+
+
+def write_manifest(df: pd.DataFrame, path: str | Path, meta: dict | None = None) -> Path:
+    """Write ``df`` as a manifest. Absolute image paths under the manifest's folder are stored
+    relative to it so the folder can move. Written to a temp file then renamed (no half files)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = normalize(df)
+    if len(manifest_aus(out)) == 0:
+        raise HivaError("manifest has no AU columns (AU01, AU02, ...); add at least one")
+    root = path.parent.resolve()
+
+    def rel(p: str) -> str:
+        q = Path(p)
+        if q.is_absolute():
+            try:
+                return q.resolve().relative_to(root).as_posix()
+            except ValueError:
+                return str(q)
+        return p
+
+    out["path"] = [rel(p) for p in out["path"]]
+    table = pa.Table.from_pandas(out.reset_index(drop=True), preserve_index=False)
+    md = dict(table.schema.metadata or {})
+    md[b"hiva"] = json.dumps(meta or {}).encode()
+    table = table.replace_schema_metadata(md)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def manifest_meta(path: str | Path) -> dict:
+    """The ``hiva`` metadata dict stored in a manifest (``{}`` when none)."""
+    import pyarrow.parquet as pq
+
+    md = pq.read_schema(path).metadata or {}
+    raw = md.get(b"hiva")
+    return json.loads(raw) if raw else {}
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest; image paths come back absolute; the schema is checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise HivaError(
+            f"manifest {path} does not exist; build one with `hiva data import` or "
+            "`hiva data synth`"
+        )
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a non-Parquet file
+        raise HivaError(f"{path} is not a readable Parquet manifest ({type(e).__name__}); "
+                        "rebuild it with `hiva data import`") from None
+    df = normalize(df)
+    if not manifest_aus(df):
+        raise HivaError(f"manifest {path} has no AU columns (AU01, ...); rebuild it")
+    root = path.parent.resolve()
+    df["path"] = [p if os.path.isabs(p) else str(root / p) for p in df["path"]]
+    return df
