@@ -1,0 +1,147 @@
+"""``hiva data ...``: import, synth, align, folds. Parses flags and calls the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+data_app = typer.Typer(help="Face data: import, synthesise, align, folds.", no_args_is_help=True,
+                       rich_markup_mode=None)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
+
+
+def _report(report, n: int, out: Path) -> None:
+    typer.echo(f"wrote {n} rows to {out}")
+    for why, k in sorted(report.items()):
+        if k:
+            typer.echo(f"skipped {k}: {why}")
+
+
+@data_app.command("import")
+def import_(
+    source: str = typer.Argument(..., help="bp4d | disfa | megraphau | csv"),
+    file: Path | None = typer.Argument(None, help="CSV file (for csv)."),
+    out: Path = typer.Option(..., "--out", help="Manifest (.parquet) to write."),
+    root: Path | None = typer.Option(None, "--root", help="BP4D/DISFA release folder."),
+    images: Path | None = typer.Option(None, "--images", help="Image folder override."),
+    labels: Path | None = typer.Option(None, "--labels", help="Label folder override."),
+    lists: Path | None = typer.Option(None, "--lists", help="ME-GraphAU list folder."),
+    threshold: int = typer.Option(2, "--threshold", help="DISFA: positive when intensity >= this."),
+    aus: str | None = typer.Option(None, "--aus", help="ME-GraphAU AU order (bp4d, disfa, 1,2,..)"),
+    path_column: str = typer.Option("path", "--path-column", help="CSV: image path column."),
+) -> None:
+    """Build a manifest from BP4D, DISFA, ME-GraphAU lists or a CSV."""
+    from hiva.data import importers
+    from hiva.data.manifest import write_manifest
+    from hiva.errors import HivaError
+    from hiva.facs import parse_aus
+
+    src = source.lower()
+    if src in ("bp4d", "disfa"):
+        if root is None and (images is None or labels is None):
+            raise HivaError(f"{src} needs --root DIR (or both --images and --labels)")
+        fn = importers.import_bp4d if src == "bp4d" else importers.import_disfa
+        kw = {} if src == "bp4d" else {"threshold": threshold}
+        df, rep = fn(root or Path("."), images, labels, **kw)
+    elif src == "megraphau":
+        if lists is None or images is None:
+            raise HivaError("megraphau needs --lists DIR and --images DIR")
+        df, rep = importers.import_megraphau(lists, images, aus=parse_aus(aus) if aus else None)
+    elif src == "csv":
+        if file is None:
+            raise HivaError("csv needs a file: hiva data import csv FILE --out MANIFEST")
+        df, rep = importers.import_csv(file, path_column)
+    else:
+        raise HivaError(f"unknown source {source!r}; use bp4d, disfa, megraphau or csv")
+    write_manifest(df, out, {"source": src})
+    _report(rep, len(df), out)
+
+
+@data_app.command("export-megraphau")
+def export_megraphau(
+    manifest: Path = typer.Argument(..., help="Manifest to export."),
+    out: Path = typer.Option(..., "--out", help="Folder for the list files."),
+    name: str = typer.Option("BP4D", "--name", help="List file prefix (BP4D, DISFA, ...)."),
+    scheme: str = typer.Option("kfold", "--scheme", help="bp4d | disfa | kfold"),
+    k: int = typer.Option(3, "--k"),
+    seed: int = typer.Option(0, "--seed"),
+    aus: str | None = typer.Option(None, "--aus", help="AU order; default: the manifest's AUs"),
+    images_root: Path | None = typer.Option(None, "--images-root", help="Write paths relative."),
+) -> None:
+    """Write ME-GraphAU *_img_path_fold<k>.txt / *_label_fold<k>.txt files."""
+    from hiva.data.folds import assign_folds
+    from hiva.data.importers import export_megraphau as export
+    from hiva.data.manifest import manifest_aus, read_manifest
+    from hiva.facs import parse_aus
+
+    df = read_manifest(manifest)
+    order = parse_aus(aus) if aus else manifest_aus(df)
+    files = export(df, out, name, order, assign_folds(df, scheme, k, seed), images_root)
+    typer.echo(f"wrote {len(files)} list files to {out}")
+
+
+@data_app.command("synth")
+def synth(
+    out: Path = typer.Option(..., "--out", help="Folder to write (resumes if it exists)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file of SynthConfig."),
+    subjects: int | None = typer.Option(None, "--subjects", help="Identities (default 40)."),
+    per_subject: int | None = typer.Option(None, "--per-subject", help="Images per identity."),
+    seed: int | None = typer.Option(None, "--seed"),
+    size: int | None = typer.Option(None, "--size", help="Image side in pixels (128..256)."),
+    difficulty: float | None = typer.Option(None, "--difficulty", help="0 clear .. 1 subtle."),
+    workers: int | None = typer.Option(None, "--workers", help="Processes (0 = all cores)."),
+    grid: bool | None = typer.Option(None, "--grid/--no-grid", help="Write per-AU grid PNGs."),
+) -> None:
+    """Render a SYNTHETIC AU-labelled face set with a manifest."""
+    from hiva.config import load_config
+    from hiva.data.synth import SynthConfig, render_synthetic
+
+    cfg = load_config(SynthConfig, config, out=str(out), subjects=subjects,
+                      per_subject=per_subject, seed=seed, size=size, difficulty=difficulty,
+                      workers=workers, grid=grid)
+    path = render_synthetic(cfg.out, cfg.subjects, cfg.per_subject, cfg.seed, cfg.size,
+                            cfg.difficulty, cfg.workers, cfg.grid, cfg.jpeg_quality)
+    typer.echo(f"wrote {cfg.subjects * cfg.per_subject} synthetic images and {path}")
+
+
+@data_app.command("align")
+def align(
+    manifest: Path = typer.Argument(..., help="Manifest of raw frames."),
+    out: Path = typer.Option(..., "--out", help="Folder for crops and the aligned manifest."),
+    config: Path | None = typer.Option(None, "--config", help="YAML file of AlignConfig."),
+    size: int | None = typer.Option(None, "--size", help="Crop side (default 256)."),
+    min_confidence: float | None = typer.Option(None, "--min-confidence"),
+    pick: str | None = typer.Option(None, "--pick", help="largest | most-confident"),
+) -> None:
+    """Detect, align (eyes to canonical positions) and crop faces; skip frames with no face."""
+    from hiva.config import load_config
+    from hiva.data.align import AlignConfig, run
+
+    cfg = load_config(AlignConfig, config, manifest=str(manifest), out=str(out), size=size,
+                      min_confidence=min_confidence, pick=pick)
+    typer.echo(f"wrote {run(cfg)}")
+
+
+@data_app.command("folds")
+def folds(
+    manifest: Path = typer.Argument(..., help="Manifest."),
+    scheme: str = typer.Option("kfold", "--scheme", help="bp4d | disfa | kfold"),
+    k: int = typer.Option(3, "--k"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Print subjects, frames and per-AU occurrence rates of each fold's training split."""
+    from hiva.data.folds import assign_folds, occurrence_rates
+    from hiva.data.manifest import manifest_aus, read_manifest
+
+    df = read_manifest(manifest)
+    f = assign_folds(df, scheme, k, seed)
+    aus = manifest_aus(df)
+    for fold in sorted(set(f)):
+        test = df[f == fold]
+        rates = occurrence_rates(df[f != fold], aus)
+        typer.echo(f"fold {fold}: test {test['subject'].nunique()} subjects / {len(test)} frames; "
+                   "train rates " + " ".join(f"AU{a}={r:.2f}" for a, r in zip(aus, rates)))
