@@ -281,7 +281,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     # Mouth geometry.
     my = p["my"] + 0.02 * a[25]
     mw = p["mw"]
-    cxm = mw * (1 + 0.28 * a[12] + 0.4 * a[20] - 0.12 * a[14] - 0.2 * a[23] - 0.05 * a[24]
+    cxm = mw * (1 + 0.28 * a[12] + 0.4 * a[20] - 0.18 * a[14] - 0.3 * a[23] - 0.05 * a[24]
                 - 0.05 * a[10])
     cy = my - 0.1 * a[12] + 0.09 * a[15] + 0.02 * a[20] - 0.01 * a[14] - 0.02 * a[17]
     gap = 0.045 * a[25] + 0.12 * a[26] * (0.4 + 0.6 * (a[25] > 0))
@@ -314,12 +314,14 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     cv.line(lip_up, lip_c * 0.5, 0.008 + 0.012 * a[24])
     if a[24] > 0:  # pressed lips bulge the skin above and below
         cv.line(_through([-cxm * 0.8, up_y - ut - 0.03], [0, up_y - ut - 0.04],
-                         [cxm * 0.8, up_y - ut - 0.03], 8), _mix(skin, line_c, a[24]), 0.01)
+                         [cxm * 0.8, up_y - ut - 0.03], 8), _mix(skin, line_c, a[24]), 0.012)
+        cv.line(_through([-cxm * 0.7, low_y + lt + 0.03], [0, low_y + lt + 0.045],
+                         [cxm * 0.7, low_y + lt + 0.03], 8), _mix(skin, line_c, a[24]), 0.012)
     for s in (-1, 1):
         if a[14] > 0:  # dimples beside the corners
             cv.line(_through([s * (cxm + 0.015), cy - 0.035], [s * (cxm + 0.04), cy],
                              [s * (cxm + 0.015), cy + 0.035], 6), _mix(skin, line_c * 0.7, a[14]),
-                    0.014)
+                    0.02)
         if a[15] > 0:  # skin below the corners pulled down
             cv.line([[s * cxm, cy + 0.015], [s * (cxm + 0.01), cy + 0.1]],
                     _mix(skin, line_c * 0.7, a[15]), 0.013)

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hiva.data.manifest import manifest_aus, manifest_meta, read_manifest
+from hiva.data.synth import SYNTH_AUS, _identity, _subject_rng, render_face, render_synthetic
+from hiva.errors import HivaError
+
+# Where each AU's change must lie: (low, high) bounds on the diff centroid's y in face units
+# (eyes near -0.1, nose base near 0.2, mouth near 0.45).
+REGION = {1: (-0.6, -0.2), 2: (-0.6, -0.2), 4: (-0.4, -0.1), 5: (-0.25, 0.0), 7: (-0.25, 0.0),
+          6: (-0.2, 0.2), 9: (-0.1, 0.3), 10: (0.2, 0.6), 12: (0.2, 0.6), 14: (0.3, 0.6),
+          15: (0.3, 0.7), 17: (0.35, 0.8), 20: (0.3, 0.6), 23: (0.3, 0.6), 24: (0.3, 0.6),
+          25: (0.4, 0.9), 26: (0.5, 1.1)}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_each_au_changes_its_region(seed):
+    size = 160
+    p = _identity(_subject_rng(seed, 3, 0))
+    neutral = render_face(p, {}, size).astype(int)
+    for k in SYNTH_AUS:
+        d = np.abs(render_face(p, {k: 4.0}, size).astype(int) - neutral).sum(2) > 20
+        assert d.sum() > 40, f"AU{k} barely changes the face ({d.sum()} px)"
+        ys, _ = np.nonzero(d)
+        y = (ys.mean() - (size / 2 + 0.02 * size)) / (0.4 * size)
+        lo, hi = REGION[k]
+        assert lo <= y <= hi, f"AU{k} changes y={y:.2f}, expected in [{lo}, {hi}]"
+        weak = np.abs(render_face(p, {k: 1.5}, size).astype(int) - neutral).sum(2) > 20
+        assert 0 < weak.sum() <= d.sum() + 40, f"AU{k}: intensity does not scale the change"
+
+
+def test_render_set_deterministic_resumable(tmp_path):
+    a = render_synthetic(tmp_path / "a", subjects=3, per_subject=4, seed=5, size=128,
+                         workers=1, grid=False, progress=False)
+    b = render_synthetic(tmp_path / "b", subjects=3, per_subject=4, seed=5, size=128,
+                         workers=2, grid=True, progress=False)
+    da, db = read_manifest(a), read_manifest(b)
+    assert len(da) == 12 and da["subject"].nunique() == 3
+    assert manifest_aus(da) == SYNTH_AUS
+    cols = [c for c in da.columns if c.startswith("AU")]
+    assert da[cols].equals(db[cols])
+    for pa, pb in zip(da["path"], db["path"]):
+        assert np.array_equal(np.asarray(Image.open(pa)), np.asarray(Image.open(pb)))
+    assert Image.open(da["path"][0]).size == (128, 128)
+    assert manifest_meta(a)["synthetic"] is True
+    assert "SYNTHETIC" in (tmp_path / "a" / "README.md").read_text()
+    assert (tmp_path / "b" / "grids" / "AU12.png").is_file()
+    # intensities and labels agree: label = intensity >= 1
+    assert ((da["AU12_intensity"] >= 1).astype(int) == da["AU12"].astype(int)).all()
+    # resume: a deleted subject is re-rendered, the rest reused, nothing doubles
+    (tmp_path / "a" / "parts" / "S0001.json").unlink()
+    again = read_manifest(render_synthetic(tmp_path / "a", subjects=3, per_subject=4, seed=5,
+                                           size=128, workers=1, grid=False, progress=False))
+    assert again[cols].equals(da[cols]) and len(again) == 12
+    with pytest.raises(HivaError, match="other settings"):
+        render_synthetic(tmp_path / "a", subjects=3, per_subject=4, seed=6, size=128,
+                         grid=False, progress=False)
+
+
+def test_labels_cooccur_and_cover_all_aus(tmp_path):
+    from hiva.data.synth import sample_expression
+
+    rng = np.random.default_rng(0)
+    x = np.array([[e[k] >= 1 for k in SYNTH_AUS] for e in
+                  (sample_expression(rng, 0.3) for _ in range(3000))], float)
+    rates = x.mean(0)
+    assert (rates > 0.04).all() and (rates < 0.6).all()
+    i6, i12, i2 = SYNTH_AUS.index(6), SYNTH_AUS.index(12), SYNTH_AUS.index(2)
+    assert x[x[:, i6] == 1, i12].mean() > 2 * x[:, i12].mean() * 0.9  # happiness couples 6 & 12
+    assert x[x[:, i6] == 1, i12].mean() > x[x[:, i2] == 1, i12].mean()
