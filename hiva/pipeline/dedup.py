@@ -39,23 +39,33 @@ def shingles(text: str, n: int) -> set[bytes]:
 
 class NearDupIndex:
     """Streaming near-duplicate filter for one group (one AU): ``add`` returns False for a
-    near-duplicate of something already kept."""
+    near-duplicate of something already kept.
+
+    MinHash signatures come from datasketch; the LSH banding (b bands of r rows, chosen by
+    datasketch for the threshold) is kept lean: one set of band hashes per band instead of
+    datasketch's key-to-signature tables, which cost ~5 KB per key and made 1M rows need GBs.
+    Like ``MinHashLSH.query``, a shared band means a duplicate (no second Jaccard check).
+    """
 
     def __init__(self, cfg: DedupConfig):
         from datasketch import MinHash, MinHashLSH
 
         self._cfg = cfg
         self._MinHash = MinHash
-        self._lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
-        self._n = 0
+        params = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+        self._b, self._r = params.b, params.r
+        self._bands: list[set[int]] = [set() for _ in range(self._b)]
 
     def add(self, text: str) -> bool:
         m = self._MinHash(num_perm=self._cfg.num_perm, seed=self._cfg.seed)
         m.update_batch(list(shingles(text, self._cfg.ngram)))
-        if self._lsh.query(m):
+        hv = m.hashvalues
+        r = self._r
+        keys = [hash(hv[i * r : (i + 1) * r].tobytes()) for i in range(self._b)]
+        if any(k in band for k, band in zip(keys, self._bands)):
             return False
-        self._lsh.insert(str(self._n), m)
-        self._n += 1
+        for k, band in zip(keys, self._bands):
+            band.add(k)
         return True
 
 
