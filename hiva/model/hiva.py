@@ -1,0 +1,170 @@
+"""The HiVA network: images + per-AU description embeddings → AU logits and per-AU maps.
+
+Paper's parts (Li et al., arXiv 2602.14425, abstract): language priors from LLM descriptions, an
+AU-aware dynamic graph, DDCA, CDCA, the DDCA→CDCA hierarchy, activation maps. Everything concrete
+below (layer shapes, pooling, top-k graph, heads) is our reading in shared/design/hiva-model.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hiva.errors import HivaError
+from hiva.model.attention import CDCA, DDCA
+from hiva.model.backbone import Backbone
+from hiva.model.config import ModelConfig
+from hiva.model.graph import AUQueryPooling, DynamicGraph
+
+
+@dataclass
+class HiVAOutput:
+    logits: torch.Tensor  # B×N
+    probs: torch.Tensor  # B×N
+    activation_maps: torch.Tensor  # B×N×P, DDCA text←vision attention (pooling maps if no DDCA)
+    pooling_maps: torch.Tensor  # B×N×P, AU-query pooling attention
+    map_size: tuple[int, int]  # (h, w), P = h*w
+    visual: torch.Tensor  # B×N×d, final visual AU nodes z_v
+    text_proto: torch.Tensor  # B×N×d, final AU text prototypes z_t
+
+
+class TextEncoder(nn.Module):
+    """Frozen sentence embeddings N×M×D_t → tokens N×M×d (2-layer MLP) and per-AU prototypes N×d
+    (attention pooling with one learned query per AU, padding masked)."""
+
+    def __init__(self, num_aus: int, text_dim: int, d: int, dropout: float):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(text_dim, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d)
+        )
+        self.norm = nn.LayerNorm(d)
+        self.queries = nn.Parameter(torch.randn(num_aus, d) / math.sqrt(d))
+
+    def forward(self, text: torch.Tensor, mask: torch.Tensor | None):
+        tokens = self.norm(self.mlp(text))
+        scores = (tokens * self.queries.unsqueeze(1)).sum(-1) / math.sqrt(tokens.shape[-1])
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        proto = (scores.softmax(-1).unsqueeze(-1) * tokens).sum(1)
+        return tokens, proto
+
+
+class Heads(nn.Module):
+    """match: s·cos(z_v,i, z_t,i) + b_i; linear: <w_i, z_v,i> + c_i; both: their sum."""
+
+    def __init__(self, num_aus: int, d: int, kind: str):
+        super().__init__()
+        self.kind = kind
+        if kind in ("match", "both"):
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+            self.match_bias = nn.Parameter(torch.zeros(num_aus))
+        if kind in ("linear", "both"):
+            self.weight = nn.Parameter(torch.randn(num_aus, d) / math.sqrt(d))
+            self.bias = nn.Parameter(torch.zeros(num_aus))
+
+    def forward(self, zv: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+        logits = 0
+        if self.kind in ("match", "both"):
+            cos = F.cosine_similarity(zv, zt, dim=-1)
+            logits = logits + self.logit_scale.clamp(max=math.log(100.0)).exp() * cos
+            logits = logits + self.match_bias
+        if self.kind in ("linear", "both"):
+            logits = logits + (zv * self.weight).sum(-1) + self.bias
+        return logits
+
+
+class HiVA(nn.Module):
+    """See shared/design/hiva-model.md. Submodules (the parts of ``param_counts``): backbone,
+    proj, pool, graph, text, ddca, cdca, heads; a disabled switch leaves its part out entirely."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        n, d = cfg.num_aus, cfg.d_model
+        self.backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.input_size)
+        self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
+        self.pool = AUQueryPooling(n, d)
+        self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
+        self.text = TextEncoder(n, cfg.text_dim, d, cfg.dropout)
+        h, p = cfg.num_heads, cfg.dropout
+        self.ddca = nn.ModuleList(DDCA(d, h, p) for _ in range(cfg.depth)) if cfg.ddca else None
+        self.cdca = (
+            nn.ModuleList(CDCA(d, h, p, cfg.ffn_mult) for _ in range(cfg.depth))
+            if cfg.cdca else None
+        )
+        self.heads = Heads(n, d, cfg.head)
+        if cfg.text_mode == "random":
+            g = torch.Generator().manual_seed(cfg.random_text_seed)
+            bank = torch.randn(n, cfg.random_text_tokens, cfg.text_dim, generator=g)
+            # Unit norm like sentence-transformers' normalised embeddings; fixed, not trained.
+            self.register_buffer("random_text", F.normalize(bank, dim=-1), persistent=True)
+
+    @property
+    def input_size(self) -> int:
+        return self.cfg.input_size
+
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) the backbone's weights expect (Lite0: 0.5/0.5; others ImageNet)."""
+        return self.backbone.mean, self.backbone.std
+
+    def param_counts(self) -> dict[str, int]:
+        out = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
+        out["total"] = sum(p.numel() for p in self.parameters())
+        return out
+
+    def _check_text(self, text, text_mask):
+        n, dt = self.cfg.num_aus, self.cfg.text_dim
+        if self.cfg.text_mode == "random":
+            return self.random_text, None
+        if text is None:
+            raise HivaError(
+                f"text_mode={self.cfg.text_mode!r} needs description embeddings (N×M×{dt}); "
+                "pass the embed stage's bank through hiva.model.text.sample_text"
+            )
+        if text.dim() != 3 or text.shape[0] != n or text.shape[-1] != dt:
+            raise HivaError(
+                f"text has shape {tuple(text.shape)} but the model needs ({n}, M, {dt}) "
+                f"for AUs {self.cfg.aus}; embed with the same encoder and AU set"
+            )
+        if text_mask is not None and tuple(text_mask.shape) != tuple(text.shape[:2]):
+            raise HivaError(f"text_mask {tuple(text_mask.shape)} must be {tuple(text.shape[:2])}")
+        return text, text_mask
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> HiVAOutput:
+        text, text_mask = self._check_text(text, text_mask)
+        feat = self.backbone(images)
+        b, _, h, w = feat.shape
+        x = self.proj(feat.flatten(2).transpose(1, 2))  # B×P×d
+        tokens, proto = self.text(text.to(device=x.device, dtype=x.dtype), text_mask)
+        u, pool_maps = self.pool(x)
+        if self.graph is not None:
+            u = self.graph(u, prior=proto if self.cfg.language_edges else None)
+        t = proto.unsqueeze(0).expand(b, -1, -1)
+        act_maps = None
+        pad = None if text_mask is None else ~text_mask.to(device=x.device, dtype=torch.bool)
+        for i in range(self.cfg.depth):
+            if self.ddca is not None:
+                u, t, act_maps = self.ddca[i](u, tokens, pad, t, x)
+            if self.cdca is not None:
+                u, t = self.cdca[i](u, t)
+        if act_maps is None:
+            act_maps = pool_maps
+        logits = self.heads(u, t)
+        return HiVAOutput(
+            logits=logits,
+            probs=torch.sigmoid(logits.float()),
+            activation_maps=act_maps,
+            pooling_maps=pool_maps,
+            map_size=(h, w),
+            visual=u,
+            text_proto=t,
+        )
