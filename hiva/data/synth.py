@@ -218,8 +218,8 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
                 _mix(skin, np.array([230, 120, 110]), 0.12 + 0.25 * a[6]))
 
     # Eyes.
-    u = p["eu"] * (1 + 1.1 * a[5] - 0.45 * a[7] - 0.3 * a[6] - 0.25 * a[4])
-    lo_open = p["el"] * (1 - 0.65 * a[7] - 0.55 * a[6])
+    u = p["eu"] * (1 + 1.6 * a[5] - 0.45 * a[7] - 0.3 * a[6] - 0.25 * a[4])
+    lo_open = p["el"] * (1 - 0.8 * a[7] - 0.55 * a[6])
     for s in (-1, 1):
         cx = s * ex
         inner, outer = [cx - s * ew, ey + 0.005], [cx + s * ew, ey - 0.005]
@@ -235,7 +235,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
         cv.poly(np.concatenate([bot, [[inner[0] - s * 0.02, ey + 0.1],
                                       [outer[0] + s * 0.02, ey + 0.1]]]), skin)
         cv.line(top, (30, 22, 20), 0.016)
-        cv.line(bot, line_c, 0.008 + 0.008 * a[7])
+        cv.line(bot, _mix(line_c, (30, 22, 20), a[7]), 0.008 + 0.014 * a[7])
         crease = 0.035 * (1 - 0.7 * a[5])
         cv.line(_through([inner[0], ey - 0.01], [cx, ey - u - crease], [outer[0], ey - 0.015], 10),
                 line_c, 0.008)
@@ -251,16 +251,16 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     # Brows: AU1 lifts the inner ends, AU2 the outer, AU4 lowers and draws them together.
     by = ey - p["bh"]
     for s in (-1, 1):
-        inner = [s * (p["bx"] - 0.05 * a[4]), by - 0.13 * a[1] + 0.08 * a[4] + 0.02 * a[9]]
-        mid = [s * (ex - 0.01), by - 0.035 - 0.04 * a[1] - 0.09 * a[2] + 0.06 * a[4]]
+        inner = [s * (p["bx"] - 0.05 * a[4]), by - 0.13 * a[1] + 0.11 * a[4] + 0.02 * a[9]]
+        mid = [s * (ex - 0.01), by - 0.035 - 0.04 * a[1] - 0.09 * a[2] + 0.08 * a[4]]
         outer = [s * (ex + ew + 0.04), by + 0.01 - 0.13 * a[2] + 0.04 * a[4]]
         c = _through(inner, mid, outer, 12)
         w = np.linspace(1.0, 0.55, 12)[:, None] * p["bt"]
         cv.poly(np.concatenate([c - [0, 1] * w / 2, (c + [0, 1] * w / 2)[::-1]]), p["hair"] * 0.9)
     if a[4] > 0:  # vertical furrows between the brows
         for s in (-1, 1):
-            cv.line([[s * 0.03, by - 0.03], [s * 0.04, by + 0.09]],
-                    _mix(skin, line_c * 0.7, 0.3 + 0.7 * a[4]), 0.013)
+            cv.line([[s * 0.03, by - 0.06], [s * 0.045, by + 0.12]],
+                    _mix(skin, line_c * 0.6, 0.4 + 0.6 * a[4]), 0.018)
 
     # Nose: AU9 wrinkles the bridge and lifts the nostrils; AU10 lifts them a little.
     nb = p["nl"] - 0.04 * a[9] - 0.015 * a[10]
@@ -284,7 +284,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     cxm = mw * (1 + 0.28 * a[12] + 0.4 * a[20] - 0.18 * a[14] - 0.3 * a[23] - 0.05 * a[24]
                 - 0.05 * a[10])
     cy = my - 0.1 * a[12] + 0.09 * a[15] + 0.02 * a[20] - 0.01 * a[14] - 0.02 * a[17]
-    gap = 0.045 * a[25] + 0.12 * a[26] * (0.4 + 0.6 * (a[25] > 0))
+    gap = 0.065 * a[25] + 0.12 * a[26] * (0.4 + 0.6 * (a[25] > 0))
     thin_u = 1 - 0.55 * a[23] - 0.65 * a[24] - 0.35 * a[20] - 0.25 * a[12]
     thin_l = 1 - 0.55 * a[23] - 0.65 * a[24] - 0.35 * a[20] + 0.35 * a[17]
     up_y = my - 0.06 * a[10] - 0.3 * gap * (a[25] > 0) - 0.02 * a[9]
@@ -311,7 +311,11 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     cv.poly(upper, lip_c)
     lower = np.concatenate([lip_lo, _through(L, [0, low_y + lt], R, 14)])
     cv.poly(lower, lip_c * 1.05)
-    cv.line(lip_up, lip_c * 0.5, 0.008 + 0.012 * a[24])
+    cv.line(lip_up, _mix(lip_c * 0.5, (40, 20, 20), a[24]), 0.008 + 0.016 * a[24])
+    if a[23] > 0:  # tightened lips: the red narrows and small vertical lines appear
+        for xx in np.linspace(-0.6, 0.6, 5) * cxm:
+            cv.line([[xx, up_y - ut * 0.8], [xx, low_y + lt * 0.8]],
+                    _mix(lip_c, lip_c * 0.45, a[23]), 0.009)
     if a[24] > 0:  # pressed lips bulge the skin above and below
         cv.line(_through([-cxm * 0.8, up_y - ut - 0.03], [0, up_y - ut - 0.04],
                          [cxm * 0.8, up_y - ut - 0.03], 8), _mix(skin, line_c, a[24]), 0.012)
