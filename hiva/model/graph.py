@@ -15,19 +15,23 @@ class AUQueryPooling(nn.Module):
     """N learned AU queries attend over the visual tokens.
 
     x: B×P×d → nodes U: B×N×d and pooling maps B×N×P (each row a distribution over patches).
+
+    Single-head with learned queries, so a key projection would be redundant (q·(Wx) = (Wᵀq)·x)
+    and the value projection commutes with the weighted average: it is applied after pooling,
+    on N nodes instead of P patches (same function, a fraction of the cost).
     """
 
     def __init__(self, num_aus: int, d: int):
         super().__init__()
         self.queries = nn.Parameter(torch.randn(num_aus, d) / math.sqrt(d))
-        self.key = nn.Linear(d, d)
         self.value = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = torch.einsum("nd,bpd->bnp", self.queries, self.key(x)) / math.sqrt(x.shape[-1])
+        q = self.queries.to(x.dtype)
+        scores = torch.einsum("nd,bpd->bnp", q, x) / math.sqrt(x.shape[-1])
         maps = scores.softmax(dim=-1)
-        nodes = self.norm(torch.bmm(maps, self.value(x)) + self.queries)
+        nodes = self.norm(self.value(torch.bmm(maps, x)) + self.queries)
         return nodes, maps
 
 
