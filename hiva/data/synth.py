@@ -324,8 +324,12 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     for s in (-1, 1):
         if a[14] > 0:  # dimples beside the corners
             cv.line(_through([s * (cxm + 0.015), cy - 0.035], [s * (cxm + 0.04), cy],
-                             [s * (cxm + 0.015), cy + 0.035], 6), _mix(skin, line_c * 0.7, a[14]),
-                    0.02)
+                             [s * (cxm + 0.015), cy + 0.035], 6), _mix(skin, line_c * 0.5, a[14]),
+                    0.024)
+        if a[20] > 0:  # stretched lips: skin lines pulled out sideways from the corners
+            for dy in (-0.02, 0.025):
+                cv.line([[s * (cxm + 0.02), cy + dy], [s * (cxm + 0.11), cy + dy * 1.8]],
+                        _mix(skin, line_c * 0.7, a[20]), 0.012)
         if a[15] > 0:  # skin below the corners pulled down
             cv.line([[s * cxm, cy + 0.015], [s * (cxm + 0.01), cy + 0.1]],
                     _mix(skin, line_c * 0.7, a[15]), 0.013)
