@@ -4,7 +4,8 @@ counts what was skipped and why; nothing is dropped silently.
 
 - BP4D: ``img/<subject>/<task>/<frame>.jpg`` and ``AUCoding/AU_OCC/<subject>_<task>.csv``
   (header ``0,1,2,...``: column 0 the frame number, column k AU k; 0/1, 9 = unknown).
-- DISFA: ``img/<subject>/<i>.png`` (left camera, i from 0) and
+- DISFA: ``img/<subject>/<i>.png`` (left camera, i from 0; decoded from
+  ``Videos_LeftCamera/LeftVideo<subject>_comp.avi`` when only the videos are there) and
   ``ActionUnit_Labels/<subject>/<subject>_au<k>.txt`` (``frame,intensity``, frames from 1).
 - ME-GraphAU: ``<NAME>_<split>_img_path_fold<k>.txt`` + ``<NAME>_<split>_label_fold<k>.txt``
   (one relative path / one space-separated 0/1 row per line; AU order of the BP4D or DISFA set).
@@ -76,10 +77,44 @@ def import_bp4d(root: str | Path, images: str | Path | None = None,
     return _finish(rows, report, "BP4D")
 
 
+def decode_video(video: str | Path, folder: str | Path) -> int:
+    """Decode every frame of ``video`` to ``folder/<i>.png`` (i from 0) with PyAV; frames already
+    on disk are kept, so a killed run resumes. Returns the number of frames."""
+    import av
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with av.open(str(video)) as box:
+        for i, frame in enumerate(box.decode(video=0)):
+            dst = folder / f"{i}.png"
+            if not dst.exists():
+                tmp = folder / f".{i}.tmp.png"
+                frame.to_image().save(tmp)
+                tmp.replace(dst)
+            n = i + 1
+    return n
+
+
+def _disfa_videos(root: Path, img_dir: Path) -> None:
+    """DISFA ships left-camera videos (``Videos_LeftCamera/LeftVideo<subject>_comp.avi``); decode
+    those whose frames are not in ``img_dir`` yet."""
+    vids = sorted((root / "Videos_LeftCamera").glob("LeftVideo*.avi"))
+    for v in vids:
+        subject = v.stem.removeprefix("LeftVideo").removesuffix("_comp")
+        if not (img_dir / subject).is_dir() or (img_dir / subject / ".partial").exists():
+            (img_dir / subject).mkdir(parents=True, exist_ok=True)
+            (img_dir / subject / ".partial").touch()
+            decode_video(v, img_dir / subject)
+            (img_dir / subject / ".partial").unlink()
+
+
 def import_disfa(root: str | Path, images: str | Path | None = None,
                  labels: str | Path | None = None,
                  threshold: int = 2) -> tuple[pd.DataFrame, Counter]:
     root = Path(root)
+    if images is None and (root / "Videos_LeftCamera").is_dir():
+        _disfa_videos(root, root / "img")
     img_dir = _need_dir(Path(images) if images else root / "img", "DISFA image", "--images")
     lab_dir = _need_dir(Path(labels) if labels else root / "ActionUnit_Labels",
                         "DISFA ActionUnit_Labels", "--labels")

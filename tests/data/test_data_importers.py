@@ -96,3 +96,27 @@ def test_errors_are_one_line(tmp_path):
         read_manifest(tmp_path / "m.parquet")
     with pytest.raises(HivaError, match="subject"):
         write_manifest(pd.DataFrame({"path": ["x"], "AU01": [1]}), tmp_path / "x.parquet")
+
+
+def test_disfa_from_left_videos(disfa_root):
+    import shutil
+
+    import av
+    import numpy as np
+
+    shutil.rmtree(disfa_root / "img")
+    vids = disfa_root / "Videos_LeftCamera"
+    vids.mkdir()
+    for subject, n in (("SN001", 3), ("SN002", 1)):
+        with av.open(str(vids / f"LeftVideo{subject}_comp.avi"), "w") as box:
+            st = box.add_stream("mpeg4", rate=25)
+            st.width, st.height, st.pix_fmt = 32, 32, "yuv420p"
+            for i in range(n):
+                frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 60 * i, np.uint8), "rgb24")
+                box.mux(st.encode(frame))
+            box.mux(st.encode())
+    df, rep = import_disfa(disfa_root)
+    assert list(df["frame"]) == [0, 1, 2, 0]
+    assert (disfa_root / "img" / "SN001" / "2.png").is_file()
+    assert not (disfa_root / "img" / "SN001" / ".partial").exists()
+    assert _labels(df, "AU01") == [0, 0, 1, 1]
