@@ -1,7 +1,8 @@
 """A torch Dataset over a manifest: image tensor, AU targets, known-label mask.
 
 A missing or corrupt image yields ``None`` (counted in ``AUDataset.bad`` within the process and
-logged once per path); ``collate_skip`` drops those items so a batch never crashes training.
+logged); ``collate_skip`` drops those items and reports how many in ``batch["skipped"]``, so a
+bad file never crashes training.
 """
 
 from __future__ import annotations
@@ -64,10 +65,15 @@ def _to_tensor(img):
 
 
 def collate_skip(batch):
-    """Default collation after dropping ``None`` items; ``None`` when the whole batch was bad."""
+    """Default collation after dropping ``None`` items; ``None`` when the whole batch was bad.
+
+    The batch carries ``skipped`` (int): how many items were dropped. Sum it in the training
+    loop — with ``num_workers > 0`` each worker has its own copy of ``AUDataset.bad``."""
     from torch.utils.data import default_collate
 
-    batch = [b for b in batch if b is not None]
-    if not batch:
+    good = [b for b in batch if b is not None]
+    if not good:
         return None
-    return default_collate(batch)
+    out = default_collate(good)
+    out["skipped"] = len(batch) - len(good)
+    return out

@@ -40,6 +40,9 @@ def test_corrupt_and_missing_images_are_skipped_and_counted(tmp_path):
     batches = list(DataLoader(ds, batch_size=3, collate_fn=collate_skip))
     assert sum(len(b["index"]) for b in batches) == 4
     assert ds.bad == 2
+    assert sum(b["skipped"] for b in batches) == 2
+    two = list(DataLoader(ds, batch_size=3, collate_fn=collate_skip, num_workers=2))
+    assert sum(b["skipped"] for b in two) == 2  # counted even when workers hold the counters
     assert sorted(i for b in batches for i in b["index"].tolist()) == [0, 1, 3, 5]
     assert collate_skip([None, None]) is None
 
