@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 # Modules exposing ``register(app)``; order is the order of ``hiva --help``.
-_PARTS = ("hiva.pipeline.generate_cli", "hiva.data.cli", "hiva.model.cli")
+_PARTS = ("hiva.pipeline.generate_cli", "hiva.data.cli", "hiva.model.cli",
+          "hiva.train.cli")
 for _name in _PARTS:
     importlib.import_module(_name).register(app)
 

@@ -1,0 +1,123 @@
+"""``hiva train``, ``hiva evaluate``, ``hiva report``: parse flags, build the config, call the
+library (hiva.train.trainer / hiva.train.report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("report")(report)
+
+
+def _folds(spec: str | None):
+    if spec is None:
+        return None, None
+    from hiva.errors import HivaError
+
+    try:
+        ks = tuple(int(x) for x in spec.split(",") if x.strip())
+    except ValueError:
+        raise HivaError(f"--folds {spec!r}: pass fold numbers like 1,2,3, or 1 for a single "
+                        "split") from None
+    if ks == (1,):
+        return None, ks  # one fold of the configured protocol (or --num-folds 1)
+    return None, ks
+
+
+def train(
+    data: str | None = typer.Option(None, "--data", help="Manifest .parquet, bp4d:DIR or "
+                                    "disfa:DIR."),
+    text_bank: str | None = typer.Option(None, "--text-bank", help="Folder of `hiva embed`."),
+    out: str | None = typer.Option(None, "--out", help="Run folder to write."),
+    config: Path | None = typer.Option(None, "--config", help="YAML TrainConfig (e.g. "
+                                       "configs/ablations/*.yaml)."),
+    folds: str | None = typer.Option(None, "--folds", help="Held-out folds to run, e.g. 1,2,3 "
+                                     "(default all)."),
+    num_folds: int | None = typer.Option(None, "--num-folds", help="Subject-exclusive folds; 1 "
+                                         "= one train/test split."),
+    fold_scheme: str | None = typer.Option(None, "--fold-scheme", help="auto|bp4d|disfa|kfold"),
+    aus: str | None = typer.Option(None, "--aus", help="AUs to learn (default: the data's)."),
+    backbone: str | None = typer.Option(None, "--backbone", help="lite0, resnet18, resnet50, "
+                                        "swin_tiny, swin_base."),
+    pretrained: str | None = typer.Option(None, "--pretrained", help="shipped | hub | FILE | "
+                                          "none."),
+    input_size: int | None = typer.Option(None, "--input-size", help="Crop size (224)."),
+    text_mode: str | None = typer.Option(None, "--text-mode", help="corpus | names | random"),
+    epochs: int | None = typer.Option(None, "--epochs"),
+    max_steps: int | None = typer.Option(None, "--max-steps-per-epoch"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Per process."),
+    grad_accum: int | None = typer.Option(None, "--grad-accum"),
+    lr: float | None = typer.Option(None, "--lr"),
+    label_fraction: float | None = typer.Option(None, "--label-fraction", help="Share of "
+                                                "training frames kept (e.g. 0.1)."),
+    val_fraction: float | None = typer.Option(None, "--val-fraction", help="Share of training "
+                                              "subjects held out to pick the epoch."),
+    seed: int | None = typer.Option(None, "--seed"),
+    amp: str | None = typer.Option(None, "--amp", help="auto | bf16 | fp16 | off"),
+    compile_: bool | None = typer.Option(None, "--compile/--no-compile"),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    num_workers: int | None = typer.Option(None, "--num-workers"),
+    resume: str | None = typer.Option(None, "--resume", help="latest: continue the run in --out."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress"),
+) -> None:
+    """Train HiVA per fold (train on the others, pick the epoch on validation subjects, test on
+    the held-out fold) and print per-AU F1 against the all-positive baseline."""
+    from hiva.config import load_config
+    from hiva.train.config import TrainConfig
+    from hiva.train.trainer import run
+
+    base = load_config(TrainConfig, config) if config else TrainConfig()
+    model = dict(base.model)
+    for k, v in (("backbone", backbone), ("pretrained", pretrained), ("input_size", input_size),
+                 ("text_mode", text_mode)):
+        if v is not None:
+            model[k] = v
+    _, ks = _folds(folds)
+    cfg = load_config(
+        TrainConfig, config, data=data, text_bank=text_bank, out=out, model=model, folds=ks,
+        num_folds=num_folds, fold_scheme=fold_scheme, aus=aus, epochs=epochs,
+        max_steps_per_epoch=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+        label_fraction=label_fraction, val_fraction=val_fraction, seed=seed, amp=amp,
+        compile=compile_, device=device, num_workers=num_workers, resume=resume,
+        progress=progress,
+    )
+    run(cfg)
+
+
+def evaluate(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder of `hiva train`."),
+    fold: int = typer.Option(1, "--fold", help="Which fold's test subjects and weights."),
+    data: str | None = typer.Option(None, "--data", help="Data (default: the run's)."),
+    weights: str = typer.Option("best", "--weights", help="best | last"),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    num_workers: int | None = typer.Option(None, "--num-workers"),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Recompute a fold's test metrics from a trained run."""
+    from hiva.errors import HivaError
+    from hiva.train.trainer import evaluate as ev
+
+    if weights not in ("best", "last"):
+        raise HivaError("--weights must be best or last")
+    ev(checkpoint, fold, data=data, device=device, batch_size=batch_size,
+       num_workers=num_workers, weights=weights)
+
+
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run folders to compare."),
+    name: list[str] | None = typer.Option(None, "--name", help="Column name per run."),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Also write a Markdown table."),
+) -> None:
+    """Side-by-side per-AU test F1 (mean over folds) of several runs."""
+    from hiva.train.report import report as rep
+    from hiva.train.report import to_markdown
+
+    text, _ = rep(runs, name or None)
+    typer.echo(text)
+    if markdown:
+        markdown.write_text(to_markdown(text) + "\n")

@@ -1,0 +1,113 @@
+"""``TrainConfig``: everything ``hiva train`` needs, as one frozen, validated dataclass.
+
+The architecture lives in ``model`` (a mapping of ``hiva.model.ModelConfig`` fields; ``aus`` is
+filled from the data at run time). Imports without torch. The resolved config is written to
+``RUN_DIR/config.yaml`` and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hiva.errors import HivaError
+
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+FOLD_SCHEMES = ("auto", "bp4d", "disfa", "kfold")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training protocol and optimisation. ``data``: a manifest path, ``bp4d:DIR`` or
+    ``disfa:DIR``. ``folds``: which held-out folds to run (empty = all ``num_folds``);
+    ``num_folds`` 1 means a single subject-exclusive train/test split (``test_fraction``)."""
+
+    data: str = ""
+    out: str = "runs/hiva"
+    text_bank: str | None = None  # embed stage folder (needed by model.text_mode "corpus")
+    text_encoder: str | None = None  # for text_mode "names": encoder spec (None → embed default)
+    model: dict = field(default_factory=dict)
+    aus: str | tuple[int, ...] | None = None  # None → the AUs of the manifest (∩ model aus)
+    fold_scheme: str = "auto"  # auto: bp4d/disfa for those datasets, kfold otherwise
+    num_folds: int = 3
+    folds: tuple[int, ...] = ()
+    test_fraction: float = 0.25  # only for num_folds == 1
+    val_fraction: float = 0.15  # of TRAINING subjects, to pick the epoch
+    label_fraction: float = 1.0  # keep this share of the training frames (limited-label runs)
+    fold_seed: int = 0
+    seed: int = 0
+    epochs: int = 20
+    max_steps_per_epoch: int | None = None  # cap for smoke tests and quick demos
+    batch_size: int = 32  # per process
+    eval_batch_size: int | None = None
+    grad_accum: int = 1
+    lr: float = 1e-4
+    backbone_lr_mult: float = 1.0  # lr of the pretrained backbone = lr × this
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.05
+    min_lr_fraction: float = 0.01
+    grad_clip: float | None = 1.0
+    text_per_au: int = 8  # M descriptions sampled per AU per training step
+    eval_text_per_au: int | None = 32  # fixed seeded subset at evaluation (None = all)
+    resize: int | None = None  # None → input_size × 8/7 (256 for 224)
+    jitter: float = 0.3
+    flip: bool = True
+    num_workers: int = 2
+    amp: str = "auto"  # auto: bf16/fp16 on CUDA, bf16 on CPUs with native bf16, else off
+    channels_last: bool = True
+    compile: bool = False
+    device: str = "auto"
+    deterministic: bool = True
+    tune_thresholds: bool = True  # per-AU thresholds on validation, reported separately
+    select_metric: str = "mean_f1"  # validation metric that picks the epoch
+    progress: bool = True
+    tensorboard: bool = True
+    plots: bool = True
+    resume: str | None = None  # "latest" → continue every unfinished fold in ``out``
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.folds, int):
+            set_(self, "folds", (self.folds,))
+        if isinstance(self.folds, str):
+            set_(self, "folds", tuple(int(x) for x in self.folds.split(",") if x.strip()))
+        set_(self, "model", dict(self.model or {}))
+        if "aus" in self.model:
+            raise HivaError("put the AU list in the top-level `aus` key, not under `model`")
+        self.model_config(aus=(1, 2))  # validate the architecture keys now, with a dummy AU list
+        checks = [
+            (self.num_folds >= 1, f"num_folds must be ≥ 1, got {self.num_folds}"),
+            (all(1 <= f <= self.num_folds for f in self.folds) or self.num_folds == 1,
+             f"folds {self.folds} must lie in 1..{self.num_folds}"),
+            (0.0 < self.test_fraction < 1.0, "test_fraction must be in (0, 1)"),
+            (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
+            (0.0 < self.label_fraction <= 1.0, "label_fraction must be in (0, 1]"),
+            (self.epochs >= 1, "epochs must be ≥ 1"),
+            (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size/grad_accum must be ≥ 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
+            (self.text_per_au >= 1, "text_per_au must be ≥ 1"),
+            (self.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}"),
+            (self.fold_scheme in FOLD_SCHEMES,
+             f"fold_scheme must be one of {', '.join(FOLD_SCHEMES)}"),
+            (self.select_metric in ("mean_f1", "loss"), "select_metric must be mean_f1 or loss"),
+            (self.resume in (None, "latest"), "resume must be 'latest' (or left out)"),
+            (self.num_workers >= 0, "num_workers must be ≥ 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise HivaError(f"bad train config: {msg}; fix the config or flag")
+
+    def model_config(self, aus) -> Any:
+        """The ``ModelConfig`` for these AUs (``model`` keys + ``aus``)."""
+        from hiva.model.config import ModelConfig
+
+        try:
+            return ModelConfig(aus=tuple(aus), **self.model)
+        except TypeError as e:
+            raise HivaError(f"bad model config: {e}; see hiva.model.ModelConfig") from None
+
+    @property
+    def resize_to(self) -> int:
+        size = int(self.model.get("input_size", 224))
+        return self.resize or round(size * 8 / 7)

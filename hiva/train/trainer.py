@@ -1,0 +1,743 @@
+"""The trainer behind ``hiva train`` and ``hiva evaluate``.
+
+Reads: a manifest (or ``bp4d:DIR`` / ``disfa:DIR``), the embed stage's text bank. Writes, under
+``cfg.out``: ``config.yaml`` (resolved), ``metrics.json`` + ``metrics.txt`` (per fold and the mean
+over folds), and per fold ``fold{k}/``: ``last.safetensors`` + ``last.state.pt`` (resume),
+``best.safetensors`` (epoch picked on validation), ``history.csv`` (per epoch), ``steps.csv`` (per
+optimizer step), ``tb/`` (TensorBoard), ``metrics.json``, ``curves.png``, ``per_au_f1.png``.
+
+Protocol per fold k: train on the other folds, pick the epoch on a validation split of TRAINING
+subjects, test once on fold k with the picked weights. Distributed when started by ``torchrun``
+(one process per device; gloo on CPU, nccl on CUDA); metrics are computed on all test frames
+gathered from every rank, so they equal a one-process evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hiva.config import config_dict, write_config
+from hiva.errors import HivaError
+from hiva.train.checkpoint import (
+    check_identity,
+    load_checkpoint,
+    load_weights,
+    read_meta,
+    save_checkpoint,
+    save_weights,
+)
+from hiva.train.config import TrainConfig
+from hiva.train.metrics import au_metrics, format_table, mean_over_folds, tune_thresholds
+
+# Keys that may change between a run and its resume without changing what is computed.
+_RESUME_FREE = {"resume", "progress", "num_workers", "folds", "tensorboard", "plots", "out",
+                "eval_batch_size", "device", "epochs_note"}
+
+
+# --------------------------------------------------------------------------- distributed
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_dist(device_pref: str) -> Dist:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available() and device_pref != "cpu"
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _all_sum(values: list[float], d: Dist) -> list[float]:
+    if d.world == 1:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _barrier(d: Dist) -> None:
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# --------------------------------------------------------------------------- setup
+def pick_device(pref: str, d: Dist):
+    import torch
+
+    if pref == "auto":
+        pref = "cuda" if torch.cuda.is_available() else "cpu"
+    if pref == "cuda":
+        if not torch.cuda.is_available():
+            raise HivaError("--device cuda but no CUDA device is visible; use --device cpu")
+        torch.cuda.set_device(d.local_rank)
+        return torch.device("cuda", d.local_rank)
+    return torch.device(pref)
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 autocast is slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def amp_dtype(mode: str, device):
+    """The autocast dtype (None = fp32) for ``mode`` on ``device``."""
+    import torch
+
+    if mode == "off":
+        return None
+    if device.type == "cuda":
+        if mode == "fp16":
+            return torch.float16
+        if mode == "bf16" or torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16
+    if device.type == "cpu":
+        if mode == "fp16":
+            raise HivaError("--amp fp16 is for CUDA; on CPU use bf16 or off")
+        if mode == "bf16" or cpu_has_bf16():
+            return torch.bfloat16
+    return None
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def load_data(spec: str):
+    """(manifest DataFrame, default fold scheme) for a manifest path, ``bp4d:DIR`` or
+    ``disfa:DIR``."""
+    from hiva.data.manifest import read_manifest
+
+    if not spec:
+        raise HivaError("no training data; pass --data MANIFEST.parquet, bp4d:DIR or disfa:DIR")
+    kind, _, rest = spec.partition(":")
+    if kind in ("bp4d", "disfa") and rest:
+        from hiva.data import importers
+
+        fn = importers.import_bp4d if kind == "bp4d" else importers.import_disfa
+        df, _report = fn(rest)
+        return df, kind
+    return read_manifest(spec), "kfold"
+
+
+def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
+    from hiva.data.manifest import manifest_aus
+    from hiva.facs import parse_aus
+
+    have = manifest_aus(df)
+    if cfg.aus is None:
+        return have
+    want = parse_aus(cfg.aus)
+    missing = [a for a in want if a not in have]
+    if missing:
+        raise HivaError(
+            f"the data has no label column for AU {', '.join(map(str, missing))}; "
+            f"it labels {', '.join(map(str, have))}: pass --aus from those"
+        )
+    return want
+
+
+@dataclass
+class Text:
+    """What the model reads as language: a bank (dict AU → M×D tensor) or None (random mode)."""
+
+    bank: dict | None
+    fingerprint: str | None
+    encoder: str | None
+    dim: int | None
+
+
+def load_text(cfg: TrainConfig, aus) -> Text:
+    mode = cfg.model.get("text_mode", "corpus")
+    if mode == "random":
+        return Text(None, "random", None, None)
+    try:
+        from hiva.pipeline import embed
+    except ImportError:
+        raise HivaError("the embed stage (hiva.pipeline.embed) is not installed; "
+                        "use model.text_mode random") from None
+    if mode == "names":
+        bank = (embed.encode_names_bank(aus, cfg.text_encoder) if cfg.text_encoder
+                else embed.encode_names_bank(aus))
+    else:
+        if not cfg.text_bank:
+            raise HivaError("model.text_mode 'corpus' needs --text-bank EMBED_DIR (from "
+                            "`hiva embed`); or set model.text_mode to names or random")
+        bank = embed.load_text_bank(cfg.text_bank, aus)
+    enc = getattr(bank, "encoder_fingerprint", None) or getattr(bank, "encoder", None)
+    return Text(dict(bank.embeddings), getattr(bank, "fingerprint", None),
+                None if enc is None else str(enc), int(bank.dim))
+
+
+def model_config_for(cfg: TrainConfig, aus, text: Text):
+    mc = cfg.model_config(aus)
+    if text.dim is not None and mc.text_dim != text.dim:
+        if "text_dim" in cfg.model:
+            raise HivaError(f"model.text_dim {mc.text_dim} differs from the text bank's width "
+                            f"{text.dim}; drop text_dim from the config")
+        from dataclasses import replace
+
+        mc = replace(mc, text_dim=text.dim)
+    return mc
+
+
+def make_folds(cfg: TrainConfig, df, scheme: str):
+    """[(k, train_pool_df, test_df)] for the folds to run."""
+    from hiva.data.folds import assign_folds, split_train_val
+
+    scheme = scheme if cfg.fold_scheme == "auto" else cfg.fold_scheme
+    if cfg.num_folds == 1:
+        train, test = split_train_val(df, cfg.test_fraction, cfg.fold_seed)
+        return [(1, train, test)]
+    if scheme in ("bp4d", "disfa") and cfg.num_folds != 3:
+        raise HivaError(f"the {scheme} protocol has 3 folds; use --num-folds 3 (or 1)")
+    fold = assign_folds(df, scheme, cfg.num_folds, cfg.fold_seed)
+    wanted = cfg.folds or tuple(range(1, cfg.num_folds + 1))
+    return [(k, df[fold != k], df[fold == k]) for k in wanted]
+
+
+def split_pool(cfg: TrainConfig, pool):
+    """Training pool → (train, val): labelled fraction first, then subjects held out for val."""
+    from hiva.data.folds import split_train_val
+
+    if cfg.label_fraction < 1.0:
+        pool = pool.sample(frac=cfg.label_fraction, random_state=cfg.seed).sort_index()
+    return split_train_val(pool, cfg.val_fraction, cfg.seed)
+
+
+def build_model(mc, device, channels_last: bool):
+    import torch
+
+    from hiva.model.hiva import HiVA
+
+    model = HiVA(mc).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def param_groups(model, cfg: TrainConfig):
+    """Backbone at lr × backbone_lr_mult; no weight decay on biases, norms, scalars."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        key = (name.startswith("backbone."), p.ndim <= 1)
+        groups.setdefault(key, []).append(p)
+    out = []
+    for (is_bb, no_decay), params in sorted(groups.items()):
+        out.append({
+            "params": params,
+            "lr": cfg.lr * (cfg.backbone_lr_mult if is_bb else 1.0),
+            "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+        })
+    return out
+
+
+def lr_lambda(total: int, warmup: int, min_frac: float):
+    """Linear warmup to 1 then cosine down to ``min_frac`` at ``total`` optimizer steps."""
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return f
+
+
+# --------------------------------------------------------------------------- loaders
+def _loader(ds, indices, batch_size, cfg: TrainConfig, device, seed: int, drop_last: bool):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from hiva.data.dataset import collate_skip
+
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        ds, batch_size=batch_size, sampler=list(indices), num_workers=cfg.num_workers,
+        collate_fn=collate_skip, pin_memory=device.type == "cuda", drop_last=drop_last,
+        generator=g, persistent_workers=False,
+    )
+
+
+def epoch_indices(n: int, epoch: int, seed: int, d: Dist) -> list[int]:
+    """This rank's shuffled share of 0..n-1 for ``epoch``; the same on every resume.
+
+    Like DistributedSampler: one permutation from (seed, epoch), padded to a multiple of the world
+    size, then rank::world."""
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(n).tolist()
+    if d.world > 1:
+        pad = (-len(perm)) % d.world
+        perm += perm[:pad]
+        perm = perm[d.rank::d.world]
+    return perm
+
+
+# --------------------------------------------------------------------------- evaluation
+def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None, loss_fn=None):
+    """(probs, targets, mask, mean loss) over all of ``ds``, gathered from every rank in dataset
+    order (each rank scores rank::world, no padding, so no frame counts twice)."""
+    import torch
+
+    idx = list(range(d.rank, len(ds), d.world))
+    bs = cfg.eval_batch_size or cfg.batch_size
+    loader = _loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
+    model.eval()
+    rows, probs, tgts, masks = [], [], [], []
+    loss_sum, loss_n = 0.0, 0
+    txt, tmask = text if text is not None else (None, None)
+    with torch.no_grad():
+        for batch in loader:
+            if batch is None:
+                continue
+            x = batch["image"].to(device, non_blocking=True)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
+            with ctx:
+                out = model(x, txt, tmask)
+            if loss_fn is not None:
+                loss, _ = loss_fn(out, batch["target"].to(device), batch["mask"].to(device))
+                loss_sum += float(loss) * len(x)
+                loss_n += len(x)
+            rows.append(batch["index"].numpy())
+            probs.append(out.probs.float().cpu().numpy())
+            tgts.append(batch["target"].numpy())
+            masks.append(batch["mask"].numpy())
+    n_aus = len(ds.aus)
+    local = (
+        np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        np.concatenate(probs) if probs else np.zeros((0, n_aus), np.float32),
+        np.concatenate(tgts) if tgts else np.zeros((0, n_aus), np.float32),
+        np.concatenate(masks) if masks else np.zeros((0, n_aus), bool),
+    )
+    if d.world > 1:
+        import torch.distributed as dist
+
+        parts = [None] * d.world
+        dist.all_gather_object(parts, local)
+        local = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+        loss_sum, loss_n = _all_sum([loss_sum, float(loss_n)], d)
+    order = np.argsort(local[0], kind="stable")
+    _, p, y, m = (a[order] for a in local)
+    return p, y, m, (loss_sum / loss_n if loss_n else float("nan"))
+
+
+# --------------------------------------------------------------------------- training
+class _Logs:
+    """history.csv, steps.csv and TensorBoard, written by rank 0 only; on resume rows after the
+    checkpoint are dropped so nothing doubles."""
+
+    def __init__(self, folder: Path, main: bool, tensorboard: bool, keep_step: int,
+                 keep_epoch: int):
+        self.folder, self.main = folder, main
+        self.tb = None
+        if not main:
+            return
+        for name, key, keep in (("steps.csv", "step", keep_step),
+                                ("history.csv", "epoch", keep_epoch)):
+            path = folder / name
+            if path.exists():
+                with open(path, newline="") as f:
+                    rows = [r for r in csv.DictReader(f) if int(r[key]) <= keep]
+                self._write(path, rows, mode="w")
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(folder / "tb"), purge_step=keep_step + 1)
+
+    @staticmethod
+    def _write(path: Path, rows: list[dict], mode: str = "a") -> None:
+        if not rows:
+            if mode == "w":
+                path.unlink(missing_ok=True)
+            return
+        new = mode == "w" or not path.exists()
+        with open(path, mode, newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            if new:
+                w.writeheader()
+            w.writerows(rows)
+
+    def step(self, row: dict) -> None:
+        if self.main:
+            self._write(self.folder / "steps.csv", [row])
+            if self.tb is not None:
+                for k, v in row.items():
+                    if k != "step":
+                        self.tb.add_scalar(f"train/{k}", v, row["step"])
+
+    def epoch(self, row: dict, step: int) -> None:
+        if self.main:
+            self._write(self.folder / "history.csv", [row])
+            if self.tb is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, (int, float)) and v == v:
+                        self.tb.add_scalar(f"epoch/{k}", v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _identity_meta(mc, text: Text, extra: dict) -> dict:
+    return dict(
+        aus=list(mc.aus), text_fingerprint=text.fingerprint or "", text_encoder=text.encoder or "",
+        model_config=config_dict(mc), **extra,
+    )
+
+
+def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist, device) -> dict:
+    import torch
+
+    from hiva.data.dataset import AUDataset
+    from hiva.data.folds import occurrence_rates
+    from hiva.data.transforms import eval_transform, train_transform
+    from hiva.model.losses import HiVALoss, au_weights_from_rates
+    from hiva.model.text import sample_text
+
+    folder = Path(cfg.out) / f"fold{k}"
+    folder.mkdir(parents=True, exist_ok=True)
+    train_df, val_df = split_pool(cfg, pool)
+    if len(train_df) == 0 or len(test_df) == 0:
+        raise HivaError(f"fold {k} has {len(train_df)} training and {len(test_df)} test frames; "
+                        "use fewer folds or more subjects")
+    seed_everything(cfg.seed + 1000 * k, cfg.deterministic and device.type == "cpu")
+    mc = model_config_for(cfg, aus, text)
+    model = build_model(mc, device, cfg.channels_last)
+    mean, std = model.normalisation()
+    size = mc.input_size
+    tf_train = train_transform(mean, std, size=size, resize=cfg.resize_to, jitter=cfg.jitter,
+                               flip=cfg.flip)
+    tf_eval = eval_transform(mean, std, size=size, resize=cfg.resize_to)
+    ds_train = AUDataset(train_df, aus, tf_train)
+    ds_val = AUDataset(val_df, aus, tf_eval) if len(val_df) else None
+    ds_test = AUDataset(test_df, aus, tf_eval)
+
+    rates = occurrence_rates(train_df, aus)
+    loss_fn = HiVALoss(mc, au_weights_from_rates(np.nan_to_num(rates, nan=0.0)).to(device))
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr)
+    per_rank = math.ceil(len(ds_train) / d.world)
+    drop = per_rank >= cfg.batch_size  # BatchNorm needs > 1 sample; drop the ragged tail
+    batches = per_rank // cfg.batch_size if drop else 1
+    if cfg.max_steps_per_epoch:
+        batches = min(batches, cfg.max_steps_per_epoch * cfg.grad_accum)
+    steps_per_epoch = max(1, batches // cfg.grad_accum)
+    total = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lr_lambda(total, int(cfg.warmup_fraction * total), cfg.min_lr_fraction))
+    amp = amp_dtype(cfg.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+
+    start_epoch, step, best, best_epoch = 0, 0, -math.inf, -1
+    meta = _identity_meta(mc, text, {})
+    if cfg.resume == "latest":
+        got = load_checkpoint(folder, model)
+        if got is not None:
+            state, ck_meta = got
+            check_identity(ck_meta, aus, text.fingerprint, text.encoder, folder)
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng_cpu"])
+            start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+            best, best_epoch = float(state["best"]), int(state["best_epoch"])
+            if d.main:
+                print(f"fold {k}: resumed after epoch {start_epoch} (step {step})", flush=True)
+    logs = _Logs(folder, d.main, cfg.tensorboard, step, start_epoch - 1)
+
+    net = model
+    if cfg.compile:
+        net = torch.compile(model)
+    if d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=True)
+    bank = text.bank
+    val_text = (sample_text(bank, aus, cfg.eval_text_per_au, train=False)
+                if bank is not None else None)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        idx = epoch_indices(len(ds_train), epoch, cfg.seed + k, d)
+        loader = _loader(ds_train, idx, cfg.batch_size, cfg, device,
+                         seed=cfg.seed * 7919 + epoch * 131 + d.rank, drop_last=drop)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps_per_epoch, desc=f"fold {k} epoch {epoch + 1}/{cfg.epochs}",
+                   unit="step", disable=not (cfg.progress and d.main), dynamic_ncols=True)
+        sums = np.zeros(3)
+        n_seen = 0
+        micro = 0
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        for batch in loader:
+            if micro >= steps_per_epoch * cfg.grad_accum:
+                break
+            if batch is None:
+                continue
+            x = batch["image"].to(device, non_blocking=True)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y, m = batch["target"].to(device), batch["mask"].to(device)
+            txt, tmask = (sample_text(bank, aus, cfg.text_per_au, gen, train=True)
+                          if bank is not None else (None, None))
+            last_micro = (micro + 1) % cfg.grad_accum == 0
+            sync = net.no_sync() if (d.world > 1 and not last_micro) else nullcontext()
+            ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
+            with sync:
+                with ctx:
+                    out = net(x, txt, tmask)
+                loss, parts = loss_fn(out, y, m)
+                scaler.scale(loss / cfg.grad_accum).backward()
+            sums += [float(parts["total"]), float(parts["cls"]),
+                     float(parts.get("align", torch.zeros(())))]
+            n_seen += 1
+            micro += 1
+            if not last_micro:
+                continue
+            if cfg.grad_clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            sched.step()
+            step += 1
+            step_loss = _all_sum([float(parts["total"])], d)[0] / d.world
+            logs.step({"step": step, "epoch": epoch + 1, "loss": round(step_loss, 6),
+                       "lr": sched.get_last_lr()[-1]})
+            bar.set_postfix(loss=f"{sums[0] / n_seen:.4f}")
+            bar.update(1)
+        bar.close()
+        secs = time.perf_counter() - t0
+        tot = _all_sum([*sums.tolist(), float(n_seen)], d)
+        train_loss = [v / max(1.0, tot[3]) for v in tot[:3]]
+        row = {"epoch": epoch + 1, "step": step, "train_loss": train_loss[0],
+               "train_cls": train_loss[1], "train_align": train_loss[2],
+               "lr": sched.get_last_lr()[-1], "seconds": round(secs, 2),
+               "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2)}
+        if ds_val is not None:
+            p, yv, mv, vloss = predict(model, ds_val, cfg, device, val_text, d, amp, loss_fn)
+            vm = au_metrics(p, yv, mv, aus)
+            row.update(val_loss=vloss, val_mean_f1=vm["mean_f1"], val_mean_auc=vm["mean_auc"])
+            score = vm["mean_f1"] if cfg.select_metric == "mean_f1" else -vloss
+        else:
+            score = float(epoch)  # no validation: the last epoch is the pick
+        improved = score > best
+        if improved:
+            best, best_epoch = score, epoch + 1
+            if d.main:
+                save_weights(model, folder / "best.safetensors",
+                             _identity_meta(mc, text, {"epoch": epoch + 1, "step": step}))
+        row["best_epoch"] = best_epoch
+        logs.epoch(row, step)
+        if d.main:
+            state = {
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict(), "rng_cpu": torch.get_rng_state(),
+                "epoch": epoch, "step": step, "best": best, "best_epoch": best_epoch,
+            }
+            save_checkpoint(folder, model, state, dict(meta, epoch=epoch + 1, step=step))
+            extra = f" val F1 {100 * row['val_mean_f1']:.1f}" if "val_mean_f1" in row else ""
+            print(f"fold {k} epoch {epoch + 1}: loss {train_loss[0]:.4f}{extra} "
+                  f"({row['images_per_s']:.1f} img/s){' *' if improved else ''}", flush=True)
+        _barrier(d)
+    logs.close()
+
+    # Test once, with the weights of the epoch picked on validation.
+    ck_meta = load_weights(model, folder / "best.safetensors")
+    p, yt, mt, _ = predict(model, ds_test, cfg, device, val_text, d, amp)
+    result = {"fold": k, "best_epoch": int(ck_meta.get("epoch", best_epoch)),
+              "frames": {"train": len(ds_train), "val": len(ds_val or []), "test": len(ds_test)},
+              "subjects": {"train": int(train_df["subject"].nunique()),
+                           "val": int(val_df["subject"].nunique()),
+                           "test": int(test_df["subject"].nunique())},
+              "test": au_metrics(p, yt, mt, aus)}
+    if cfg.tune_thresholds and ds_val is not None:
+        pv, yv, mv, _ = predict(model, ds_val, cfg, device, val_text, d, amp)
+        th = tune_thresholds(pv, yv, mv)
+        result["test_tuned"] = au_metrics(p, yt, mt, aus, thresholds=th)
+    if d.main:
+        (folder / "metrics.json").write_text(json.dumps(result, indent=2))
+        if cfg.plots:
+            from hiva.train.plots import plot_fold
+
+            plot_fold(folder, result)
+    _barrier(d)
+    return result
+
+
+def _check_run_dir(cfg: TrainConfig, out: Path) -> None:
+    import yaml
+
+    old_file = out / "config.yaml"
+    if not old_file.exists():
+        return
+    started = any(out.glob("fold*/last.safetensors"))
+    if cfg.resume != "latest":
+        if started:
+            raise HivaError(f"{out} already holds a run; pass --resume latest to continue it, or "
+                            "a new --out")
+        return
+    old = yaml.safe_load(old_file.read_text()) or {}
+    new = config_dict(cfg)
+    diff = sorted(k for k in set(old) | set(new)
+                  if k not in _RESUME_FREE and old.get(k) != new.get(k))
+    if diff:
+        raise HivaError(f"--resume latest with other settings than {out}/config.yaml "
+                        f"({', '.join(diff)}); use the same settings or a new --out")
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Train and test every requested fold; returns (and writes) the metrics summary."""
+    d = init_dist(cfg.device)
+    device = pick_device(cfg.device, d)
+    out = Path(cfg.out)
+    df, scheme = load_data(cfg.data)
+    aus = resolve_aus(cfg, df)
+    text = load_text(cfg, aus)
+    if d.main:
+        _check_run_dir(cfg, out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, out / "config.yaml")
+    _barrier(d)
+    results = {}
+    for k, pool, test_df in make_folds(cfg, df, scheme):
+        done = out / f"fold{k}" / "metrics.json"
+        if cfg.resume == "latest" and done.exists():
+            results[k] = json.loads(done.read_text())
+            continue
+        results[k] = train_fold(cfg, k, pool, test_df, aus, text, d, device)
+    summary = summarise(results, aus)
+    summary["world_size"] = d.world
+    if d.main:
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        table = summary_table(summary)
+        (out / "metrics.txt").write_text(table + "\n")
+        print(table, flush=True)
+    return summary
+
+
+def summarise(results: dict, aus) -> dict:
+    folds = [results[k] for k in sorted(results)]
+    summary = {"aus": list(aus), "folds": {str(r["fold"]): r for r in folds},
+               "mean": mean_over_folds([r["test"] for r in folds])}
+    tuned = [r["test_tuned"] for r in folds if "test_tuned" in r]
+    if len(tuned) == len(folds) and tuned:
+        summary["mean_tuned"] = mean_over_folds(tuned)
+    return summary
+
+
+def summary_table(summary: dict) -> str:
+    cols = {f"fold{k}": r["test"] for k, r in summary["folds"].items()}
+    if len(cols) > 1:
+        cols["mean"] = summary["mean"]
+    m = summary["mean"]
+    cols["all-pos"] = {"f1": m["baseline_f1"], "mean_f1": m["mean_baseline_f1"]}
+    if "mean_tuned" in summary:
+        cols["tuned(val)"] = summary["mean_tuned"]
+    return format_table(cols, summary["aus"],
+                        "Test F1 ×100 at threshold 0.5 (all-pos = predict every AU present; "
+                        "tuned = per-AU thresholds from validation, not the protocol number)")
+
+
+# --------------------------------------------------------------------------- evaluate
+def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
+             batch_size: int | None = None, num_workers: int | None = None,
+             weights: str = "best") -> dict:
+    """Recompute fold ``fold``'s test metrics from ``run_dir``'s weights (``best`` or ``last``);
+    writes ``fold{k}/evaluate.json``."""
+    import dataclasses
+
+    import torch  # noqa: F401
+
+    from hiva.config import load_config
+    from hiva.data.dataset import AUDataset
+    from hiva.data.transforms import eval_transform
+    from hiva.model.config import ModelConfig
+    from hiva.model.text import sample_text
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml); pass the "
+                        "--out folder of `hiva train`")
+    cfg = load_config(TrainConfig, run_dir / "config.yaml", data=data, resume=None,
+                      eval_batch_size=batch_size, num_workers=num_workers, device=device)
+    wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
+    if not wfile.is_file():
+        raise HivaError(f"{wfile} does not exist; train fold {fold} first (hiva train --folds "
+                        f"{fold}) or pick a trained fold")
+    d = init_dist(device)
+    dev = pick_device(device, d)
+    df, scheme = load_data(cfg.data)
+    meta = read_meta(wfile)
+    mc = ModelConfig(**meta["model_config"])
+    aus = mc.aus
+    text = load_text(dataclasses.replace(cfg, aus=aus), aus)
+    check_identity(meta, resolve_aus(dataclasses.replace(cfg, aus=aus), df), text.fingerprint,
+                   text.encoder, wfile)
+    folds = {k: t for k, _, t in make_folds(dataclasses.replace(cfg, folds=()), df, scheme)}
+    if fold not in folds:
+        raise HivaError(f"fold {fold} is not in this run's folds {sorted(folds)}")
+    model = build_model(mc, dev, cfg.channels_last)
+    load_weights(model, wfile)
+    mean, std = model.normalisation()
+    ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
+    txt = sample_text(text.bank, aus, cfg.eval_text_per_au, train=False) if text.bank else None
+    p, y, m, _ = predict(model, ds, cfg, dev, txt, d, amp_dtype(cfg.amp, dev))
+    res = {"fold": fold, "weights": str(wfile), "epoch": meta.get("epoch"),
+           "test": au_metrics(p, y, m, aus)}
+    if d.main:
+        (wfile.parent / "evaluate.json").write_text(json.dumps(res, indent=2))
+        t = res["test"]
+        print(format_table({f"fold{fold}": t,
+                            "all-pos": {"f1": t["baseline_f1"],
+                                        "mean_f1": t["mean_baseline_f1"]}}, aus,
+                           f"Test F1 ×100 of {wfile}"), flush=True)
+    return res
