@@ -112,7 +112,8 @@ def save_checkpoint(folder: str | Path, model, state: dict, meta: dict) -> None:
     save_weights(model, folder / "last.safetensors", dict(meta, token=token))
 
 
-def load_checkpoint(folder: str | Path, model) -> tuple[dict, dict] | None:
+def load_checkpoint(folder: str | Path, model, identity: tuple | None = None
+                    ) -> tuple[dict, dict] | None:
     """(state, meta) of ``folder``'s last checkpoint, loaded into ``model``; None if none."""
     import torch
 
@@ -123,6 +124,8 @@ def load_checkpoint(folder: str | Path, model) -> tuple[dict, dict] | None:
     if not s.is_file():
         raise HivaError(f"{w} has no training state beside it ({s.name}); delete {w} to restart "
                         "this fold")
+    if identity is not None:  # before the weights, so a wrong AU list is named as such
+        check_identity(read_meta(w), *identity, w)
     meta = load_weights(model, w)
     state = torch.load(s, map_location="cpu", weights_only=True)
     if state.get("token") != meta.get("token"):

@@ -475,10 +475,9 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
     start_epoch, step, best, best_epoch = 0, 0, -math.inf, -1
     meta = _identity_meta(mc, text, {})
     if cfg.resume == "latest":
-        got = load_checkpoint(folder, model)
+        got = load_checkpoint(folder, model, (aus, text.fingerprint, text.encoder))
         if got is not None:
-            state, ck_meta = got
-            check_identity(ck_meta, aus, text.fingerprint, text.encoder, folder)
+            state, _ = got
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             scaler.load_state_dict(state["scaler"])
@@ -630,8 +629,9 @@ def _check_run_dir(cfg: TrainConfig, out: Path) -> None:
     diff = sorted(k for k in set(old) | set(new)
                   if k not in _RESUME_FREE and old.get(k) != new.get(k))
     if diff:
+        more = f" (+{len(diff) - 5} more)" if len(diff) > 5 else ""
         raise HivaError(f"--resume latest with other settings than {out}/config.yaml "
-                        f"({', '.join(diff)}); use the same settings or a new --out")
+                        f"({', '.join(diff[:5])}{more}); use the same settings or a new --out")
 
 
 def run(cfg: TrainConfig) -> dict:
