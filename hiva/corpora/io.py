@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hiva.corpora.schema import MANIFEST
+from hiva.corpora.schema import CORPUS_SCHEMA, MANIFEST
 from hiva.errors import HivaError
 
 if TYPE_CHECKING:
@@ -53,6 +53,11 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
             f"could not load corpus {spec} ({type(e).__name__}: {msg}); check the path or id, "
             "and for a Hub id that you are online and logged in (`hf auth login`)"
         ) from None
+    # Parquet keeps timestamp[s] as [ms]; give every reader the exact CORPUS_SCHEMA types.
+    if set(ds.column_names) == set(CORPUS_SCHEMA.names):
+        feats = datasets.Features.from_arrow_schema(CORPUS_SCHEMA)
+        if ds.features != feats:
+            ds = ds.cast(feats)
     return ds.to_pandas()
 
 
