@@ -105,7 +105,8 @@ def _card_body(configs: dict[str, dict], pretty_name: str, repo_hint: str) -> st
             lines.append("- Sampling: " + ", ".join(f"{k}={v}" for k, v in s.items()))
         t = m.get("templates") or {}
         if t:
-            lines.append("- Templates (id: hash): " + ", ".join(f"`{k}`: `{v}`" for k, v in t.items()))
+            lines.append("- Templates (id: hash): "
+                         + ", ".join(f"`{k}`: `{v}`" for k, v in t.items()))
         if m.get("axes"):
             lines.append("- Axes: " + ", ".join(str(a) for a in m["axes"]))
         f = m.get("filters") or {}

@@ -124,7 +124,6 @@ def corpus_stats(spec: str | Path, encoder: Any | None = None, samples: int = 3,
                  identify: bool = True) -> dict[str, Any]:
     """Figures for one corpus. ``encoder``: an object with ``encode(list[str]) -> (n, d)``;
     None loads ``hiva.pipeline.encoders.load_encoder(None)`` (shipped MiniLM) when ``identify``."""
-    import numpy as np
 
     df = load_corpus(spec, config_name)
     manifest = read_manifest(spec) if Path(spec).is_dir() else {}

@@ -8,7 +8,14 @@ from datetime import datetime, timezone
 import pyarrow.parquet as pq
 import pytest
 
-from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST, SCHEMA_VERSION, data_file, text_hash
+from hiva.corpora.schema import (
+    CONFIG,
+    CORPUS_SCHEMA,
+    MANIFEST,
+    SCHEMA_VERSION,
+    data_file,
+    text_hash,
+)
 
 
 def make_rows(texts_by_au: dict[int, list[str]], llm: str = "llm-a", axes=None) -> list[dict]:
@@ -72,3 +79,11 @@ def corpus_a(tmp_path):
 @pytest.fixture
 def corpus_b(tmp_path):
     return write_corpus(tmp_path / "b", make_rows(TEXTS_B, "llm-b"), "llm-b")
+
+
+@pytest.fixture
+def tools():
+    """make_rows / write_corpus for tests that build their own corpus."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(make_rows=make_rows, write_corpus=write_corpus)
