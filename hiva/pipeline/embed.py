@@ -173,7 +173,9 @@ def encode_texts(encoder, texts: list[str], cache: EmbeddingCache, batch_size: i
     for k, t in zip(keys, texts):
         if k not in cache.vectors and k not in todo:
             todo[k] = t
-    items = list(todo.items())
+    # Length-sorted across the whole run (the encoder sorts only within one call): chunks then
+    # pad to similar lengths, which keeps throughput at the raw encoder's.
+    items = sorted(todo.items(), key=lambda kv: len(kv[1]))
     chunk = max(1, batch_size * flush_every)
     quiet = not progress or not items
     with tqdm(total=len(items), desc="embed", unit="text", disable=quiet) as bar:
