@@ -146,7 +146,7 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
         except ValueError:
             d = {}
         for k, v in d.items():
-            per_axis.setdefault(k, Counter())[str(v)] += 1
+            per_axis.setdefault(k, Counter())["(none)" if v is None else str(v)] += 1
     cont = [contamination(t, int(a)) for t, a in zip(texts, aus)]
     cont_flag = np.array([bool(c) for c in cont])
     kinds = Counter(h.split(":", 1)[0] for c in cont for h in c)
@@ -219,7 +219,7 @@ def plot_stats(stats: dict[str, Any], path: str | Path, title: str = "") -> None
     ax1.set_ylabel("descriptions")
     ax1.set_title(title or (
         f"{stats['rows']} descriptions, {stats['aus']} AUs - identifiability "
-        f"{stats['identifiability']:.0%}, contamination {stats['contamination']:.0%}, "
+        f"{stats['identifiability']:.1%}, contamination {stats['contamination']:.1%}, "
         f"distinct-2 {stats['distinct_2']:.2f}"), fontsize=10)
     for xi, r in zip(x, rows):
         ax1.text(xi, r, str(r), ha="center", va="bottom", fontsize=7)
@@ -229,10 +229,16 @@ def plot_stats(stats: dict[str, Any], path: str | Path, title: str = "") -> None
     ax2.bar(x + w / 2, cont, w, label="contamination (names another AU / its muscle)",
             color="#c44e52")
     ax2.axhline(1 / max(len(x), 1), color="grey", ls=":", lw=1, label="chance")
-    ax2.set_ylim(0, 1.05)
+    for xi, v in zip(x, ident):
+        if v == v:
+            ax2.text(xi - w / 2, v, f"{v:.0%}", ha="center", va="bottom", fontsize=7)
+    for xi, v in zip(x, cont):
+        if v > 0:
+            ax2.text(xi + w / 2, v, f"{v:.0%}", ha="center", va="bottom", fontsize=7)
+    ax2.set_ylim(0, 1.1)
     ax2.set_ylabel("share of the AU's descriptions")
     ax2.set_xticks(x, labels, rotation=60, fontsize=8)
-    ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
+    ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
