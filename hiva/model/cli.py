@@ -64,7 +64,8 @@ def summary(
     config: Path | None = typer.Option(None, "--config", help="YAML file of ModelConfig."),
     aus: str | None = typer.Option(None, "--aus", help="bp4d | disfa | all | 1,2,4,12"),
     backbone: str | None = typer.Option(
-        None, "--backbone", help="tf_efficientnet_lite0 | resnet18 | resnet50 | swin_tiny | swin_base"
+        None, "--backbone",
+        help="tf_efficientnet_lite0 | resnet18 | resnet50 | swin_tiny | swin_base",
     ),
     d_model: int | None = typer.Option(None, "--d-model"),
     num_heads: int | None = typer.Option(None, "--num-heads"),
