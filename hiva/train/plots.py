@@ -45,6 +45,10 @@ def plot_fold(folder: str | Path, result: dict) -> list[Path]:
         a2.set_ylabel("mean F1 ×100")
         a2.set_title("validation F1")
         a2.legend(fontsize=8)
+        from matplotlib.ticker import MaxNLocator
+
+        for a in (a1, a2):
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.suptitle(f"fold {result['fold']}")
         fig.tight_layout()
         p = folder / "curves.png"

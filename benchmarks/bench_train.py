@@ -1,0 +1,110 @@
+"""Train throughput: images/s of a full HiVA training step fed by the real loader (AUDataset +
+train transform + DataLoader workers, as ``hiva train`` builds it) against the same step on a
+tensor already in memory (model forward + backward + AdamW alone). Goal: loader ≥ 90%.
+
+    .venv/bin/python benchmarks/bench_train.py [--manifest M] [--backbones lite0,resnet18]
+        [--batch 16] [--size 224] [--steps 8] [--workers 2] [--amp off|bf16]
+
+Without --manifest it renders a small synthetic set (160 px, resized to 256 → crop 224 like real
+aligned faces). Print-only: no assertion. On a shared machine give `cat /proc/loadavg` beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from contextlib import nullcontext
+
+
+def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
+    import torch
+
+    from hiva.data.dataset import AUDataset
+    from hiva.data.manifest import manifest_aus, read_manifest
+    from hiva.data.transforms import train_transform
+    from hiva.model.losses import HiVALoss
+    from hiva.train.config import TrainConfig
+    from hiva.train.trainer import _loader, build_model, param_groups
+
+    pretrained = "shipped" if backbone == "lite0" else "none"
+    cfg = TrainConfig(model=dict(backbone=backbone, pretrained=pretrained, input_size=args.size,
+                                 text_mode="random"),
+                      batch_size=args.batch, num_workers=args.workers, amp=args.amp)
+    df = read_manifest(manifest)
+    aus = manifest_aus(df)[:12]
+    mc = cfg.model_config(aus)
+    dev = torch.device("cpu")
+    model = build_model(mc, dev, cfg.channels_last)
+    model.train()
+    loss_fn = HiVALoss(mc)
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=1e-4)
+    amp = torch.bfloat16 if args.amp == "bf16" else None
+    mean, std = model.normalisation()
+    ds = AUDataset(df, aus, train_transform(mean, std, size=args.size, resize=cfg.resize_to))
+
+    def step(x, y, m):
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=amp) if amp else nullcontext():
+            out = model(x)
+        loss, _ = loss_fn(out, y, m)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    n = args.steps + 2
+    idx = list(range(len(ds))) * (1 + n * args.batch // len(ds))
+    loader = _loader(ds, idx[: n * args.batch], args.batch, cfg, dev, 0, drop_last=True)
+    fixed = next(iter(loader))
+    # Interleave model-only and loader-fed epochs of steps so load noise hits both alike.
+    t_model = t_loader = 0.0
+    for _rep in range(2):
+        t0 = time.perf_counter()
+        for i in range(n):
+            if i == 2:
+                t1 = time.perf_counter()
+            step(fixed["image"], fixed["target"], fixed["mask"])
+        t_model += time.perf_counter() - t1
+        it = iter(loader)
+        for i, b in enumerate(it):
+            if i == 2:
+                t1 = time.perf_counter()
+            step(b["image"], b["target"], b["mask"])
+        t_loader += time.perf_counter() - t1
+        del it, t0
+    imgs = 2 * args.steps * args.batch
+    return imgs / t_model, imgs / t_loader
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--manifest")
+    ap.add_argument("--backbones", default="lite0,resnet18")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--amp", default="off", choices=("off", "bf16"))
+    args = ap.parse_args()
+    import torch
+
+    manifest = args.manifest
+    if manifest is None:
+        from hiva.data.synth import render_synthetic
+
+        tmp = tempfile.mkdtemp(prefix="bench_train_")
+        manifest = str(render_synthetic(os.path.join(tmp, "set"), subjects=8, per_subject=16,
+                                        size=160, workers=1, grid=False, progress=False))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+          f"{args.size}px, {args.steps}×2 timed steps, workers {args.workers}, amp {args.amp}")
+    print(f"loadavg before: {open('/proc/loadavg').read().strip()}")
+    print(f"{'backbone':10} {'model-only img/s':>17} {'with loader img/s':>18} {'ratio':>7}")
+    for bb in args.backbones.split(","):
+        m, ld = bench(bb, manifest, args)
+        print(f"{bb:10} {m:17.1f} {ld:18.1f} {100 * ld / m:6.1f}%", flush=True)
+    print(f"loadavg after: {open('/proc/loadavg').read().strip()}")
+
+
+if __name__ == "__main__":
+    main()
