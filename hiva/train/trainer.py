@@ -486,7 +486,7 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
             best, best_epoch = float(state["best"]), int(state["best_epoch"])
             if d.main:
                 print(f"fold {k}: resumed after epoch {start_epoch} (step {step})", flush=True)
-    logs = _Logs(folder, d.main, cfg.tensorboard, step, start_epoch - 1)
+    logs = _Logs(folder, d.main, cfg.tensorboard, step, start_epoch)
 
     net = model
     if cfg.compile:

@@ -40,6 +40,8 @@ def test_resume_after_sigkill_gives_the_same_losses(tiny_manifest, tmp_path, cli
     cli("train", "--config", cfg, "--data", tiny_manifest, "--out", run, "--resume", "latest")
     got, want = _losses(run), _losses(ref)
     assert [s for s, _ in got] == [1, 2, 3, 4, 5, 6]  # nothing doubled or lost
+    with open(run / "fold1" / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
     assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=1e-5, abs=1e-6)
     a = json.loads((run / "metrics.json").read_text())["mean"]["f1"]
     b = json.loads((ref / "metrics.json").read_text())["mean"]["f1"]
