@@ -14,19 +14,15 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-def _folds(spec: str | None):
+def _folds(spec: str | None) -> tuple[int, ...] | None:
     if spec is None:
-        return None, None
+        return None
     from hiva.errors import HivaError
 
     try:
-        ks = tuple(int(x) for x in spec.split(",") if x.strip())
+        return tuple(int(x) for x in spec.split(",") if x.strip())
     except ValueError:
-        raise HivaError(f"--folds {spec!r}: pass fold numbers like 1,2,3, or 1 for a single "
-                        "split") from None
-    if ks == (1,):
-        return None, ks  # one fold of the configured protocol (or --num-folds 1)
-    return None, ks
+        raise HivaError(f"--folds {spec!r}: pass fold numbers like 1,2,3") from None
 
 
 def train(
@@ -77,7 +73,7 @@ def train(
                  ("text_mode", text_mode)):
         if v is not None:
             model[k] = v
-    _, ks = _folds(folds)
+    ks = _folds(folds)
     cfg = load_config(
         TrainConfig, config, data=data, text_bank=text_bank, out=out, model=model, folds=ks,
         num_folds=num_folds, fold_scheme=fold_scheme, aus=aus, epochs=epochs,
