@@ -74,7 +74,11 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
         t_loader += time.perf_counter() - t1
         del it, t0
     imgs = 2 * args.steps * args.batch
-    return imgs / t_model, imgs / t_loader
+    # The loader alone (same workers, no model): how much CPU its decoding/augmenting needs.
+    t1 = time.perf_counter()
+    k = sum(len(b["image"]) for b in loader)
+    t_alone = time.perf_counter() - t1
+    return imgs / t_model, imgs / t_loader, k / t_alone
 
 
 def main() -> None:
@@ -99,10 +103,11 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"{args.size}px, {args.steps}×2 timed steps, workers {args.workers}, amp {args.amp}")
     print(f"loadavg before: {open('/proc/loadavg').read().strip()}")
-    print(f"{'backbone':10} {'model-only img/s':>17} {'with loader img/s':>18} {'ratio':>7}")
+    print(f"{'backbone':10} {'model-only img/s':>17} {'with loader img/s':>18} {'ratio':>7} "
+          f"{'loader alone img/s':>19}")
     for bb in args.backbones.split(","):
-        m, ld = bench(bb, manifest, args)
-        print(f"{bb:10} {m:17.1f} {ld:18.1f} {100 * ld / m:6.1f}%", flush=True)
+        m, ld, alone = bench(bb, manifest, args)
+        print(f"{bb:10} {m:17.1f} {ld:18.1f} {100 * ld / m:6.1f}% {alone:19.1f}", flush=True)
     print(f"loadavg after: {open('/proc/loadavg').read().strip()}")
 
 
