@@ -165,13 +165,14 @@ def test_shards_write_disjoint_prompts_and_finalize_merges(tiny_llm, tmp_path):
 
 
 def test_user_template_renders_sandboxed(tiny_llm, tmp_path):
-    from conftest import SHORT_TEMPLATE
-
     from hiva.errors import HivaError
 
+    # The fixture's own short template, under a user's name (a `from conftest import` would pick
+    # whichever tests/*/conftest.py pytest imported first).
+    short = (tiny_llm[1] / "short.completion.jinja").read_text()
     tdir = tmp_path / "tpl"
     tdir.mkdir()
-    (tdir / "mine.completion.jinja").write_text(SHORT_TEMPLATE)
+    (tdir / "mine.completion.jinja").write_text(short)
     res = run(_cfg(tiny_llm, tmp_path / "c", templates=str(tdir)))
     df = pd.read_parquet(tmp_path / "c")
     assert res["rows"] > 0 and set(df["template_id"]) == {"user:mine.completion"}

