@@ -39,9 +39,16 @@ test-vllm: $(VSTAMP)
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# The main job on the embedded defaults (no GPU, no internet): see README.
+# The main job on the embedded defaults (no GPU, no internet): see README. Every step resumes, so
+# a rerun (or a rerun after a kill) finishes the work instead of repeating or refusing it.
+HIVA := HF_HUB_OFFLINE=1 $(VENV)/bin/hiva
+
 demo: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/hiva generate-descriptions --aus bp4d --per-au 20 --out $(DEMO)/corpus
+	$(HIVA) generate-descriptions --aus bp4d --per-au 20 --out $(DEMO)/corpus
+	$(HIVA) embed --corpus $(DEMO)/corpus --out $(DEMO)/text-bank
+	$(HIVA) data synth --out $(DEMO)/synth --subjects 40 --per-subject 30 --seed 0
+	$(HIVA) train --config configs/demo.yaml --data $(DEMO)/synth/manifest.parquet \
+		--aus bp4d --text-bank $(DEMO)/text-bank --out $(DEMO)/run --resume latest
 
 clean-demo:
 	rm -rf $(DEMO)
