@@ -1,3 +1,12 @@
 """hiva: facial Action Unit detection with language priors (HiVA, Li et al., arXiv 2602.14425)."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Lazy: ``import hiva`` stays light; torch and mediapipe load when a Detector is asked for.
+    if name == "Detector":
+        from hiva.predict.detector import Detector
+
+        return Detector
+    raise AttributeError(f"module 'hiva' has no attribute {name!r}")

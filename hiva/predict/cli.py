@@ -1,0 +1,85 @@
+"""``hiva predict``, ``hiva explain``, ``hiva export``: parse flags, call the library
+(hiva.predict.detector / explain / export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)
+    app.command("explain")(explain)
+    app.command("export")(export)
+
+
+_CKPT = "Run folder of `hiva train` or folder of `hiva export`."
+_ALIGN = ("Detect and align the face (MediaPipe) before scoring; --no-align scores whole "
+          "images (already aligned crops). Default: as the model was trained (the synthetic set: "
+          "off; aligned manifests: on).")
+
+
+def predict(
+    inputs: list[str] = typer.Argument(..., help="Images, folders of images/videos, videos."),
+    checkpoint: str = typer.Option(..., "--checkpoint", help=_CKPT),
+    out: Path = typer.Option(..., "--out", help="Table to write: .csv or .parquet."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Faces per model call."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    align: bool | None = typer.Option(None, "--align/--no-align", help=_ALIGN),
+    fold: int | None = typer.Option(None, "--fold", help="Fold of a run folder (default: the "
+                                    "lowest trained)."),
+    threshold: str = typer.Option("auto", "--threshold", help="auto (the run's tuned per-AU "
+                                  "thresholds when stored, else 0.5) or a number."),
+    text_bank: str | None = typer.Option(None, "--text-bank", help="Embed bundle, when the "
+                                         "run's is not reachable from here."),
+    weights: str = typer.Option("best", "--weights", help="best | last"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    model_threads: int | None = typer.Option(None, "--model-threads", help="Torch CPU threads "
+                                             "(default: torch's). On a busy machine, cores-1."),
+) -> None:
+    """AU probabilities and 0/1 decisions for every frame, one row each (no face: success=0)."""
+    from hiva.predict.detector import PredictConfig, run
+
+    run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
+                      batch_size=batch_size, device=device, align=align, fold=fold,
+                      threshold=threshold, text_bank=text_bank, weights=weights,
+                      progress=progress, model_threads=model_threads))
+
+
+def explain(
+    image: Path = typer.Argument(..., help="One image."),
+    checkpoint: str = typer.Option(..., "--checkpoint", help=_CKPT),
+    out: Path = typer.Option(..., "--out", help="Folder for AUxx.png, grid.png, explain.json."),
+    top_k: int = typer.Option(3, "--top-k", help="Descriptions shown per AU."),
+    device: str = typer.Option("auto", "--device"),
+    align: bool | None = typer.Option(None, "--align/--no-align", help=_ALIGN),
+    fold: int | None = typer.Option(None, "--fold"),
+    text_bank: str | None = typer.Option(None, "--text-bank"),
+) -> None:
+    """Per-AU DDCA activation maps on the face, probabilities and best-matching descriptions."""
+    from hiva.predict.explain import explain as run
+
+    rec = run(image, checkpoint, out, fold=fold, device=device, align=align, top_k=top_k,
+              text_bank=text_bank)
+    typer.echo(f"wrote {len(rec['written'])} PNGs and explain.json to {out}")
+
+
+def export(
+    run_dir: Path = typer.Argument(..., help="Run folder of `hiva train`."),
+    to: Path = typer.Option(..., "--to", help="Folder to write."),
+    fold: int | None = typer.Option(None, "--fold", help="Which fold (default: the lowest "
+                                    "trained)."),
+    push: str | None = typer.Option(None, "--push", help="Also upload to the Hub model repo "
+                                    "OWNER/NAME."),
+    private: bool = typer.Option(False, "--private", help="With --push: a private repo."),
+    text_bank: str | None = typer.Option(None, "--text-bank"),
+    weights: str = typer.Option("best", "--weights", help="best | last"),
+) -> None:
+    """A self-contained model folder (weights, config, AU list, text bank, model card)."""
+    from hiva.predict.export import export as run
+
+    info = run(run_dir, to, fold=fold, push=push, text_bank=text_bank, weights=weights,
+               private=private)
+    typer.echo(f"exported fold {info['fold']} of {run_dir} to {to}"
+               + (f" and pushed it to {push}" if push else ""))

@@ -1,0 +1,389 @@
+"""``hiva predict`` and ``hiva.Detector``: AU probabilities for every frame of images, folders and
+videos.
+
+Reads: the inputs (``hiva.predict.media``), a run folder of ``hiva train`` or a folder of
+``hiva export`` (``hiva.predict.loader``). Writes (CLI): one table, CSV or Parquet, one row per
+frame in input order, columns in OpenFace's spirit::
+
+    input, frame, timestamp, face_id, confidence, success, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+
+``timestamp`` is in seconds (0 for images), ``confidence`` is MediaPipe's face-detection score,
+``_p`` is the probability (rounded to 6 decimals), ``_c`` is 1 when ``_p`` ≥ the AU's threshold
+(the run's validation-tuned thresholds when it stored them, else 0.5). A frame where no face is
+found is a row with ``success`` 0, ``confidence`` 0 and empty AU columns. Without alignment
+(``--no-align``) each whole frame is scored: ``success`` 1, ``confidence`` empty. One face per
+frame (the largest, as ``hiva data align`` picks), so ``face_id`` is 0.
+
+Decoding, detection and alignment run in one background thread while the model scores full
+batches in the caller's thread, so the two overlap (benchmarks/bench_predict.py measures it).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hiva.errors import HivaError
+
+META_COLUMNS = ("input", "frame", "timestamp", "face_id", "confidence", "success")
+OUT_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """What ``hiva predict`` runs; ``align`` None = as the model was trained."""
+
+    inputs: tuple[str, ...]
+    checkpoint: str
+    out: str
+    batch_size: int = 16
+    device: str = "auto"
+    align: bool | None = None
+    fold: int | None = None
+    threshold: str = "auto"
+    text_bank: str | None = None
+    weights: str = "best"
+    progress: bool = True
+    model_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise HivaError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+        if Path(self.out).suffix.lower() not in OUT_SUFFIXES:
+            raise HivaError(f"--out {self.out}: end it in .csv or .parquet")
+
+
+def prob_columns(aus) -> list[str]:
+    from hiva.facs import au_column
+
+    return [f"{au_column(a)}_p" for a in aus]
+
+
+def class_columns(aus) -> list[str]:
+    from hiva.facs import au_column
+
+    return [f"{au_column(a)}_c" for a in aus]
+
+
+def quiet_mediapipe() -> None:
+    """MediaPipe/TFLite print C++ INFO lines and a protobuf deprecation warning on first use;
+    keep them off a user's terminal (real errors still raise)."""
+    import warnings
+
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message=r".*SymbolDatabase\.GetPrototype.*")
+
+
+class _native_stderr_silenced:
+    """Point file descriptor 2 at /dev/null while MediaPipe starts: its C++ (TFLite, absl) writes
+    INFO lines there that no logging setting reaches. Python exceptions are unaffected."""
+
+    def __enter__(self):
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+        except OSError:  # no real fd 2 (embedded interpreters): leave it alone
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+        return False
+
+
+class Detector:
+    """A trained HiVA ready to score faces.
+
+    ``Detector(checkpoint)`` takes a ``hiva train`` run folder (fold ``fold``, default the
+    lowest trained one) or a ``hiva export`` folder. ``detect(paths)`` → ``pandas.DataFrame``
+    with the columns of ``hiva predict``. ``align`` None follows the training data (aligned
+    crops → align; the synthetic set → whole frames); ``threshold`` "auto" uses the run's tuned
+    thresholds when it stored them, else 0.5. ``model_threads``: torch's CPU threads while
+    ``detect`` runs (None: torch's setting; on a machine shared with other work, cores - 1
+    leaves the background decode/detect thread a core and avoids OpenMP stalls).
+    """
+
+    def __init__(self, checkpoint, *, fold: int | None = None, device: str = "auto",
+                 batch_size: int = 16, align: bool | None = None, threshold: str | float = "auto",
+                 text_bank: str | None = None, weights: str = "best",
+                 model_threads: int | None = None):
+        from hiva.predict.loader import load, model_input_transform
+
+        if batch_size < 1:
+            raise HivaError(f"batch_size must be ≥ 1, got {batch_size}")
+        self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
+                           weights=weights, threshold=threshold, align=align)
+        self.batch_size = batch_size
+        self.model_threads = model_threads  # torch threads during detect (None: torch's own)
+        self.transform = model_input_transform(self.loaded)
+        self._aligner = None
+        self.unreadable: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def aus(self) -> tuple[int, ...]:
+        return self.loaded.aus
+
+    @property
+    def thresholds(self) -> list[float]:
+        return list(self.loaded.thresholds)
+
+    @property
+    def align(self) -> bool:
+        return self.loaded.align
+
+    @property
+    def columns(self) -> list[str]:
+        return [*META_COLUMNS, *prob_columns(self.aus), *class_columns(self.aus)]
+
+    def describe(self) -> str:
+        ld = self.loaded
+        return (f"checkpoint {ld.weights} (epoch {ld.meta.get('epoch', '?')}, AUs "
+                f"{','.join(map(str, ld.aus))}); thresholds: {ld.threshold_source}; "
+                f"align: {'on' if ld.align else 'off'} ({ld.align_source}); device {ld.device}")
+
+    # ------------------------------------------------------------------ steps
+    def aligner(self):
+        if self._aligner is None:
+            quiet_mediapipe()
+            from hiva.data.align import FaceAligner
+
+            with _native_stderr_silenced():
+                aligner = FaceAligner(size=256)
+                aligner.detect(np.zeros((64, 64, 3), np.uint8))  # TFLite logs on its first run
+            self._aligner = aligner
+        return self._aligner
+
+    def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """(face image the model sees before its transform, detection confidence); (None, 0.0)
+        when aligning and no face is found; confidence NaN without alignment."""
+        if not self.align:
+            return rgb, float("nan")
+        crop, info = self.aligner()(rgb)
+        if crop is None:
+            return None, 0.0
+        return crop, float(info["score"])
+
+    def to_tensor(self, img: np.ndarray):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(np.ascontiguousarray(img)))
+
+    def forward(self, x):
+        """HiVAOutput for a batch B×3×S×S of transformed images."""
+        from contextlib import nullcontext
+
+        import torch
+
+        ld = self.loaded
+        x = x.to(ld.device)
+        ctx = torch.autocast(ld.device.type, dtype=ld.amp) if ld.amp is not None else nullcontext()
+        with torch.inference_mode(), ctx:
+            return ld.model(x, *ld.text_input)
+
+    def score(self, images: list[np.ndarray]) -> np.ndarray:
+        """Probabilities (len × N, float32) for face images already prepared (aligned crops, or
+        whole frames without alignment)."""
+        import torch
+
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            x = torch.stack([self.to_tensor(im) for im in images[i:i + self.batch_size]])
+            out.append(self.forward(x).probs.float().cpu().numpy())
+        n = len(self.aus)
+        return np.concatenate(out) if out else np.zeros((0, n), np.float32)
+
+    # ------------------------------------------------------------------ the pipeline
+    def _produce(self, sources, q: queue.Queue, stop: threading.Event) -> None:
+        """Background thread: decode → detect/align → tensor, in input order."""
+        from hiva.predict.media import Unreadable, iter_frames
+
+        try:
+            for src in sources:
+                try:
+                    for fr in iter_frames(src):
+                        if stop.is_set():
+                            return
+                        img, conf = self.prepare(fr.rgb)
+                        x = None if img is None else self.to_tensor(img)
+                        q.put(("row", (fr.source, fr.frame, fr.timestamp, conf, x)))
+                except Unreadable as e:
+                    q.put(("unreadable", (src.path, str(e))))
+        except BaseException as e:  # noqa: BLE001 — handed to the caller's thread to re-raise
+            q.put(("error", e))
+        finally:
+            q.put(("end", None))
+
+    def iter_rows(self, paths, progress: bool = False):
+        """Yield one dict per frame (the table's columns), in input order. Unreadable files are
+        appended to ``self.unreadable`` as (path, reason)."""
+        import torch
+        from tqdm import tqdm
+
+        from hiva.predict.media import count_frames, expand_inputs
+
+        sources = expand_inputs(paths)
+        total = None
+        if progress:
+            counts = [count_frames(s) for s in sources]
+            total = None if any(c is None for c in counts) else sum(counts)
+        bar = tqdm(total=total, unit="frame", desc="predict", disable=not progress,
+                   dynamic_ncols=True, file=sys.stderr)
+        q: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
+        stop = threading.Event()
+        # Torch keeps its threads by default: on an idle 2-core machine that is fastest (the
+        # decode/detect thread needs ~5 ms a frame). When other processes load the cores, torch's
+        # OpenMP threads spin waiting for a descheduled peer and a batch takes 5-20x longer;
+        # ``model_threads`` = cores - 1 avoids that (benchmarks/bench_predict.py measures both).
+        threads = torch.get_num_threads()
+        want = self.model_threads or threads
+        if self.loaded.device.type == "cpu" and want != threads:
+            torch.set_num_threads(want)
+        worker = threading.Thread(target=self._produce, args=(sources, q, stop), daemon=True)
+        worker.start()
+        pcols, ccols = prob_columns(self.aus), class_columns(self.aus)
+        th = np.asarray(self.thresholds, dtype=np.float64)
+        pending: list[tuple] = []  # rows in order; faces wait for their batch
+
+        def flush():
+            faces = [r for r in pending if r[4] is not None]
+            probs = None
+            if faces:
+                x = torch.stack([r[4] for r in faces])
+                probs = np.round(self.forward(x).probs.float().cpu().numpy()
+                                 .astype(np.float64), 6)
+            j = 0
+            for src, frame, ts, conf, xx in pending:
+                row = {"input": src, "frame": frame, "timestamp": round(float(ts), 6),
+                       "face_id": 0, "confidence": conf, "success": int(xx is not None)}
+                if xx is not None:
+                    p = probs[j]
+                    j += 1
+                    row.update(zip(pcols, p.tolist()))
+                    row.update(zip(ccols, (p >= th).astype(int).tolist()))
+                else:
+                    row.update(dict.fromkeys(pcols, float("nan")))
+                    row.update(dict.fromkeys(ccols, None))
+                yield row
+            bar.update(len(pending))
+            pending.clear()
+
+        try:
+            n_faces = 0
+            while True:
+                kind, item = q.get()
+                if kind == "end":
+                    break
+                if kind == "error":
+                    raise item
+                if kind == "unreadable":
+                    self.unreadable.append(item)
+                    continue
+                pending.append(item)
+                n_faces += item[4] is not None
+                # a full batch of faces, or a long run of frames without one (keeps output and
+                # the progress bar moving through faceless stretches)
+                if n_faces >= self.batch_size or len(pending) >= 8 * self.batch_size:
+                    yield from flush()
+                    n_faces = 0
+            yield from flush()
+        finally:
+            torch.set_num_threads(threads)
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    q.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            bar.close()
+
+    def detect(self, paths, progress: bool = False):
+        """A DataFrame with one row per frame of ``paths`` (files, folders, videos). Files that
+        could not be read are listed in ``df.attrs["unreadable"]`` as (path, reason)."""
+        import pandas as pd
+
+        self.unreadable = []
+        rows = list(self.iter_rows(paths, progress=progress))
+        df = pd.DataFrame(rows, columns=self.columns)
+        return self._typed(df)
+
+    def _typed(self, df):
+        """Stable dtypes, the same from a CSV round trip: ints, floats, nullable Int8 classes."""
+        df = df.astype({"input": "string", "frame": "int64", "timestamp": "float64",
+                        "face_id": "int64", "confidence": "float64", "success": "int64"})
+        for c in prob_columns(self.aus):
+            df[c] = df[c].astype("float64")
+        for c in class_columns(self.aus):
+            df[c] = df[c].astype("Int8")
+        df.attrs["unreadable"] = list(self.unreadable)
+        df.attrs["thresholds"] = dict(zip(prob_columns(self.aus), self.thresholds))
+        return df
+
+
+def read_table(path):
+    """Read a table written by ``hiva predict`` back with the same dtypes ``detect`` returns."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    df = pd.read_csv(path, dtype={"input": "string"}, keep_default_na=True)
+    for c in df.columns:
+        if c.endswith("_c"):
+            df[c] = df[c].astype("Int8")
+    return df
+
+
+def write_table(df, out) -> Path:
+    """CSV or Parquet by suffix, written to a temp file and renamed (a kill leaves no half
+    table)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    if out.suffix.lower() == ".parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    return out
+
+
+def run(cfg: PredictConfig) -> dict:
+    """Score every frame of ``cfg.inputs`` and write ``cfg.out``; returns a summary."""
+    import time
+
+    from hiva.predict.media import expand_inputs
+
+    expand_inputs(cfg.inputs)  # a missing path fails now, not after loading the model
+    det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
+                   align=cfg.align, threshold=cfg.threshold, text_bank=cfg.text_bank,
+                   weights=cfg.weights, model_threads=cfg.model_threads)
+    print(det.describe(), file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    df = det.detect(list(cfg.inputs), progress=cfg.progress)
+    secs = time.perf_counter() - t0
+    write_table(df, cfg.out)
+    bad = df.attrs.get("unreadable", [])
+    faces = int(df["success"].sum())
+    summary = {"rows": len(df), "faces": faces, "no_face": len(df) - faces,
+               "unreadable": len(bad), "seconds": round(secs, 3), "out": str(cfg.out)}
+    print(f"wrote {len(df)} rows to {cfg.out}: {faces} faces scored, {len(df) - faces} frames "
+          f"without a face, {len(bad)} unreadable files skipped ({len(df) / max(secs, 1e-9):.1f} "
+          "frames/s)", file=sys.stderr, flush=True)
+    for path, why in bad[:20]:
+        print(f"unreadable: {path} ({why})", file=sys.stderr)
+    if len(bad) > 20:
+        print(f"... and {len(bad) - 20} more unreadable files", file=sys.stderr)
+    return summary

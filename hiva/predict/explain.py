@@ -1,0 +1,165 @@
+"""``hiva explain``: where the model looked for each AU, and which descriptions matched.
+
+Reads one image and a checkpoint (run or export folder). Writes into ``--out``:
+
+- ``AU01.png`` … one per AU: the DDCA text←vision activation map of that AU (its text prototype's
+  attention over the visual tokens, the paper's qualitative figure; the AU-query pooling map when
+  the model has no DDCA) upsampled bilinearly and overlaid on the face the model saw (the aligned
+  crop, or the whole frame with ``--no-align``, after the evaluation resize + centre crop), with
+  the probability and the best-matching descriptions;
+- ``grid.png``: the face and every AU's map in one figure;
+- ``explain.json``: probabilities, thresholds, map peak positions and the matched descriptions.
+
+"Descriptions that matched best": every description of the AU in the text bank (not only the
+evaluation subset the model reads) is passed through the model's trained text projector
+(MLP + LayerNorm, the tokens DDCA attends to) and ranked by cosine similarity to that AU's final
+visual node z_v,i (after the graph, DDCA and CDCA) for this image. It says which wording the
+image's evidence sits closest to in the model's joint space; it is not an attention weight. With
+``text_mode random`` there are no descriptions; with ``names`` there is one per AU.
+
+Each map is scaled to its own maximum for display (maps are distributions over patches, so a
+diffuse map looks as bright as a peaked one; the title gives the peak share of attention).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from hiva.errors import HivaError
+
+
+def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
+    """{au: [(cosine, text), ...]} best first (see the module docstring)."""
+    import torch
+    import torch.nn.functional as F
+
+    ld = det.loaded
+    mode = ld.mc.text_mode
+    if mode == "random" or ld.text.bank is None:
+        return {a: [] for a in ld.aus}
+    if mode == "names":
+        from hiva.pipeline.embed import names_texts
+
+        texts = {a: [t] for a, t in names_texts(ld.aus)}
+    else:
+        from hiva.pipeline.embed import load_text_bank
+
+        texts = load_text_bank(ld.text_bank, ld.aus).texts
+    res = {}
+    with torch.inference_mode():
+        for i, a in enumerate(ld.aus):
+            emb = ld.text.bank[a].to(ld.device, torch.float32)
+            tokens = ld.model.text.norm(ld.model.text.mlp(emb))
+            sim = F.cosine_similarity(tokens, out.visual[0, i].float().unsqueeze(0), dim=-1)
+            k = min(top_k, len(sim))
+            vals, idx = sim.topk(k)
+            res[a] = [(float(v), texts[a][int(j)]) for v, j in zip(vals, idx)]
+    return res
+
+
+def _overlay(ax, face, amap, title: str) -> None:
+    ax.imshow(face)
+    ax.imshow(amap, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0,
+              extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "auto",
+            align: bool | None = None, top_k: int = 3, text_bank: str | None = None,
+            threshold: str | float = "auto") -> dict:
+    """Write the per-AU PNGs, ``grid.png`` and ``explain.json`` for ``image`` into ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    import torch.nn.functional as F
+
+    from hiva.facs import AUS, au_column
+    from hiva.predict.detector import Detector
+    from hiva.predict.media import Unreadable, read_image
+
+    path = Path(image)
+    if not path.is_file():
+        raise HivaError(f"image {image} does not exist; pass an image file")
+    try:
+        rgb = read_image(str(path))
+    except Unreadable as e:
+        raise HivaError(f"{image} is not a readable image ({e}); pass a JPEG or PNG") from None
+    det = Detector(checkpoint, fold=fold, device=device, batch_size=1, align=align,
+                   threshold=threshold, text_bank=text_bank)
+    face, conf = det.prepare(rgb)
+    if face is None:
+        raise HivaError(f"no face found in {image}; pass a clearer photo, or --no-align if it is "
+                        "already a face crop")
+    x = det.to_tensor(face).unsqueeze(0)
+    o = det.forward(x)
+    ld = det.loaded
+    mean = torch.tensor(ld.model.normalisation()[0]).view(3, 1, 1)
+    std = torch.tensor(ld.model.normalisation()[1]).view(3, 1, 1)
+    shown = (x[0].cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+    h, w = o.map_size
+    size = shown.shape[:2]
+    maps = o.activation_maps[0].float().reshape(-1, 1, h, w).cpu()
+    peak_share = maps.flatten(1).max(1).values.numpy()
+    up = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
+    up = up / np.maximum(up.reshape(len(up), -1).max(1), 1e-12)[:, None, None]
+    probs = o.probs[0].float().cpu().numpy()
+    matches = matched_descriptions(det, o, top_k)
+
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written, record = [], {"image": str(image), "checkpoint": str(ld.weights),
+                           "align": ld.align, "confidence": conf, "aus": {}}
+    for i, a in enumerate(ld.aus):
+        name = AUS[a].name if a in AUS else ""
+        on = probs[i] >= ld.thresholds[i]
+        fig = plt.figure(figsize=(9, 4.2))
+        ax = fig.add_axes((0.02, 0.05, 0.42, 0.82))
+        _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
+                 f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f})")
+        lines = [f"Peak attention share: {peak_share[i]:.3f} of {h * w} patches", "",
+                 "Descriptions closest to this AU's visual node:"]
+        if not matches[a]:
+            lines.append("(none: the model was trained without descriptions)")
+        for s, t in matches[a]:
+            lines += textwrap.wrap(f"{s:+.2f}  {t}", 58, subsequent_indent="        ")
+        fig.text(0.47, 0.86, "\n".join(lines), va="top", ha="left", fontsize=8.5,
+                 family="monospace")
+        f = outdir / f"{au_column(a)}.png"
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        written.append(f)
+        iy, ix = np.unravel_index(int(np.argmax(maps[i, 0].numpy())), (h, w))
+        record["aus"][au_column(a)] = {
+            "probability": float(probs[i]), "threshold": ld.thresholds[i], "on": bool(on),
+            "peak_share": float(peak_share[i]),
+            "peak_yx": [float((iy + 0.5) / h), float((ix + 0.5) / w)],  # fraction of the crop
+            "matched": [{"cosine": s, "text": t} for s, t in matches[a]],
+        }
+
+    cols = 5
+    rows = -(-(len(ld.aus) + 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows))
+    axes = np.atleast_1d(axes).ravel()
+    axes[0].imshow(shown)
+    axes[0].set_title("input face", fontsize=9)
+    axes[0].axis("off")
+    for i, a in enumerate(ld.aus):
+        _overlay(axes[i + 1], shown, up[i], f"{au_column(a)} p={probs[i]:.2f}")
+    for ax in axes[len(ld.aus) + 1:]:
+        ax.axis("off")
+    fig.suptitle(f"DDCA activation maps — {path.name}", fontsize=10)
+    fig.tight_layout()
+    grid = outdir / "grid.png"
+    fig.savefig(grid, dpi=100)
+    plt.close(fig)
+    written.append(grid)
+    (outdir / "explain.json").write_text(json.dumps(record, indent=1))
+    record["written"] = [str(p) for p in written]
+    return record

@@ -1,0 +1,227 @@
+"""Loading a trained HiVA for inference, from a ``hiva train`` run folder or a ``hiva export``
+folder, the same way ``hiva evaluate`` does (``hiva.train.trainer``: ``load_text``,
+``build_model``, strict ``load_weights``, the identity check against the text bank).
+
+Reads, from a run folder: ``config.yaml``, ``fold{k}/best.safetensors`` (or ``last``) and
+``fold{k}/metrics.json`` (per-AU thresholds tuned on validation, when the run tuned them). From an
+export folder: ``config.json``, ``model.safetensors``, ``train_config.yaml``, ``text_bank/``.
+Writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hiva.errors import HivaError
+
+EXPORT_FORMAT = "hiva-export"
+EXPORT_VERSION = 1
+
+
+@dataclass
+class Loaded:
+    """Everything inference needs, built once."""
+
+    model: Any  # hiva.model.hiva.HiVA, eval mode, on ``device``
+    mc: Any  # ModelConfig
+    cfg: Any  # TrainConfig of the run
+    aus: tuple[int, ...]
+    text: Any  # hiva.train.trainer.Text
+    text_input: tuple[Any, Any]  # (N×M×D, N×M mask) or (None, None) for random text
+    thresholds: list[float]
+    threshold_source: str  # "tuned on validation (fold k)" | "0.5" | "given"
+    align: bool  # the preprocessing the model was trained with (see ``default_align``)
+    align_source: str
+    device: Any
+    amp: Any  # autocast dtype or None
+    weights: Path
+    meta: dict
+    source: Path  # the run or export folder
+    fold: int | None
+    text_bank: str | None  # resolved bundle path (corpus mode)
+
+
+def is_export(path: Path) -> bool:
+    f = path / "config.json"
+    if not f.is_file():
+        return False
+    try:
+        return json.loads(f.read_text()).get("format") == EXPORT_FORMAT
+    except (ValueError, AttributeError):
+        return False
+
+
+def run_folds(run_dir: Path, weights: str = "best") -> list[int]:
+    out = []
+    for d in run_dir.glob("fold*"):
+        tail = d.name[4:]
+        if tail.isdigit() and (d / f"{weights}.safetensors").is_file():
+            out.append(int(tail))
+    return sorted(out)
+
+
+def tuned_thresholds(fold_dir: Path, n: int) -> list[float] | None:
+    """Per-AU thresholds the trainer tuned on validation (``metrics.json`` → ``test_tuned``)."""
+    f = fold_dir / "metrics.json"
+    if not f.is_file():
+        return None
+    try:
+        th = json.loads(f.read_text()).get("test_tuned", {}).get("thresholds")
+    except ValueError:
+        return None
+    if not th or len(th) != n:
+        return None
+    return [float(x) for x in th]
+
+
+def default_align(cfg) -> tuple[bool, str]:
+    """Align faces at prediction iff the model was trained on aligned crops: a manifest written by
+    ``hiva data align`` says so. A model trained on the synthetic set saw whole rendered frames
+    (MediaPipe finds ~90% of those faces at 160 px, fewer at 64 px, and its crop is tighter than
+    the renderer's framing), so it is scored on whole frames. Unknown training data → align, the
+    safe choice for real footage."""
+    data = str(getattr(cfg, "data", "") or "")
+    if data.startswith(("bp4d:", "disfa:")):
+        return False, f"trained on whole {data.split(':')[0]} frames"
+    p = Path(data)
+    if data and p.is_file():
+        try:
+            from hiva.data.manifest import manifest_meta
+
+            meta = manifest_meta(p)
+        except Exception:  # noqa: BLE001 — provenance only; fall through to the default
+            meta = {}
+        if meta.get("aligned"):
+            return True, "trained on aligned crops"
+        if meta.get("synthetic"):
+            return False, "trained on whole synthetic frames"
+        return False, "trained on unaligned frames"
+    return True, "training data unknown"
+
+
+def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
+    if cfg.model.get("text_mode", "corpus") != "corpus":
+        return None
+    cand = override or cfg.text_bank
+    if not cand:
+        raise HivaError(f"{run_dir} uses text_mode corpus but names no text bank; pass "
+                        "--text-bank DIR (the `hiva embed` folder it was trained with)")
+    p = Path(cand)
+    if not p.is_absolute() and not p.exists() and (run_dir / p).exists():
+        p = run_dir / p  # exports store it relative to themselves
+    if not p.exists():
+        raise HivaError(f"the text bank {cand} of {run_dir} does not exist from here; pass "
+                        "--text-bank DIR (the `hiva embed` folder it was trained with), or use a "
+                        "`hiva export` folder, which carries its bank")
+    return str(p)
+
+
+def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
+         text_bank: str | None = None, weights: str = "best", threshold: str | float = "auto",
+         align: bool | None = None) -> Loaded:
+    """Build the model of ``checkpoint`` (run folder or export folder) with its weights loaded
+    strictly and its evaluation text fixed. ``threshold``: "auto" (tuned ones when the run stored
+    them, else 0.5) or a number for every AU. ``align`` None = the training preprocessing."""
+
+    from hiva.config import load_config
+    from hiva.model.config import ModelConfig
+    from hiva.model.text import sample_text
+    from hiva.train.checkpoint import check_identity, load_weights, read_meta
+    from hiva.train.config import TrainConfig
+    from hiva.train.trainer import Dist, amp_dtype, build_model, load_text, pick_device
+
+    src = Path(checkpoint)
+    if not src.exists():
+        raise HivaError(f"checkpoint {src} does not exist; pass a `hiva train` --out folder or a "
+                        "`hiva export` folder")
+    if weights not in ("best", "last"):
+        raise HivaError(f"weights {weights!r}: use best or last")
+    export = is_export(src)
+    if export:
+        info = json.loads((src / "config.json").read_text())
+        if int(info.get("format_version", 0)) > EXPORT_VERSION:
+            raise HivaError(f"{src} was exported by a newer hiva (format "
+                            f"{info.get('format_version')}); upgrade hiva")
+        cfg_file, wfile, k = src / "train_config.yaml", src / "model.safetensors", info.get("fold")
+        bank_dir = src / "text_bank"
+        over = text_bank or (str(bank_dir) if bank_dir.exists() else None)
+    elif (src / "config.yaml").is_file():
+        info, over = {}, text_bank
+        cfg_file = src / "config.yaml"
+        folds = run_folds(src, weights)
+        if not folds:
+            raise HivaError(f"{src} has no fold*/{weights}.safetensors; train it first (hiva "
+                            "train) or pass --weights last for an unfinished run")
+        k = folds[0] if fold is None else fold
+        if k not in folds:
+            raise HivaError(f"{src} has no trained fold {k}; its folds are "
+                            f"{', '.join(map(str, folds))}: pass one of those to --fold")
+        wfile = src / f"fold{k}" / f"{weights}.safetensors"
+    else:
+        raise HivaError(f"{src} is neither a `hiva train` run folder (config.yaml) nor a "
+                        "`hiva export` folder (config.json); pass the --out of either")
+    if not wfile.is_file():
+        raise HivaError(f"{wfile} is missing; re-export the run (hiva export RUN --to {src})")
+
+    cfg = load_config(TrainConfig, cfg_file, resume=None)
+    meta = read_meta(wfile)
+    if "model_config" not in meta:
+        raise HivaError(f"{wfile} carries no model_config; it was not written by hiva train")
+    mc = ModelConfig(**meta["model_config"])
+    aus = mc.aus
+    bank_path = _text_bank_path(cfg, src, over)
+    cfg = dataclasses.replace(cfg, aus=aus, text_bank=bank_path)
+    text = load_text(cfg, aus)
+    check_identity(meta, aus, text.fingerprint, text.encoder, wfile)
+    dev = pick_device(device, Dist())
+    # The checkpoint overwrites every weight: skip reading the pretrained backbone file.
+    model = build_model(dataclasses.replace(mc, pretrained=None), dev, channels_last=False)
+    load_weights(model, wfile)
+    model.eval()
+    if text.bank is not None:
+        t, m = sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
+        text_input = (t.to(dev), m.to(dev))
+    else:
+        text_input = (None, None)
+
+    n = len(aus)
+    if threshold != "auto":
+        try:
+            v = float(threshold)
+        except (TypeError, ValueError):
+            raise HivaError(f"threshold {threshold!r}: pass auto or a number in (0, 1)") from None
+        if not 0.0 < v < 1.0:
+            raise HivaError(f"threshold {v} must lie in (0, 1)")
+        ths, th_src = [v] * n, "given"
+    elif export:
+        ths = [float(x) for x in info.get("thresholds") or [0.5] * n]
+        th_src = info.get("threshold_source", "0.5")
+    else:
+        tuned = tuned_thresholds(src / f"fold{k}", n)
+        ths, th_src = (tuned, f"tuned on validation (fold {k})") if tuned else ([0.5] * n, "0.5")
+    if align is None:
+        if export and "align" in info:
+            align, why = bool(info["align"]), info.get("align_source", "from the export")
+        else:
+            align, why = default_align(cfg)
+    else:
+        why = "given"
+    return Loaded(model=model, mc=mc, cfg=cfg, aus=tuple(aus), text=text, text_input=text_input,
+                  thresholds=ths, threshold_source=th_src, align=bool(align), align_source=why,
+                  device=dev, amp=amp_dtype(cfg.amp, dev), weights=wfile, meta=meta, source=src,
+                  fold=None if k is None else int(k), text_bank=bank_path)
+
+
+def model_input_transform(ld: Loaded):
+    """The evaluation transform the trainer used (resize, centre crop, the backbone's
+    normalisation)."""
+    from hiva.data.transforms import eval_transform
+
+    mean, std = ld.model.normalisation()
+    return eval_transform(mean, std, ld.mc.input_size, ld.cfg.resize_to)
+
+

@@ -1,0 +1,84 @@
+"""A tiny trained run (6 synthetic subjects, a hand-written text bank, 2 training steps through
+the real CLI) and a small media set: a video of synthetic faces, photos and blank frames, and an
+image folder with one corrupt file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from predict_helpers import (
+    SIZE,
+    TINY_AUS,
+    TINY_MODEL,
+    VIDEO_PLAN,
+    astronaut,
+    write_text_bank,
+    write_video,
+)
+
+
+def run_cli(*args, check=True, env=None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (what a user runs)."""
+    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1",
+             **(env or {}))
+    r = subprocess.run([sys.executable, "-m", "hiva.cli", *map(str, args)], capture_output=True,
+                       text=True, env=e)
+    if check and r.returncode != 0:
+        raise AssertionError(f"hiva {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    from hiva.data.synth import render_synthetic
+
+    root = tmp_path_factory.mktemp("predict_run")
+    manifest = render_synthetic(root / "set", subjects=6, per_subject=6, seed=0, size=64,
+                                workers=1, grid=False, progress=False)
+    bank = write_text_bank(root / "bank")
+    cfg = dict(model=dict(TINY_MODEL), aus=",".join(map(str, TINY_AUS)), num_folds=3, folds=[1],
+               epochs=1, max_steps_per_epoch=2, batch_size=4, num_workers=0, amp="off",
+               val_fraction=0.25, resize=36, tensorboard=False, plots=False, progress=False,
+               channels_last=False, eval_text_per_au=4)
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    run_cli("train", "--config", root / "cfg.yaml", "--data", manifest, "--text-bank", bank,
+            "--out", root / "run")
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict:
+    """{"video": mp4 of VIDEO_PLAN at FPS, "folder": 4 synthetic images + a corrupt .jpg + a
+    .txt, "face": one synthetic image path}."""
+    from hiva.data.synth import render_synthetic
+
+    root = tmp_path_factory.mktemp("predict_media")
+    m = render_synthetic(root / "faces", subjects=2, per_subject=2, seed=3, size=SIZE,
+                         workers=1, grid=False, progress=False)
+    from hiva.data.manifest import read_manifest
+
+    faces = [np.asarray(Image.open(p).convert("RGB")) for p in read_manifest(m)["path"]]
+    grey = np.full((SIZE, SIZE, 3), 128, np.uint8)
+    pick = {"astro": [astronaut()] * 2, "grey": [grey] * 2, "face": faces[:2]}
+    frames = [pick[k].pop(0) if len(pick[k]) > 1 else pick[k][0] for k in VIDEO_PLAN]
+    video = write_video(root / "clip.mp4", frames)
+    folder = root / "images"
+    (folder / "sub").mkdir(parents=True)
+    for i, rgb in enumerate(faces):
+        Image.fromarray(rgb).resize((96, 96)).save(folder / ("sub" if i % 2 else ".") /
+                                                   f"img{i}.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (folder / "notes.txt").write_text("not an image; ignored")
+    return {"video": video, "folder": folder, "face": folder / "img0.jpg"}

@@ -1,0 +1,64 @@
+"""Shared constants and writers for tests/predict (a uniquely named module: several conftest
+modules exist, so ``from conftest import`` would pick the wrong one)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+TINY_AUS = (1, 2, 4, 6, 12, 25)
+TINY_MODEL = dict(backbone="resnet18", pretrained="none", input_size=32, d_model=32,
+                  num_heads=2, text_mode="corpus", dropout=0.1)
+FPS = 10
+# Video frames: "face" = a rendered synthetic face, "astro" = scikit-image's astronaut photo (a real
+# face MediaPipe always finds), "grey" = a blank frame (no face).
+VIDEO_PLAN = ("face", "astro", "grey", "face", "grey", "astro")
+SIZE = 256
+
+
+def write_text_bank(folder: Path, aus=TINY_AUS, per_au: int = 5, dim: int = 16) -> Path:
+    """A real embed bundle (the files ``load_text_bank`` reads) with seeded random unit vectors,
+    so no encoder is needed."""
+    import pandas as pd
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(len(aus) * per_au, dim, generator=g), dim=-1)
+    rows = []
+    for i, a in enumerate(aus):
+        for j in range(per_au):
+            text = f"AU{a} description number {j}: the face moves in way {i * per_au + j}"
+            rows.append({"au": a, "text_hash": hashlib.sha1(text.encode()).hexdigest(),
+                         "row_id": f"r{a}-{j}", "text": text, "kept": True})
+    save_file({"embeddings": emb.contiguous()}, str(folder / "embeddings.safetensors"))
+    pd.DataFrame(rows).to_parquet(folder / "index.parquet")
+    (folder / "manifest.json").write_text(json.dumps({
+        "encoder": "random-test-vectors", "encoder_fingerprint": "test-encoder", "dim": dim,
+        "fingerprint": "test-bank-0001", "rows": len(rows)}))
+    return folder
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
+    import av
+
+    with av.open(str(path), "w") as box:
+        st = box.add_stream("mpeg4", rate=fps)
+        st.width, st.height, st.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for rgb in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                box.mux(pkt)
+        for pkt in st.encode():
+            box.mux(pkt)
+    return path
+
+
+def astronaut(size: int = SIZE) -> np.ndarray:
+    from PIL import Image
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((size, size)))

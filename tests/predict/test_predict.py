@@ -1,0 +1,160 @@
+"""hiva predict / explain / export and hiva.Detector on a tiny trained run, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from predict_helpers import FPS, TINY_AUS, VIDEO_PLAN
+
+from hiva.facs import au_column
+
+P_COLS = [f"{au_column(a)}_p" for a in TINY_AUS]
+C_COLS = [f"{au_column(a)}_c" for a in TINY_AUS]
+
+
+@pytest.fixture(scope="module")
+def predicted(tiny_run, media, cli, tmp_path_factory):
+    """The CLI's CSV and Parquet for [video, folder], aligned (so blank frames have no face)."""
+    pytest.importorskip("mediapipe")
+    out = tmp_path_factory.mktemp("pred")
+    r = cli("predict", media["video"], media["folder"], "--checkpoint", tiny_run, "--out",
+            out / "au.csv", "--align", "--batch-size", "3", "--no-progress")
+    cli("predict", media["video"], media["folder"], "--checkpoint", tiny_run, "--out",
+        out / "au.parquet", "--align", "--no-progress")
+    return {"csv": out / "au.csv", "parquet": out / "au.parquet", "stderr": r.stderr}
+
+
+def test_predict_rows_timestamps_and_no_face(predicted, media):
+    from hiva.predict.detector import read_table
+
+    df = read_table(predicted["csv"])
+    assert list(df.columns) == ["input", "frame", "timestamp", "face_id", "confidence",
+                                "success", *P_COLS, *C_COLS]
+    vid = df[df["input"] == str(media["video"])]
+    assert len(vid) == len(VIDEO_PLAN)  # one row per frame, none dropped
+    assert vid["frame"].tolist() == list(range(len(VIDEO_PLAN)))
+    np.testing.assert_allclose(vid["timestamp"], np.arange(len(VIDEO_PLAN)) / FPS, atol=1e-6)
+    plan = np.array(VIDEO_PLAN)
+    grey = vid[plan == "grey"]
+    assert (grey["success"] == 0).all() and grey[P_COLS].isna().all().all()
+    assert (grey["confidence"] == 0).all() and grey[C_COLS].isna().all().all()
+    astro = vid[plan == "astro"]
+    assert (astro["success"] == 1).all() and (astro["confidence"] > 0.5).all()
+    assert astro[P_COLS].notna().all().all()
+    # the image folder: 4 images (recursively), the corrupt one counted and skipped, .txt ignored
+    imgs = df[df["input"] != str(media["video"])]
+    assert len(imgs) == 4 and not imgs["input"].str.contains("broken|notes").any()
+    assert (imgs["frame"] == 0).all()
+    assert "1 unreadable files skipped" in predicted["stderr"]
+    assert "broken.jpg" in predicted["stderr"]
+    ok = df[df["success"] == 1]
+    assert ((ok[P_COLS] >= 0) & (ok[P_COLS] <= 1)).all().all()
+
+
+def test_detector_equals_csv_and_parquet(predicted, tiny_run, media):
+    import hiva
+    from hiva.predict.detector import read_table
+
+    det = hiva.Detector(tiny_run, align=True, batch_size=5)
+    df = det.detect([media["video"], media["folder"]])
+    assert df.attrs["unreadable"][0][0].endswith("broken.jpg")
+    pd.testing.assert_frame_equal(df, read_table(predicted["csv"]), check_dtype=False,
+                                  check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(df, read_table(predicted["parquet"]))
+    # decisions use the run's thresholds (tuned on validation: the run stored them)
+    assert det.loaded.threshold_source.startswith("tuned")
+    th = json.loads((tiny_run / "fold1" / "metrics.json").read_text())["test_tuned"]["thresholds"]
+    assert det.thresholds == th
+    ok = df[df["success"] == 1]
+    assert (ok[C_COLS].to_numpy().astype(int) == (ok[P_COLS].to_numpy() >= th)).all()
+
+
+def test_defaults_follow_training_data(tiny_run, media):
+    from hiva.predict import Detector
+
+    det = Detector(tiny_run)  # trained on whole synthetic frames → scored on whole frames
+    assert det.align is False and "synthetic" in det.loaded.align_source
+    df = det.detect(media["folder"])
+    assert (df["success"] == 1).all() and df["confidence"].isna().all()
+    # the same probabilities as scoring the decoded images directly, in one batch
+    from hiva.predict.media import read_image
+
+    direct = det.score([read_image(p) for p in df["input"]])
+    np.testing.assert_allclose(df[P_COLS].to_numpy(), direct, atol=1e-6)
+    assert Detector(tiny_run, threshold="0.3").thresholds == [0.3] * len(TINY_AUS)
+
+
+def test_explain_writes_pngs(tiny_run, media, cli, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "ex"
+    cli("explain", media["face"], "--checkpoint", tiny_run, "--out", out, "--top-k", "2")
+    for a in TINY_AUS:
+        with Image.open(out / f"{au_column(a)}.png") as im:
+            assert im.size[0] > 500
+    assert (out / "grid.png").stat().st_size > 10_000
+    rec = json.loads((out / "explain.json").read_text())
+    au1 = rec["aus"]["AU01"]
+    assert 0 <= au1["probability"] <= 1 and 0 < au1["peak_share"] <= 1
+    assert len(au1["matched"]) == 2 and au1["matched"][0]["text"].startswith("AU1 description")
+    assert au1["matched"][0]["cosine"] >= au1["matched"][1]["cosine"]
+
+
+def test_export_roundtrip_and_offline_push(tiny_run, media, cli, tmp_path):
+    import shutil
+
+    from hiva.predict import Detector
+
+    exp = tmp_path / "export"
+    cli("export", tiny_run, "--to", exp)
+    for f in ("model.safetensors", "config.json", "aus.txt", "train_config.yaml", "README.md",
+              "text_bank/manifest.json", "text_bank/embeddings.safetensors"):
+        assert (exp / f).is_file(), f
+    info = json.loads((exp / "config.json").read_text())
+    assert info["aus"] == list(TINY_AUS) and info["align"] is False
+    assert (exp / "aus.txt").read_text().splitlines()[0] == "AU01\tInner Brow Raiser"
+    assert "synthetic" in (exp / "README.md").read_text()
+    # the export stands alone: moved away from the run, it gives the same probabilities
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(exp), moved)
+    a = Detector(tiny_run).detect(media["folder"])
+    b = Detector(moved).detect(media["folder"])
+    assert b.attrs["thresholds"] == a.attrs["thresholds"]
+    pd.testing.assert_frame_equal(a, b)
+
+    r = cli("export", tiny_run, "--to", tmp_path / "e2", "--push", "me/tiny-hiva", check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("hiva: error: cannot push to me/tiny-hiva: HF_HUB_OFFLINE=1")
+    assert (tmp_path / "e2" / "model.safetensors").is_file()  # the local export is kept
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["predict", "/no/such/clip.mp4", "--out", "x.csv"], "input /no/such/clip.mp4 does not exist"),
+    (["predict", "{face}", "--out", "x.txt"], "end it in .csv or .parquet"),
+    (["explain", "{face}", "--out", "ex"], "neither a `hiva train` run folder"),
+])
+def test_bad_input_is_one_line_error(args, needle, tiny_run, media, cli, tmp_path):
+    ck = tmp_path if args[0] == "explain" else tiny_run
+    args = [a.format(face=media["face"]) for a in args]
+    r = cli(*args, "--checkpoint", ck, check=False)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("hiva: error: "), r.stderr
+    assert needle in r.stderr
+
+
+def test_expand_inputs_and_unreadable_video(tmp_path, media):
+    from hiva.errors import HivaError
+    from hiva.predict.media import Source, Unreadable, expand_inputs, iter_frames
+
+    srcs = expand_inputs([media["folder"], media["video"]])
+    assert [s.kind for s in srcs] == ["image"] * 5 + ["video"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HivaError, match="holds no images or videos"):
+        expand_inputs([tmp_path / "empty"])
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(Unreadable):
+        list(iter_frames(Source(str(bad), "video")))
