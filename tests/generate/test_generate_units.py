@@ -48,7 +48,8 @@ def test_parse_strips_preamble_numbering_and_splits_lists():
         ("The chest muscles pull the inner brows upward into a slant.", "off_face"),
         ("The weather today is sunny with a light breeze in the city.", "ungrounded"),
         (
-            "The inner ends of the eyebrows are pulled upward, wrinkling the centre of the forehead.",
+            "The inner ends of the eyebrows are pulled upward, wrinkling the centre of the "
+            "forehead.",
             None,
         ),
         ("AU1 lifts the inner ends of the eyebrows and wrinkles the forehead.", None),

@@ -11,7 +11,8 @@ import pytest
 pytestmark = pytest.mark.vllm
 
 PROMPT = ("Action: Lip Corner Puller. Cues: the lip corners are pulled up and outward toward the "
-          "cheekbones; the mouth widens into a smile shape.\nNote: When the lip corner puller acts,")
+          "cheekbones; the mouth widens into a smile shape.\n"
+          "Note: When the lip corner puller acts,")
 
 
 @pytest.fixture(scope="module")
