@@ -250,22 +250,28 @@ def _manifests_in(out: Path) -> dict[str, dict]:
     return res
 
 
-def push(spec: str | Path, repo_id: str, config_name: str | None = None, private: bool = False,
-         license: str | None = None, source_config: str | None = None) -> dict[str, Any]:
-    """Push ``spec`` to the Hub as config ``config_name`` of dataset ``repo_id`` with a card."""
+def require_push_access(repo_id: str, hint: str) -> None:
+    """Fail in one line, before any work, when a push cannot succeed: offline mode or no token.
+    ``hint`` says what to do instead (export locally, push later)."""
     import os
 
-    if "/" not in repo_id:
-        raise HivaError(f"--repo-id {repo_id} must be OWNER/NAME, e.g. my-lab/au-descriptions")
-    export_hint = "or share without the Hub: `hiva corpus export DIR --to OUT`"
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         raise HivaError(f"cannot push to {repo_id}: HF_HUB_OFFLINE=1 (offline); unset it when "
-                        f"online, {export_hint}")
+                        f"online and log in (`hf auth login`); {hint}")
     from huggingface_hub import get_token
 
     if not get_token():
         raise HivaError(f"cannot push to {repo_id}: not logged in to the Hugging Face Hub; run "
-                        f"`hf auth login` (or set HF_TOKEN), {export_hint}")
+                        f"`hf auth login` (or set HF_TOKEN); {hint}")
+
+
+def push(spec: str | Path, repo_id: str, config_name: str | None = None, private: bool = False,
+         license: str | None = None, source_config: str | None = None) -> dict[str, Any]:
+    """Push ``spec`` to the Hub as config ``config_name`` of dataset ``repo_id`` with a card."""
+    if "/" not in repo_id:
+        raise HivaError(f"--repo-id {repo_id} must be OWNER/NAME, e.g. my-lab/au-descriptions")
+    export_hint = "or share without the Hub: `hiva corpus export DIR --to OUT`"
+    require_push_access(repo_id, export_hint)
     import datasets
     from huggingface_hub import DatasetCard, HfApi
 

@@ -19,7 +19,6 @@ The export is loaded once before it is written, so only a checkpoint that loads 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -171,14 +170,11 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
 def push_folder(folder: Path, repo_id: str, private: bool = False) -> str:
     """Upload ``folder`` to the Hub model repo ``repo_id`` (created when missing)."""
     hint = f"the export in {folder} is complete; copy it, or push later with --push {repo_id}"
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise HivaError(f"cannot push to {repo_id}: HF_HUB_OFFLINE=1 (offline); unset it when "
-                        f"online and log in (`hf auth login`); {hint}")
-    from huggingface_hub import HfApi, get_token
+    from hiva.corpora.hub import require_push_access
 
-    if not get_token():
-        raise HivaError(f"cannot push to {repo_id}: not logged in to the Hugging Face Hub; run "
-                        f"`hf auth login` (or set HF_TOKEN); {hint}")
+    require_push_access(repo_id, hint)
+    from huggingface_hub import HfApi
+
     try:
         api = HfApi()
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
