@@ -176,7 +176,8 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     cv = _Canvas(img, size, pose[1], pose[0], pose[2], pose[3], pose[4])
 
     # Head outline: jaw drop (AU26) and lips parting (AU25) lengthen the lower face.
-    drop = 0.22 * a[26] + 0.02 * a[25]
+    jaw = 0.22 * a[26]
+    drop = jaw + 0.02 * a[25]
     fw, fh = p["fw"], p["fh"] + drop
     if p["hair_style"] == 1:  # long hair behind the head
         cv.poly(np.concatenate([_ellipse(0, -0.05, fw + 0.12, 1.05, math.pi, 2 * math.pi),
@@ -289,7 +290,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     thin_l = 1 - 0.55 * a[23] - 0.65 * a[24] - 0.35 * a[20] + 0.35 * a[17]
     up_y = my - 0.06 * a[10] - 0.3 * gap * (a[25] > 0) - 0.02 * a[9]
     # The lower lip and the chin ride down with the jaw (AU26), not only with the lips parting.
-    low_y = my + gap * 0.7 + 0.25 * 0.22 * a[26] - 0.05 * a[17]
+    low_y = my + gap * 0.7 + 0.25 * jaw - 0.05 * a[17]
     ut, lt = p["ut"] * max(thin_u, 0.25), p["lt"] * max(thin_l, 0.25)
     L, R = [-cxm, cy], [cxm, cy]
     lip_up = _through(L, [0, up_y], R, 14)
