@@ -2,6 +2,14 @@
 
 __version__ = "0.1.0"
 
+# The paper, cited by the dataset cards (hiva corpus export/push) and model cards (hiva export).
+CITATION = """@article{li2026hiva,
+  title   = {Hierarchical Vision-Language Interaction for Facial Action Unit Detection},
+  author  = {Li and others},
+  journal = {IEEE Transactions on Affective Computing (arXiv:2602.14425)},
+  year    = {2026}
+}"""
+
 
 def __getattr__(name: str):
     # Lazy: ``import hiva`` stays light; torch and mediapipe load when a Detector is asked for.

@@ -19,19 +19,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hiva import CITATION
 from hiva.corpora.io import load_corpus, read_manifest
 from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST
 from hiva.errors import HivaError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-CITATION = """@article{li2026hiva,
-  title   = {HiVA: Hierarchical Vision-Language Alignment for Facial Action Unit Detection},
-  author  = {Li and others},
-  journal = {arXiv preprint arXiv:2602.14425},
-  year    = {2026}
-}"""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -100,8 +100,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     x = det.to_tensor(face).unsqueeze(0)
     o = det.forward(x)
     ld = det.loaded
-    mean = torch.tensor(ld.model.normalisation()[0]).view(3, 1, 1)
-    std = torch.tensor(ld.model.normalisation()[1]).view(3, 1, 1)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in ld.model.normalisation())
     shown = (x[0].cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
     h, w = o.map_size
     size = shown.shape[:2]

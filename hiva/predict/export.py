@@ -46,6 +46,7 @@ def _metrics(run_dir: Path, k: int | None) -> dict:
 
 
 def model_card(info: dict, metrics: dict, repo: str | None) -> str:
+    from hiva import CITATION
     from hiva.facs import AUS, au_column
 
     aus = info["aus"]
@@ -101,11 +102,7 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
               f"(encoder fingerprint {info.get('text_encoder') or 'none'}, bank "
               f"{info.get('text_fingerprint') or 'none'}); epoch {info['source'].get('epoch')}. "
               "`train_config.yaml` holds every setting.", "",
-              "## Citation", "", "```bibtex",
-              "@article{li2026hiva,", "  title   = {Hierarchical Vision-Language Interaction "
-              "for Facial Action Unit Detection},",
-              "  author  = {Li and others},", "  journal = {IEEE Transactions on Affective "
-              "Computing (arXiv:2602.14425)},", "  year    = {2026}", "}", "```", ""]
+              "## Citation", "", "```bibtex", CITATION, "```", ""]
     return "\n".join(lines)
 
 
