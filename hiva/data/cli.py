@@ -16,6 +16,10 @@ def register(app: typer.Typer) -> None:
 
 def _report(report, n: int, out: Path) -> None:
     typer.echo(f"wrote {n} rows to {out}")
+    if hasattr(report, "lines"):
+        for line in report.lines():
+            typer.echo(line)
+        return
     for why, k in sorted(report.items()):
         if k:
             typer.echo(f"skipped {k}: {why}")
@@ -65,23 +69,53 @@ def import_(
 def export_megraphau(
     manifest: Path = typer.Argument(..., help="Manifest to export."),
     out: Path = typer.Option(..., "--out", help="Folder for the list files."),
-    name: str = typer.Option("BP4D", "--name", help="List file prefix (BP4D, DISFA, ...)."),
-    scheme: str = typer.Option("kfold", "--scheme", help="bp4d | disfa | kfold"),
+    name: str | None = typer.Option(None, "--name",
+                                    help="List file prefix; default BP4D / DISFA when the "
+                                         "subjects are that dataset's, else DATA."),
+    scheme: str = typer.Option("auto", "--scheme",
+                               help="auto | manifest | bp4d | disfa | kfold (auto: the "
+                                    "manifest's fold column, else the standard folds, else kfold)"),
     k: int = typer.Option(3, "--k"),
     seed: int = typer.Option(0, "--seed"),
-    aus: str | None = typer.Option(None, "--aus", help="AU order; default: the manifest's AUs"),
-    images_root: Path | None = typer.Option(None, "--images-root", help="Write paths relative."),
+    aus: str | None = typer.Option(None, "--aus",
+                                   help="AU order; default the BP4D/DISFA set for those lists, "
+                                        "else the manifest's AUs"),
+    images_root: Path | None = typer.Option(
+        None, "--images-root", help="Write paths relative to this folder (ME-GraphAU's img/); "
+                                    "default: the folder holding the <subject> folders."),
+    relation: bool = typer.Option(True, "--relation/--no-relation",
+                                  help="Also write *_train_AU_relation_fold<k>.txt (stage 2)."),
 ) -> None:
-    """Write ME-GraphAU *_img_path_fold<k>.txt / *_label_fold<k>.txt files."""
-    from hiva.data.folds import assign_folds
+    """Write the lists ME-GraphAU's tools write: *_img_path_fold<k>.txt, *_label_fold<k>.txt,
+    *_weight_fold<k>.txt (and the tools' *_train_weight_fold<k>.txt), *_AU_relation_fold<k>.txt.
+    Fold k is ME-GraphAU's fold k (fold 1 tests part 3)."""
+    from collections import Counter
+
+    from hiva.data.folds import assign_folds, resolve_scheme, standard_dataset
     from hiva.data.importers import export_megraphau as export
+    from hiva.data.importers import infer_images_root
     from hiva.data.manifest import manifest_aus, read_manifest
-    from hiva.facs import parse_aus
+    from hiva.facs import AU_SETS, parse_aus
 
     df = read_manifest(manifest)
-    order = parse_aus(aus) if aus else manifest_aus(df)
-    files = export(df, out, name, order, assign_folds(df, scheme, k, seed), images_root)
-    typer.echo(f"wrote {len(files)} list files to {out}")
+    used = resolve_scheme(df, scheme)
+    dataset = standard_dataset(df)
+    if name is None:
+        name = dataset.upper() if dataset else "DATA"
+    if aus:
+        order = parse_aus(aus)
+    elif name.lower() in AU_SETS and set(AU_SETS[name.lower()]) <= set(manifest_aus(df)):
+        order = AU_SETS[name.lower()]
+    else:
+        order = manifest_aus(df)
+    root = images_root or infer_images_root(df["path"].tolist(),
+                                            df["subject"].astype(str).tolist())
+    report: Counter = Counter()
+    files = export(df, out, name, order, assign_folds(df, used, k, seed), root, relation, report)
+    typer.echo(f"wrote {len(files)} list files to {out} ({name}, folds: {used}, AUs "
+               f"{','.join(map(str, order))}; image paths relative to {root})")
+    for why, n in sorted(report.items()):
+        typer.echo(f"warning: {why}" + (f" ({n})" if n > 1 else ""))
 
 
 @data_app.command("synth")
@@ -129,16 +163,21 @@ def align(
 @data_app.command("folds")
 def folds(
     manifest: Path = typer.Argument(..., help="Manifest."),
-    scheme: str = typer.Option("kfold", "--scheme", help="bp4d | disfa | kfold"),
+    scheme: str = typer.Option("auto", "--scheme",
+                               help="auto | manifest | bp4d | disfa | kfold (auto: the "
+                                    "manifest's fold column, else the standard folds, else kfold)"),
     k: int = typer.Option(3, "--k"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Print subjects, frames and per-AU occurrence rates of each fold's training split."""
-    from hiva.data.folds import assign_folds, occurrence_rates
+    """Print the fold scheme used, then each fold's test subjects/frames and the per-AU
+    occurrence rates of its training split."""
+    from hiva.data.folds import assign_folds, describe_scheme, occurrence_rates, resolve_scheme
     from hiva.data.manifest import manifest_aus, read_manifest
 
     df = read_manifest(manifest)
-    f = assign_folds(df, scheme, k, seed)
+    used = resolve_scheme(df, scheme)
+    f = assign_folds(df, used, k, seed)
+    typer.echo(f"scheme: {describe_scheme(used, k, seed)}")
     aus = manifest_aus(df)
     for fold in sorted(set(f)):
         test = df[f == fold]

@@ -3,10 +3,17 @@
 A missing or corrupt image yields ``None`` (counted in ``AUDataset.bad`` within the process and
 logged); ``collate_skip`` drops those items and reports how many in ``batch["skipped"]``, so a
 bad file never crashes training.
+
+Augmentation randomness: with ``seed`` set, each item's transform draws from torch's CPU generator
+seeded by (seed, epoch, index) inside ``torch.random.fork_rng``, so an item is the same whatever
+process reads it (main process or any DataLoader worker, any ``num_workers``) and the caller's RNG
+is left as it was. Call ``set_epoch(e)`` before building each epoch's DataLoader (workers copy the
+dataset when the loader starts iterating, with ``persistent_workers=False``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import numpy as np
@@ -20,18 +27,29 @@ log = logging.getLogger(__name__)
 class AUDataset:
     """``dataset[i]`` → ``{"image", "target", "mask", "index"}`` or ``None`` for a bad image."""
 
-    def __init__(self, df: pd.DataFrame, aus, transform=None):
+    def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None):
         self.paths = df["path"].astype(str).tolist()
         self.aus = tuple(aus)
         labels = df[[au_column(n) for n in self.aus]].astype("Float64")
         self.mask = labels.notna().to_numpy(dtype=bool)
         self.target = labels.fillna(0).to_numpy(dtype=np.float32)
         self.transform = transform
+        self.seed = seed
+        self.epoch = 0
         self.bad = 0
         self.bad_paths: list[str] = []
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations of item i in epoch e draw from ``sample_seed(i)`` for that epoch."""
+        self.epoch = int(epoch)
+
+    def sample_seed(self, i: int) -> int:
+        """A 63-bit seed from (seed, epoch, index), the same in every process."""
+        key = f"hiva-aug:{self.seed}:{self.epoch}:{int(i)}".encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
 
     def load(self, i: int):
         from PIL import Image
@@ -49,7 +67,15 @@ class AUDataset:
             self.bad_paths.append(self.paths[i])
             log.warning("skipping unreadable image %s (%s)", self.paths[i], type(e).__name__)
             return None
-        image = self.transform(img) if self.transform is not None else _to_tensor(img)
+        if self.transform is None:
+            image = _to_tensor(img)
+        elif self.seed is None:
+            image = self.transform(img)
+        else:
+            # CPU generator only: torch.manual_seed would also reseed (and not restore) CUDA's.
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(self.sample_seed(i))
+                image = self.transform(img)
         return {
             "image": image,
             "target": torch.from_numpy(self.target[i]),

@@ -1,9 +1,11 @@
 """Subject-exclusive folds and label statistics.
 
-BP4D_FOLDS / DISFA_FOLDS are the three subject groups of the standard 3-fold protocol used by
-JAA-Net (Shao et al., ECCV 2018) and ME-GraphAU (Luo et al., IJCAI 2022), as listed in the
-ME-GraphAU repository README ("BP4D_Sequence_split" / "DISFA_Sequence_split"). Fold k is the
-group held out for testing; the model is trained on the other two groups.
+``BP4D_PARTS`` / ``DISFA_PARTS`` are the three subject groups of the standard 3-fold protocol used
+by JAA-Net (Shao et al., ECCV 2018) and ME-GraphAU (Luo et al., IJCAI 2022), in the order of the
+ME-GraphAU README ("BP4D_Sequence_split" / "DISFA_Sequence_split"). Fold numbering follows
+ME-GraphAU's list tools, which the papers' per-fold tables use: **fold k tests part 4 − k** (fold
+1 tests part 3, fold 2 part 2, fold 3 part 1) and trains on the other two parts.
+``BP4D_FOLDS[k]`` / ``DISFA_FOLDS[k]`` are the TEST subjects of fold k.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 from hiva.errors import HivaError
 from hiva.facs import au_column
 
-BP4D_FOLDS: dict[int, list[str]] = {
+BP4D_PARTS: dict[int, list[str]] = {
     1: ["F001", "M007", "F018", "F008", "F002", "M004", "F010", "F009", "M012", "M001", "F016",
         "M014", "F023", "M008"],
     2: ["M011", "F003", "M010", "M002", "F005", "F022", "M018", "M017", "F013", "M016", "F020",
@@ -22,12 +24,16 @@ BP4D_FOLDS: dict[int, list[str]] = {
     3: ["F007", "F015", "F006", "F019", "M006", "M009", "F012", "M003", "F004", "F021", "F017",
         "M015", "F014"],
 }
-DISFA_FOLDS: dict[int, list[str]] = {
+DISFA_PARTS: dict[int, list[str]] = {
     1: ["SN002", "SN010", "SN001", "SN026", "SN027", "SN032", "SN030", "SN009", "SN016"],
     2: ["SN013", "SN018", "SN011", "SN028", "SN012", "SN006", "SN031", "SN021", "SN024"],
     3: ["SN003", "SN029", "SN023", "SN025", "SN008", "SN005", "SN007", "SN017", "SN004"],
 }
-SCHEMES = ("bp4d", "disfa", "kfold")
+TEST_PART = {1: 3, 2: 2, 3: 1}  # ME-GraphAU: fold k tests part 4 - k
+BP4D_FOLDS: dict[int, list[str]] = {k: BP4D_PARTS[p] for k, p in TEST_PART.items()}
+DISFA_FOLDS: dict[int, list[str]] = {k: DISFA_PARTS[p] for k, p in TEST_PART.items()}
+SCHEMES = ("auto", "manifest", "bp4d", "disfa", "kfold")
+_STANDARD = {"bp4d": BP4D_FOLDS, "disfa": DISFA_FOLDS}
 
 
 def _fixed(df: pd.DataFrame, table: dict[int, list[str]], name: str) -> pd.Series:
@@ -42,19 +48,71 @@ def _fixed(df: pd.DataFrame, table: dict[int, list[str]], name: str) -> pd.Serie
     return folds.astype("int64").rename("fold")
 
 
-def assign_folds(df: pd.DataFrame, scheme: str = "kfold", k: int = 3, seed: int = 0) -> pd.Series:
-    """Fold number 1..k for each row; every subject lies in exactly one fold.
+def standard_dataset(df: pd.DataFrame) -> str | None:
+    """``"bp4d"`` / ``"disfa"`` when every subject of ``df`` is one of that dataset's standard
+    subjects, else None."""
+    subjects = set(df["subject"].astype(str))
+    for name, table in _STANDARD.items():
+        if subjects and subjects <= {s for subs in table.values() for s in subs}:
+            return name
+    return None
 
-    ``bp4d``/``disfa`` use the published subject lists; ``kfold`` shuffles the subjects with
-    ``seed`` and deals them round-robin so folds differ by at most one subject.
-    """
+
+def resolve_scheme(df: pd.DataFrame, scheme: str = "auto") -> str:
+    """The concrete scheme for ``scheme``: ``auto`` picks ``manifest`` when ``df`` has a complete
+    ``fold`` column (an importer wrote it), else ``bp4d``/``disfa`` when every subject is one of
+    that dataset's, else ``kfold``."""
     scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise HivaError(f"unknown fold scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    if scheme != "auto":
+        return scheme
+    if "fold" in df.columns and len(df) and df["fold"].notna().all():
+        return "manifest"
+    return standard_dataset(df) or "kfold"
+
+
+def describe_scheme(scheme: str, k: int = 3, seed: int = 0) -> str:
+    """One line saying what a concrete scheme means, for logs."""
+    if scheme in _STANDARD:
+        return (f"{scheme} (the standard {scheme.upper()} parts; ME-GraphAU's numbering: fold 1 "
+                "tests part 3, fold 2 part 2, fold 3 part 1)")
+    if scheme == "manifest":
+        return "manifest (the manifest's fold column; fold k = the rows fold k tests)"
+    return f"kfold ({k} subject-exclusive folds, subjects shuffled with seed {seed})"
+
+
+def _manifest_folds(df: pd.DataFrame) -> pd.Series:
+    if "fold" not in df.columns or df["fold"].isna().any():
+        raise HivaError("fold scheme 'manifest' needs a fold column with a number on every row; "
+                        "use the fold scheme auto, kfold, bp4d or disfa")
+    folds = pd.to_numeric(df["fold"], errors="coerce")
+    if folds.isna().any() or (folds < 1).any() or (folds % 1 != 0).any():
+        bad = df["fold"][folds.isna() | (folds < 1) | (folds % 1 != 0)].iloc[0]
+        raise HivaError(f"the manifest's fold column holds {bad!r}; folds are integers from 1")
+    per_subject = folds.groupby(df["subject"].astype(str)).nunique()
+    if (per_subject > 1).any():
+        s = per_subject[per_subject > 1].index[0]
+        raise HivaError(f"subject {s} lies in several folds of the manifest's fold column; "
+                        "folds must be subject-exclusive (or use the fold scheme kfold)")
+    return folds.astype("int64").rename("fold")
+
+
+def assign_folds(df: pd.DataFrame, scheme: str = "kfold", k: int = 3, seed: int = 0) -> pd.Series:
+    """Fold number 1..k for each row (the rows fold k TESTS on); every subject lies in one fold.
+
+    ``bp4d``/``disfa`` use the published subject lists numbered as ME-GraphAU numbers them;
+    ``manifest`` reads the manifest's ``fold`` column; ``auto`` picks one (``resolve_scheme``);
+    ``kfold`` shuffles the subjects with ``seed`` and deals them round-robin so folds differ by
+    at most one subject.
+    """
+    scheme = resolve_scheme(df, scheme)
+    if scheme == "manifest":
+        return _manifest_folds(df)
     if scheme == "bp4d":
         return _fixed(df, BP4D_FOLDS, "BP4D")
     if scheme == "disfa":
         return _fixed(df, DISFA_FOLDS, "DISFA")
-    if scheme != "kfold":
-        raise HivaError(f"unknown fold scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
     subjects = sorted(set(df["subject"].astype(str)))
     if k < 2 or len(subjects) < k:
         raise HivaError(

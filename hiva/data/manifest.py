@@ -4,7 +4,8 @@ train`` reads.
 Columns: ``path`` (str, relative to the manifest's folder when the image lies under it),
 ``subject`` (str), ``sequence`` (str), ``frame`` (int), one ``AUxx`` column per AU (nullable Int8
 0/1, null = unknown) and optional ``AUxx_intensity`` (float). Free-form metadata (source,
-``synthetic``) is stored in the Parquet schema metadata under ``hiva``.
+``synthetic``, ``aligned``) is stored in the Parquet schema metadata under ``hiva``;
+``read_manifest`` puts it in ``df.attrs["hiva"]``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -117,4 +119,44 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         raise HivaError(f"manifest {path} has no AU columns (AU01, ...); rebuild it")
     root = path.parent.resolve()
     df["path"] = [p if os.path.isabs(p) else str(root / p) for p in df["path"]]
+    try:
+        df.attrs["hiva"] = manifest_meta(path)
+    except (ValueError, OSError):  # metadata not JSON: provenance only
+        df.attrs["hiva"] = {}
     return df
+
+
+def _meta_of(source) -> dict:
+    if isinstance(source, pd.DataFrame):
+        return dict(source.attrs.get("hiva") or {})
+    if isinstance(source, dict):
+        return source
+    return manifest_meta(source)
+
+
+def face_framing(source) -> str:
+    """How the faces of a manifest are framed: ``"aligned"`` (crops written by ``hiva data
+    align``), ``"synthetic"`` (``hiva data synth``: rendered, face centred by construction) or
+    ``"unaligned"`` (anything else: raw frames). ``source``: a DataFrame from ``read_manifest``
+    (its ``attrs["hiva"]``), a metadata dict, or a manifest path."""
+    meta = _meta_of(source)
+    if meta.get("aligned"):
+        return "aligned"
+    if meta.get("synthetic"):
+        return "synthetic"
+    return "unaligned"
+
+
+def warn_if_unaligned(source, echo=None) -> str | None:
+    """Print ONE warning line (to stderr, or through ``echo``) when ``source`` (see
+    ``face_framing``) holds unaligned faces; return the line, or None when aligned/synthetic."""
+    if face_framing(source) != "unaligned":
+        return None
+    line = ("warning: faces are not aligned (whole frames are padded to a square and resized, so "
+            "faces are small and placed anywhere); run `hiva data align MANIFEST --out DIR` and "
+            "train on DIR/manifest.parquet")
+    if echo is None:
+        print(line, file=sys.stderr, flush=True)
+    else:
+        echo(line)
+    return line

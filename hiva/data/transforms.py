@@ -1,10 +1,39 @@
-"""Image transforms (torchvision v2): train = resize, random crop, flip, colour jitter; eval =
-resize, centre crop. A horizontal flip keeps AU labels because the AUs used are bilateral."""
+"""Image transforms (torchvision v2): train = pad to a square, resize, random crop, flip, colour
+jitter; eval = pad to a square, resize, centre crop. Padding first keeps the whole frame: a tall
+or wide frame (an unaligned whole video frame) is centred on a square of constant fill (the
+normalisation mean, ~0 after ``Normalize``) instead of losing its top and bottom (brows, chin) to
+the centre crop; an aligned square crop passes through unchanged. A horizontal flip keeps AU
+labels because the AUs used are bilateral."""
 
 from __future__ import annotations
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class PadToSquare:
+    """Pad an image (tv_tensors Image / CHW tensor, or PIL) to a centred square with a constant
+    ``fill`` (one value per channel, in the image's own scale: 0..255 for uint8)."""
+
+    def __init__(self, fill=0):
+        self.fill = fill
+
+    def __call__(self, img):
+        from torchvision.transforms.v2 import functional as F
+
+        h, w = F.get_size(img)
+        if h == w:
+            return img
+        side = max(h, w)
+        left, top = (side - w) // 2, (side - h) // 2
+        return F.pad(img, [left, top, side - w - left, side - h - top], fill=self.fill)
+
+    def __repr__(self) -> str:
+        return f"PadToSquare(fill={self.fill})"
+
+
+def _fill(mean) -> list[int]:
+    return [round(255 * m) for m in mean]
 
 
 def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256,
@@ -14,6 +43,7 @@ def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resiz
 
     steps = [
         v2.ToImage(),
+        PadToSquare(_fill(mean)),
         v2.Resize(resize, antialias=True),
         v2.RandomCrop(size),
     ]
@@ -32,6 +62,7 @@ def eval_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize
 
     return v2.Compose([
         v2.ToImage(),
+        PadToSquare(_fill(mean)),
         v2.Resize(resize, antialias=True),
         v2.CenterCrop(size),
         v2.ToDtype(torch.float32, scale=True),

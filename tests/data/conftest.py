@@ -53,13 +53,14 @@ def disfa_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def megraphau_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    """ME-GraphAU DISFA test lists for folds 1 and 2 (8 AUs each row); one listed image absent."""
+    """ME-GraphAU DISFA test lists for folds 1 and 2 (8 AUs each row; SN003 is in part 3, which
+    ME-GraphAU's fold 1 tests; SN013 in part 2, fold 2); one listed image absent."""
     images = tmp_path / "imgs"
     lists = tmp_path / "list"
     lists.mkdir()
-    for rel in ("SN002/0.png", "SN002/1.png", "SN013/7.png"):
+    for rel in ("SN003/0.png", "SN003/1.png", "SN013/7.png"):
         _img(images / rel)
-    (lists / "DISFA_test_img_path_fold1.txt").write_text("SN002/0.png\nSN002/1.png\n")
+    (lists / "DISFA_test_img_path_fold1.txt").write_text("SN003/0.png\nSN003/1.png\n")
     (lists / "DISFA_test_label_fold1.txt").write_text("1 0 0 0 0 1 0 0\n0 1 0 0 0 0 1 1\n")
     (lists / "DISFA_test_img_path_fold2.txt").write_text("SN013/7.png\nSN013/8.png\n")
     (lists / "DISFA_test_label_fold2.txt").write_text("0 0 1 0 1 0 0 0\n1 1 1 1 1 1 1 1\n")
