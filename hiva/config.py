@@ -17,19 +17,69 @@ from hiva.errors import HivaError
 T = TypeVar("T")
 
 
-def _coerce(cls, data: dict[str, Any]) -> dict[str, Any]:
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _typed(key: str, value: Any, hint: Any, where: str, default: Any = None) -> Any:
+    """``value`` as the field's declared type: YAML hands ``1e-3`` over as a string and ``10``
+    where a float is meant; a value that cannot be read as the type is named with its key."""
+    import types
+    import typing
+
+    if value is None:
+        return None
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = [a for a in typing.get_args(hint) if a is not type(None)] if union else [hint]
+    bases = [typing.get_origin(t) or t for t in options]
+    if Any in bases:
+        return value
+    for base in bases:  # already acceptable (bool is not taken for a number)
+        if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if base is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if base in (bool, str, dict) and isinstance(value, base):
+            return value
+        if base is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)  # YAML lists become tuples so configs stay hashable and frozen
+        if base is tuple and isinstance(value, (int, str)):
+            return value  # "1,2,3" or 1: the config splits it itself
+    if isinstance(value, str):
+        text = value.strip()
+        for base in bases:
+            try:
+                if base is int:
+                    return int(text)
+                if base is float:
+                    return float(text)
+            except ValueError:
+                continue
+            if base is bool and text.lower() in _TRUE + _FALSE:
+                return text.lower() in _TRUE
+    names = " or ".join({int: "an integer", float: "a number", bool: "true/false", str: "a text",
+                         dict: "a mapping", tuple: "a list"}.get(b, str(b)) for b in bases)
+    example = default if isinstance(default, (int, float, str)) and default is not True else {
+        int: 10, float: 0.001, bool: "true", str: "name", tuple: "[1, 2]"}.get(bases[0], "...")
+    raise HivaError(f"{where} key {key}: {value!r} is not {names}; fix the config (e.g. "
+                    f"{key}: {example})")
+
+
+def coerce_fields(cls, data: dict[str, Any], where: str | None = None) -> dict[str, Any]:
+    """``data`` checked against the dataclass ``cls``: unknown keys refused, values read as the
+    fields' types (see ``_typed``)."""
+    import typing
+
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
+    where = where or f"config for {cls.__name__}"
     if unknown:
         raise HivaError(
-            f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}; "
+            f"unknown key(s) in the {where}: {', '.join(unknown)}; "
             f"valid keys are: {', '.join(sorted(fields))}"
         )
-    out = {}
-    for k, v in data.items():
-        # YAML lists become tuples so configs stay hashable and frozen.
-        out[k] = tuple(v) if isinstance(v, list) else v
-    return out
+    hints = typing.get_type_hints(cls)
+    return {k: _typed(k, v, hints.get(k, Any), where, fields[k].default)
+            for k, v in data.items()}
 
 
 def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
@@ -53,7 +103,7 @@ def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) 
         data.update(loaded)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return cls(**_coerce(cls, data))
+        return cls(**coerce_fields(cls, data))
     except TypeError as e:
         raise HivaError(f"bad config for {cls.__name__}: {e}") from None
 

@@ -144,13 +144,16 @@ class HiVA(nn.Module):
         feat = self.backbone(images)
         b, _, h, w = feat.shape
         x = self.proj(feat.flatten(2).transpose(1, 2))  # B×P×d
+        # The bank is sampled on the CPU; everything the model reads lives on the images' device.
+        if text_mask is not None:
+            text_mask = text_mask.to(device=x.device, dtype=torch.bool, non_blocking=True)
         tokens, proto = self.text(text.to(device=x.device, dtype=x.dtype), text_mask)
         u, pool_maps = self.pool(x)
         if self.graph is not None:
             u = self.graph(u, prior=proto if self.cfg.language_edges else None)
         t = proto.unsqueeze(0).expand(b, -1, -1)
         act_maps = None
-        pad = None if text_mask is None else ~text_mask.to(device=x.device, dtype=torch.bool)
+        pad = None if text_mask is None else ~text_mask
         for i in range(self.cfg.depth):
             if self.ddca is not None:
                 u, t, act_maps = self.ddca[i](u, tokens, pad, t, x)

@@ -56,12 +56,13 @@ class HiVALoss:
         if zt.dim() == 2:
             zt = zt.unsqueeze(0).expand(zv.shape[0], -1, -1)
         sim = torch.einsum("bid,bjd->bij", zv, zt) / self.cfg.align_temperature
-        active = (targets > 0.5) & mask
-        if not active.any():
-            return sim.sum() * 0.0  # keeps the graph connected for DDP
+        active = ((targets > 0.5) & mask).flatten().to(sim.dtype)
         n = sim.shape[-1]
-        labels = torch.arange(n, device=sim.device).expand(sim.shape[0], n)
-        return F.cross_entropy(sim[active], labels[active])
+        labels = torch.arange(n, device=sim.device).repeat(sim.shape[0])
+        # Mean over the active (sample, AU) pairs without a data-dependent branch or index (no
+        # device sync; 0 with the graph kept connected for DDP when none is active).
+        ce = F.cross_entropy(sim.reshape(-1, n), labels, reduction="none")
+        return (ce * active).sum() / active.sum().clamp_min(1.0)
 
     def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
         if mask is None:

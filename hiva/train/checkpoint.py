@@ -18,7 +18,8 @@ from pathlib import Path
 from hiva.errors import HivaError
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` then rename onto ``path``: readers see the old file or the new, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -29,7 +30,7 @@ def save_weights(model, path: str | Path, meta: dict) -> None:
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     md = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
-    _atomic(Path(path), lambda p: save_file(state, str(p), metadata=md))
+    atomic_write(Path(path), lambda p: save_file(state, str(p), metadata=md))
 
 
 def read_meta(path: str | Path) -> dict:
@@ -108,7 +109,7 @@ def save_checkpoint(folder: str | Path, model, state: dict, meta: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     state = dict(state, token=token)
-    _atomic(folder / "last.state.pt", lambda p: torch.save(state, p))
+    atomic_write(folder / "last.state.pt", lambda p: torch.save(state, p))
     save_weights(model, folder / "last.safetensors", dict(meta, token=token))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from hiva.errors import HivaError
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-FOLD_SCHEMES = ("auto", "bp4d", "disfa", "kfold")
+FOLD_SCHEMES = ("auto", "manifest", "bp4d", "disfa", "kfold")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class TrainConfig:
     text_encoder: str | None = None  # for text_mode "names": encoder spec (None → embed default)
     model: dict = field(default_factory=dict)
     aus: str | tuple[int, ...] | None = None  # None → the AUs of the manifest (∩ model aus)
-    fold_scheme: str = "auto"  # auto: bp4d/disfa for those datasets, kfold otherwise
+    fold_scheme: str = "auto"  # auto: the manifest's fold column, else bp4d/disfa, else kfold
     num_folds: int = 3
     folds: tuple[int, ...] = ()
     test_fraction: float = 0.25  # only for num_folds == 1
@@ -71,9 +71,12 @@ class TrainConfig:
             set_(self, "folds", (self.folds,))
         if isinstance(self.folds, str):
             set_(self, "folds", tuple(int(x) for x in self.folds.split(",") if x.strip()))
-        set_(self, "model", dict(self.model or {}))
-        if "aus" in self.model:
+        if "aus" in (self.model or {}):
             raise HivaError("put the AU list in the top-level `aus` key, not under `model`")
+        from hiva.config import coerce_fields
+        from hiva.model.config import ModelConfig
+
+        set_(self, "model", coerce_fields(ModelConfig, dict(self.model or {}), "model config"))
         self.model_config(aus=(1, 2))  # validate the architecture keys now, with a dummy AU list
         checks = [
             (self.num_folds >= 1, f"num_folds must be ≥ 1, got {self.num_folds}"),
@@ -100,10 +103,12 @@ class TrainConfig:
 
     def model_config(self, aus) -> Any:
         """The ``ModelConfig`` for these AUs (``model`` keys + ``aus``)."""
+        from hiva.config import coerce_fields
         from hiva.model.config import ModelConfig
 
         try:
-            return ModelConfig(aus=tuple(aus), **self.model)
+            return ModelConfig(**coerce_fields(ModelConfig, dict(self.model, aus=tuple(aus)),
+                                               "model config"))
         except TypeError as e:
             raise HivaError(f"bad model config: {e}; see hiva.model.ModelConfig") from None
 

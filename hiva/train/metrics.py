@@ -30,8 +30,11 @@ def au_metrics(probs, targets, mask=None, aus=None, thresholds=0.5) -> dict:
     """Per-AU and mean F1/accuracy/AUC and the all-positive baseline F1.
 
     Returns ``{"aus", "f1", "accuracy", "auc", "baseline_f1", "support", "positives",
-    "mean_f1", "mean_accuracy", "mean_auc", "mean_baseline_f1", "n", "thresholds"}``; AUC is NaN
-    for an AU whose known labels are all one class (and left out of ``mean_auc``).
+    "mean_f1", "mean_accuracy", "mean_auc", "mean_baseline_f1", "n", "thresholds",
+    "undefined_f1"}``. F1 (and the baseline's) is NaN for an AU with no known positive label:
+    it is undefined there, so it is left out of the means and named in ``undefined_f1``.
+    Accuracy is NaN for an AU with no known label at all; AUC is NaN for an AU whose known labels
+    are all one class. Every mean leaves the NaNs out.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -42,12 +45,13 @@ def au_metrics(probs, targets, mask=None, aus=None, thresholds=0.5) -> dict:
     th = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (n_aus,))
     pred = (p >= th).astype(np.int64)
     tp, fp, fn, tn = _counts(pred, y, m)
-    f1 = f1_from_counts(tp, fp, fn)
     support = m.sum(0)
-    acc = np.divide(tp + tn, support, out=np.zeros(n_aus), where=support > 0)
     pos = ((y == 1) & m).sum(0)
+    undefined = pos == 0
+    f1 = np.where(undefined, np.nan, f1_from_counts(tp, fp, fn))
+    acc = np.divide(tp + tn, support, out=np.full(n_aus, np.nan), where=support > 0)
     # All-positive baseline: TP = positives, FP = negatives, FN = 0.
-    base = f1_from_counts(pos, support - pos, np.zeros(n_aus))
+    base = np.where(undefined, np.nan, f1_from_counts(pos, support - pos, np.zeros(n_aus)))
     auc = np.full(n_aus, np.nan)
     for i in range(n_aus):
         yi = y[m[:, i], i]
@@ -73,6 +77,7 @@ def au_metrics(probs, targets, mask=None, aus=None, thresholds=0.5) -> dict:
         "mean_auc": mean(auc),
         "mean_baseline_f1": mean(base),
         "n": int(len(p)),
+        "undefined_f1": [int(a) for a, u in zip(aus, undefined) if u],
     }
 
 
@@ -111,7 +116,22 @@ def mean_over_folds(per_fold: list[dict]) -> dict:
             out[k] = np.nanmean(np.array([f[k] for f in per_fold], dtype=np.float64), 0).tolist()
         for k in ("mean_f1", "mean_accuracy", "mean_auc", "mean_baseline_f1"):
             out[k] = float(np.nanmean([f[k] for f in per_fold]))
+    out["undefined_f1"] = {str(i + 1): f["undefined_f1"] for i, f in enumerate(per_fold)
+                           if f.get("undefined_f1")}
     return out
+
+
+def undefined_note(columns: dict[str, dict]) -> str:
+    """One line naming the AUs whose F1 is undefined (no positive label) in each column."""
+    parts = []
+    for name, c in columns.items():
+        und = c.get("undefined_f1")
+        if isinstance(und, list) and und:
+            parts.append(f"{name}: " + ", ".join(f"AU{int(a):02d}" for a in und))
+    if not parts:
+        return ""
+    return ("n/a = F1 undefined (no positive test label), left out of the mean — "
+            + "; ".join(parts))
 
 
 def format_table(columns: dict[str, dict], aus, title: str = "") -> str:
@@ -125,7 +145,8 @@ def format_table(columns: dict[str, dict], aus, title: str = "") -> str:
         row = f"AU{int(a):02d}".ljust(6)
         for n in names:
             f = columns[n].get("f1")
-            row += (f"{100 * f[i]:.1f}" if f is not None and i < len(f) else "-").rjust(w)
+            v = f[i] if f is not None and i < len(f) else None
+            row += ("-" if v is None else "n/a" if v != v else f"{100 * v:.1f}").rjust(w)
         lines.append(row)
     for key, label in (("mean_f1", "F1"), ("mean_auc", "AUC"), ("mean_accuracy", "Acc")):
         if any(key in columns[n] for n in names):
@@ -134,4 +155,5 @@ def format_table(columns: dict[str, dict], aus, title: str = "") -> str:
                 v = columns[n].get(key)
                 row += (f"{100 * v:.1f}" if v is not None and v == v else "-").rjust(w)
             lines.append(row)
-    return "\n".join(lines)
+    note = undefined_note(columns)
+    return "\n".join(lines + ([note] if note else []))

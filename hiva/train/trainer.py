@@ -2,14 +2,21 @@
 
 Reads: a manifest (or ``bp4d:DIR`` / ``disfa:DIR``), the embed stage's text bank. Writes, under
 ``cfg.out``: ``config.yaml`` (resolved), ``metrics.json`` + ``metrics.txt`` (per fold and the mean
-over folds), and per fold ``fold{k}/``: ``last.safetensors`` + ``last.state.pt`` (resume),
-``best.safetensors`` (epoch picked on validation), ``history.csv`` (per epoch), ``steps.csv`` (per
-optimizer step), ``tb/`` (TensorBoard), ``metrics.json``, ``curves.png``, ``per_au_f1.png``.
+over folds, the fold scheme used), and per fold ``fold{k}/``: ``last.safetensors`` +
+``last.state.pt`` (resume), ``best.safetensors`` (epoch picked on validation), ``history.csv``
+(per epoch), ``steps.csv`` (per optimizer step), ``tb/`` (TensorBoard), ``metrics.json`` (with
+the train/val/test subject ids), ``test_predictions.parquet`` (per frame), ``curves.png``,
+``per_au_f1.png``.
 
 Protocol per fold k: train on the other folds, pick the epoch on a validation split of TRAINING
-subjects, test once on fold k with the picked weights. Distributed when started by ``torchrun``
-(one process per device; gloo on CPU, nccl on CUDA); metrics are computed on all test frames
-gathered from every rank, so they equal a one-process evaluation.
+subjects, test once on fold k with the picked weights; thresholds tuned on validation are reported
+apart. Folds: the manifest's ``fold`` column, else the standard BP4D/DISFA folds numbered as
+ME-GraphAU numbers them (fold 1 tests part 3), else subject k-fold (``hiva.data.folds``).
+Distributed when started by ``torchrun`` (one process per device; gloo on CPU, NCCL for CUDA
+tensors beside gloo for the CPU ones); metrics are computed on all test frames gathered from every
+rank, so they equal a one-process evaluation. Each rank draws its own dropout stream and its RNG
+state (CPU and CUDA) is saved with the checkpoint; augmentation draws per sample from (seed,
+epoch, index), so the worker count changes nothing but speed.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy as np
 from hiva.config import config_dict, write_config
 from hiva.errors import HivaError
 from hiva.train.checkpoint import (
+    atomic_write,
     check_identity,
     load_checkpoint,
     load_weights,
@@ -40,7 +48,7 @@ from hiva.train.metrics import au_metrics, format_table, mean_over_folds, tune_t
 
 # Keys that may change between a run and its resume without changing what is computed.
 _RESUME_FREE = {"resume", "progress", "num_workers", "folds", "tensorboard", "plots", "out",
-                "eval_batch_size", "device", "epochs_note"}
+                "eval_batch_size", "device", "epochs"}  # epochs: a resume may train longer
 
 
 # --------------------------------------------------------------------------- distributed
@@ -65,7 +73,8 @@ def init_dist(device_pref: str) -> Dist:
         return Dist()
     if not dist.is_initialized():
         cuda = torch.cuda.is_available() and device_pref != "cpu"
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # gloo serves the CPU tensors (metric sums, gathered predictions) beside nccl on CUDA.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -137,12 +146,42 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     else:
         torch.backends.cudnn.benchmark = True
+
+
+def rng_state(device) -> dict:
+    """This process's torch RNG streams (CPU, and the CUDA device's when on CUDA)."""
+    import torch
+
+    out = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def set_rng_state(state: dict, device) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def gather_rng(device, d: Dist) -> list[dict]:
+    """Every rank's RNG state, in rank order (rank 0 saves them all with the checkpoint)."""
+    mine = rng_state(device)
+    if d.world == 1:
+        return [mine]
+    import torch.distributed as dist
+
+    parts = [None] * d.world
+    dist.all_gather_object(parts, {k: v.cpu() for k, v in mine.items()})
+    return parts
 
 
 def load_data(spec: str):
@@ -159,7 +198,7 @@ def load_data(spec: str):
         fn = importers.import_bp4d if kind == "bp4d" else importers.import_disfa
         df, _report = fn(rest)
         return df, kind
-    return read_manifest(spec), "kfold"
+    return read_manifest(spec), "auto"
 
 
 def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
@@ -224,18 +263,27 @@ def model_config_for(cfg: TrainConfig, aus, text: Text):
 
 
 def make_folds(cfg: TrainConfig, df, scheme: str):
-    """[(k, train_pool_df, test_df)] for the folds to run."""
-    from hiva.data.folds import assign_folds, split_train_val
+    """(scheme used, [(k, train_pool_df, test_df)] for the folds to run).
 
-    scheme = scheme if cfg.fold_scheme == "auto" else cfg.fold_scheme
+    ``scheme`` is the data's default (``bp4d``/``disfa`` for raw trees, ``auto`` for a manifest);
+    ``cfg.fold_scheme`` other than auto overrides it. ``auto`` resolves to the manifest's ``fold``
+    column, else the standard BP4D/DISFA folds when the subjects are theirs, else subject k-fold.
+    """
+    from hiva.data.folds import assign_folds, resolve_scheme, split_train_val
+
     if cfg.num_folds == 1:
         train, test = split_train_val(df, cfg.test_fraction, cfg.fold_seed)
-        return [(1, train, test)]
+        return "split", [(1, train, test)]
+    scheme = resolve_scheme(df, scheme if cfg.fold_scheme == "auto" else cfg.fold_scheme)
     if scheme in ("bp4d", "disfa") and cfg.num_folds != 3:
         raise HivaError(f"the {scheme} protocol has 3 folds; use --num-folds 3 (or 1)")
     fold = assign_folds(df, scheme, cfg.num_folds, cfg.fold_seed)
+    have = sorted(set(fold.tolist()))
+    if have != list(range(1, cfg.num_folds + 1)):
+        raise HivaError(f"the {scheme} folds of this data are {have}, not 1..{cfg.num_folds}; "
+                        f"pass --num-folds {max(have)} or --fold-scheme kfold")
     wanted = cfg.folds or tuple(range(1, cfg.num_folds + 1))
-    return [(k, df[fold != k], df[fold == k]) for k in wanted]
+    return scheme, [(k, df[fold != k], df[fold == k]) for k in wanted]
 
 
 def split_pool(cfg: TrainConfig, pool):
@@ -316,37 +364,100 @@ def epoch_indices(n: int, epoch: int, seed: int, d: Dist) -> list[int]:
     return perm
 
 
-# --------------------------------------------------------------------------- evaluation
-def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None, loss_fn=None):
-    """(probs, targets, mask, mean loss) over all of ``ds``, gathered from every rank in dataset
-    order (each rank scores rank::world, no padding, so no frame counts twice)."""
+# --------------------------------------------------------------------------- steps
+# The training and evaluation steps take the device explicitly: tests run them with the model on
+# PyTorch's meta device, where any tensor left on the CPU raises (no GPU needed to find one).
+def batch_to(batch: dict, device, channels_last: bool):
+    """(images, targets, known-label mask) of a collated batch, on ``device``."""
     import torch
 
+    x = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (x, batch["target"].to(device, non_blocking=True),
+            batch["mask"].to(device, non_blocking=True))
+
+
+def forward(net, x, text, amp):
+    """The model's output for images ``x`` and ``text`` = (N×M×D, N×M mask) or None."""
+    import torch
+
+    txt, tmask = text if text is not None else (None, None)
+    ctx = torch.autocast(x.device.type, dtype=amp) if amp is not None else nullcontext()
+    with ctx:
+        return net(x, txt, tmask)
+
+
+def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
+                     channels_last: bool, grad_accum: int = 1, sync=None) -> dict:
+    """Forward, loss and backward of one micro-batch; returns the detached loss parts."""
+    x, y, m = batch_to(batch, device, channels_last)
+    with sync if sync is not None else nullcontext():
+        out = forward(net, x, text, amp)
+        loss, parts = loss_fn(out, y, m)
+        scaler.scale(loss / grad_accum).backward()
+    return parts
+
+
+def optimizer_step(model, opt, sched, scaler, grad_clip: float | None) -> None:
+    """Clip (after unscaling), step, update the scaler, zero the grads, advance the schedule."""
+    import torch
+
+    if grad_clip:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    sched.step()
+
+
+def eval_step(model, batch: dict, text, device, amp, *, channels_last: bool, loss_fn=None):
+    """(model output, loss or None) for one batch, without gradients."""
+    import torch
+
+    x, y, m = batch_to(batch, device, channels_last)
+    with torch.no_grad():
+        out = forward(model, x, text, amp)
+        loss = loss_fn(out, y, m)[0] if loss_fn is not None else None
+    return out, loss
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclass
+class Predictions:
+    """Per-frame outputs over a dataset, in dataset order: ``index`` (row of the dataset; frames
+    whose image could not be read are absent), ``probs``/``targets``/``mask`` (frames × AUs)."""
+
+    index: np.ndarray
+    probs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    loss: float
+
+
+def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
+            loss_fn=None) -> Predictions:
+    """Predictions over all of ``ds``, gathered from every rank in dataset order (each rank
+    scores rank::world, no padding, so no frame counts twice)."""
     idx = list(range(d.rank, len(ds), d.world))
     bs = cfg.eval_batch_size or cfg.batch_size
     loader = _loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
     model.eval()
     rows, probs, tgts, masks = [], [], [], []
     loss_sum, loss_n = 0.0, 0
-    txt, tmask = text if text is not None else (None, None)
-    with torch.no_grad():
-        for batch in loader:
-            if batch is None:
-                continue
-            x = batch["image"].to(device, non_blocking=True)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
-            with ctx:
-                out = model(x, txt, tmask)
-            if loss_fn is not None:
-                loss, _ = loss_fn(out, batch["target"].to(device), batch["mask"].to(device))
-                loss_sum += float(loss) * len(x)
-                loss_n += len(x)
-            rows.append(batch["index"].numpy())
-            probs.append(out.probs.float().cpu().numpy())
-            tgts.append(batch["target"].numpy())
-            masks.append(batch["mask"].numpy())
+    for batch in loader:
+        if batch is None:
+            continue
+        out, loss = eval_step(model, batch, text, device, amp,
+                              channels_last=cfg.channels_last, loss_fn=loss_fn)
+        if loss is not None:
+            loss_sum += float(loss) * len(batch["index"])
+            loss_n += len(batch["index"])
+        rows.append(batch["index"].numpy())
+        probs.append(out.probs.float().cpu().numpy())
+        tgts.append(batch["target"].numpy())
+        masks.append(batch["mask"].numpy())
     n_aus = len(ds.aus)
     local = (
         np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
@@ -362,8 +473,23 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None, loss_f
         local = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
         loss_sum, loss_n = _all_sum([loss_sum, float(loss_n)], d)
     order = np.argsort(local[0], kind="stable")
-    _, p, y, m = (a[order] for a in local)
-    return p, y, m, (loss_sum / loss_n if loss_n else float("nan"))
+    i, p, y, m = (a[order] for a in local)
+    return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"))
+
+
+def save_predictions(path: Path, df, aus, pr: Predictions) -> None:
+    """Per-frame test predictions (path, subject, sequence, frame, then p/y per AU; y null where
+    unknown) as Parquet: what subject-level bootstraps and error analysis read."""
+    import pandas as pd
+
+    rows = df.iloc[pr.index]
+    out = pd.DataFrame({c: rows[c].to_numpy() for c in ("path", "subject", "sequence", "frame")})
+    for j, a in enumerate(aus):
+        out[f"p_AU{int(a):02d}"] = pr.probs[:, j].astype(np.float32)
+        y = pd.array(pr.targets[:, j].astype(np.int8), dtype="Int8")
+        y[~pr.mask[:, j]] = pd.NA
+        out[f"y_AU{int(a):02d}"] = y
+    atomic_write(path, lambda tmp: out.to_parquet(tmp, index=False))
 
 
 # --------------------------------------------------------------------------- training
@@ -430,6 +556,23 @@ def _identity_meta(mc, text: Text, extra: dict) -> dict:
     )
 
 
+def _validate(model, ds_val, cfg: TrainConfig, device, text, d: Dist, amp, loss_fn, aus,
+              epoch: int) -> tuple[dict, float]:
+    """(history columns, selection score) of one epoch; higher score = better. Without a
+    validation set the last epoch is the pick."""
+    if ds_val is None:
+        return {}, float(epoch)
+    pv = predict(model, ds_val, cfg, device, text, d, amp, loss_fn)
+    vm = au_metrics(pv.probs, pv.targets, pv.mask, aus)
+    score = vm["mean_f1"] if cfg.select_metric == "mean_f1" else -pv.loss
+    row = {"val_loss": pv.loss, "val_mean_f1": vm["mean_f1"], "val_mean_auc": vm["mean_auc"]}
+    return row, (-math.inf if score != score else score)
+
+
+def _subjects(df) -> list[str]:
+    return sorted(set(df["subject"].astype(str)))
+
+
 def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist, device) -> dict:
     import torch
 
@@ -445,15 +588,18 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
     if len(train_df) == 0 or len(test_df) == 0:
         raise HivaError(f"fold {k} has {len(train_df)} training and {len(test_df)} test frames; "
                         "use fewer folds or more subjects")
-    seed_everything(cfg.seed + 1000 * k, cfg.deterministic and device.type == "cpu")
+    seed = cfg.seed + 1000 * k
+    seed_everything(seed, cfg.deterministic and device.type == "cpu")
     mc = model_config_for(cfg, aus, text)
-    model = build_model(mc, device, cfg.channels_last)
+    model = build_model(mc, device, cfg.channels_last)  # the same init on every rank
+    if d.rank:  # then each rank its own dropout stream
+        seed_everything(seed + 104_729 * d.rank, cfg.deterministic and device.type == "cpu")
     mean, std = model.normalisation()
     size = mc.input_size
     tf_train = train_transform(mean, std, size=size, resize=cfg.resize_to, jitter=cfg.jitter,
                                flip=cfg.flip)
     tf_eval = eval_transform(mean, std, size=size, resize=cfg.resize_to)
-    ds_train = AUDataset(train_df, aus, tf_train)
+    ds_train = AUDataset(train_df, aus, tf_train, seed=seed)
     ds_val = AUDataset(val_df, aus, tf_eval) if len(val_df) else None
     ds_test = AUDataset(test_df, aus, tf_eval)
 
@@ -478,14 +624,24 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
         got = load_checkpoint(folder, model, (aus, text.fingerprint, text.encoder))
         if got is not None:
             state, _ = got
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["rng_cpu"])
             start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])  # the step count; the lambda is new
+            scaler.load_state_dict(state["scaler"])
+            ranks = state.get("rng") or [{"cpu": state["rng_cpu"]}]
+            if len(ranks) == d.world:
+                set_rng_state(ranks[d.rank], device)
+            elif d.main:
+                print(f"fold {k}: the checkpoint holds RNG states of {len(ranks)} process(es), "
+                      f"this run has {d.world}: dropout streams start afresh", flush=True)
             best, best_epoch = float(state["best"]), int(state["best_epoch"])
+            old_epochs = int(state.get("epochs", cfg.epochs))
             if d.main:
                 print(f"fold {k}: resumed after epoch {start_epoch} (step {step})", flush=True)
+                if old_epochs != cfg.epochs:
+                    print(f"fold {k}: schedule extended from {old_epochs} to {cfg.epochs} epochs "
+                          f"(the cosine now ends at step {total}; it continues from step {step})",
+                          flush=True)
     logs = _Logs(folder, d.main, cfg.tensorboard, step, start_epoch)
 
     net = model
@@ -502,51 +658,40 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
 
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
+        ds_train.set_epoch(epoch)
         idx = epoch_indices(len(ds_train), epoch, cfg.seed + k, d)
         loader = _loader(ds_train, idx, cfg.batch_size, cfg, device,
                          seed=cfg.seed * 7919 + epoch * 131 + d.rank, drop_last=drop)
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + d.rank)
         from tqdm import tqdm
 
         bar = tqdm(total=steps_per_epoch, desc=f"fold {k} epoch {epoch + 1}/{cfg.epochs}",
                    unit="step", disable=not (cfg.progress and d.main), dynamic_ncols=True)
         sums = np.zeros(3)
-        n_seen = 0
-        micro = 0
+        n_seen = skipped = micro = 0
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         for batch in loader:
             if micro >= steps_per_epoch * cfg.grad_accum:
                 break
             if batch is None:
+                skipped += cfg.batch_size
                 continue
-            x = batch["image"].to(device, non_blocking=True)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y, m = batch["target"].to(device), batch["mask"].to(device)
-            txt, tmask = (sample_text(bank, aus, cfg.text_per_au, gen, train=True)
-                          if bank is not None else (None, None))
+            skipped += int(batch["skipped"])
+            txt = (sample_text(bank, aus, cfg.text_per_au, gen, train=True)
+                   if bank is not None else None)
             last_micro = (micro + 1) % cfg.grad_accum == 0
-            sync = net.no_sync() if (d.world > 1 and not last_micro) else nullcontext()
-            ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
-            with sync:
-                with ctx:
-                    out = net(x, txt, tmask)
-                loss, parts = loss_fn(out, y, m)
-                scaler.scale(loss / cfg.grad_accum).backward()
+            parts = train_micro_step(
+                net, batch, txt, loss_fn, scaler, device, amp, channels_last=cfg.channels_last,
+                grad_accum=cfg.grad_accum,
+                sync=net.no_sync() if (d.world > 1 and not last_micro) else None)
             sums += [float(parts["total"]), float(parts["cls"]),
                      float(parts.get("align", torch.zeros(())))]
             n_seen += 1
             micro += 1
             if not last_micro:
                 continue
-            if cfg.grad_clip:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-            sched.step()
+            optimizer_step(model, opt, sched, scaler, cfg.grad_clip)
             step += 1
             step_loss = _all_sum([float(parts["total"])], d)[0] / d.world
             logs.step({"step": step, "epoch": epoch + 1, "loss": round(step_loss, 6),
@@ -555,19 +700,20 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
             bar.update(1)
         bar.close()
         secs = time.perf_counter() - t0
-        tot = _all_sum([*sums.tolist(), float(n_seen)], d)
-        train_loss = [v / max(1.0, tot[3]) for v in tot[:3]]
+        tot = _all_sum([*sums.tolist(), float(n_seen), float(skipped)], d)
+        if tot[3] == 0:
+            raise HivaError(f"fold {k} epoch {epoch + 1}: no training image could be read "
+                            f"({int(tot[4])} skipped, e.g. {train_df['path'].iloc[0]}); check "
+                            "that the manifest's paths point at the images")
+        train_loss = [v / tot[3] for v in tot[:3]]
         row = {"epoch": epoch + 1, "step": step, "train_loss": train_loss[0],
                "train_cls": train_loss[1], "train_align": train_loss[2],
                "lr": sched.get_last_lr()[-1], "seconds": round(secs, 2),
-               "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2)}
-        if ds_val is not None:
-            p, yv, mv, vloss = predict(model, ds_val, cfg, device, val_text, d, amp, loss_fn)
-            vm = au_metrics(p, yv, mv, aus)
-            row.update(val_loss=vloss, val_mean_f1=vm["mean_f1"], val_mean_auc=vm["mean_auc"])
-            score = vm["mean_f1"] if cfg.select_metric == "mean_f1" else -vloss
-        else:
-            score = float(epoch)  # no validation: the last epoch is the pick
+               "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2),
+               "skipped": int(tot[4])}
+        vrow, score = _validate(model, ds_val, cfg, device, val_text, d, amp, loss_fn, aus,
+                                epoch + 1)
+        row.update(vrow)
         improved = score > best
         if improved:
             best, best_epoch = score, epoch + 1
@@ -576,10 +722,11 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
                              _identity_meta(mc, text, {"epoch": epoch + 1, "step": step}))
         row["best_epoch"] = best_epoch
         logs.epoch(row, step)
+        ranks = gather_rng(device, d)
         if d.main:
             state = {
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict(), "rng_cpu": torch.get_rng_state(),
+                "scaler": scaler.state_dict(), "rng": ranks, "epochs": cfg.epochs,
                 "epoch": epoch, "step": step, "best": best, "best_epoch": best_epoch,
             }
             save_checkpoint(folder, model, state, dict(meta, epoch=epoch + 1, step=step))
@@ -591,19 +738,25 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
 
     # Test once, with the weights of the epoch picked on validation.
     ck_meta = load_weights(model, folder / "best.safetensors")
-    p, yt, mt, _ = predict(model, ds_test, cfg, device, val_text, d, amp)
-    result = {"fold": k, "best_epoch": int(ck_meta.get("epoch", best_epoch)),
-              "frames": {"train": len(ds_train), "val": len(ds_val or []), "test": len(ds_test)},
+    pt = predict(model, ds_test, cfg, device, val_text, d, amp)
+    result = {"fold": k, "epochs": cfg.epochs,
+              "best_epoch": int(ck_meta.get("epoch", best_epoch)),
+              "frames": {"train": len(ds_train), "val": len(ds_val or []), "test": len(ds_test),
+                         "test_scored": len(pt.index)},
               "subjects": {"train": int(train_df["subject"].nunique()),
                            "val": int(val_df["subject"].nunique()),
                            "test": int(test_df["subject"].nunique())},
-              "test": au_metrics(p, yt, mt, aus)}
+              "subject_ids": {"train": _subjects(train_df), "val": _subjects(val_df),
+                              "test": _subjects(test_df)},
+              "test": au_metrics(pt.probs, pt.targets, pt.mask, aus)}
     if cfg.tune_thresholds and ds_val is not None:
-        pv, yv, mv, _ = predict(model, ds_val, cfg, device, val_text, d, amp)
-        th = tune_thresholds(pv, yv, mv)
-        result["test_tuned"] = au_metrics(p, yt, mt, aus, thresholds=th)
+        pv = predict(model, ds_val, cfg, device, val_text, d, amp)
+        th = tune_thresholds(pv.probs, pv.targets, pv.mask)
+        result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
     if d.main:
-        (folder / "metrics.json").write_text(json.dumps(result, indent=2))
+        save_predictions(folder / "test_predictions.parquet", test_df, aus, pt)
+        atomic_write(folder / "metrics.json",
+                     lambda p: p.write_text(json.dumps(result, indent=2)))
         if cfg.plots:
             from hiva.train.plots import plot_fold
 
@@ -626,6 +779,10 @@ def _check_run_dir(cfg: TrainConfig, out: Path) -> None:
         return
     old = yaml.safe_load(old_file.read_text()) or {}
     new = config_dict(cfg)
+    if int(old.get("epochs", cfg.epochs)) > cfg.epochs:
+        raise HivaError(f"{out} was set to train {old['epochs']} epochs; --resume latest may "
+                        f"train longer, not shorter: pass --epochs {old['epochs']} or more, or a "
+                        "new --out")
     diff = sorted(k for k in set(old) | set(new)
                   if k not in _RESUME_FREE and old.get(k) != new.get(k))
     if diff:
@@ -634,30 +791,59 @@ def _check_run_dir(cfg: TrainConfig, out: Path) -> None:
                         f"({', '.join(diff[:5])}{more}); use the same settings or a new --out")
 
 
+def check_images(df, source: str, d: Dist) -> None:
+    """An error when none of ``df``'s images exists; a warning naming the count when some are
+    missing (those frames are skipped, and counted per epoch and at test)."""
+    exists = df["path"].map(os.path.isfile)
+    missing = int((~exists).sum())
+    if missing == len(df):
+        raise HivaError(f"none of the {len(df)} images of {source} exists (e.g. "
+                        f"{df['path'].iloc[0]}); the manifest's paths are relative to its folder: "
+                        "move it back beside its images or rebuild it")
+    if missing and d.main:
+        print(f"warning: {missing} of {len(df)} images of {source} are missing (e.g. "
+              f"{df['path'][~exists].iloc[0]}); those frames are skipped", flush=True)
+
+
 def run(cfg: TrainConfig) -> dict:
     """Train and test every requested fold; returns (and writes) the metrics summary."""
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise HivaError(f"--out {out} is a file; pass a folder for the run")
     d = init_dist(cfg.device)
     device = pick_device(cfg.device, d)
-    out = Path(cfg.out)
     df, scheme = load_data(cfg.data)
+    check_images(df, cfg.data, d)
     aus = resolve_aus(cfg, df)
     text = load_text(cfg, aus)
+    scheme, folds = make_folds(cfg, df, scheme)
     if d.main:
         _check_run_dir(cfg, out)
         out.mkdir(parents=True, exist_ok=True)
         write_config(cfg, out / "config.yaml")
+        from hiva.data.folds import describe_scheme
+
+        print("folds: " + ("one subject-exclusive train/test split (test_fraction)"
+                           if scheme == "split" else
+                           describe_scheme(scheme, cfg.num_folds, cfg.fold_seed)), flush=True)
+        from hiva.data.manifest import warn_if_unaligned
+
+        warn_if_unaligned(df)
     _barrier(d)
     results = {}
-    for k, pool, test_df in make_folds(cfg, df, scheme):
+    for k, pool, test_df in folds:
         done = out / f"fold{k}" / "metrics.json"
         if cfg.resume == "latest" and done.exists():
-            results[k] = json.loads(done.read_text())
-            continue
+            prev = json.loads(done.read_text())
+            if int(prev.get("epochs", cfg.epochs)) == cfg.epochs:
+                results[k] = prev
+                continue  # finished; a larger --epochs trains it on from its last checkpoint
         results[k] = train_fold(cfg, k, pool, test_df, aus, text, d, device)
     summary = summarise(results, aus)
     summary["world_size"] = d.world
+    summary["fold_scheme"] = scheme
     if d.main:
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        atomic_write(out / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
         table = summary_table(summary)
         (out / "metrics.txt").write_text(table + "\n")
         print(table, flush=True)
@@ -722,19 +908,24 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     text = load_text(dataclasses.replace(cfg, aus=aus), aus)
     check_identity(meta, resolve_aus(dataclasses.replace(cfg, aus=aus), df), text.fingerprint,
                    text.encoder, wfile)
-    folds = {k: t for k, _, t in make_folds(dataclasses.replace(cfg, folds=()), df, scheme)}
+    _, made = make_folds(dataclasses.replace(cfg, folds=()), df, scheme)
+    folds = {k: t for k, _, t in made}
     if fold not in folds:
         raise HivaError(f"fold {fold} is not in this run's folds {sorted(folds)}")
-    model = build_model(mc, dev, cfg.channels_last)
+    model = build_model(dataclasses.replace(mc, pretrained=None), dev, cfg.channels_last)
     load_weights(model, wfile)
     mean, std = model.normalisation()
     ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
-    txt = sample_text(text.bank, aus, cfg.eval_text_per_au, train=False) if text.bank else None
-    p, y, m, _ = predict(model, ds, cfg, dev, txt, d, amp_dtype(cfg.amp, dev))
+    txt = (sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
+           if text.bank is not None else None)
+    pr = predict(model, ds, cfg, dev, txt, d, amp_dtype(cfg.amp, dev))
     res = {"fold": fold, "weights": str(wfile), "epoch": meta.get("epoch"),
-           "test": au_metrics(p, y, m, aus)}
+           "test": au_metrics(pr.probs, pr.targets, pr.mask, aus)}
     if d.main:
-        (wfile.parent / "evaluate.json").write_text(json.dumps(res, indent=2))
+        save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", folds[fold],
+                         aus, pr)
+        atomic_write(wfile.parent / "evaluate.json",
+                     lambda p: p.write_text(json.dumps(res, indent=2)))
         t = res["test"]
         print(format_table({f"fold{fold}": t,
                             "all-pos": {"f1": t["baseline_f1"],

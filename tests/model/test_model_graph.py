@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 
@@ -83,6 +85,19 @@ def test_ddca_is_disentangled_and_cdca_mixes():
     assert all(not torch.allclose(z1[:, i], z2[:, i]) for i in others)  # CDCA mixes AUs
 
 
+def test_cdca_streams_read_the_inputs_not_each_other():
+    # Z_v = U + MHA(U, T) and Z_t = T + MHA(T, U): both directions read the block's INPUTS; the
+    # text stream must not read the visual stream already updated from the text.
+    torch.manual_seed(2)
+    b, n, d = 2, 5, 16
+    u, t = torch.randn(b, n, d), torch.randn(b, n, d)
+    cdca = CDCA(d, 2, 0.0).eval()
+    with torch.no_grad():
+        zv, zt = cdca(u, t)
+        torch.testing.assert_close(zv, cdca.v_self(cdca.v_from_t(u, t)[0]))
+        torch.testing.assert_close(zt, cdca.t_self(cdca.t_from_v(t, u)[0]))
+
+
 @pytest.mark.parametrize("cdca", [False, True])
 def test_model_level_text_isolation(cdca, toy_cfg, toy_batch):
     cfg = toy_cfg(cdca=cdca)
@@ -111,6 +126,17 @@ def test_text_mask_hides_padding(toy_cfg, toy_batch):
     torch.testing.assert_close(a, b)
 
 
+def _loss_is_bce(cfg) -> bool:
+    """The configured loss is plain BCE (ASL would weight the negatives by p) and has no
+    alignment term."""
+    logits = torch.tensor([[2.0, -1.0, 0.5] * (cfg.num_aus // 3)])
+    y = torch.tensor([[0.0, 1.0, 0.0] * (cfg.num_aus // 3)])
+    out = types.SimpleNamespace(logits=logits, visual=None, text_proto=None)
+    total, parts = HiVALoss(cfg)(out, y)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+    return set(parts) == {"cls", "total"} and torch.allclose(total, ref)
+
+
 SWITCHES = [
     ({"graph": False}, lambda m: m.graph is None),
     ({"ddca": False}, lambda m: m.ddca is None),
@@ -120,7 +146,7 @@ SWITCHES = [
     ({"text_mode": "names"}, lambda m: not hasattr(m, "random_text")),
     ({"head": "match"}, lambda m: not hasattr(m.heads, "weight")),
     ({"head": "linear"}, lambda m: not hasattr(m.heads, "logit_scale")),
-    ({"loss": "bce", "align_weight": 0.0}, lambda m: True),
+    ({"loss": "bce", "align_weight": 0.0}, lambda m: _loss_is_bce(m.cfg)),
     ({"language_edges": True, "graph_k": 2}, lambda m: m.graph.k == 2),
 ]
 
