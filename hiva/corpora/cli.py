@@ -89,13 +89,15 @@ def merge_cmd(
     threshold: float | None = typer.Option(None, "--threshold",
                                            help="MinHash Jaccard threshold (default 0.7)."),
     no_minhash: bool = typer.Option(False, "--no-minhash", help="Exact dedup only."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace a corpus already in --out."),
 ):
     """Union of corpora with exact + MinHash dedup per AU across them, provenance kept."""
     from hiva.config import load_config
     from hiva.corpora.merge import MergeConfig, run
 
     cfg = load_config(MergeConfig, config, sources=tuple(corpora), out=out, threshold=threshold,
-                      minhash=False if no_minhash else None)
+                      minhash=False if no_minhash else None, overwrite=overwrite or None)
     m = run(cfg)
     d = m["dedup"]
     typer.echo(f"merged {d['input']} rows from {len(cfg.sources)} corpora into {m['rows']} "

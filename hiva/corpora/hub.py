@@ -196,11 +196,15 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     ``datasets.load_dataset(out, config_name)`` then loads it."""
     import pyarrow.parquet as pq
 
+    from hiva.pipeline.outdir import require_dir_path, writable_dir
+
+    out = require_dir_path(out, "--to")
     df, manifest, local = _load(spec, source_config)
     name = _check_name(config_name or default_config_name(manifest))
-    out = Path(out)
     if local is not None and out.resolve() == local.resolve():
         raise HivaError(f"--to {out} is the corpus itself; export into another folder")
+    _check_export_dir(out)
+    writable_dir(out, "--to")
     ddir = out / "data" / name
     if ddir.exists():
         shutil.rmtree(ddir)  # re-export replaces this config, never doubles it
@@ -221,6 +225,29 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
                repo_hint=str(out)).save(readme)
     return {"out": str(out), "config_name": name, "rows": int(len(df)),
             "configs": list(configs)}
+
+
+def _check_export_dir(out: Path) -> None:
+    """``--to`` must be new, empty, or an earlier export (its README.md a card this module
+    wrote): the card and data/<config> are replaced, and a user's files must not be."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    readme = out / "README.md"
+    ours = False
+    if readme.is_file():
+        try:
+            from huggingface_hub import DatasetCard
+
+            ours = "hiva" in DatasetCard(readme.read_text()).data.to_dict()
+        except Exception:  # not a card at all
+            ours = False
+    if not ours:
+        names = sorted(e.name for e in out.iterdir())
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise HivaError(
+            f"--to {out} holds files that are not a `hiva corpus export` ({shown}); export into "
+            "a new or empty folder, or into an earlier export to add a config"
+        )
 
 
 def _license(card_text: str | None) -> str:
@@ -257,6 +284,11 @@ def require_push_access(repo_id: str, hint: str) -> None:
     if not get_token():
         raise HivaError(f"cannot push to {repo_id}: not logged in to the Hugging Face Hub; run "
                         f"`hf auth login` (or set HF_TOKEN); {hint}")
+    from hiva.pipeline.hubcheck import hub_offline_reason
+
+    reason = hub_offline_reason()  # seconds, not a minute of retried uploads
+    if reason is not None:
+        raise HivaError(f"cannot push to {repo_id}: {reason}; {hint}")
 
 
 def push(spec: str | Path, repo_id: str, config_name: str | None = None, private: bool = False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hiva.corpora.schema import CORPUS_SCHEMA, MANIFEST
+from hiva.corpora.schema import CORPUS_SCHEMA, MANIFEST, SUPPORTED_SCHEMA_VERSIONS
 from hiva.errors import HivaError
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
     import datasets
 
     p = Path(spec)
+    if p.is_dir():
+        _check_local_rows(p, config_name)
     try:
         if p.is_dir():
             if any(p.glob("part-*.parquet")):
@@ -49,6 +51,11 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
         raise
     except Exception as e:  # datasets raises many types; the user needs one line
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if p.is_dir():  # a local folder: the Hub has nothing to do with it
+            raise HivaError(
+                f"could not load corpus {spec} ({type(e).__name__}: {msg}); check that its "
+                "data/*.parquet files were written by hiva and are complete"
+            ) from None
         raise HivaError(
             f"could not load corpus {spec} ({type(e).__name__}: {msg}); check the path or id, "
             "and for a Hub id that you are online and logged in (`hf auth login`)"
@@ -58,7 +65,85 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
         feats = datasets.Features.from_arrow_schema(CORPUS_SCHEMA)
         if ds.features != feats:
             ds = ds.cast(feats)
-    return ds.to_pandas()
+    df = ds.to_pandas()
+    check_schema_version(spec, df, read_manifest(p) if p.is_dir() else {})
+    return df
+
+
+def _local_parquet(p: Path, config_name: str | None) -> list[Path]:
+    """The Parquet files ``load_corpus`` reads from the local folder ``p``."""
+    if any(p.glob("part-*.parquet")):
+        return sorted(p.glob("part-*.parquet"))
+    data = p / "data"
+    if config_name and (data / config_name).is_dir():
+        return sorted((data / config_name).glob("*.parquet"))
+    return sorted(data.rglob("*.parquet")) if data.is_dir() else []
+
+
+def _check_local_rows(p: Path, config_name: str | None) -> None:
+    """A local corpus with no Parquet file or no row gets its own message (``datasets`` fails
+    on both with an error that suggests logging in)."""
+    import pyarrow.parquet as pq
+
+    if not (p / MANIFEST).exists() and not (p / "README.md").exists() and \
+            not (p / "data").is_dir() and not any(p.glob("part-*.parquet")):
+        return  # not a corpus at all: load_corpus says so
+    files = _local_parquet(p, config_name)
+    if not files:
+        raise HivaError(
+            f"corpus {p} holds no Parquet files (expected data/train-*.parquet); pass a folder "
+            "made by `hiva generate-descriptions` or `hiva corpus export`"
+        )
+    rows = 0
+    for f in files:
+        try:
+            rows += pq.ParquetFile(f).metadata.num_rows
+        except Exception as e:  # pyarrow raises ArrowInvalid, OSError...
+            raise HivaError(f"corpus file {f} is not readable Parquet ({type(e).__name__}); "
+                            "regenerate the corpus or remove the file") from None
+    if rows == 0:
+        m = read_manifest(p)
+        said = []
+        if m.get("candidates") is not None:
+            said.append(f"generation made {m['candidates']} candidates")
+        if m.get("filters"):
+            said.append(f"filters dropped {sum(m['filters'].values())}")
+        why = f" ({', '.join(said)})" if said else ""
+        raise HivaError(
+            f"corpus {p} has no rows{why}; generate it again with more --max-rounds or "
+            "--samples-per-prompt (or another --llm), or pass another corpus"
+        )
+
+
+def check_schema_version(spec, df: pd.DataFrame, manifest: dict) -> int | None:
+    """The corpus' schema version (None when it records none); a HivaError when it is one this
+    hiva does not read, or when its rows mix versions."""
+    found: dict[int, int] = {}
+    if "schema_version" in df.columns and len(df):
+        found = {int(v): int(n) for v, n in df["schema_version"].value_counts().items()}
+    mv = manifest.get("schema_version")
+    if mv is not None:
+        try:
+            found.setdefault(int(mv), 0)
+        except (TypeError, ValueError):
+            raise HivaError(f"corpus {spec}: {MANIFEST} has schema_version {mv!r}, not a "
+                            "number; fix or regenerate the manifest") from None
+    supported = ", ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
+    bad = sorted(v for v in found if v not in SUPPORTED_SCHEMA_VERSIONS)
+    if bad:
+        what = "; ".join(f"version {v}: {n} rows" if n else f"version {v} in {MANIFEST}"
+                         for v, n in sorted(found.items()))
+        raise HivaError(
+            f"corpus {spec} has schema version {bad[0]} ({what}); this hiva reads schema version "
+            f"{supported}: upgrade hiva (`pip install -U hiva`) or pass a corpus it wrote"
+        )
+    if len(found) > 1:
+        what = ", ".join(f"version {v}: {n} rows" for v, n in sorted(found.items()))
+        raise HivaError(
+            f"corpus {spec} mixes schema versions ({what}); regenerate it, or rewrite its rows "
+            "to one version"
+        )
+    return next(iter(found), None)
 
 
 def read_manifest(corpus_dir: str | Path) -> dict:

@@ -3,7 +3,9 @@
 Reads corpora (any spec ``load_corpus`` takes); writes a corpus folder (``data/train-*.parquet``,
 ``_manifest.json``, ``_config.yaml``). Rows keep their own llm/template/prompt columns, so every
 row still says where it came from; sources are listed in the manifest. The first corpus given
-wins a duplicate.
+wins a duplicate. ``text_hash`` is recomputed from each row's text (a hand-edited row keeps a
+stale hash), and corpora of different schema versions are not mixed. An existing corpus at
+``--out`` is replaced only with ``overwrite``; a folder hiva did not write, never.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class MergeConfig:
     threshold: float = 0.7
     num_perm: int = 128
     ngram: int = 2
+    overwrite: bool = False  # replace a corpus already at out
 
 
 def run(cfg: MergeConfig) -> dict[str, Any]:
@@ -33,9 +36,19 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
 
     from hiva.config import config_dict, config_hash, write_config
     from hiva.corpora.hub import to_table
-    from hiva.corpora.io import load_corpus, read_manifest
-    from hiva.corpora.schema import CONFIG, MANIFEST, SCHEMA_VERSION, data_file
+    from hiva.corpora.io import check_schema_version, load_corpus, read_manifest
+    from hiva.corpora.schema import (
+        CONFIG,
+        CORPUS_KIND,
+        MANIFEST,
+        SCHEMA_VERSION,
+        check_out_dir,
+        data_file,
+        remove_corpus,
+        text_hash,
+    )
     from hiva.pipeline.dedup import DedupConfig, dedup_frame
+    from hiva.pipeline.outdir import writable_dir
 
     if len(cfg.sources) < 2:
         raise HivaError("merge needs at least two corpora: hiva corpus merge A B --out C")
@@ -49,40 +62,62 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
                            ngram=cfg.ngram)
     except ValueError as e:
         raise HivaError(f"bad dedup setting: {e}") from None
+    state = check_out_dir(out)  # a file, or a folder hiva did not write: refused here
+    if state == "corpus" and not cfg.overwrite and not _unfinished(out):
+        raise HivaError(f"--out {out} already holds a corpus; add --overwrite to replace it, or "
+                        "pass another --out")
 
-    frames, sources = [], []
+    frames, sources, versions = [], [], {}
     for s in cfg.sources:
         df = load_corpus(s)
         m = read_manifest(s) if Path(s).is_dir() else {}
+        versions[str(s)] = check_schema_version(s, df, m)
         frames.append(df)
         sources.append({"spec": str(s), "rows": int(len(df)),
                         "llm": m.get("llm") or (sorted(df["llm"].unique().tolist()) if len(df)
                                                 else None),
                         "llm_fingerprint": m.get("llm_fingerprint"),
                         "config_hash": m.get("config_hash"),
-                        "created_at": m.get("created_at")})
+                        "created_at": m.get("created_at"),
+                        "schema_version": versions[str(s)]})
+    known = {v for v in versions.values() if v is not None}
+    if len(known) > 1:
+        raise HivaError(
+            "cannot merge corpora of different schema versions ("
+            + ", ".join(f"{s}: {v}" for s, v in versions.items())
+            + "); merge corpora of one version (regenerate the older ones with this hiva)"
+        )
     # Stable order: by source then the source's own order (so the first corpus wins), then
     # sorted per AU for a deterministic file.
     allrows = pd.concat(frames, ignore_index=True)
+    # Dedup reads the text, never a stored hash: a row edited by hand keeps its old hash.
+    fresh = allrows["text"].astype(str).map(text_hash)
+    stale = int((allrows["text_hash"].astype(str) != fresh).sum())
+    allrows["text_hash"] = fresh
     kept, counts = dedup_frame(allrows, dcfg)
+    counts["text_hash_recomputed"] = stale
     kept = kept.sort_values("au", kind="stable").reset_index(drop=True)
     # Distinct rows may share a row_id only if the same row is in two inputs; exact dedup took it.
     per_au = {int(k): int(v) for k, v in kept["au"].value_counts().sort_index().items()}
     llms = sorted(kept["llm"].astype(str).unique().tolist())
+    table = to_table(kept)
+    writable_dir(out, "--out")
+    if state == "corpus":
+        remove_corpus(out)  # only what hiva wrote; checked above, after every input loaded
+    # A marker first: a merge killed half way leaves a folder its rerun recognises and finishes.
+    (out / MANIFEST).write_text(json.dumps({"kind": CORPUS_KIND, "unfinished": True}))
     dest = out / data_file(0, 1)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for old in dest.parent.glob("train-*.parquet"):
-        old.unlink()  # a rerun replaces, never doubles
     tmp = dest.with_suffix(".tmp")
-    pq.write_table(to_table(kept), tmp)
+    pq.write_table(table, tmp)
     tmp.rename(dest)
     manifest = {
-        "kind": "hiva-description-corpus",
-        "schema_version": SCHEMA_VERSION,
+        "kind": CORPUS_KIND,
+        "schema_version": next(iter(known), SCHEMA_VERSION),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "merged": True,
         "config": config_dict(cfg),
-        "config_hash": config_hash(cfg),
+        "config_hash": config_hash(cfg, ("overwrite",)),
         "llm": llms[0] if len(llms) == 1 else "+".join(llms),
         "llms": llms,
         "llm_fingerprint": None if len(llms) != 1 else sources[0].get("llm_fingerprint"),
@@ -94,7 +129,20 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
         "rows_per_llm": {k: int(v) for k, v in kept["llm"].value_counts().items()},
         "filters": {},
         "dedup": counts,
+        "text_hash_recomputed": stale,  # rows whose stored text_hash did not match their text
     }
     write_config(cfg, out / CONFIG)
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(out / MANIFEST)
     return manifest
+
+
+def _unfinished(out: Path) -> bool:
+    """A merge into ``out`` was killed before its manifest was written."""
+    from hiva.corpora.io import read_manifest
+
+    try:
+        return bool(read_manifest(out).get("unfinished"))
+    except (OSError, ValueError):
+        return False

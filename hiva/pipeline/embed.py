@@ -232,6 +232,8 @@ def run(cfg: EmbedConfig) -> dict:
             f"--semantic-dedup {cfg.semantic_dedup}: pass a cosine in (0, 1], e.g. 0.95"
         )
 
+    _prepare_bundle_dir(cfg, create=False)  # a file or another tool's files: before any work
+
     if cfg.names_only:
         from hiva.facs import parse_aus
 
@@ -260,6 +262,7 @@ def run(cfg: EmbedConfig) -> dict:
     df["au"] = df["au"].astype(int)
     df["text_hash"] = [text_key(t) for t in df["text"]]
 
+    out = _prepare_bundle_dir(cfg)  # created and write-tested once the corpus has loaded
     enc = load_encoder(cfg.encoder, device=cfg.device, dtype=cfg.dtype, max_length=cfg.max_length,
                        normalize=cfg.normalize)
     cache = EmbeddingCache(cfg.cache_dir or default_cache_dir(), enc.identity, enc.identity_hash,
@@ -273,10 +276,6 @@ def run(cfg: EmbedConfig) -> dict:
         kept, dedup_report = semantic_dedup(emb, df["au"].to_numpy(), cfg.semantic_dedup)
     df["kept"] = kept
 
-    out = Path(cfg.out)
-    if cfg.num_shards > 1:
-        out = out / f"shard-{cfg.shard_index:05d}-of-{cfg.num_shards:05d}"
-    out.mkdir(parents=True, exist_ok=True)
     from safetensors.numpy import save_file
 
     tmp = out / (EMBEDDINGS + ".tmp")
@@ -316,6 +315,29 @@ def run(cfg: EmbedConfig) -> dict:
     _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
     write_config(cfg, out / "config.yaml")
     return manifest
+
+
+def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
+    """The folder this run writes, checked before any work: not a file, writable, and not
+    holding files of ours' names that another tool wrote (a rerun replaces its own bundle)."""
+    from hiva.pipeline.outdir import require_dir_path, writable_dir
+
+    out = require_dir_path(cfg.out, "--out")
+    if cfg.num_shards > 1:
+        out = require_dir_path(out / f"shard-{cfg.shard_index:05d}-of-{cfg.num_shards:05d}",
+                               "--out")
+    clash = [n for n in (EMBEDDINGS, INDEX, MANIFEST, "config.yaml") if (out / n).exists()]
+    if clash:
+        try:
+            ours = "bundle_version" in json.loads((out / MANIFEST).read_text())
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            raise HivaError(
+                f"--out {out} holds {', '.join(clash)} that `hiva embed` did not write; pass a "
+                "new or empty folder (a rerun of hiva embed replaces only its own bundle)"
+            )
+    return writable_dir(out, "--out") if create else out
 
 
 def _bundle_dirs(path: Path) -> list[Path]:

@@ -27,14 +27,14 @@ def weights_fingerprint(folder: str | Path) -> str:
     """sha256 over (relative path, size, sha256 of contents) of every weight file under ``folder``.
 
     Hashing full contents costs about a second per 100 MB; the result is memoised per
-    (path, size, mtime) in-process so repeated loads in one run pay once.
+    (path, inode, size, mtime, ctime) in-process so repeated loads in one run pay once.
     """
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
     h = hashlib.sha256()
     for f in files:
         st = f.stat()
-        key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
+        key = (str(f.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         digest = _FILE_SHA.get(key)
         if digest is None:
             fh = hashlib.sha256()
@@ -218,8 +218,35 @@ def load_encoder(spec: str | None = None, device: str = "auto", dtype: str = "au
         target = spec[len("clip:"):]
         if not target:
             raise HivaError("--encoder clip: needs a model, e.g. clip:openai/clip-vit-base-patch32")
-        return ClipTextEncoder(target, device, dtype, max_length, normalize)
+        enc = ClipTextEncoder(_hub_or_cache(target, spec), device, dtype, max_length, normalize)
+        enc.name = spec
+        return enc
     if spec is not None and not Path(spec).exists() and os.environ.get("HF_HUB_OFFLINE") == "1" \
             and "/" not in spec:
         raise HivaError(f"encoder {spec} is not a folder; pass a model folder or an owner/name id")
-    return SentenceTransformerEncoder(spec, device, dtype, max_length, normalize)
+    if spec is None:
+        return SentenceTransformerEncoder(None, device, dtype, max_length, normalize)
+    enc = SentenceTransformerEncoder(_hub_or_cache(spec, spec), device, dtype, max_length,
+                                     normalize)
+    enc.name = spec
+    return enc
+
+
+def _hub_or_cache(target: str, spec: str) -> str:
+    """``target`` itself when it is a local path or the Hub answers; offline, its folder in the
+    local Hub cache; else one line at once (instead of minutes of retried look-ups)."""
+    if Path(target).exists() or "/" not in target:
+        return target
+    from hiva.pipeline.hubcheck import hub_offline_reason, local_snapshot
+
+    reason = hub_offline_reason()
+    if reason is None:
+        return target
+    snap = local_snapshot(target)
+    if snap is None:
+        raise HivaError(
+            f"encoder {spec} is not available here ({reason}) and not in the local Hub cache; "
+            f"on a machine with internet run `hf download {target} --local-dir DIR`, then pass "
+            "--encoder DIR, or omit --encoder for the shipped all-MiniLM-L6-v2"
+        )
+    return snap

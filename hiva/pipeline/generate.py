@@ -30,20 +30,30 @@ from typing import Any
 from hiva.config import config_dict, config_hash, write_config
 from hiva.corpora.schema import (
     CONFIG,
+    CORPUS_KIND,
     CORPUS_SCHEMA,
     DATA_DIR,
     MANIFEST,
     SCHEMA_VERSION,
+    STAGING,
+    check_out_dir,
     data_file,
+    remove_corpus,
     text_hash,
 )
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, AUS, parse_aus
 from hiva.pipeline.dedup import DedupConfig, NearDupIndex
 from hiva.pipeline.filters import FilterConfig, check, parse_reply, tidy
-from hiva.prompts.render import Axes, Template, au_context, axes_space, load_templates
-
-STAGING = ".staging"
+from hiva.prompts.render import (
+    Axes,
+    Template,
+    au_context,
+    axes_space,
+    check_user_templates,
+    load_templates,
+    user_template_names,
+)
 
 
 @dataclass(frozen=True)
@@ -190,13 +200,16 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
+    """Make ``--out`` ready: refuse a folder hiva did not write; with --overwrite remove only
+    what hiva wrote (this shard's work when sharded); refuse a rerun with other settings."""
+    from hiva.pipeline.outdir import writable_dir
+
     out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise HivaError(f"--out {out} is a file; pass a folder")
+    state = check_out_dir(out)
     stamp = out / STAGING / "config_hash"
-    if cfg.overwrite and out.exists() and not cfg.finalize:
+    if cfg.overwrite and state == "corpus" and not cfg.finalize:
         if cfg.shard_index == 0 and cfg.num_shards == 1:
-            shutil.rmtree(out)
+            remove_corpus(out)
         else:
             shutil.rmtree(out / STAGING / f"shard-{cfg.shard_index:03d}", ignore_errors=True)
     if stamp.exists():
@@ -208,19 +221,118 @@ def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
             )
     elif out.exists() and (out / MANIFEST).exists():
         raise HivaError(f"{out} already holds a corpus; add --overwrite or use another --out")
-    (out / STAGING).mkdir(parents=True, exist_ok=True)
+    writable_dir(out, "--out")
+    (out / STAGING).mkdir(exist_ok=True)
     if not stamp.exists():
         _write_atomic(stamp, lambda p: p.write_text(chash + "\n"))
     return out
 
 
+def _style_why(cfg: GenerateConfig, gen=None) -> str:
+    if cfg.prompt_style != "auto":
+        return "from --prompt-style"
+    if gen is None:
+        return "chosen by --prompt-style auto"
+    return (f"chosen by --prompt-style auto: {gen.name} is "
+            + ("a chat model of 1B+ parameters" if _auto_style(gen) == "chat"
+               else "not a chat model of 1B+ parameters"))
+
+
+def _auto_style(gen) -> str:
+    big = gen.num_parameters() >= 1_000_000_000
+    return "chat" if gen.is_chat() and big else "completion"
+
+
+def _covering(plist: list[PromptSpec]) -> list[PromptSpec]:
+    """Prompts that together show every template with every value of every axis (so a template
+    branch on one axis is rendered at least once)."""
+    seen: set[tuple] = set()
+    out = []
+    for p in plist:
+        keys = {(p.template.id, k, str(v)) for k, v in p.axes.as_record().items()}
+        if keys - seen:
+            seen |= keys
+            out.append(p)
+    return out
+
+
+def check_templates(cfg: GenerateConfig, style: str) -> list[Template]:
+    """Load the templates of ``style`` and render each one for every AU and axis value, so a
+    template error (syntax, undefined variable, sandbox) is one line before any work."""
+    templates = load_templates(cfg.templates, style, only_user=cfg.only_user_templates)
+    if not templates:
+        raise HivaError(f"no {style} templates; add *.{style}.jinja files with --templates")
+    for au in cfg.aus:
+        for p in _covering(prompt_list(au, templates, cfg.seed)):
+            render_prompt(p, style, cfg.descriptions_per_reply)
+    return templates
+
+
+def validate(cfg: GenerateConfig, generator=None):
+    """Every check that needs no model load, before ``--out`` is touched: the --llm spec (a GGUF
+    file must parse; a Hub id needs the Hub or a cached copy), the backend, the templates of each
+    style that may be used, and that user templates of the other style are not silently unused.
+    Returns the ModelRef to load (None when a generator is given or nothing is generated)."""
+    from hiva.pipeline.backends.base import check_llm, resolve_llm, select_backend
+
+    ref = None
+    if generator is None and not cfg.finalize:
+        select_backend(cfg.backend)
+        ref = check_llm(resolve_llm(cfg.llm))
+    styles = ("chat", "completion") if cfg.prompt_style == "auto" else (cfg.prompt_style,)
+    user = user_template_names(cfg.templates)
+    for style in styles:
+        if cfg.prompt_style == "auto" and cfg.only_user_templates and not user[style]:
+            continue  # only the style the model picks must have templates: checked once known
+        check_templates(cfg, style)
+    if cfg.prompt_style != "auto":
+        for w in check_user_templates(cfg.templates, cfg.prompt_style, _style_why(cfg)):
+            _warn(w)
+    return ref
+
+
+def _warn(msg: str) -> None:
+    import sys
+
+    print(f"hiva: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _make_generator(cfg: GenerateConfig, ref):
+    from hiva.pipeline.backends.base import make_generator, select_backend
+
+    return make_generator(
+        select_backend(cfg.backend),
+        ref,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        tensor_parallel_size=cfg.tensor_parallel_size,
+        trust_remote_code=cfg.trust_remote_code,
+        seed=cfg.seed,
+    )
+
+
 def run(cfg: GenerateConfig, generator=None) -> dict:
     """Generate (this shard), then finalize when every shard is done. ``generator`` may be an
-    already loaded backend (tests, benchmarks)."""
+    already loaded backend (tests, benchmarks).
+
+    Everything that can fail without a model load is checked before ``--out`` is touched; with
+    ``--overwrite`` over earlier work the model is also loaded first (it is needed anyway), so a
+    model that does not load costs nothing that was there."""
     chash = config_hash(cfg, _NOT_IN_HASH)
+    ref = validate(cfg, generator)
+    out = Path(cfg.out)
+    gen = generator
+    if (cfg.overwrite and not cfg.finalize and gen is None
+            and check_out_dir(out) == "corpus"):
+        gen = _make_generator(cfg, ref)
+        gen.load()
+        if cfg.prompt_style == "auto":
+            style = _auto_style(gen)
+            check_templates(cfg, style)
+            check_user_templates(cfg.templates, style, _style_why(cfg, gen))
     out = _prepare_out(cfg, chash)
     if not cfg.finalize:
-        generate_shard(cfg, out, chash, generator)
+        generate_shard(cfg, out, chash, gen, ref)
     missing = [
         s
         for s in range(cfg.num_shards)
@@ -236,15 +348,11 @@ def run(cfg: GenerateConfig, generator=None) -> dict:
     return finalize(cfg, out, chash)
 
 
-def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None) -> None:
+def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
+                   ref=None) -> None:
     from tqdm import tqdm
 
-    from hiva.pipeline.backends.base import (
-        SamplingConfig,
-        make_generator,
-        resolve_llm,
-        select_backend,
-    )
+    from hiva.pipeline.backends.base import SamplingConfig, check_llm, resolve_llm
 
     shard_dir = out / STAGING / f"shard-{cfg.shard_index:03d}"
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -252,16 +360,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None) -
         return
     gen = generator
     if gen is None:
-        backend = select_backend(cfg.backend)
-        gen = make_generator(
-            backend,
-            resolve_llm(cfg.llm),
-            device=cfg.device,
-            dtype=cfg.dtype,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            trust_remote_code=cfg.trust_remote_code,
-            seed=cfg.seed,
-        )
+        gen = _make_generator(cfg, ref or check_llm(resolve_llm(cfg.llm)))
     loaded = False
 
     def ensure_loaded():
@@ -270,8 +369,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None) -
             gen.load()
         loaded = True
         if cfg.prompt_style == "auto":
-            big = gen.num_parameters() >= 1_000_000_000
-            style = "chat" if gen.is_chat() and big else "completion"
+            style = _auto_style(gen)
 
     style = cfg.prompt_style
     # The prompt style decides the templates, so it must be known before planning; "auto" needs
@@ -281,6 +379,9 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None) -
         style = style_file.read_text().strip()
     elif style == "auto":
         ensure_loaded()
+        for w in check_user_templates(cfg.templates, style, _style_why(cfg, gen)):
+            _warn(w)
+        check_templates(cfg, style)
         _write_atomic(style_file, lambda p: p.write_text(style))
 
     templates = load_templates(cfg.templates, style, only_user=cfg.only_user_templates)
@@ -451,6 +552,7 @@ def _run_chunk(
                     }
                 )
     return rows, {
+        "seed": seed,
         "drops": drops,
         "candidates": candidates,
         "tokens": tokens,
@@ -505,7 +607,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
     short = {a: per_au.get(a, 0) for a in cfg.aus if per_au.get(a, 0) < cfg.per_au}
     first = shard_info[0] if shard_info else {}
     manifest = {
-        "kind": "hiva-description-corpus",
+        "kind": CORPUS_KIND,
         "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config_dict(cfg),

@@ -123,11 +123,14 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
     if is_export(run_dir):
         raise HivaError(f"{run_dir} is already an export; copy the folder, or push it with "
                         f"`hiva export RUN_DIR --to {run_dir} --push OWNER/NAME` from its run")
+    from hiva.pipeline.outdir import require_dir_path, writable_dir
+
+    require_dir_path(to, "--to")
     if to.exists() and any(to.iterdir()) and not is_export(to):
         raise HivaError(f"--to {to} exists and is not an earlier export; pass a new or empty "
                         "folder")
     ld = load(run_dir, fold=fold, device="cpu", text_bank=text_bank, weights=weights)
-    to.mkdir(parents=True, exist_ok=True)
+    writable_dir(to, "--to")
     shutil.copyfile(ld.weights, to / "model.safetensors")
     if (to / "text_bank").exists():
         shutil.rmtree(to / "text_bank")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,18 +39,55 @@ INTENSITY_LEVELS: tuple[str | None, ...] = (None, *INTENSITIES)
 FOCI = ("region", "face")
 
 
+# What a template may use; named in the error when a template uses anything else.
+TEMPLATE_VARS = (
+    "au (number, code, name, muscles, region, appearance), axes (perspective, "
+    "perspective_label, perspective_description, intensity, intensity_word, context, "
+    "context_code, focus, style, style_description), examples (a list like au), n"
+)
+
+
 @dataclass(frozen=True)
 class Template:
     id: str  # e.g. "describe.completion" or "user:mine.chat"
     kind: str
     source: str
     hash: str
+    path: str | None = field(default=None, compare=False)  # user templates: the file
 
     def render(self, **ctx: Any) -> str:
-        return _env().from_string(self.source).render(**ctx)
+        """Render in the sandbox; any failure of the template is one HivaError naming it."""
+        from jinja2.exceptions import SecurityError, UndefinedError
+
+        where = self.path or self.id
+        try:
+            return _compiled(self.source).render(**ctx)
+        except SecurityError as e:
+            raise HivaError(
+                f"template {where} was stopped by the sandbox ({e}); templates may use only "
+                f"{TEMPLATE_VARS}: fix the template"
+            ) from None
+        except UndefinedError as e:
+            raise HivaError(
+                f"template {where} uses an undefined variable ({e.message}); the variables are "
+                f"{TEMPLATE_VARS}: fix the template"
+            ) from None
+        except Exception as e:  # a user's template may fail in any filter or expression
+            msg = (str(e).splitlines() or [""])[0][:160]
+            raise HivaError(
+                f"template {where} failed to render ({type(e).__name__}: {msg}); fix the template"
+            ) from None
 
 
 _ENV = None
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled(source: str):
+    t = _COMPILED.get(source)
+    if t is None:
+        t = _COMPILED[source] = _env().from_string(source)
+    return t
 
 
 def _env():
@@ -63,17 +100,17 @@ def _env():
     return _ENV
 
 
-def _make(tid: str, kind: str, source: str) -> Template:
+def _make(tid: str, kind: str, source: str, path: str | None = None) -> Template:
     from jinja2 import TemplateSyntaxError
 
     try:
-        _env().parse(source)
+        _compiled(source)  # parse and compile: unknown filters and tests are found here too
     except TemplateSyntaxError as e:
         raise HivaError(
-            f"template {tid} has a Jinja syntax error on line {e.lineno}: {e.message}; "
+            f"template {path or tid} has a Jinja syntax error on line {e.lineno}: {e.message}; "
             "fix the template"
         ) from None
-    return Template(tid, kind, source, hashlib.sha256(source.encode()).hexdigest()[:16])
+    return Template(tid, kind, source, hashlib.sha256(source.encode()).hexdigest()[:16], path)
 
 
 def _kind_of(name: str) -> str | None:
@@ -107,13 +144,55 @@ def load_templates(
             )
         files = sorted(d.glob(f"*.{kind}.jinja"))
         for f in files:
-            found.append(_make(f"user:{f.name.removesuffix('.jinja')}", kind, f.read_text()))
+            try:
+                source = f.read_text()
+            except (OSError, UnicodeDecodeError) as e:
+                raise HivaError(f"cannot read template {f} ({type(e).__name__}); fix the file "
+                                "or remove it from --templates") from None
+            found.append(_make(f"user:{f.name.removesuffix('.jinja')}", kind, source, str(f)))
         if only_user and not files:
             raise HivaError(
                 f"no *.{kind}.jinja template in {d}; name templates NAME.{kind}.jinja "
                 f"(the prompt style in use is {kind!r})"
             )
     return found
+
+
+def user_template_names(user_dir: str | Path | None) -> dict[str, list[str]]:
+    """{kind: [NAME, ...]} of the ``NAME.{kind}.jinja`` files in ``user_dir``."""
+    out: dict[str, list[str]] = {k: [] for k in KINDS}
+    if user_dir is not None and Path(user_dir).is_dir():
+        for k in KINDS:
+            out[k] = sorted(f.name.removesuffix(f".{k}.jinja")
+                            for f in Path(user_dir).glob(f"*.{k}.jinja"))
+    return out
+
+
+def check_user_templates(user_dir: str | Path | None, style: str, why: str) -> list[str]:
+    """A user template of the other kind is never rendered with ``style``. When that leaves none
+    of the user's templates in use: a HivaError; else one warning per unused template naming the
+    file and its missing twin. ``why`` says how the style was chosen."""
+    if user_dir is None:
+        return []
+    names = user_template_names(user_dir)
+    other = "chat" if style == "completion" else "completion"
+    unused = [n for n in names[other] if n not in names[style]]
+    if not unused:
+        return []
+    d = Path(user_dir)
+    files = ", ".join(f"{n}.{other}.jinja" for n in unused)
+    if not names[style]:
+        raise HivaError(
+            f"--templates {d} holds only {other} templates ({files}) but the prompt style is "
+            f"{style} ({why}), so none of them would be used; pass --prompt-style {other} to "
+            f"use them, or add {unused[0]}.{style}.jinja"
+        )
+    return [
+        f"template {d / f'{n}.{other}.jinja'} is not used: the prompt style is {style} ({why}), "
+        f"which reads {d / f'{n}.{style}.jinja'} and there is none; add it, or pass "
+        f"--prompt-style {other}"
+        for n in unused
+    ]
 
 
 def au_context(a: ActionUnit) -> dict[str, Any]:

@@ -86,5 +86,5 @@ def test_push_without_token(monkeypatch, tmp_path, corpus_a):
 
 
 def test_export_rejects_missing_corpus(tmp_path):
-    with pytest.raises(HivaError):
+    with pytest.raises(HivaError, match=r"corpus .*nope does not exist; pass a corpus folder"):
         export(tmp_path / "nope", tmp_path / "out")

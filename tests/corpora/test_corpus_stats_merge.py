@@ -125,8 +125,8 @@ def test_merge_keeps_provenance_and_dedups(tmp_path, corpus_a, corpus_b):
     assert [s["llm"] for s in man["sources"]] == ["llm-a", "llm-b"]
     assert man["rows_per_llm"]["llm-b"] == 2
     assert man["rows_per_au"] == {"1": 4, "12": 4}
-    # rerun replaces, never doubles
-    run(MergeConfig(sources=(str(corpus_a), str(corpus_b)), out=str(out)))
+    # a rerun with --overwrite replaces, never doubles
+    run(MergeConfig(sources=(str(corpus_a), str(corpus_b)), out=str(out), overwrite=True))
     assert len(load_corpus(out)) == 8
 
 

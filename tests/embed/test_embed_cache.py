@@ -140,16 +140,70 @@ def test_missing_shard_and_missing_au_fail_clearly(tmp_path, tiny_st):
 
 
 def test_semantic_dedup_drops_near_copies(tmp_path, tiny_st):
-    rows = [(1, "the inner brow raise"), (1, "the inner brow raise ."), (1, "lip corner pull up"),
-            (2, "the inner brow raise")]
+    t0, near, far = "the inner brow raise", "the inner brow raise .", "lip corner pull up"
+    # "." maps to [UNK]: the near copy is close to t0 but not identical. The threshold sits
+    # between the near copy's cosine and the unrelated text's, measured with the same encoder.
+    enc = encoders.load_encoder(tiny_st, dtype="fp32")
+    v = enc.encode([t0, near, far])
+    c_near, c_far = float(v[0] @ v[1]), float(max(v[2] @ v[0], v[2] @ v[1]))
+    assert c_far < c_near < 1 - 1e-6  # the premise: a near copy, not an exact one
+    rows = [(1, t0), (1, t0), (1, near), (1, far), (2, t0)]
     corpus = write_corpus(tmp_path / "c", rows)
-    m = run(cfg(tmp_path, corpus, tiny_st, semantic_dedup=0.999))
-    # "." is unknown to nothing: it maps to [UNK] so the copy is close but not identical;
-    # the same text under another AU is never dropped (dedup is per AU).
-    assert m["semantic_dedup"]["dropped_per_au"]["2"] == 0
+    m = run(cfg(tmp_path, corpus, tiny_st, semantic_dedup=(c_near + c_far) / 2))
+    # the exact and the near copy go; the unrelated text and the same text under another AU
+    # (dedup is per AU) stay
+    assert m["semantic_dedup"]["dropped_per_au"] == {"1": 2, "2": 0}
+    assert m["semantic_dedup"]["dropped"] == 2 and m["rows_kept"] == 3
     bank = load_text_bank(tmp_path / "bundle")
-    assert len(bank.texts[2]) == 1
-    assert len(bank.texts[1]) == 3 - m["semantic_dedup"]["dropped_per_au"]["1"]
+    assert bank.texts == {1: [t0, far], 2: [t0]}
+
+
+def test_semantic_dedup_threshold_direction():
+    from hiva.pipeline.embed import semantic_dedup
+
+    emb = np.array([[1, 0], [1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)
+    aus = np.array([1, 1, 1, 1])
+    # cosine to the kept rows: row 1 = 1.0, row 2 = 0.8, row 3 = 0.6 (to row 2)
+    kept, rep = semantic_dedup(emb, aus, 0.9)
+    assert kept.tolist() == [True, False, True, True] and rep["dropped"] == 1
+    kept, _ = semantic_dedup(emb, aus, 0.7)  # a lower threshold drops more
+    assert kept.tolist() == [True, False, False, True]
+    kept, _ = semantic_dedup(emb, aus, 1.0)  # a cosine equal to the threshold is dropped
+    assert kept.tolist() == [True, False, True, True]
+
+
+def test_cache_key_changes_when_the_encoders_weights_change(tmp_path, tiny_st, count_calls):
+    """Same encoder name (the same folder), new weights: the cache must not hand back the old
+    vectors."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny_st, folder)
+    corpus = write_corpus(tmp_path / "c", make_rows(4, (1, 2)))
+    m1 = run(cfg(tmp_path, corpus, str(folder)))
+    old = load_text_bank(tmp_path / "bundle")
+    weights = sorted(folder.rglob("*.safetensors"))
+    assert weights
+    sizes = [f.stat().st_size for f in weights]
+    for f in weights:  # a second encoder: the same architecture, other weights
+        from safetensors import safe_open
+
+        with safe_open(str(f), "pt") as fh:
+            meta = fh.metadata()
+        t = load_file(str(f))
+        g = torch.Generator().manual_seed(1)
+        save_file({k: v + 0.5 * torch.randn(v.shape, generator=g) if v.is_floating_point()
+                   else v for k, v in t.items()}, str(f), metadata=meta)
+    assert [f.stat().st_size for f in weights] == sizes  # only the numbers differ
+    count_calls["texts"] = 0
+    m2 = run(cfg(tmp_path, corpus, str(folder)))
+    assert m2["encoder"] == m1["encoder"] == str(folder)
+    assert m2["encoder_fingerprint"] != m1["encoder_fingerprint"]
+    assert m2["texts_encoded"] == 8 and count_calls["texts"] == 8 and m2["texts_from_cache"] == 0
+    new = load_text_bank(tmp_path / "bundle")
+    assert not torch.allclose(new.embeddings[1], old.embeddings[1], atol=1e-3)
 
 
 def test_names_bank(tmp_path, tiny_st):

@@ -177,13 +177,11 @@ def test_user_template_renders_sandboxed(tiny_llm, tmp_path):
     df = pd.read_parquet(tmp_path / "c")
     assert res["rows"] > 0 and set(df["template_id"]) == {"user:mine.completion"}
     (tdir / "mine.completion.jinja").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(Exception) as e:
+    with pytest.raises(HivaError, match=r"mine\.completion\.jinja was stopped by the sandbox "
+                                        r"\(access to attribute '__class__' of 'str' object is "
+                                        r"unsafe\.\)"):
         run(_cfg(tiny_llm, tmp_path / "c2", templates=str(tdir)))
-    assert (
-        "SecurityError" in type(e.value).__name__
-        or "unsafe" in str(e.value).lower()
-        or isinstance(e.value, HivaError)
-    )
+    assert not (tmp_path / "c2").exists()  # refused before any work
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -114,12 +114,60 @@ def resolve_llm(spec: str | None) -> ModelRef:
     return ModelRef(spec, target, None, is_local=False)
 
 
-def not_available(ref: ModelRef, err: Exception) -> HivaError:
-    first = (str(err).splitlines() or [type(err).__name__])[0][:160]
+def not_available(ref: ModelRef, err: Exception | str) -> HivaError:
+    text = err if isinstance(err, str) else (str(err).splitlines() or [type(err).__name__])[0]
+    first = text[:160]
     return HivaError(
         f"weights for --llm {ref.name} ({ref.path}) are not available here ({first}); on a machine "
         f"with internet run `hf download {ref.path} --local-dir DIR` (gated models need "
         "`hf auth login` and an accepted licence), then pass --llm DIR"
+    )
+
+
+def check_llm(ref: ModelRef) -> ModelRef:
+    """Checks that need no model load, run before any output is touched: a GGUF file must parse;
+    a Hub id needs the Hub (a fast probe, never the five-retry look-ups) or a copy in the local
+    Hub cache, which is then used with no network. Returns the ref to load."""
+    if ref.gguf_file:
+        check_gguf(ref)
+        return ref
+    if ref.is_local:
+        return ref
+    from hiva.pipeline.hubcheck import hub_offline_reason, local_snapshot
+
+    reason = hub_offline_reason()
+    if reason is None:
+        return ref
+    snap = local_snapshot(ref.path)
+    if snap is None:
+        raise not_available(ref, reason)
+    return replace(ref, path=snap, is_local=True)
+
+
+def check_gguf(ref: ModelRef) -> None:
+    """A truncated or damaged GGUF file fails here in one line. Skipped when the file's HF copy
+    is already cached (its name is the file's content hash, so the file was read whole)."""
+    if importlib.util.find_spec("gguf") is None:
+        return  # the backend's load() says how to install it
+    from hiva.pipeline.backends.transformers_backend import gguf_hf_dir
+
+    if (gguf_hf_dir(ref) / "config.json").exists():
+        return
+    from gguf import GGUFReader
+
+    path = Path(ref.path) / ref.gguf_file
+    try:
+        GGUFReader(str(path))
+    except Exception as e:  # the gguf package raises ValueError, IndexError, struct.error...
+        raise bad_gguf(path, e) from None
+
+
+def bad_gguf(path: Path, err: Exception) -> HivaError:
+    msg = (str(err).splitlines() or [""])[0][:120]
+    size = path.stat().st_size if path.exists() else 0
+    return HivaError(
+        f"GGUF file {path} ({size} bytes) cannot be read ({type(err).__name__}: {msg}); it is "
+        "truncated or damaged: download it again, or pass a Hugging Face model folder to --llm"
     )
 
 

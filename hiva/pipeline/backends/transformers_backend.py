@@ -3,6 +3,8 @@ batched sampling with ``num_return_sequences`` and stop strings. Runs on CPU or 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hiva.errors import HivaError
 from hiva.pipeline.backends.base import ModelRef, Prompt, SamplingConfig, weights_fingerprint
 
@@ -141,6 +143,14 @@ def _cut(text: str, stops: tuple[str, ...]) -> str:
     return text[:cut]
 
 
+def gguf_hf_dir(ref: ModelRef, cache_dir: str | None = None) -> Path:
+    """Where ``gguf_to_hf`` keeps the HF copy of ``ref``'s GGUF file (named by its content hash)."""
+    import os
+
+    root = Path(cache_dir or os.environ.get("HIVA_CACHE", Path.home() / ".cache" / "hiva"))
+    return root / "llm-hf" / weights_fingerprint(ref).replace(":", "-")
+
+
 def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
     """Write a GGUF model as a Hugging Face folder (bf16 safetensors + tokenizer), cached by the
     GGUF file's fingerprint, and return its path. vLLM loads that folder; a GGUF-loaded
@@ -148,17 +158,20 @@ def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
     model first."""
     import copy
     import os
-    from pathlib import Path
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    root = Path(cache_dir or os.environ.get("HIVA_CACHE", Path.home() / ".cache" / "hiva"))
-    out = root / "llm-hf" / weights_fingerprint(ref).replace(":", "-")
+    out = gguf_hf_dir(ref, cache_dir)
     if (out / "config.json").exists():
         return str(out)
-    tok = AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file)
-    src = AutoModelForCausalLM.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+    try:
+        tok = AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+        src = AutoModelForCausalLM.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+    except (ValueError, OSError, KeyError, IndexError, RuntimeError) as e:
+        from hiva.pipeline.backends.base import bad_gguf
+
+        raise bad_gguf(Path(ref.path) / ref.gguf_file, e) from None
     cfg = copy.deepcopy(src.config)
     if hasattr(cfg, "quantization_config"):  # the weights are dequantised now
         del cfg.quantization_config

@@ -1,0 +1,73 @@
+"""A fast offline check before any Hugging Face Hub look-up.
+
+Without network, ``from_pretrained("owner/name")`` retries every request five times with backoff
+(about 25 s per file) before it gives up. ``hub_offline_reason()`` answers in at most a few
+seconds whether the Hub can be reached at all; callers then load from the local Hub cache with no
+network (``local_snapshot``) or fail at once with their one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+_TIMEOUT_S = 2.0
+_memo: dict[str, str | None] = {}
+
+
+def endpoint() -> str:
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def _env_offline() -> bool:
+    return any(os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _probe(url: str, timeout: float) -> str | None:
+    """One HEAD request (proxies from the environment apply); None when the server answered."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, method="HEAD")
+    try:
+        urllib.request.urlopen(req, timeout=timeout).close()
+    except urllib.error.HTTPError as e:
+        # 4xx: the server answered, it is reachable. 5xx: a proxy or gateway that cannot get
+        # through (or a Hub outage); the Hub client would retry those for a minute too.
+        return f"HTTP {e.code} {e.reason}" if e.code >= 500 else None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        return str(reason) or type(e).__name__
+    return None
+
+
+def hub_offline_reason(timeout: float = _TIMEOUT_S) -> str | None:
+    """None when the Hub answers; else why it cannot be used (offline mode, or no answer within
+    ``timeout`` seconds). The probe runs in a thread, so a hanging DNS look-up cannot stall it."""
+    if _env_offline():
+        return "HF_HUB_OFFLINE=1 (offline mode)"
+    url = endpoint()
+    if url in _memo:
+        return _memo[url]
+    box: dict[str, str | None] = {}
+    t = threading.Thread(target=lambda: box.update(r=_probe(url, timeout)), daemon=True)
+    t.start()
+    t.join(timeout + 1.0)
+    reason = box["r"] if "r" in box else f"no answer in {timeout + 1.0:.0f} s"
+    if reason is not None:
+        reason = f"the Hugging Face Hub at {url} is not reachable: {reason}"
+    _memo[url] = reason
+    return reason
+
+
+def local_snapshot(repo_id: str, repo_type: str = "model") -> str | None:
+    """The folder of ``repo_id`` in the local Hub cache (no network), or None."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, repo_type=repo_type, local_files_only=True)
+    except Exception:  # not cached, or a partial cache entry: both mean "not here"
+        return None

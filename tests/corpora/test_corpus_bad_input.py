@@ -1,0 +1,167 @@
+"""Bad input to corpus merge / export / stats: nothing replaced without --overwrite, nothing of a
+user's removed, stale hashes and other schema versions caught, one clear line each."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hiva.cli import app
+from hiva.corpora.hub import export
+from hiva.corpora.io import load_corpus, read_manifest
+from hiva.corpora.merge import MergeConfig, run
+from hiva.corpora.schema import MANIFEST, text_hash
+from hiva.corpora.stats import corpus_stats
+from hiva.errors import HivaError
+
+
+def _merge(a, b, out, **kw):
+    return run(MergeConfig(sources=(str(a), str(b)), out=str(out), **kw))
+
+
+def test_merge_onto_a_corpus_needs_overwrite(tmp_path, corpus_a, corpus_b, tools):
+    out = tmp_path / "m"
+    _merge(corpus_a, corpus_b, out)
+    other = tools.write_corpus(tmp_path / "o", tools.make_rows(
+        {2: ["the outer ends of the brows rise and arch the eyebrows"]}, "llm-o"), "llm-o")
+    before = load_corpus(out)
+    with pytest.raises(HivaError, match=r"already holds a corpus; add --overwrite"):
+        _merge(corpus_a, other, out)
+    pd.testing.assert_frame_equal(load_corpus(out), before)  # untouched
+    (out / "notes.txt").write_text("mine")
+    m = _merge(corpus_a, other, out, overwrite=True)
+    assert m["rows"] == 7 and set(load_corpus(out)["llm"]) == {"llm-a", "llm-o"}
+    assert (out / "notes.txt").read_text() == "mine"  # --overwrite removes only hiva's files
+
+
+def test_merge_never_replaces_a_folder_hiva_did_not_write(tmp_path, corpus_a, corpus_b):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "thesis.tex").write_text("\\chapter{One}")
+    for kw in ({}, {"overwrite": True}):
+        with pytest.raises(HivaError, match=r"not a corpus folder made by hiva \(it holds "
+                                            r"thesis\.tex\)"):
+            _merge(corpus_a, corpus_b, out, **kw)
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(HivaError, match="is a file"):
+        _merge(corpus_a, corpus_b, f)
+
+
+def test_merge_recomputes_a_stale_text_hash(tmp_path, corpus_a, tools):
+    # B's row was edited by hand after generation: its stored text_hash is still that of A's
+    # first AU1 text, which it no longer says.
+    rows = tools.make_rows({1: ["the frontalis pulls the inner brows up into a worried slant"]},
+                           "llm-b")
+    rows[0]["text_hash"] = text_hash(load_corpus(corpus_a)["text"].iloc[0])
+    b = tools.write_corpus(tmp_path / "b", rows, "llm-b")
+    m = _merge(corpus_a, b, tmp_path / "m")
+    df = load_corpus(tmp_path / "m")
+    assert m["dedup"]["exact_duplicates"] == 0 and m["rows"] == 7
+    assert "the frontalis pulls the inner brows up into a worried slant" in set(df["text"])
+    assert (df["text_hash"] == df["text"].map(text_hash)).all()
+    assert m["text_hash_recomputed"] == 1
+
+
+def _v2(tmp_path, tools, name="v2"):
+    rows = tools.make_rows({1: ["the inner brows rise in a future schema"]}, "llm-v2")
+    for r in rows:
+        r["schema_version"] = 2
+    d = tools.write_corpus(tmp_path / name, rows, "llm-v2")
+    m = json.loads((d / MANIFEST).read_text())
+    (d / MANIFEST).write_text(json.dumps({**m, "schema_version": 2}))
+    return d
+
+
+def test_other_schema_versions_are_refused_by_merge_export_and_stats(tmp_path, corpus_a, tools):
+    v2 = _v2(tmp_path, tools)
+    msg = r"schema version 2 \(version 2: 1 rows.*\); this hiva reads schema version 1"
+    with pytest.raises(HivaError, match=msg):
+        _merge(corpus_a, v2, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(HivaError, match=msg):
+        export(v2, tmp_path / "x")
+    with pytest.raises(HivaError, match=msg):
+        corpus_stats(v2, identify=False)
+    res = CliRunner().invoke(app, ["corpus", "export", str(v2), "--to", str(tmp_path / "y")])
+    assert res.exit_code == 1 and isinstance(res.exception, HivaError)
+
+
+def test_merge_refuses_mixed_schema_versions(tmp_path, corpus_a, tools, monkeypatch):
+    # Once a hiva reads versions 1 and 2, merging one of each must still not mix them.
+    import hiva.corpora.io as io
+
+    monkeypatch.setattr(io, "SUPPORTED_SCHEMA_VERSIONS", (1, 2))
+    v2 = _v2(tmp_path, tools)
+    assert len(load_corpus(v2)) == 1
+    with pytest.raises(HivaError, match=r"different schema versions \(.*a: 1, .*v2: 2\)"):
+        _merge(corpus_a, v2, tmp_path / "m")
+
+
+def test_zero_row_corpus_says_so(tmp_path, tools):
+    import pyarrow.parquet as pq
+
+    from hiva.corpora.schema import CORPUS_SCHEMA, data_file
+
+    d = tools.write_corpus(tmp_path / "empty", tools.make_rows({1: ["x y z"]}))
+    pq.write_table(CORPUS_SCHEMA.empty_table(), d / data_file(0, 1))  # what generate writes
+    m = read_manifest(d)
+    (d / MANIFEST).write_text(json.dumps({**m, "rows": 0, "candidates": 12,
+                                          "filters": {"too_short": 12}}))
+    msg = r"corpus .*empty has no rows \(generation made 12 candidates, filters dropped 12\)"
+    with pytest.raises(HivaError, match=msg):
+        load_corpus(d)
+    with pytest.raises(HivaError, match=msg):
+        export(d, tmp_path / "x")
+    res = CliRunner().invoke(app, ["corpus", "stats", str(d), "--no-identifiability"])
+    assert res.exit_code == 1 and "has no rows" in str(res.exception)
+    assert "logged in" not in str(res.exception)
+
+
+def test_export_to_a_file_or_a_foreign_folder_is_refused(tmp_path, corpus_a):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(HivaError, match=r"--to .*file\.txt is a file"):
+        export(corpus_a, f)
+    d = tmp_path / "project"
+    d.mkdir()
+    (d / "README.md").write_text("# my project\n")
+    with pytest.raises(HivaError, match=r"not a `hiva corpus export` \(README\.md\)"):
+        export(corpus_a, d)
+    assert (d / "README.md").read_text() == "# my project\n"
+    export(corpus_a, tmp_path / "shared")
+    export(corpus_a, tmp_path / "shared", config_name="again")  # an earlier export: fine
+
+
+def test_cli_merge_overwrite_flag(tmp_path, corpus_a, corpus_b):
+    r = CliRunner()
+    args = ["corpus", "merge", str(corpus_a), str(corpus_b), "--out", str(tmp_path / "m")]
+    assert r.invoke(app, args).exit_code == 0
+    res = r.invoke(app, args)
+    assert res.exit_code == 1 and "--overwrite" in str(res.exception)
+    assert r.invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_push_without_network_fails_at_once(monkeypatch, corpus_a):
+    import socket
+
+    from hiva.pipeline import hubcheck
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token_not_used")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(hubcheck, "_memo", {})
+    with pytest.raises(HivaError, match=rf"cannot push to me/corpus: the Hugging Face Hub at "
+                                        rf"http://127.0.0.1:{port} is not reachable.*corpus "
+                                        r"export"):
+        from hiva.corpora.hub import push
+
+        push(corpus_a, "me/corpus")
