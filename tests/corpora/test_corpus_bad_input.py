@@ -146,22 +146,17 @@ def test_cli_merge_overwrite_flag(tmp_path, corpus_a, corpus_b):
     assert r.invoke(app, [*args, "--overwrite"]).exit_code == 0
 
 
-def test_push_without_network_fails_at_once(monkeypatch, corpus_a):
-    import socket
-
+def test_push_without_network_fails_at_once(monkeypatch, corpus_a, no_hub_env):
     from hiva.pipeline import hubcheck
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # CI sets both
+        monkeypatch.delenv(k, raising=False)
+    endpoint = no_hub_env["HF_ENDPOINT"]
     monkeypatch.setenv("HF_TOKEN", "hf_test_token_not_used")
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
     monkeypatch.setattr(hubcheck, "_memo", {})
     with pytest.raises(HivaError, match=rf"cannot push to me/corpus: the Hugging Face Hub at "
-                                        rf"http://127.0.0.1:{port} is not reachable.*corpus "
-                                        r"export"):
+                                        rf"{endpoint} is not reachable.*corpus export"):
         from hiva.corpora.hub import push
 
         push(corpus_a, "me/corpus")
