@@ -20,3 +20,33 @@ def no_hub_env(tmp_path) -> dict:
                                                             "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HOME=str(tmp_path / "hf"))
     return env
+
+
+@pytest.fixture
+def read_only_dir(tmp_path, monkeypatch):
+    """A folder nothing can be created or written in. Tests run as root here, which ignores mode
+    bits, so creating and writing under it also fail the way the OS fails for everyone else."""
+    import errno
+    from pathlib import Path
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    real_mkdir, real_write = Path.mkdir, Path.write_bytes
+
+    def denied(p):
+        if ro in Path(p).parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(p))
+
+    def mkdir(self, *a, **k):
+        denied(self)
+        return real_mkdir(self, *a, **k)
+
+    def write_bytes(self, data):
+        denied(self)
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    yield ro
+    ro.chmod(0o755)

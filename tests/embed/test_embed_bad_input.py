@@ -3,11 +3,9 @@ encoding, nothing of the user's overwritten."""
 
 from __future__ import annotations
 
-import errno
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -60,35 +58,13 @@ def test_out_holding_another_tools_files_is_not_overwritten(tmp_path, tiny_st, e
     run(_cfg(tmp_path, corpus, tiny_st, tmp_path / "b"))  # its own bundle: a rerun is fine
 
 
-def test_read_only_out(tmp_path, tiny_st, encoded, monkeypatch):
+def test_read_only_out(tmp_path, tiny_st, encoded, read_only_dir):
     corpus = write_corpus(tmp_path / "c", make_rows(3, (1,)))
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    # root ignores the mode bits: make writes under ro fail as the OS does for everyone else
-    real_mkdir, real_write = Path.mkdir, Path.write_bytes
-
-    def denied(p):
-        if ro in Path(p).parents or Path(p) == ro and not Path(p).exists():
-            raise PermissionError(errno.EACCES, "Permission denied", str(p))
-
-    def mkdir(self, *a, **k):
-        denied(self)
-        return real_mkdir(self, *a, **k)
-
-    def write_bytes(self, data):
-        denied(self)
-        return real_write(self, data)
-
-    monkeypatch.setattr(Path, "mkdir", mkdir)
-    monkeypatch.setattr(Path, "write_bytes", write_bytes)
-    try:
-        with pytest.raises(HivaError, match=r"cannot write into --out .*ro \(Permission denied\)"):
-            run(_cfg(tmp_path, corpus, tiny_st, ro))
-        with pytest.raises(HivaError, match=r"cannot create --out .*ro/sub \(Permission denied\)"):
-            run(_cfg(tmp_path, corpus, tiny_st, ro / "sub"))
-    finally:
-        ro.chmod(0o755)
+    ro = read_only_dir
+    with pytest.raises(HivaError, match=r"cannot write into --out .*ro \(Permission denied\)"):
+        run(_cfg(tmp_path, corpus, tiny_st, ro))
+    with pytest.raises(HivaError, match=r"cannot create --out .*ro/sub \(Permission denied\)"):
+        run(_cfg(tmp_path, corpus, tiny_st, ro / "sub"))
     assert encoded["texts"] == 0
 
 

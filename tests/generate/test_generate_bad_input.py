@@ -4,13 +4,11 @@ seeds seen directly, and no minute of retries without network."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -180,28 +178,13 @@ def test_auto_style_on_a_small_model_names_the_unused_chat_template(tmp_path, ti
                  llm=str(tiny_llm)))
 
 
-def test_read_only_out(tmp_path, monkeypatch):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    real_mkdir, real_write = Path.mkdir, Path.write_bytes
-
-    def denied(p):  # root ignores mode bits: fail as the OS does for everyone else
-        if ro in Path(p).parents:
-            raise PermissionError(errno.EACCES, "Permission denied", str(p))
-
-    monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: (denied(self),
-                                                              real_mkdir(self, *a, **k))[1])
-    monkeypatch.setattr(Path, "write_bytes", lambda self, d: (denied(self),
-                                                              real_write(self, d))[1])
+def test_read_only_out(tmp_path, read_only_dir):
+    ro = read_only_dir
     tdir = _tdir(tmp_path, **{"s.completion.jinja": TEMPLATE})
-    try:
-        with pytest.raises(HivaError, match=r"cannot write into --out .*ro \(Permission denied\)"):
-            run(_cfg(ro, tdir), generator=RecordingGenerator())
-        with pytest.raises(HivaError, match=r"cannot create --out .*ro/c \(Permission denied\)"):
-            run(_cfg(ro / "c", tdir), generator=RecordingGenerator())
-    finally:
-        ro.chmod(0o755)
+    with pytest.raises(HivaError, match=r"cannot write into --out .*ro \(Permission denied\)"):
+        run(_cfg(ro, tdir), generator=RecordingGenerator())
+    with pytest.raises(HivaError, match=r"cannot create --out .*ro/c \(Permission denied\)"):
+        run(_cfg(ro / "c", tdir), generator=RecordingGenerator())
 
 
 def test_truncated_gguf_is_one_line(tmp_path):

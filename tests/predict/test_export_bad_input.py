@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-from pathlib import Path
-
 import pytest
 
 from hiva.errors import HivaError
@@ -21,27 +18,12 @@ def test_export_to_a_file_is_one_line(tiny_run, cli, tmp_path):
     assert f.read_text() == "mine"
 
 
-def test_export_to_a_read_only_folder(tiny_run, tmp_path, monkeypatch):
+def test_export_to_a_read_only_folder(tiny_run, read_only_dir):
     from hiva.predict.export import export
 
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    real_mkdir, real_write = Path.mkdir, Path.write_bytes
-
-    def denied(p):  # root ignores mode bits: fail as the OS does for everyone else
-        if ro in Path(p).parents:
-            raise PermissionError(errno.EACCES, "Permission denied", str(p))
-
-    monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: (denied(self),
-                                                              real_mkdir(self, *a, **k))[1])
-    monkeypatch.setattr(Path, "write_bytes", lambda self, d: (denied(self),
-                                                              real_write(self, d))[1])
-    try:
-        with pytest.raises(HivaError, match=r"cannot write into --to .*ro \(Permission denied\)"):
-            export(tiny_run, ro)
-        with pytest.raises(HivaError, match=r"cannot create --to .*ro/x \(Permission denied\)"):
-            export(tiny_run, ro / "x")
-    finally:
-        ro.chmod(0o755)
+    ro = read_only_dir
+    with pytest.raises(HivaError, match=r"cannot write into --to .*ro \(Permission denied\)"):
+        export(tiny_run, ro)
+    with pytest.raises(HivaError, match=r"cannot create --to .*ro/x \(Permission denied\)"):
+        export(tiny_run, ro / "x")
     assert list(ro.iterdir()) == []
