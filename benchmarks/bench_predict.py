@@ -58,10 +58,11 @@ def make_video(path: Path, frames: int) -> Path:
 def make_run(folder: Path, size: int, amp: str) -> Path:
     """A run folder with an untrained Lite0 HiVA (random text: no text bank to build)."""
     from hiva.config import write_config
+    from hiva.model.factory import save_weights
     from hiva.model.hiva import HiVA
-    from hiva.train.checkpoint import save_weights
+    from hiva.textbank import Text
     from hiva.train.config import TrainConfig
-    from hiva.train.trainer import Text, _identity_meta
+    from hiva.train.trainer import _identity_meta
 
     model = dict(backbone="tf_efficientnet_lite0", pretrained="shipped", input_size=size,
                  text_mode="random", random_text_tokens=32)

@@ -24,9 +24,10 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     from hiva.data.dataset import AUDataset
     from hiva.data.manifest import manifest_aus, read_manifest
     from hiva.data.transforms import train_transform
+    from hiva.model.factory import build_model
     from hiva.model.losses import HiVALoss
     from hiva.train.config import TrainConfig
-    from hiva.train.trainer import _loader, build_model, param_groups
+    from hiva.train.trainer import _loader, param_groups
 
     pretrained = "shipped" if backbone == "lite0" else "none"
     cfg = TrainConfig(model=dict(backbone=backbone, pretrained=pretrained, input_size=args.size,

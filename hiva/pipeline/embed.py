@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.runtime import cache_dir as default_cache_dir
+from hiva.runtime import write_text_atomic
 
 EMBEDDINGS = "embeddings.safetensors"
 INDEX = "index.parquet"
@@ -69,13 +71,6 @@ class TextBank:
     fingerprint: str
 
 
-def default_cache_dir() -> Path:
-    if os.environ.get("HIVA_CACHE"):
-        return Path(os.environ["HIVA_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hiva"
-
-
 def text_key(text: str) -> str:
     # Keyed on the exact text (not the lower-cased, punctuation-free dedup form): the encoder sees
     # case and punctuation, so two texts with one normalised form may embed differently.
@@ -90,7 +85,7 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         ident = self.dir / "identity.json"
         if not ident.exists():
-            _atomic_write_text(ident, json.dumps(identity, indent=1, sort_keys=True))
+            write_text_atomic(ident, json.dumps(identity, indent=1, sort_keys=True))
         self.dim = dim
         self.vectors: dict[str, Any] = {}
         self.dropped: list[str] = []  # parts found corrupt and deleted
@@ -144,12 +139,6 @@ class EmbeddingCache:
         os.replace(tmp, final)
         for k, v in zip(keys, vecs):
             self.vectors[k] = v
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _shard_of(row_id: str, n: int) -> int:
@@ -312,7 +301,7 @@ def run(cfg: EmbedConfig) -> dict:
         "fingerprint": bundle_fp,
         "config": config_dict(cfg),
     }
-    _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
     write_config(cfg, out / "config.yaml")
     return manifest
 

@@ -56,7 +56,7 @@ def _resolve_dtype(dtype: str, device: str):
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
         if device == "cpu":
-            from hiva.pipeline.backends.transformers_backend import cpu_has_bf16
+            from hiva.runtime import cpu_has_bf16
 
             return torch.bfloat16 if cpu_has_bf16() else torch.float32
         return torch.float32

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -54,6 +53,7 @@ from hiva.prompts.render import (
     load_templates,
     user_template_names,
 )
+from hiva.runtime import atomic_write
 
 
 @dataclass(frozen=True)
@@ -187,12 +187,6 @@ def _chunk_paths(shard_dir: Path, r: int, c: int) -> tuple[Path, Path]:
     return stem.with_suffix(".parquet"), stem.with_suffix(".done")
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _read_rows(path: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
@@ -224,7 +218,7 @@ def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
     writable_dir(out, "--out")
     (out / STAGING).mkdir(exist_ok=True)
     if not stamp.exists():
-        _write_atomic(stamp, lambda p: p.write_text(chash + "\n"))
+        atomic_write(stamp, lambda p: p.write_text(chash + "\n"))
     return out
 
 
@@ -382,7 +376,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
         for w in check_user_templates(cfg.templates, style, _style_why(cfg, gen)):
             _warn(w)
         check_templates(cfg, style)
-        _write_atomic(style_file, lambda p: p.write_text(style))
+        atomic_write(style_file, lambda p: p.write_text(style))
 
     templates = load_templates(cfg.templates, style, only_user=cfg.only_user_templates)
     if not templates:
@@ -439,7 +433,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
                     sampling_cls=SamplingConfig,
                 )
                 _write_rows(ppath, rows)
-                _write_atomic(dpath, lambda p, info=info: p.write_text(json.dumps(info)))
+                atomic_write(dpath, lambda p, info=info: p.write_text(json.dumps(info)))
             for k2, v in info["drops"].items():
                 stats["drops"][k2] = stats["drops"].get(k2, 0) + v
             stats["candidates"] += info["candidates"]
@@ -461,7 +455,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
         summary.update(llm=gen.name, llm_fingerprint=gen.fingerprint(), backend=gen.backend)
     else:
         summary.update(_read_llm_info(shard_dir))
-    _write_atomic(shard_dir / "shard.done", lambda p: p.write_text(json.dumps(summary)))
+    atomic_write(shard_dir / "shard.done", lambda p: p.write_text(json.dumps(summary)))
 
 
 def _read_llm_info(shard_dir: Path) -> dict:
@@ -566,7 +560,7 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA)
-    _write_atomic(path, lambda p: pq.write_table(table, p))
+    atomic_write(path, lambda p: pq.write_table(table, p))
 
 
 def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
@@ -598,7 +592,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
     n_files = max(1, math.ceil(table.num_rows / rows_per_file))
     for i in range(n_files):
         part = table.slice(i * rows_per_file, rows_per_file)
-        _write_atomic(out / data_file(i, n_files), lambda p, part=part: pq.write_table(part, p))
+        atomic_write(out / data_file(i, n_files), lambda p, part=part: pq.write_table(part, p))
     per_au = {int(a): int(n) for a, n in capped["au"].value_counts().sort_index().items()}
     drops: dict[str, int] = {}
     for info in shard_info:
@@ -644,5 +638,5 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
         "schema": [f"{f.name}: {f.type}" for f in CORPUS_SCHEMA],
     }
     write_config(cfg, out / CONFIG)
-    _write_atomic(out / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2)))
+    atomic_write(out / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2)))
     return {"status": "done", **manifest}

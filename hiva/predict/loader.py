@@ -1,6 +1,7 @@
 """Loading a trained HiVA for inference, from a ``hiva train`` run folder or a ``hiva export``
-folder, the same way ``hiva evaluate`` does (``hiva.train.trainer``: ``load_text``,
-``build_model``, strict ``load_weights``, the identity check against the text bank).
+folder, the same way ``hiva evaluate`` does (``hiva.textbank.load_text``,
+``hiva.model.factory``: ``build_model``, strict ``load_weights``, the identity check against the
+text bank).
 
 Reads, from a run folder: ``config.yaml``, ``fold{k}/best.safetensors`` (or ``last``) and
 ``fold{k}/metrics.json`` (per-AU thresholds tuned on validation, when the run tuned them). From an
@@ -30,7 +31,7 @@ class Loaded:
     mc: Any  # ModelConfig
     cfg: Any  # TrainConfig of the run
     aus: tuple[int, ...]
-    text: Any  # hiva.train.trainer.Text
+    text: Any  # hiva.textbank.Text
     text_input: tuple[Any, Any]  # (N×M×D, N×M mask) or (None, None) for random text
     thresholds: list[float]
     threshold_source: str  # "tuned on validation (fold k)" | "0.5" | "given"
@@ -129,10 +130,11 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
 
     from hiva.config import load_config
     from hiva.model.config import ModelConfig
+    from hiva.model.factory import build_model, check_identity, load_weights, read_meta
     from hiva.model.text import sample_text
-    from hiva.train.checkpoint import check_identity, load_weights, read_meta
+    from hiva.runtime import Dist, amp_dtype, pick_device
+    from hiva.textbank import load_text
     from hiva.train.config import TrainConfig
-    from hiva.train.trainer import Dist, amp_dtype, build_model, load_text, pick_device
 
     src = Path(checkpoint)
     if not src.exists():
@@ -175,7 +177,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     aus = mc.aus
     bank_path = _text_bank_path(cfg, src, over)
     cfg = dataclasses.replace(cfg, aus=aus, text_bank=bank_path)
-    text = load_text(cfg, aus)
+    text = load_text(mc.text_mode, aus, bank_path, cfg.text_encoder)
     check_identity(meta, aus, text.fingerprint, text.encoder, wfile)
     dev = pick_device(device, Dist())
     # The checkpoint overwrites every weight: skip reading the pretrained backbone file.

@@ -34,154 +34,27 @@ import numpy as np
 
 from hiva.config import config_dict, write_config
 from hiva.errors import HivaError
-from hiva.train.checkpoint import (
+from hiva.model.factory import build_model, check_identity, load_weights, read_meta, save_weights
+from hiva.runtime import (
+    Dist,
+    all_sum,
+    amp_dtype,
     atomic_write,
-    check_identity,
-    load_checkpoint,
-    load_weights,
-    read_meta,
-    save_checkpoint,
-    save_weights,
+    barrier,
+    gather_rng,
+    init_dist,
+    pick_device,
+    seed_everything,
+    set_rng_state,
 )
+from hiva.textbank import Text, load_text
+from hiva.train.checkpoint import load_checkpoint, save_checkpoint
 from hiva.train.config import TrainConfig
 from hiva.train.metrics import au_metrics, format_table, mean_over_folds, tune_thresholds
 
 # Keys that may change between a run and its resume without changing what is computed.
 _RESUME_FREE = {"resume", "progress", "num_workers", "folds", "tensorboard", "plots", "out",
                 "eval_batch_size", "device", "epochs"}  # epochs: a resume may train longer
-
-
-# --------------------------------------------------------------------------- distributed
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_dist(device_pref: str) -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
-    import torch
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        cuda = torch.cuda.is_available() and device_pref != "cpu"
-        # gloo serves the CPU tensors (metric sums, gathered predictions) beside nccl on CUDA.
-        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def _all_sum(values: list[float], d: Dist) -> list[float]:
-    if d.world == 1:
-        return values
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-def _barrier(d: Dist) -> None:
-    if d.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-# --------------------------------------------------------------------------- setup
-def pick_device(pref: str, d: Dist):
-    import torch
-
-    if pref == "auto":
-        pref = "cuda" if torch.cuda.is_available() else "cpu"
-    if pref == "cuda":
-        if not torch.cuda.is_available():
-            raise HivaError("--device cuda but no CUDA device is visible; use --device cpu")
-        torch.cuda.set_device(d.local_rank)
-        return torch.device("cuda", d.local_rank)
-    return torch.device(pref)
-
-
-def cpu_has_bf16() -> bool:
-    """Native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 autocast is slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def amp_dtype(mode: str, device):
-    """The autocast dtype (None = fp32) for ``mode`` on ``device``."""
-    import torch
-
-    if mode == "off":
-        return None
-    if device.type == "cuda":
-        if mode == "fp16":
-            return torch.float16
-        if mode == "bf16" or torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float16
-    if device.type == "cpu":
-        if mode == "fp16":
-            raise HivaError("--amp fp16 is for CUDA; on CPU use bf16 or off")
-        if mode == "bf16" or cpu_has_bf16():
-            return torch.bfloat16
-    return None
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # seeds every CUDA device too
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = True
-
-
-def rng_state(device) -> dict:
-    """This process's torch RNG streams (CPU, and the CUDA device's when on CUDA)."""
-    import torch
-
-    out = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def set_rng_state(state: dict, device) -> None:
-    import torch
-
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def gather_rng(device, d: Dist) -> list[dict]:
-    """Every rank's RNG state, in rank order (rank 0 saves them all with the checkpoint)."""
-    mine = rng_state(device)
-    if d.world == 1:
-        return [mine]
-    import torch.distributed as dist
-
-    parts = [None] * d.world
-    dist.all_gather_object(parts, {k: v.cpu() for k, v in mine.items()})
-    return parts
 
 
 def load_data(spec: str):
@@ -216,38 +89,6 @@ def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
             f"it labels {', '.join(map(str, have))}: pass --aus from those"
         )
     return want
-
-
-@dataclass
-class Text:
-    """What the model reads as language: a bank (dict AU → M×D tensor) or None (random mode)."""
-
-    bank: dict | None
-    fingerprint: str | None
-    encoder: str | None
-    dim: int | None
-
-
-def load_text(cfg: TrainConfig, aus) -> Text:
-    mode = cfg.model.get("text_mode", "corpus")
-    if mode == "random":
-        return Text(None, "random", None, None)
-    try:
-        from hiva.pipeline import embed
-    except ImportError:
-        raise HivaError("the embed stage (hiva.pipeline.embed) is not installed; "
-                        "use model.text_mode random") from None
-    if mode == "names":
-        bank = (embed.encode_names_bank(aus, cfg.text_encoder) if cfg.text_encoder
-                else embed.encode_names_bank(aus))
-    else:
-        if not cfg.text_bank:
-            raise HivaError("model.text_mode 'corpus' needs --text-bank EMBED_DIR (from "
-                            "`hiva embed`); or set model.text_mode to names or random")
-        bank = embed.load_text_bank(cfg.text_bank, aus)
-    enc = getattr(bank, "encoder_fingerprint", None) or getattr(bank, "encoder", None)
-    return Text(dict(bank.embeddings), getattr(bank, "fingerprint", None),
-                None if enc is None else str(enc), int(bank.dim))
 
 
 def model_config_for(cfg: TrainConfig, aus, text: Text):
@@ -293,17 +134,6 @@ def split_pool(cfg: TrainConfig, pool):
     if cfg.label_fraction < 1.0:
         pool = pool.sample(frac=cfg.label_fraction, random_state=cfg.seed).sort_index()
     return split_train_val(pool, cfg.val_fraction, cfg.seed)
-
-
-def build_model(mc, device, channels_last: bool):
-    import torch
-
-    from hiva.model.hiva import HiVA
-
-    model = HiVA(mc).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
 
 
 def param_groups(model, cfg: TrainConfig):
@@ -471,7 +301,7 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
         parts = [None] * d.world
         dist.all_gather_object(parts, local)
         local = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
-        loss_sum, loss_n = _all_sum([loss_sum, float(loss_n)], d)
+        loss_sum, loss_n = all_sum([loss_sum, float(loss_n)], d)
     order = np.argsort(local[0], kind="stable")
     i, p, y, m = (a[order] for a in local)
     return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"))
@@ -693,14 +523,14 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
                 continue
             optimizer_step(model, opt, sched, scaler, cfg.grad_clip)
             step += 1
-            step_loss = _all_sum([float(parts["total"])], d)[0] / d.world
+            step_loss = all_sum([float(parts["total"])], d)[0] / d.world
             logs.step({"step": step, "epoch": epoch + 1, "loss": round(step_loss, 6),
                        "lr": sched.get_last_lr()[-1]})
             bar.set_postfix(loss=f"{sums[0] / n_seen:.4f}")
             bar.update(1)
         bar.close()
         secs = time.perf_counter() - t0
-        tot = _all_sum([*sums.tolist(), float(n_seen), float(skipped)], d)
+        tot = all_sum([*sums.tolist(), float(n_seen), float(skipped)], d)
         if tot[3] == 0:
             raise HivaError(f"fold {k} epoch {epoch + 1}: no training image could be read "
                             f"({int(tot[4])} skipped, e.g. {train_df['path'].iloc[0]}); check "
@@ -733,7 +563,7 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
             extra = f" val F1 {100 * row['val_mean_f1']:.1f}" if "val_mean_f1" in row else ""
             print(f"fold {k} epoch {epoch + 1}: loss {train_loss[0]:.4f}{extra} "
                   f"({row['images_per_s']:.1f} img/s){' *' if improved else ''}", flush=True)
-        _barrier(d)
+        barrier(d)
     logs.close()
 
     # Test once, with the weights of the epoch picked on validation.
@@ -761,7 +591,7 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
             from hiva.train.plots import plot_fold
 
             plot_fold(folder, result)
-    _barrier(d)
+    barrier(d)
     return result
 
 
@@ -815,7 +645,7 @@ def run(cfg: TrainConfig) -> dict:
     df, scheme = load_data(cfg.data)
     check_images(df, cfg.data, d)
     aus = resolve_aus(cfg, df)
-    text = load_text(cfg, aus)
+    text = load_text(cfg.model.get("text_mode", "corpus"), aus, cfg.text_bank, cfg.text_encoder)
     scheme, folds = make_folds(cfg, df, scheme)
     if d.main:
         _check_run_dir(cfg, out)
@@ -829,7 +659,7 @@ def run(cfg: TrainConfig) -> dict:
         from hiva.data.manifest import warn_if_unaligned
 
         warn_if_unaligned(df)
-    _barrier(d)
+    barrier(d)
     results = {}
     for k, pool, test_df in folds:
         done = out / f"fold{k}" / "metrics.json"
@@ -905,7 +735,7 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     meta = read_meta(wfile)
     mc = ModelConfig(**meta["model_config"])
     aus = mc.aus
-    text = load_text(dataclasses.replace(cfg, aus=aus), aus)
+    text = load_text(mc.text_mode, aus, cfg.text_bank, cfg.text_encoder)
     check_identity(meta, resolve_aus(dataclasses.replace(cfg, aus=aus), df), text.fingerprint,
                    text.encoder, wfile)
     _, made = make_folds(dataclasses.replace(cfg, folds=()), df, scheme)

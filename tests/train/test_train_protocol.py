@@ -16,6 +16,7 @@ from hiva.config import load_config
 from hiva.data.manifest import read_manifest
 from hiva.errors import HivaError
 from hiva.facs import au_column
+from hiva.model.factory import build_model
 from hiva.train import trainer
 from hiva.train.config import TrainConfig
 
@@ -46,7 +47,7 @@ def _meta_parts(tiny_manifest):
                                  d_model=32, num_heads=2, text_dim=8, text_mode="corpus"))
     mc = cfg.model_config(AUS)
     meta = torch.device("meta")
-    model = trainer.build_model(mc, meta, channels_last=True)
+    model = build_model(mc, meta, channels_last=True)
     df = read_manifest(tiny_manifest)
     ds = AUDataset(df, AUS, train_transform(size=32, resize=36), seed=0)
     batch = collate_skip([ds[i] for i in range(4)])

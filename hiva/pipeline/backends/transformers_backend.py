@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.pipeline.backends.base import ModelRef, Prompt, SamplingConfig, weights_fingerprint
+from hiva.runtime import cpu_has_bf16
 
 
 class TransformersGenerator:
@@ -123,16 +124,6 @@ class TransformersGenerator:
         return sum(len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bf16 matmuls (AVX512-BF16 or AMX), where bf16 is faster."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def _cut(text: str, stops: tuple[str, ...]) -> str:
     """Stop strings are included in transformers' output; cut at the first one."""
     cut = len(text)
@@ -145,9 +136,9 @@ def _cut(text: str, stops: tuple[str, ...]) -> str:
 
 def gguf_hf_dir(ref: ModelRef, cache_dir: str | None = None) -> Path:
     """Where ``gguf_to_hf`` keeps the HF copy of ``ref``'s GGUF file (named by its content hash)."""
-    import os
+    from hiva.runtime import cache_dir as default_cache
 
-    root = Path(cache_dir or os.environ.get("HIVA_CACHE", Path.home() / ".cache" / "hiva"))
+    root = Path(cache_dir) if cache_dir else default_cache()
     return root / "llm-hf" / weights_fingerprint(ref).replace(":", "-")
 
 

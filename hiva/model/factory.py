@@ -1,0 +1,101 @@
+"""Building a HiVA model and moving its weights in and out: one home for train, predict, export.
+
+Weights are safetensors files whose header carries the run's identity (``aus``,
+``text_fingerprint``, ``text_encoder``, ``model_config`` as JSON, ``epoch``, ``step``); loading is
+strict, and a checkpoint made for other AUs or another text encoder is refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hiva.errors import HivaError
+from hiva.runtime import atomic_write
+
+
+def build_model(mc, device, channels_last: bool):
+    import torch
+
+    from hiva.model.hiva import HiVA
+
+    model = HiVA(mc).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def save_weights(model, path: str | Path, meta: dict) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    md = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+    atomic_write(Path(path), lambda p: save_file(state, str(p), metadata=md))
+
+
+def read_meta(path: str | Path) -> dict:
+    """The metadata header of a weights file (JSON values decoded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        md = f.metadata() or {}
+    out = {}
+    for k, v in md.items():
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def check_identity(meta: dict, aus, text_fingerprint: str | None, text_encoder: str | None,
+                   path) -> None:
+    """Refuse a checkpoint made for another AU list or another text encoder."""
+    ck_aus = [int(a) for a in meta.get("aus", [])]
+    if ck_aus != [int(a) for a in aus]:
+        raise HivaError(
+            f"checkpoint {path} was trained for AUs {ck_aus}, this run uses {list(aus)}; "
+            "use the same --aus/data, or start a new --out"
+        )
+    ck_enc = meta.get("text_encoder") or None
+    if text_encoder and ck_enc and ck_enc != text_encoder:
+        raise HivaError(
+            f"checkpoint {path} was trained with text encoder {ck_enc!r}, this run's text bank "
+            f"uses {text_encoder!r}; embed with the same encoder or start a new --out"
+        )
+    ck_fp = meta.get("text_fingerprint") or None
+    if text_fingerprint and ck_fp and ck_fp != text_fingerprint:
+        raise HivaError(
+            f"checkpoint {path} was trained on text bank {ck_fp}, this run's bank is "
+            f"{text_fingerprint}; pass the same --text-bank or start a new --out"
+        )
+
+
+def load_weights(model, path: str | Path) -> dict:
+    """Load weights strictly; a key mismatch is a HivaError naming the keys. Returns the meta."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise HivaError(f"checkpoint {path} does not exist; check the run folder")
+    state = load_file(str(path))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        def some(keys):
+            return ", ".join(keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
+
+        raise HivaError(
+            f"checkpoint {path} does not fit this model: missing {some(missing) or 'none'}; "
+            f"unexpected {some(unexpected) or 'none'}; build the model with the run's config"
+        )
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        k = bad[0]
+        raise HivaError(
+            f"checkpoint {path}: tensor {k} has shape {tuple(state[k].shape)}, the model needs "
+            f"{tuple(own[k].shape)} ({len(bad)} differ); build the model with the run's config"
+        )
+    model.load_state_dict(state, strict=True)
+    return read_meta(path)

@@ -1,0 +1,172 @@
+"""What every stage shares at run time, one home each: the distributed group, device and dtype
+choice, seeding and RNG state, atomic writes, the cache folder. Imports neither torch nor numpy at
+module level (``hiva --help`` stays fast); the functions import what they need.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hiva.errors import HivaError
+
+
+# --------------------------------------------------------------------------- distributed
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_dist(device_pref: str) -> Dist:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available() and device_pref != "cpu"
+        # gloo serves the CPU tensors (metric sums, gathered predictions) beside nccl on CUDA.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def all_sum(values: list[float], d: Dist) -> list[float]:
+    if d.world == 1:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def barrier(d: Dist) -> None:
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# --------------------------------------------------------------------------- device, dtype, seeds
+def pick_device(pref: str, d: Dist):
+    import torch
+
+    if pref == "auto":
+        pref = "cuda" if torch.cuda.is_available() else "cpu"
+    if pref == "cuda":
+        if not torch.cuda.is_available():
+            raise HivaError("--device cuda but no CUDA device is visible; use --device cpu")
+        torch.cuda.set_device(d.local_rank)
+        return torch.device("cuda", d.local_rank)
+    return torch.device(pref)
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 autocast/matmuls are slower
+    than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def amp_dtype(mode: str, device):
+    """The autocast dtype (None = fp32) for ``mode`` on ``device``."""
+    import torch
+
+    if mode == "off":
+        return None
+    if device.type == "cuda":
+        if mode == "fp16":
+            return torch.float16
+        if mode == "bf16" or torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16
+    if device.type == "cpu":
+        if mode == "fp16":
+            raise HivaError("--amp fp16 is for CUDA; on CPU use bf16 or off")
+        if mode == "bf16" or cpu_has_bf16():
+            return torch.bfloat16
+    return None
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def rng_state(device) -> dict:
+    """This process's torch RNG streams (CPU, and the CUDA device's when on CUDA)."""
+    import torch
+
+    out = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def set_rng_state(state: dict, device) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def gather_rng(device, d: Dist) -> list[dict]:
+    """Every rank's RNG state, in rank order (rank 0 saves them all with the checkpoint)."""
+    mine = rng_state(device)
+    if d.world == 1:
+        return [mine]
+    import torch.distributed as dist
+
+    parts = [None] * d.world
+    dist.all_gather_object(parts, {k: v.cpu() for k, v in mine.items()})
+    return parts
+
+
+# --------------------------------------------------------------------------- files
+def atomic_write(path: str | Path, write) -> None:
+    """``write(tmp)`` then rename onto ``path``: readers see the old file or the new, never half.
+    The temp file sits beside ``path`` (same file system) named ``<name>.tmp<pid>``."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def cache_dir() -> Path:
+    """hiva's cache: ``$HIVA_CACHE``, else ``$XDG_CACHE_HOME/hiva``, else ``~/.cache/hiva``."""
+    if os.environ.get("HIVA_CACHE"):
+        return Path(os.environ["HIVA_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hiva"
