@@ -335,7 +335,7 @@ def _bundle_dirs(path: Path) -> list[Path]:
     shards = sorted(p for p in path.glob("shard-*-of-*") if (p / MANIFEST).exists())
     if not shards:
         raise HivaError(f"{path} holds no embedding bundle ({MANIFEST} missing); "
-                        "run `hiva embed --corpus ... --out {path}` first")
+                        f"run `hiva embed --corpus ... --out {path}` first")
     n = int(shards[0].name.rsplit("-", 1)[1])
     if len(shards) != n:
         raise HivaError(f"{path} has {len(shards)} of {n} shards; run the missing "

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the real import waits for first use (``__getattr__``)
+    from hiva.predict.detector import Detector
+
 __all__ = ["Detector"]
 
 
