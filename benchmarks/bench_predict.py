@@ -62,7 +62,7 @@ def make_run(folder: Path, size: int, amp: str) -> Path:
     from hiva.model.hiva import HiVA
     from hiva.textbank import Text
     from hiva.train.config import TrainConfig
-    from hiva.train.trainer import _identity_meta
+    from hiva.train.logs import identity_meta
 
     model = dict(backbone="tf_efficientnet_lite0", pretrained="shipped", input_size=size,
                  text_mode="random", random_text_tokens=32)
@@ -72,7 +72,7 @@ def make_run(folder: Path, size: int, amp: str) -> Path:
     write_config(cfg, folder / "config.yaml")
     (folder / "fold1").mkdir(exist_ok=True)
     save_weights(HiVA(mc), folder / "fold1" / "best.safetensors",
-                 _identity_meta(mc, Text(None, "random", None, None), {"epoch": 0}))
+                 identity_meta(mc, Text(None, "random", None, None), {"epoch": 0}))
     return folder
 
 

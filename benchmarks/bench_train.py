@@ -27,7 +27,7 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     from hiva.model.factory import build_model
     from hiva.model.losses import HiVALoss
     from hiva.train.config import TrainConfig
-    from hiva.train.trainer import _loader, param_groups
+    from hiva.train.steps import make_loader, param_groups
 
     pretrained = "shipped" if backbone == "lite0" else "none"
     cfg = TrainConfig(model=dict(backbone=backbone, pretrained=pretrained, input_size=args.size,
@@ -56,7 +56,7 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
 
     n = args.steps + 2
     idx = list(range(len(ds))) * (1 + n * args.batch // len(ds))
-    loader = _loader(ds, idx[: n * args.batch], args.batch, cfg, dev, 0, drop_last=True)
+    loader = make_loader(ds, idx[: n * args.batch], args.batch, cfg, dev, 0, drop_last=True)
     fixed = next(iter(loader))
     # Interleave model-only and loader-fed epochs of steps so load noise hits both alike.
     t_model = t_loader = 0.0

@@ -1,9 +1,11 @@
 """Training, evaluation and run reports for HiVA (``hiva train``, ``hiva evaluate``,
 ``hiva report``). Light to import: torch loads inside ``hiva.train.trainer``'s functions.
 
-Public: ``TrainConfig`` (hiva.train.config), ``run(cfg)`` and ``evaluate(run_dir, fold, ...)``
-(hiva.train.trainer), ``au_metrics`` (hiva.train.metrics), ``report(run_dirs)``
-(hiva.train.report).
+Public: ``TrainConfig`` (hiva.train.config), ``run(cfg)`` (hiva.train.trainer; the fold loop
+is ``FoldRun``), ``evaluate(run_dir, fold, ...)`` (hiva.train.evaluate), ``au_metrics``
+(hiva.train.metrics), ``report(run_dirs)`` (hiva.train.report). The parts: ``protocol``
+(data, AUs, folds, run folders, summary), ``steps`` (train/eval steps, loaders, ``predict``),
+``logs`` (CSV/TensorBoard, predictions, weight identity), ``checkpoint`` (resume state).
 """
 
 from hiva.train.config import TrainConfig

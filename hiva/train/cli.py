@@ -96,7 +96,7 @@ def evaluate(
 ) -> None:
     """Recompute a fold's test metrics from a trained run."""
     from hiva.errors import HivaError
-    from hiva.train.trainer import evaluate as ev
+    from hiva.train.evaluate import evaluate as ev
 
     if weights not in ("best", "last"):
         raise HivaError("--weights must be best or last")

@@ -17,8 +17,9 @@ from hiva.data.manifest import read_manifest
 from hiva.errors import HivaError
 from hiva.facs import au_column
 from hiva.model.factory import build_model
-from hiva.train import trainer
+from hiva.train import protocol, steps, trainer
 from hiva.train.config import TrainConfig
+from hiva.train.evaluate import evaluate
 
 AUS = (1, 2, 4, 6, 12, 25)
 
@@ -62,16 +63,16 @@ def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny
 
     cfg, model, batch, text, loss_fn, meta = _meta_parts(tiny_manifest)
     assert batch["image"].device.type == "cpu" and text[1].device.type == "cpu"
-    opt = torch.optim.AdamW(trainer.param_groups(model, cfg), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, trainer.lr_lambda(10, 1, 0.01))
+    opt = torch.optim.AdamW(steps.param_groups(model, cfg), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, steps.lr_lambda(10, 1, 0.01))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    parts = trainer.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
+    parts = steps.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
                                      channels_last=True, grad_accum=2)
     assert parts["total"].device == meta and "align" in parts
     assert all(p.grad is not None and p.grad.device == meta
                for p in model.parameters() if p.requires_grad)
-    trainer.optimizer_step(model, opt, sched, scaler, grad_clip=1.0)
-    out, loss = trainer.eval_step(model, batch, text, meta, None, channels_last=True,
+    steps.optimizer_step(model, opt, sched, scaler, grad_clip=1.0)
+    out, loss = steps.eval_step(model, batch, text, meta, None, channels_last=True,
                                   loss_fn=loss_fn)
     assert out.probs.device == meta and loss.device == meta
     # Prediction: the Detector's forward, with its text as the loader holds it.
@@ -82,16 +83,16 @@ def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny
 
 def test_the_audit_catches_a_tensor_left_on_the_cpu(tiny_manifest, monkeypatch):
     cfg, model, batch, text, loss_fn, meta = _meta_parts(tiny_manifest)
-    real = trainer.batch_to
+    real = steps.batch_to
 
     def forgets_the_mask(batch, device, channels_last):
         x, y, _ = real(batch, device, channels_last)
         return x, y, batch["mask"]  # planted: the known-label mask stays on the CPU
 
-    monkeypatch.setattr(trainer, "batch_to", forgets_the_mask)
+    monkeypatch.setattr(steps, "batch_to", forgets_the_mask)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     with pytest.raises(RuntimeError, match="device"):
-        trainer.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
+        steps.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
                                  channels_last=False)
 
 
@@ -109,21 +110,21 @@ def test_auto_folds_follow_the_manifest_then_the_dataset_then_kfold():
 
     cfg = TrainConfig()
     subjects = ["a", "b", "c", "d", "e", "f"]
-    scheme, folds = trainer.make_folds(cfg, _frame(subjects, [3, 3, 1, 1, 2, 2]), "auto")
+    scheme, folds = protocol.make_folds(cfg, _frame(subjects, [3, 3, 1, 1, 2, 2]), "auto")
     assert scheme == "manifest"
     assert [sorted(t["subject"]) for _, _, t in folds] == [["c", "d"], ["e", "f"], ["a", "b"]]
     bp4d = [s for part in BP4D_PARTS.values() for s in part]
-    scheme, folds = trainer.make_folds(cfg, _frame(bp4d), "auto")
+    scheme, folds = protocol.make_folds(cfg, _frame(bp4d), "auto")
     assert scheme == "bp4d"  # fold 1 tests part 3 (ME-GraphAU's numbering)
     assert sorted(folds[0][2]["subject"]) == sorted(BP4D_PARTS[3])
     disfa = [s for part in DISFA_PARTS.values() for s in part]
-    scheme, folds = trainer.make_folds(cfg, _frame(disfa), "auto")
+    scheme, folds = protocol.make_folds(cfg, _frame(disfa), "auto")
     assert scheme == "disfa" and sorted(folds[2][2]["subject"]) == sorted(DISFA_PARTS[1])
-    assert trainer.make_folds(cfg, _frame(subjects), "auto")[0] == "kfold"
+    assert protocol.make_folds(cfg, _frame(subjects), "auto")[0] == "kfold"
     with pytest.raises(HivaError, match="several folds"):
-        trainer.make_folds(cfg, _frame(["a", "a", "b"], [1, 2, 3]), "auto")
+        protocol.make_folds(cfg, _frame(["a", "a", "b"], [1, 2, 3]), "auto")
     with pytest.raises(HivaError, match="--num-folds 4"):
-        trainer.make_folds(cfg, _frame(["a", "b", "c", "d"], [1, 2, 3, 4]), "auto")
+        protocol.make_folds(cfg, _frame(["a", "b", "c", "d"], [1, 2, 3, 4]), "auto")
 
 
 # --------------------------------------------------------------------------- one fold, pinned
@@ -189,8 +190,8 @@ def test_the_test_score_uses_the_weights_picked_on_validation(pinned):
     got = pd.read_parquet(run / "fold1" / "test_predictions.parquet")
     cols = [c for c in got.columns if c.startswith("p_")]
     assert len(got) == fold["frames"]["test"] and len(cols) == len(AUS)
-    best = trainer.evaluate(run, 1, device="cpu", weights="best")
-    trainer.evaluate(run, 1, device="cpu", weights="last")
+    best = evaluate(run, 1, device="cpu", weights="best")
+    evaluate(run, 1, device="cpu", weights="last")
     pb = pd.read_parquet(run / "fold1" / "evaluate_best_predictions.parquet")
     pl = pd.read_parquet(run / "fold1" / "evaluate_last_predictions.parquet")
     np.testing.assert_allclose(got[cols], pb[cols], rtol=0, atol=1e-6)

@@ -1,0 +1,79 @@
+"""``hiva evaluate``: recompute a fold's test metrics from a run folder's weights (``best`` or
+``last``), on the run's data or another manifest, with the run's protocol; writes
+``fold{k}/evaluate.json`` and ``fold{k}/evaluate_<weights>_predictions.parquet``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hiva.errors import HivaError
+from hiva.model.factory import build_model, check_identity, load_weights, read_meta
+from hiva.runtime import amp_dtype, atomic_write, init_dist, pick_device
+from hiva.textbank import load_text
+from hiva.train.config import TrainConfig
+from hiva.train.logs import save_predictions
+from hiva.train.metrics import au_metrics, format_table
+from hiva.train.protocol import load_data, make_folds, resolve_aus
+from hiva.train.steps import predict
+
+
+def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
+             batch_size: int | None = None, num_workers: int | None = None,
+             weights: str = "best") -> dict:
+    """Recompute fold ``fold``'s test metrics from ``run_dir``'s weights (``best`` or ``last``);
+    writes ``fold{k}/evaluate.json``."""
+    import dataclasses
+
+    import torch  # noqa: F401
+
+    from hiva.config import load_config
+    from hiva.data.dataset import AUDataset
+    from hiva.data.transforms import eval_transform
+    from hiva.model.config import ModelConfig
+    from hiva.model.text import sample_text
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml); pass the "
+                        "--out folder of `hiva train`")
+    cfg = load_config(TrainConfig, run_dir / "config.yaml", data=data, resume=None,
+                      eval_batch_size=batch_size, num_workers=num_workers, device=device)
+    wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
+    if not wfile.is_file():
+        raise HivaError(f"{wfile} does not exist; train fold {fold} first (hiva train --folds "
+                        f"{fold}) or pick a trained fold")
+    d = init_dist(device)
+    dev = pick_device(device, d)
+    df, scheme = load_data(cfg.data)
+    meta = read_meta(wfile)
+    mc = ModelConfig(**meta["model_config"])
+    aus = mc.aus
+    text = load_text(mc.text_mode, aus, cfg.text_bank, cfg.text_encoder)
+    check_identity(meta, resolve_aus(dataclasses.replace(cfg, aus=aus), df), text.fingerprint,
+                   text.encoder, wfile)
+    _, made = make_folds(dataclasses.replace(cfg, folds=()), df, scheme)
+    folds = {k: t for k, _, t in made}
+    if fold not in folds:
+        raise HivaError(f"fold {fold} is not in this run's folds {sorted(folds)}")
+    model = build_model(dataclasses.replace(mc, pretrained=None), dev, cfg.channels_last)
+    load_weights(model, wfile)
+    mean, std = model.normalisation()
+    ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
+    txt = (sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
+           if text.bank is not None else None)
+    pr = predict(model, ds, cfg, dev, txt, d, amp_dtype(cfg.amp, dev))
+    res = {"fold": fold, "weights": str(wfile), "epoch": meta.get("epoch"),
+           "test": au_metrics(pr.probs, pr.targets, pr.mask, aus)}
+    if d.main:
+        save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", folds[fold],
+                         aus, pr)
+        atomic_write(wfile.parent / "evaluate.json",
+                     lambda p: p.write_text(json.dumps(res, indent=2)))
+        t = res["test"]
+        print(format_table({f"fold{fold}": t,
+                            "all-pos": {"f1": t["baseline_f1"],
+                                        "mean_f1": t["mean_baseline_f1"]}}, aus,
+                           f"Test F1 ×100 of {wfile}"), flush=True)
+    return res

@@ -1,0 +1,156 @@
+"""The evaluation protocol of ``hiva train``: which data, which AUs, which folds, which subjects
+train, validate and test, and what a run folder may be resumed with; the summary over folds.
+
+Folds: the manifest's ``fold`` column, else the standard BP4D/DISFA folds numbered as ME-GraphAU
+numbers them (fold 1 tests part 3), else subject k-fold (``hiva.data.folds``). Imports pandas and
+numpy through the data modules, never torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hiva.config import config_dict
+from hiva.errors import HivaError
+from hiva.runtime import Dist
+from hiva.train.config import TrainConfig
+from hiva.train.metrics import format_table, mean_over_folds
+
+# Keys that may change between a run and its resume without changing what is computed.
+RESUME_FREE = {"resume", "progress", "num_workers", "folds", "tensorboard", "plots", "out",
+                "eval_batch_size", "device", "epochs"}  # epochs: a resume may train longer
+
+
+def load_data(spec: str):
+    """(manifest DataFrame, default fold scheme) for a manifest path, ``bp4d:DIR`` or
+    ``disfa:DIR``."""
+    from hiva.data.manifest import read_manifest
+
+    if not spec:
+        raise HivaError("no training data; pass --data MANIFEST.parquet, bp4d:DIR or disfa:DIR")
+    kind, _, rest = spec.partition(":")
+    if kind in ("bp4d", "disfa") and rest:
+        from hiva.data import importers
+
+        fn = importers.import_bp4d if kind == "bp4d" else importers.import_disfa
+        df, _report = fn(rest)
+        return df, kind
+    return read_manifest(spec), "auto"
+
+
+def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
+    from hiva.data.manifest import manifest_aus
+    from hiva.facs import parse_aus
+
+    have = manifest_aus(df)
+    if cfg.aus is None:
+        return have
+    want = parse_aus(cfg.aus)
+    missing = [a for a in want if a not in have]
+    if missing:
+        raise HivaError(
+            f"the data has no label column for AU {', '.join(map(str, missing))}; "
+            f"it labels {', '.join(map(str, have))}: pass --aus from those"
+        )
+    return want
+
+
+def make_folds(cfg: TrainConfig, df, scheme: str):
+    """(scheme used, [(k, train_pool_df, test_df)] for the folds to run).
+
+    ``scheme`` is the data's default (``bp4d``/``disfa`` for raw trees, ``auto`` for a manifest);
+    ``cfg.fold_scheme`` other than auto overrides it. ``auto`` resolves to the manifest's ``fold``
+    column, else the standard BP4D/DISFA folds when the subjects are theirs, else subject k-fold.
+    """
+    from hiva.data.folds import assign_folds, resolve_scheme, split_train_val
+
+    if cfg.num_folds == 1:
+        train, test = split_train_val(df, cfg.test_fraction, cfg.fold_seed)
+        return "split", [(1, train, test)]
+    scheme = resolve_scheme(df, scheme if cfg.fold_scheme == "auto" else cfg.fold_scheme)
+    if scheme in ("bp4d", "disfa") and cfg.num_folds != 3:
+        raise HivaError(f"the {scheme} protocol has 3 folds; use --num-folds 3 (or 1)")
+    fold = assign_folds(df, scheme, cfg.num_folds, cfg.fold_seed)
+    have = sorted(set(fold.tolist()))
+    if have != list(range(1, cfg.num_folds + 1)):
+        raise HivaError(f"the {scheme} folds of this data are {have}, not 1..{cfg.num_folds}; "
+                        f"pass --num-folds {max(have)} or --fold-scheme kfold")
+    wanted = cfg.folds or tuple(range(1, cfg.num_folds + 1))
+    return scheme, [(k, df[fold != k], df[fold == k]) for k in wanted]
+
+
+def split_pool(cfg: TrainConfig, pool):
+    """Training pool → (train, val): labelled fraction first, then subjects held out for val."""
+    from hiva.data.folds import split_train_val
+
+    if cfg.label_fraction < 1.0:
+        pool = pool.sample(frac=cfg.label_fraction, random_state=cfg.seed).sort_index()
+    return split_train_val(pool, cfg.val_fraction, cfg.seed)
+
+
+def subject_ids(df) -> list[str]:
+    return sorted(set(df["subject"].astype(str)))
+
+
+def check_images(df, source: str, d: Dist) -> None:
+    """An error when none of ``df``'s images exists; a warning naming the count when some are
+    missing (those frames are skipped, and counted per epoch and at test)."""
+    exists = df["path"].map(os.path.isfile)
+    missing = int((~exists).sum())
+    if missing == len(df):
+        raise HivaError(f"none of the {len(df)} images of {source} exists (e.g. "
+                        f"{df['path'].iloc[0]}); the manifest's paths are relative to its folder: "
+                        "move it back beside its images or rebuild it")
+    if missing and d.main:
+        print(f"warning: {missing} of {len(df)} images of {source} are missing (e.g. "
+              f"{df['path'][~exists].iloc[0]}); those frames are skipped", flush=True)
+
+
+def check_run_dir(cfg: TrainConfig, out: Path) -> None:
+    import yaml
+
+    old_file = out / "config.yaml"
+    if not old_file.exists():
+        return
+    started = any(out.glob("fold*/last.safetensors"))
+    if cfg.resume != "latest":
+        if started:
+            raise HivaError(f"{out} already holds a run; pass --resume latest to continue it, or "
+                            "a new --out")
+        return
+    old = yaml.safe_load(old_file.read_text()) or {}
+    new = config_dict(cfg)
+    if int(old.get("epochs", cfg.epochs)) > cfg.epochs:
+        raise HivaError(f"{out} was set to train {old['epochs']} epochs; --resume latest may "
+                        f"train longer, not shorter: pass --epochs {old['epochs']} or more, or a "
+                        "new --out")
+    diff = sorted(k for k in set(old) | set(new)
+                  if k not in RESUME_FREE and old.get(k) != new.get(k))
+    if diff:
+        more = f" (+{len(diff) - 5} more)" if len(diff) > 5 else ""
+        raise HivaError(f"--resume latest with other settings than {out}/config.yaml "
+                        f"({', '.join(diff[:5])}{more}); use the same settings or a new --out")
+
+
+def summarise(results: dict, aus) -> dict:
+    folds = [results[k] for k in sorted(results)]
+    summary = {"aus": list(aus), "folds": {str(r["fold"]): r for r in folds},
+               "mean": mean_over_folds([r["test"] for r in folds])}
+    tuned = [r["test_tuned"] for r in folds if "test_tuned" in r]
+    if len(tuned) == len(folds) and tuned:
+        summary["mean_tuned"] = mean_over_folds(tuned)
+    return summary
+
+
+def summary_table(summary: dict) -> str:
+    cols = {f"fold{k}": r["test"] for k, r in summary["folds"].items()}
+    if len(cols) > 1:
+        cols["mean"] = summary["mean"]
+    m = summary["mean"]
+    cols["all-pos"] = {"f1": m["baseline_f1"], "mean_f1": m["mean_baseline_f1"]}
+    if "mean_tuned" in summary:
+        cols["tuned(val)"] = summary["mean_tuned"]
+    return format_table(cols, summary["aus"],
+                        "Test F1 ×100 at threshold 0.5 (all-pos = predict every AU present; "
+                        "tuned = per-AU thresholds from validation, not the protocol number)")

@@ -1,0 +1,184 @@
+"""The steps of training and evaluation, each taking the device explicitly (tests run them with
+the model on PyTorch's meta device, where any tensor left on the CPU raises), and what feeds them:
+parameter groups, the learning-rate schedule, loaders, each rank's share of an epoch, and
+``predict`` gathering per-frame outputs from every rank.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from hiva.runtime import Dist, all_sum
+from hiva.train.config import TrainConfig
+
+
+def param_groups(model, cfg: TrainConfig):
+    """Backbone at lr × backbone_lr_mult; no weight decay on biases, norms, scalars."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        key = (name.startswith("backbone."), p.ndim <= 1)
+        groups.setdefault(key, []).append(p)
+    out = []
+    for (is_bb, no_decay), params in sorted(groups.items()):
+        out.append({
+            "params": params,
+            "lr": cfg.lr * (cfg.backbone_lr_mult if is_bb else 1.0),
+            "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+        })
+    return out
+
+
+def lr_lambda(total: int, warmup: int, min_frac: float):
+    """Linear warmup to 1 then cosine down to ``min_frac`` at ``total`` optimizer steps."""
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return f
+
+
+def make_loader(ds, indices, batch_size, cfg: TrainConfig, device, seed: int, drop_last: bool):
+    import torch
+    from torch.utils.data import DataLoader
+
+    from hiva.data.dataset import collate_skip
+
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        ds, batch_size=batch_size, sampler=list(indices), num_workers=cfg.num_workers,
+        collate_fn=collate_skip, pin_memory=device.type == "cuda", drop_last=drop_last,
+        generator=g, persistent_workers=False,
+    )
+
+
+def epoch_indices(n: int, epoch: int, seed: int, d: Dist) -> list[int]:
+    """This rank's shuffled share of 0..n-1 for ``epoch``; the same on every resume.
+
+    Like DistributedSampler: one permutation from (seed, epoch), padded to a multiple of the world
+    size, then rank::world."""
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(n).tolist()
+    if d.world > 1:
+        pad = (-len(perm)) % d.world
+        perm += perm[:pad]
+        perm = perm[d.rank::d.world]
+    return perm
+
+
+# The training and evaluation steps take the device explicitly: tests run them with the model on
+# PyTorch's meta device, where any tensor left on the CPU raises (no GPU needed to find one).
+def batch_to(batch: dict, device, channels_last: bool):
+    """(images, targets, known-label mask) of a collated batch, on ``device``."""
+    import torch
+
+    x = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (x, batch["target"].to(device, non_blocking=True),
+            batch["mask"].to(device, non_blocking=True))
+
+
+def forward(net, x, text, amp):
+    """The model's output for images ``x`` and ``text`` = (N×M×D, N×M mask) or None."""
+    import torch
+
+    txt, tmask = text if text is not None else (None, None)
+    ctx = torch.autocast(x.device.type, dtype=amp) if amp is not None else nullcontext()
+    with ctx:
+        return net(x, txt, tmask)
+
+
+def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
+                     channels_last: bool, grad_accum: int = 1, sync=None) -> dict:
+    """Forward, loss and backward of one micro-batch; returns the detached loss parts."""
+    x, y, m = batch_to(batch, device, channels_last)
+    with sync if sync is not None else nullcontext():
+        out = forward(net, x, text, amp)
+        loss, parts = loss_fn(out, y, m)
+        scaler.scale(loss / grad_accum).backward()
+    return parts
+
+
+def optimizer_step(model, opt, sched, scaler, grad_clip: float | None) -> None:
+    """Clip (after unscaling), step, update the scaler, zero the grads, advance the schedule."""
+    import torch
+
+    if grad_clip:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    sched.step()
+
+
+def eval_step(model, batch: dict, text, device, amp, *, channels_last: bool, loss_fn=None):
+    """(model output, loss or None) for one batch, without gradients."""
+    import torch
+
+    x, y, m = batch_to(batch, device, channels_last)
+    with torch.no_grad():
+        out = forward(model, x, text, amp)
+        loss = loss_fn(out, y, m)[0] if loss_fn is not None else None
+    return out, loss
+
+
+@dataclass
+class Predictions:
+    """Per-frame outputs over a dataset, in dataset order: ``index`` (row of the dataset; frames
+    whose image could not be read are absent), ``probs``/``targets``/``mask`` (frames × AUs)."""
+
+    index: np.ndarray
+    probs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    loss: float
+
+
+def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
+            loss_fn=None) -> Predictions:
+    """Predictions over all of ``ds``, gathered from every rank in dataset order (each rank
+    scores rank::world, no padding, so no frame counts twice)."""
+    idx = list(range(d.rank, len(ds), d.world))
+    bs = cfg.eval_batch_size or cfg.batch_size
+    loader = make_loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
+    model.eval()
+    rows, probs, tgts, masks = [], [], [], []
+    loss_sum, loss_n = 0.0, 0
+    for batch in loader:
+        if batch is None:
+            continue
+        out, loss = eval_step(model, batch, text, device, amp,
+                              channels_last=cfg.channels_last, loss_fn=loss_fn)
+        if loss is not None:
+            loss_sum += float(loss) * len(batch["index"])
+            loss_n += len(batch["index"])
+        rows.append(batch["index"].numpy())
+        probs.append(out.probs.float().cpu().numpy())
+        tgts.append(batch["target"].numpy())
+        masks.append(batch["mask"].numpy())
+    n_aus = len(ds.aus)
+    local = (
+        np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        np.concatenate(probs) if probs else np.zeros((0, n_aus), np.float32),
+        np.concatenate(tgts) if tgts else np.zeros((0, n_aus), np.float32),
+        np.concatenate(masks) if masks else np.zeros((0, n_aus), bool),
+    )
+    if d.world > 1:
+        import torch.distributed as dist
+
+        parts = [None] * d.world
+        dist.all_gather_object(parts, local)
+        local = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+        loss_sum, loss_n = all_sum([loss_sum, float(loss_n)], d)
+    order = np.argsort(local[0], kind="stable")
+    i, p, y, m = (a[order] for a in local)
+    return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"))
