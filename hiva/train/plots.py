@@ -73,11 +73,17 @@ def plot_per_au(metrics: dict, path: str | Path, title: str) -> Path:
     ax.bar(x - 0.2, [100 * v for v in metrics["f1"]], 0.4, label="HiVA")
     ax.bar(x + 0.2, [100 * v for v in metrics["baseline_f1"]], 0.4, label="all-positive",
            color="C3", alpha=0.6)
+    for i, v in enumerate(metrics["f1"]):
+        if v != v:  # no positive test label: F1 undefined, not 0 (left out of the mean)
+            ax.text(x[i], 2, "n/a", ha="center", va="bottom", fontsize=9, color="0.3")
     ax.set_xticks(x, [f"AU{a}" for a in aus])
     ax.set_ylabel("F1 ×100")
     ax.set_ylim(0, 100)
+    undefined = metrics.get("undefined_f1") or []
+    note = (f"\nn/a: no positive test label, F1 undefined ({len(undefined)} AU left out of "
+            "the mean)" if undefined else "")
     ax.set_title(f"{title}: mean F1 {100 * metrics['mean_f1']:.1f} "
-                 f"(all-positive {100 * metrics['mean_baseline_f1']:.1f})")
+                 f"(all-positive {100 * metrics['mean_baseline_f1']:.1f}){note}", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
