@@ -36,7 +36,9 @@ def train(
                                      "(default all)."),
     num_folds: int | None = typer.Option(None, "--num-folds", help="Subject-exclusive folds; 1 "
                                          "= one train/test split."),
-    fold_scheme: str | None = typer.Option(None, "--fold-scheme", help="auto|bp4d|disfa|kfold"),
+    fold_scheme: str | None = typer.Option(
+        None, "--fold-scheme", help="auto (the manifest's fold column, else bp4d/disfa by "
+        "subject ids, else kfold) | manifest | bp4d | disfa | kfold"),
     aus: str | None = typer.Option(None, "--aus", help="AUs to learn (default: the data's)."),
     backbone: str | None = typer.Option(None, "--backbone", help="lite0, resnet18, resnet50, "
                                         "swin_tiny, swin_base."),
