@@ -90,17 +90,15 @@ def default_align(cfg) -> tuple[bool, str]:
         return False, f"trained on whole {data.split(':')[0]} frames"
     p = Path(data)
     if data and p.is_file():
-        try:
-            from hiva.data.manifest import manifest_meta
+        from hiva.data.manifest import face_framing
 
-            meta = manifest_meta(p)
+        try:
+            framing = face_framing(p)
         except Exception:  # noqa: BLE001 — provenance only; fall through to the default
-            meta = {}
-        if meta.get("aligned"):
-            return True, "trained on aligned crops"
-        if meta.get("synthetic"):
-            return False, "trained on whole synthetic frames"
-        return False, "trained on unaligned frames"
+            framing = "unaligned"
+        return {"aligned": (True, "trained on aligned crops"),
+                "synthetic": (False, "trained on whole synthetic frames")}.get(
+                    framing, (False, "trained on unaligned frames"))
     return True, "training data unknown"
 
 
