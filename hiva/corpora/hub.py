@@ -196,7 +196,7 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     ``datasets.load_dataset(out, config_name)`` then loads it."""
     import pyarrow.parquet as pq
 
-    from hiva.pipeline.outdir import require_dir_path, writable_dir
+    from hiva.runtime import require_dir_path, writable_dir
 
     out = require_dir_path(out, "--to")
     df, manifest, local = _load(spec, source_config)

@@ -48,7 +48,7 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
         text_hash,
     )
     from hiva.pipeline.dedup import DedupConfig, dedup_frame
-    from hiva.pipeline.outdir import writable_dir
+    from hiva.runtime import writable_dir
 
     if len(cfg.sources) < 2:
         raise HivaError("merge needs at least two corpora: hiva corpus merge A B --out C")

@@ -309,7 +309,7 @@ def run(cfg: EmbedConfig) -> dict:
 def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     """The folder this run writes, checked before any work: not a file, writable, and not
     holding files of ours' names that another tool wrote (a rerun replaces its own bundle)."""
-    from hiva.pipeline.outdir import require_dir_path, writable_dir
+    from hiva.runtime import require_dir_path, writable_dir
 
     out = require_dir_path(cfg.out, "--out")
     if cfg.num_shards > 1:

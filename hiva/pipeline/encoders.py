@@ -237,12 +237,11 @@ def _hub_or_cache(target: str, spec: str) -> str:
     local Hub cache; else one line at once (instead of minutes of retried look-ups)."""
     if Path(target).exists() or "/" not in target:
         return target
-    from hiva.pipeline.hubcheck import hub_offline_reason, local_snapshot
+    from hiva.pipeline.hubcheck import hub_or_cache
 
-    reason = hub_offline_reason()
+    snap, reason = hub_or_cache(target)
     if reason is None:
         return target
-    snap = local_snapshot(target)
     if snap is None:
         raise HivaError(
             f"encoder {spec} is not available here ({reason}) and not in the local Hub cache; "

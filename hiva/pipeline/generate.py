@@ -53,7 +53,7 @@ from hiva.prompts.render import (
     load_templates,
     user_template_names,
 )
-from hiva.runtime import atomic_write
+from hiva.runtime import atomic_write, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def _read_rows(path: Path) -> list[dict]:
 def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
     """Make ``--out`` ready: refuse a folder hiva did not write; with --overwrite remove only
     what hiva wrote (this shard's work when sharded); refuse a rerun with other settings."""
-    from hiva.pipeline.outdir import writable_dir
+    from hiva.runtime import writable_dir
 
     out = Path(cfg.out)
     state = check_out_dir(out)
@@ -218,7 +218,7 @@ def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
     writable_dir(out, "--out")
     (out / STAGING).mkdir(exist_ok=True)
     if not stamp.exists():
-        atomic_write(stamp, lambda p: p.write_text(chash + "\n"))
+        write_text_atomic(stamp, chash + "\n")
     return out
 
 
@@ -376,7 +376,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
         for w in check_user_templates(cfg.templates, style, _style_why(cfg, gen)):
             _warn(w)
         check_templates(cfg, style)
-        atomic_write(style_file, lambda p: p.write_text(style))
+        write_text_atomic(style_file, style)
 
     templates = load_templates(cfg.templates, style, only_user=cfg.only_user_templates)
     if not templates:
@@ -433,7 +433,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
                     sampling_cls=SamplingConfig,
                 )
                 _write_rows(ppath, rows)
-                atomic_write(dpath, lambda p, info=info: p.write_text(json.dumps(info)))
+                write_text_atomic(dpath, json.dumps(info))
             for k2, v in info["drops"].items():
                 stats["drops"][k2] = stats["drops"].get(k2, 0) + v
             stats["candidates"] += info["candidates"]
@@ -455,7 +455,7 @@ def generate_shard(cfg: GenerateConfig, out: Path, chash: str, generator=None,
         summary.update(llm=gen.name, llm_fingerprint=gen.fingerprint(), backend=gen.backend)
     else:
         summary.update(_read_llm_info(shard_dir))
-    atomic_write(shard_dir / "shard.done", lambda p: p.write_text(json.dumps(summary)))
+    write_text_atomic(shard_dir / "shard.done", json.dumps(summary))
 
 
 def _read_llm_info(shard_dir: Path) -> dict:
@@ -638,5 +638,5 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
         "schema": [f"{f.name}: {f.type}" for f in CORPUS_SCHEMA],
     }
     write_config(cfg, out / CONFIG)
-    atomic_write(out / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2)))
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2))
     return {"status": "done", **manifest}

@@ -71,3 +71,13 @@ def local_snapshot(repo_id: str, repo_type: str = "model") -> str | None:
         return snapshot_download(repo_id, repo_type=repo_type, local_files_only=True)
     except Exception:  # not cached, or a partial cache entry: both mean "not here"
         return None
+
+
+def hub_or_cache(repo_id: str, repo_type: str = "model") -> tuple[str | None, str | None]:
+    """Where to load ``repo_id`` from without waiting on retries: ``(None, None)`` when the Hub
+    answers (load by id); offline, ``(folder in the local Hub cache, reason)``, or ``(None,
+    reason)`` when it is not cached (the caller's one-line error names the reason)."""
+    reason = hub_offline_reason()
+    if reason is None:
+        return None, None
+    return local_snapshot(repo_id, repo_type), reason

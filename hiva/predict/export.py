@@ -123,7 +123,7 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
     if is_export(run_dir):
         raise HivaError(f"{run_dir} is already an export; copy the folder, or push it with "
                         f"`hiva export RUN_DIR --to {run_dir} --push OWNER/NAME` from its run")
-    from hiva.pipeline.outdir import require_dir_path, writable_dir
+    from hiva.runtime import require_dir_path, writable_dir
 
     require_dir_path(to, "--to")
     if to.exists() and any(to.iterdir()) and not is_export(to):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.model.factory import build_model, check_identity, load_weights, read_meta
-from hiva.runtime import amp_dtype, atomic_write, init_dist, pick_device
+from hiva.runtime import amp_dtype, init_dist, pick_device, write_text_atomic
 from hiva.textbank import load_text
 from hiva.train.config import TrainConfig
 from hiva.train.logs import save_predictions
@@ -69,8 +69,7 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     if d.main:
         save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", folds[fold],
                          aus, pr)
-        atomic_write(wfile.parent / "evaluate.json",
-                     lambda p: p.write_text(json.dumps(res, indent=2)))
+        write_text_atomic(wfile.parent / "evaluate.json", json.dumps(res, indent=2))
         t = res["test"]
         print(format_table({f"fold{fold}": t,
                             "all-pos": {"f1": t["baseline_f1"],

@@ -35,13 +35,14 @@ from hiva.runtime import (
     Dist,
     all_sum,
     amp_dtype,
-    atomic_write,
     barrier,
     gather_rng,
     init_dist,
     pick_device,
+    require_dir_path,
     seed_everything,
     set_rng_state,
+    write_text_atomic,
 )
 from hiva.textbank import Text, load_text
 from hiva.train.checkpoint import load_checkpoint, save_checkpoint
@@ -313,8 +314,7 @@ class FoldRun:
             result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
         if d.main:
             save_predictions(self.folder / "test_predictions.parquet", test_df, aus, pt)
-            atomic_write(self.folder / "metrics.json",
-                         lambda p: p.write_text(json.dumps(result, indent=2)))
+            write_text_atomic(self.folder / "metrics.json", json.dumps(result, indent=2))
             if cfg.plots:
                 from hiva.train.plots import plot_fold
 
@@ -341,9 +341,7 @@ def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist
 
 def run(cfg: TrainConfig) -> dict:
     """Train and test every requested fold; returns (and writes) the metrics summary."""
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise HivaError(f"--out {out} is a file; pass a folder for the run")
+    out = require_dir_path(cfg.out, "--out")
     d = init_dist(cfg.device)
     device = pick_device(cfg.device, d)
     df, scheme = load_data(cfg.data)
@@ -377,7 +375,7 @@ def run(cfg: TrainConfig) -> dict:
     summary["world_size"] = d.world
     summary["fold_scheme"] = scheme
     if d.main:
-        atomic_write(out / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+        write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2))
         table = summary_table(summary)
         (out / "metrics.txt").write_text(table + "\n")
         print(table, flush=True)

@@ -133,12 +133,11 @@ def check_llm(ref: ModelRef) -> ModelRef:
         return ref
     if ref.is_local:
         return ref
-    from hiva.pipeline.hubcheck import hub_offline_reason, local_snapshot
+    from hiva.pipeline.hubcheck import hub_or_cache
 
-    reason = hub_offline_reason()
+    snap, reason = hub_or_cache(ref.path)
     if reason is None:
         return ref
-    snap = local_snapshot(ref.path)
     if snap is None:
         raise not_available(ref, reason)
     return replace(ref, path=snap, is_local=True)
