@@ -40,6 +40,8 @@ def _typed(key: str, value: Any, hint: Any, where: str, default: Any = None) -> 
             return value
         if base in (bool, str, dict) and isinstance(value, base):
             return value
+        if dataclasses.is_dataclass(base) and isinstance(value, (dict, base)):
+            return value  # a section (e.g. TrainConfig.model); its own class checks the keys
         if base is tuple and isinstance(value, (list, tuple)):
             return tuple(value)  # YAML lists become tuples so configs stay hashable and frozen
         if base is tuple and isinstance(value, (int, str)):
@@ -82,8 +84,50 @@ def coerce_fields(cls, data: dict[str, Any], where: str | None = None) -> dict[s
             for k, v in data.items()}
 
 
-def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
-    """Build ``cls`` from an optional YAML file, then apply non-None ``overrides`` (CLI flags)."""
+SET_HELP = ("Any config key as KEY=VALUE, repeatable; dotted keys reach into a section "
+            "(model.d_model=128). Order: --config file, then --set, then the named flags.")
+
+
+def parse_sets(sets: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["lr=1e-3", "model.d_model=128"]`` → ``{"lr": "1e-3", "model": {"d_model": 128}}``;
+    values are read as YAML scalars/lists, then typed by ``coerce_fields``."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in sets or ():
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or not key or any(not part for part in key.split(".")):
+            raise HivaError(f"--set {item!r}: write KEY=VALUE, e.g. --set lr=0.001 or "
+                            "--set model.d_model=128")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise HivaError(f"--set {item!r}: {part} is set both as a value and a section")
+        node[leaf] = value
+    return out
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` over ``into``; a section (dict) given in both is merged key by key."""
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            into[k] = _merge(dict(into[k]), v)
+        else:
+            into[k] = v
+    return into
+
+
+def load_config(cls: type[T], path: str | Path | None = None,
+                sets: list[str] | tuple[str, ...] | None = None, **overrides: Any) -> T:
+    """Build ``cls`` from an optional YAML file, then ``--set KEY=VALUE`` items, then non-None
+    ``overrides`` (the named CLI flags); sections (``model``) merge key by key."""
     data: dict[str, Any] = {}
     if path is not None:
         import yaml
@@ -101,22 +145,42 @@ def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) 
         if not isinstance(loaded, dict):
             raise HivaError(f"config file {p} must hold a mapping of key: value; fix the file")
         data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    _merge(data, parse_sets(sets))
+    _merge(data, {k: v for k, v in overrides.items() if v is not None})
     try:
         return cls(**coerce_fields(cls, data))
     except TypeError as e:
         raise HivaError(f"bad config for {cls.__name__}: {e}") from None
 
 
+def check_config(name: str, checks: list[tuple[bool, str]]) -> None:
+    """Each stage config's ``__post_init__`` lists ``(condition, what must hold)``; the first that
+    fails becomes one line naming the stage, the rule and the fix."""
+    for ok, msg in checks:
+        if not ok:
+            raise HivaError(f"bad {name} config: {msg}; fix the config or flag")
+
+
 def config_dict(cfg: Any) -> dict[str, Any]:
+    """``cfg`` as plain YAML-ready data; sections (nested configs) become mappings, leaving out
+    the keys a class lists in ``_unsaved`` (``{"model": ("aus",)}``: filled at run time)."""
     def plain(v):
-        if isinstance(v, tuple):
+        if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]
         if isinstance(v, Path):
             return str(v)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
         return v
 
-    return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()}
+    skip = getattr(cfg, "_unsaved", {})
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            v = {k: x for k, x in config_dict(v).items() if k not in skip.get(f.name, ())}
+        out[f.name] = plain(v)
+    return out
 
 
 def config_hash(cfg: Any, exclude: tuple[str, ...] = ()) -> str:

@@ -81,8 +81,35 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def native_bf16(device) -> bool:
+    """Whether ``device`` (a ``torch.device`` or a string such as "cuda:1") computes in bf16 at
+    full speed: CUDA cards that support it, CPUs with AVX512-BF16/AMX."""
+    kind = str(device).split(":")[0]
+    if kind == "cuda":
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return kind == "cpu" and cpu_has_bf16()
+
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+
+def weights_dtype(spec: str, device):
+    """The dtype to load model weights in (``--dtype``): auto = bf16 where ``device`` computes it
+    natively, else fp32; or bf16 / fp16 / fp32 as named."""
+    import torch
+
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if spec == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    if spec not in table:
+        raise HivaError(f"--dtype {spec}: choose {', '.join(DTYPES)}")
+    return table[spec]
+
+
 def amp_dtype(mode: str, device):
-    """The autocast dtype (None = fp32) for ``mode`` on ``device``."""
+    """The autocast dtype (None = fp32) for ``mode`` (auto | bf16 | fp16 | off) on ``device``."""
     import torch
 
     if mode == "off":
@@ -90,13 +117,13 @@ def amp_dtype(mode: str, device):
     if device.type == "cuda":
         if mode == "fp16":
             return torch.float16
-        if mode == "bf16" or torch.cuda.is_bf16_supported():
+        if mode == "bf16" or native_bf16(device):
             return torch.bfloat16
         return torch.float16
     if device.type == "cpu":
         if mode == "fp16":
             raise HivaError("--amp fp16 is for CUDA; on CPU use bf16 or off")
-        if mode == "bf16" or cpu_has_bf16():
+        if mode == "bf16" or native_bf16(device):
             return torch.bfloat16
     return None
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from hiva.config import SET_HELP
+
 model_app = typer.Typer(help="Inspect the HiVA model.", no_args_is_help=True)
 
 
@@ -80,6 +82,7 @@ def summary(
     text_mode: str | None = typer.Option(None, "--text-mode", help="corpus | names | random"),
     input_size: int | None = typer.Option(None, "--input-size"),
     text_tokens: int = typer.Option(8, "--text-tokens", help="Descriptions per AU (M)."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Parameter counts per part and FLOPs for one image."""
     from hiva.config import load_config
@@ -91,7 +94,7 @@ def summary(
         ddca=ddca, cdca=cdca, head=head, text_mode=text_mode, input_size=input_size,
         pretrained="none",  # counts and FLOPs do not depend on weights; skip loading them
     )
-    cfg = load_config(ModelConfig, config, **overrides)
+    cfg = load_config(ModelConfig, config, sets, **overrides)
     s = summarise(cfg, text_tokens)
     p = s["params"]
     size = cfg.input_size

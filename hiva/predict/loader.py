@@ -103,7 +103,7 @@ def default_align(cfg) -> tuple[bool, str]:
 
 
 def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
-    if cfg.model.get("text_mode", "corpus") != "corpus":
+    if cfg.model.text_mode != "corpus":
         return None
     cand = override or cfg.text_bank
     if not cand:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from hiva.config import SET_HELP
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
@@ -62,6 +64,7 @@ def train(
     num_workers: int | None = typer.Option(None, "--num-workers"),
     resume: str | None = typer.Option(None, "--resume", help="latest: continue the run in --out."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress"),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Train HiVA per fold (train on the others, pick the epoch on validation subjects, test on
     the held-out fold) and print per-AU F1 against the all-positive baseline."""
@@ -69,15 +72,12 @@ def train(
     from hiva.train.config import TrainConfig
     from hiva.train.trainer import run
 
-    base = load_config(TrainConfig, config) if config else TrainConfig()
-    model = dict(base.model)
-    for k, v in (("backbone", backbone), ("pretrained", pretrained), ("input_size", input_size),
-                 ("text_mode", text_mode)):
-        if v is not None:
-            model[k] = v
+    model = {k: v for k, v in (("backbone", backbone), ("pretrained", pretrained),
+                               ("input_size", input_size), ("text_mode", text_mode))
+             if v is not None}
     ks = _folds(folds)
     cfg = load_config(
-        TrainConfig, config, data=data, text_bank=text_bank, out=out, model=model, folds=ks,
+        TrainConfig, config, sets, data=data, text_bank=text_bank, out=out, model=model, folds=ks,
         num_folds=num_folds, fold_scheme=fold_scheme, aus=aus, epochs=epochs,
         max_steps_per_epoch=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
         label_fraction=label_fraction, val_fraction=val_fraction, seed=seed, amp=amp,

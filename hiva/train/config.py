@@ -1,16 +1,19 @@
 """``TrainConfig``: everything ``hiva train`` needs, as one frozen, validated dataclass.
 
-The architecture lives in ``model`` (a mapping of ``hiva.model.ModelConfig`` fields; ``aus`` is
-filled from the data at run time). Imports without torch. The resolved config is written to
+The architecture lives in ``model``, a ``hiva.model.ModelConfig`` (given as a mapping of its
+fields in YAML or ``--set model.KEY=VALUE``); its ``aus`` are filled from the data at run time,
+so ``model_config(aus)`` gives the one a run builds. Imports without torch. The resolved config is written to
 ``RUN_DIR/config.yaml`` and into every checkpoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
+from hiva.config import check_config, coerce_fields
 from hiva.errors import HivaError
+from hiva.model.config import ModelConfig
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 FOLD_SCHEMES = ("auto", "manifest", "bp4d", "disfa", "kfold")
@@ -26,7 +29,7 @@ class TrainConfig:
     out: str = "runs/hiva"
     text_bank: str | None = None  # embed stage folder (needed by model.text_mode "corpus")
     text_encoder: str | None = None  # for text_mode "names": encoder spec (None → embed default)
-    model: dict = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
     aus: str | tuple[int, ...] | None = None  # None → the AUs of the manifest (∩ model aus)
     fold_scheme: str = "auto"  # auto: the manifest's fold column, else bp4d/disfa, else kfold
     num_folds: int = 3
@@ -71,13 +74,15 @@ class TrainConfig:
             set_(self, "folds", (self.folds,))
         if isinstance(self.folds, str):
             set_(self, "folds", tuple(int(x) for x in self.folds.split(",") if x.strip()))
-        if "aus" in (self.model or {}):
-            raise HivaError("put the AU list in the top-level `aus` key, not under `model`")
-        from hiva.config import coerce_fields
-        from hiva.model.config import ModelConfig
-
-        set_(self, "model", coerce_fields(ModelConfig, dict(self.model or {}), "model config"))
-        self.model_config(aus=(1, 2))  # validate the architecture keys now, with a dummy AU list
+        if not isinstance(self.model, ModelConfig):
+            section = dict(self.model or {})
+            if "aus" in section:
+                raise HivaError("put the AU list in the top-level `aus` key, not under `model`")
+            try:
+                set_(self, "model", ModelConfig(**coerce_fields(ModelConfig, section,
+                                                                "model config")))
+            except TypeError as e:
+                raise HivaError(f"bad model config: {e}; see hiva.model.ModelConfig") from None
         checks = [
             (self.num_folds >= 1, f"num_folds must be ≥ 1, got {self.num_folds}"),
             (all(1 <= f <= self.num_folds for f in self.folds) or self.num_folds == 1,
@@ -97,22 +102,15 @@ class TrainConfig:
             (self.resume in (None, "latest"), "resume must be 'latest' (or left out)"),
             (self.num_workers >= 0, "num_workers must be ≥ 0"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise HivaError(f"bad train config: {msg}; fix the config or flag")
+        check_config("train", checks)
 
-    def model_config(self, aus) -> Any:
-        """The ``ModelConfig`` for these AUs (``model`` keys + ``aus``)."""
-        from hiva.config import coerce_fields
-        from hiva.model.config import ModelConfig
+    # The model section's AU list is the data's, chosen per run: not part of the saved config.
+    _unsaved: ClassVar[dict[str, tuple[str, ...]]] = {"model": ("aus",)}
 
-        try:
-            return ModelConfig(**coerce_fields(ModelConfig, dict(self.model, aus=tuple(aus)),
-                                               "model config"))
-        except TypeError as e:
-            raise HivaError(f"bad model config: {e}; see hiva.model.ModelConfig") from None
+    def model_config(self, aus) -> ModelConfig:
+        """The ``ModelConfig`` a run on these AUs builds (``model`` with ``aus`` filled in)."""
+        return replace(self.model, aus=tuple(aus))
 
     @property
     def resize_to(self) -> int:
-        size = int(self.model.get("input_size", 224))
-        return self.resize or round(size * 8 / 7)
+        return self.resize or round(self.model.input_size * 8 / 7)

@@ -347,7 +347,7 @@ def run(cfg: TrainConfig) -> dict:
     df, scheme = load_data(cfg.data)
     check_images(df, cfg.data, d)
     aus = resolve_aus(cfg, df)
-    text = load_text(cfg.model.get("text_mode", "corpus"), aus, cfg.text_bank, cfg.text_encoder)
+    text = load_text(cfg.model.text_mode, aus, cfg.text_bank, cfg.text_encoder)
     scheme, folds = make_folds(cfg, df, scheme)
     if d.main:
         check_run_dir(cfg, out)

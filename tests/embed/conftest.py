@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from embed_helpers import WORDS
+from tests.embed.helpers import WORDS
 
 
 def _vocab():

@@ -9,7 +9,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from embed_helpers import make_rows, write_corpus
+from tests.embed.helpers import make_rows, write_corpus
 
 from hiva.corpora.schema import CORPUS_SCHEMA, data_file
 from hiva.errors import HivaError

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from embed_helpers import make_rows, write_corpus
+from tests.embed.helpers import make_rows, write_corpus
 
 from hiva.errors import HivaError
 from hiva.pipeline import encoders
@@ -220,7 +220,7 @@ def test_names_bank(tmp_path, tiny_st):
 def test_kill9_mid_run_loses_nothing(tmp_path, tiny_st):
     corpus = write_corpus(tmp_path / "c", make_rows(200, (1, 2)))
     cache = tmp_path / "cache"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HIVA_SLOW_ENCODE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
     code = (
         "import time, sys\n"
         "from hiva.pipeline import encoders\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from embed_helpers import write_corpus
+from tests.embed.helpers import write_corpus
 
 from hiva.pipeline.embed import EmbedConfig, encode_names_bank, load_text_bank, run
 

@@ -4,16 +4,14 @@ image folder with one corrupt file."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from predict_helpers import (
+from tests.helpers import run_cli
+from tests.predict.helpers import (
     SIZE,
     TINY_AUS,
     TINY_MODEL,
@@ -22,17 +20,6 @@ from predict_helpers import (
     write_text_bank,
     write_video,
 )
-
-
-def run_cli(*args, check=True, env=None) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (what a user runs)."""
-    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1",
-             **(env or {}))
-    r = subprocess.run([sys.executable, "-m", "hiva.cli", *map(str, args)], capture_output=True,
-                       text=True, env=e)
-    if check and r.returncode != 0:
-        raise AssertionError(f"hiva {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
-    return r
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from predict_helpers import FPS, TINY_AUS, VIDEO_PLAN
+from tests.predict.helpers import FPS, TINY_AUS, VIDEO_PLAN
 
 from hiva.facs import au_column
 

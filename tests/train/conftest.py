@@ -3,13 +3,12 @@ training step costs well under a second on a loaded 2-core machine."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.helpers import run_cli
 
 TINY_MODEL = dict(backbone="resnet18", pretrained="none", input_size=32, d_model=32,
                   num_heads=2, text_mode="random", random_text_tokens=2, dropout=0.1)
@@ -35,20 +34,10 @@ def write_cfg(path: Path, **kw) -> Path:
     return path
 
 
-def hiva(*args, check=True, env=None, **kw) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (what a user runs)."""
-    e = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **(env or {}))
-    r = subprocess.run([sys.executable, "-m", "hiva.cli", *map(str, args)], capture_output=True,
-                       text=True, env=e, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"hiva {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
-    return r
-
-
 @pytest.fixture(scope="session")
 def cli():
     """``cli(*args, check=True) -> CompletedProcess`` running ``python -m hiva.cli``."""
-    return hiva
+    return run_cli
 
 
 @pytest.fixture(scope="session")

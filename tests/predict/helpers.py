@@ -1,5 +1,4 @@
-"""Shared constants and writers for tests/predict (a uniquely named module: several conftest
-modules exist, so ``from conftest import`` would pick the wrong one)."""
+"""Shared constants and writers for tests/predict (imported as tests.predict.helpers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Corpus helpers for tests/embed (a uniquely named module: conftest names clash across areas)."""
+"""Corpus helpers for tests/embed (imported as tests.embed.helpers)."""
 
 from __future__ import annotations
 
