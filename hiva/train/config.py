@@ -2,14 +2,14 @@
 
 The architecture lives in ``model``, a ``hiva.model.ModelConfig`` (given as a mapping of its
 fields in YAML or ``--set model.KEY=VALUE``); its ``aus`` are filled from the data at run time,
-so ``model_config(aus)`` gives the one a run builds. Imports without torch. The resolved config is written to
-``RUN_DIR/config.yaml`` and into every checkpoint.
+so ``model_config(aus)`` gives the one a run builds. Imports without torch. The resolved config
+is written to ``RUN_DIR/config.yaml`` and into every checkpoint.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from hiva.config import check_config, coerce_fields
 from hiva.errors import HivaError

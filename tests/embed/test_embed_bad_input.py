@@ -9,12 +9,12 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from tests.embed.helpers import make_rows, write_corpus
 
 from hiva.corpora.schema import CORPUS_SCHEMA, data_file
 from hiva.errors import HivaError
 from hiva.pipeline import encoders
 from hiva.pipeline.embed import EmbedConfig, run
+from tests.embed.helpers import make_rows, write_corpus
 
 
 @pytest.fixture

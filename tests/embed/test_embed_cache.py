@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 import torch
-from tests.embed.helpers import make_rows, write_corpus
 
 from hiva.errors import HivaError
 from hiva.pipeline import encoders
@@ -22,6 +21,7 @@ from hiva.pipeline.embed import (
     load_text_bank,
     run,
 )
+from tests.embed.helpers import make_rows, write_corpus
 
 
 @pytest.fixture

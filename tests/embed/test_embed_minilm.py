@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.embed.helpers import write_corpus
 
 from hiva.pipeline.embed import EmbedConfig, encode_names_bank, load_text_bank, run
+from tests.embed.helpers import write_corpus
 
 
 @pytest.mark.integration

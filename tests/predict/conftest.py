@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+
 from tests.helpers import run_cli
 from tests.predict.helpers import (
     SIZE,

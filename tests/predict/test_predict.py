@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests.predict.helpers import FPS, TINY_AUS, VIDEO_PLAN
 
 from hiva.facs import au_column
+from tests.predict.helpers import FPS, TINY_AUS, VIDEO_PLAN
 
 P_COLS = [f"{au_column(a)}_p" for a in TINY_AUS]
 C_COLS = [f"{au_column(a)}_c" for a in TINY_AUS]
