@@ -50,7 +50,7 @@ def make_rows(n: int, seed: int = 0):
 def one(n: int) -> dict:
     import pandas as pd
 
-    from hiva.pipeline.dedup import DedupConfig, dedup_frame
+    from hiva.corpora.dedup import DedupConfig, dedup_frame
 
     texts, groups = make_rows(n)
     df = pd.DataFrame({"au": groups, "text": texts})

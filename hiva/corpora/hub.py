@@ -284,7 +284,7 @@ def require_push_access(repo_id: str, hint: str) -> None:
     if not get_token():
         raise HivaError(f"cannot push to {repo_id}: not logged in to the Hugging Face Hub; run "
                         f"`hf auth login` (or set HF_TOKEN); {hint}")
-    from hiva.pipeline.hubcheck import hub_offline_reason
+    from hiva.hub import hub_offline_reason
 
     reason = hub_offline_reason()  # seconds, not a minute of retried uploads
     if reason is not None:

@@ -35,6 +35,7 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from hiva.config import config_dict, config_hash, write_config
+    from hiva.corpora.dedup import DedupConfig, dedup_frame
     from hiva.corpora.hub import to_table
     from hiva.corpora.io import check_schema_version, load_corpus, read_manifest
     from hiva.corpora.schema import (
@@ -47,7 +48,6 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
         remove_corpus,
         text_hash,
     )
-    from hiva.pipeline.dedup import DedupConfig, dedup_frame
     from hiva.runtime import writable_dir
 
     if len(cfg.sources) < 2:

@@ -237,7 +237,7 @@ def _hub_or_cache(target: str, spec: str) -> str:
     local Hub cache; else one line at once (instead of minutes of retried look-ups)."""
     if Path(target).exists() or "/" not in target:
         return target
-    from hiva.pipeline.hubcheck import hub_or_cache
+    from hiva.hub import hub_or_cache
 
     snap, reason = hub_or_cache(target)
     if reason is None:

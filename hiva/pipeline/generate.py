@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.config import config_dict, config_hash, write_config
+from hiva.corpora.dedup import DedupConfig, NearDupIndex
 from hiva.corpora.schema import (
     CONFIG,
     CORPUS_KIND,
@@ -42,7 +43,6 @@ from hiva.corpora.schema import (
 )
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, AUS, parse_aus
-from hiva.pipeline.dedup import DedupConfig, NearDupIndex
 from hiva.pipeline.filters import FilterConfig, check, parse_reply, tidy
 from hiva.prompts.render import (
     Axes,
@@ -569,7 +569,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hiva.pipeline.dedup import dedup_frame
+    from hiva.corpora.dedup import dedup_frame
 
     frames, shard_info = [], []
     for s in range(cfg.num_shards):

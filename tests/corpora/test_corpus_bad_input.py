@@ -147,14 +147,14 @@ def test_cli_merge_overwrite_flag(tmp_path, corpus_a, corpus_b):
 
 
 def test_push_without_network_fails_at_once(monkeypatch, corpus_a, no_hub_env):
-    from hiva.pipeline import hubcheck
+    from hiva import hub
 
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # CI sets both
         monkeypatch.delenv(k, raising=False)
     endpoint = no_hub_env["HF_ENDPOINT"]
     monkeypatch.setenv("HF_TOKEN", "hf_test_token_not_used")
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    monkeypatch.setattr(hubcheck, "_memo", {})
+    monkeypatch.setattr(hub, "_memo", {})
     with pytest.raises(HivaError, match=rf"cannot push to me/corpus: the Hugging Face Hub at "
                                         rf"{endpoint} is not reachable.*corpus export"):
         from hiva.corpora.hub import push

@@ -227,7 +227,7 @@ def test_hub_probe_reads_the_answer(monkeypatch, status, reachable):
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from hiva.pipeline import hubcheck
+    from hiva import hub
 
     class Handler(BaseHTTPRequestHandler):
         def do_HEAD(self):
@@ -243,15 +243,15 @@ def test_hub_probe_reads_the_answer(monkeypatch, status, reachable):
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-        monkeypatch.setattr(hubcheck, "_memo", {})
-        reason = hubcheck.hub_offline_reason()
+        monkeypatch.setattr(hub, "_memo", {})
+        reason = hub.hub_offline_reason()
     finally:
         server.shutdown()
     assert (reason is None) == reachable, reason
     if not reachable:
         assert f"127.0.0.1:{server.server_port} is not reachable: HTTP 503" in reason
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert hubcheck.hub_offline_reason() == "HF_HUB_OFFLINE=1 (offline mode)"
+    assert hub.hub_offline_reason() == "HF_HUB_OFFLINE=1 (offline mode)"
 
 
 def test_hub_model_in_the_local_cache_is_used_without_network(tmp_path, tiny_llm, no_hub_env):

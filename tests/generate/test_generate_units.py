@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from hiva.corpora.dedup import DedupConfig, dedup_frame
 from hiva.corpora.schema import text_hash
 from hiva.errors import HivaError
-from hiva.pipeline.dedup import DedupConfig, dedup_frame
 from hiva.pipeline.filters import FilterConfig, check, parse_reply, tidy
 
 
@@ -133,7 +133,7 @@ def test_near_duplicate_threshold_direction():
     near = " ".join(w[:10] + ["sharply"] + w[11:])
     part = " ".join(w[:7] + "and the lids tighten while the cheeks lift up high".split())
     far = "the lip corners are pulled up and back toward the cheekbones in a smile"
-    from hiva.pipeline.dedup import shingles
+    from hiva.corpora.dedup import shingles
 
     def jac(a, b):
         sa, sb = shingles(a, 2), shingles(b, 2)

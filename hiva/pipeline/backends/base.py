@@ -133,7 +133,7 @@ def check_llm(ref: ModelRef) -> ModelRef:
         return ref
     if ref.is_local:
         return ref
-    from hiva.pipeline.hubcheck import hub_or_cache
+    from hiva.hub import hub_or_cache
 
     snap, reason = hub_or_cache(ref.path)
     if reason is None:

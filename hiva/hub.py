@@ -1,4 +1,5 @@
-"""A fast offline check before any Hugging Face Hub look-up.
+"""Where models come from: a fast offline check before any Hugging Face Hub look-up, and the
+local Hub cache as the fallback.
 
 Without network, ``from_pretrained("owner/name")`` retries every request five times with backoff
 (about 25 s per file) before it gives up. ``hub_offline_reason()`` answers in at most a few
