@@ -33,7 +33,7 @@ def worker(backbone: str, mode: str, batch: int, size: int, iters: int, bf16: bo
     model = HiVA(cfg).train()
     loss_fn = HiVALoss(cfg)
     images = torch.randn(batch, 3, size, size)
-    text = torch.randn(cfg.num_aus, 8, cfg.text_dim)
+    text = torch.randn(cfg.num_aus, 8, cfg.text_width)
     targets = (torch.rand(batch, cfg.num_aus) > 0.7).float()
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 

@@ -29,7 +29,7 @@ def summarise(cfg, text_tokens: int = 8) -> dict:
 
     model = HiVA(dataclasses.replace(cfg, pretrained=None)).eval()
     images = torch.zeros(1, 3, cfg.input_size, cfg.input_size)
-    text = torch.randn(cfg.num_aus, text_tokens, cfg.text_dim)
+    text = torch.randn(cfg.num_aus, text_tokens, cfg.text_width)
     counter = FlopCounterMode(display=False)
     # MHA's fused inference path is one opaque kernel the counter cannot see; count the
     # decomposed ops instead (the same arithmetic).

@@ -45,7 +45,7 @@ class ModelConfig:
     input_size: int = 224
     d_model: int = 256
     num_heads: int = 4
-    text_dim: int = 384
+    text_dim: int | None = None  # width of the text embeddings; None = the text bank's (384)
     graph: bool = True
     graph_k: int | None = None  # neighbours per node; None → round(N/3)
     graph_layers: int = 1
@@ -82,7 +82,7 @@ class ModelConfig:
             set_(self, "pretrained", None)
         for f in ("d_model", "num_heads", "text_dim", "graph_layers", "depth", "input_size",
                   "ffn_mult", "random_text_tokens"):
-            if int(getattr(self, f)) < 1:
+            if getattr(self, f) is not None and int(getattr(self, f)) < 1:
                 raise HivaError(f"model {f} must be ≥ 1, got {getattr(self, f)}; fix the config")
         if self.d_model % self.num_heads:
             raise HivaError(
@@ -101,6 +101,11 @@ class ModelConfig:
             raise HivaError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.align_weight < 0 or self.align_temperature <= 0:
             raise HivaError("align_weight must be ≥ 0 and align_temperature > 0; fix the config")
+
+    @property
+    def text_width(self) -> int:
+        """``text_dim``, or 384 (all-MiniLM-L6-v2's width) where the text bank has not set it."""
+        return self.text_dim or 384
 
     @property
     def num_aus(self) -> int:

@@ -3,6 +3,9 @@
 Weights are safetensors files whose header carries the run's identity (``aus``,
 ``text_fingerprint``, ``text_encoder``, ``model_config`` as JSON, ``epoch``, ``step``); loading is
 strict, and a checkpoint made for other AUs or another text encoder is refused by name.
+Restoring a trained model is two calls, whoever does it (``hiva evaluate``, ``hiva predict``,
+``hiva explain``, ``hiva export``): ``read_checkpoint`` (its architecture and header), then, with
+the text bank the caller loaded for it, ``restore`` (identity checks, build, strict load, eval).
 """
 
 from __future__ import annotations
@@ -99,3 +102,28 @@ def load_weights(model, path: str | Path) -> dict:
         )
     model.load_state_dict(state, strict=True)
     return read_meta(path)
+
+
+def read_checkpoint(path: str | Path):
+    """``(ModelConfig, meta)`` of a weights file written by ``hiva train``."""
+    from hiva.model.config import ModelConfig
+
+    path = Path(path)
+    if not path.is_file():
+        raise HivaError(f"checkpoint {path} does not exist; check the run folder")
+    meta = read_meta(path)
+    if "model_config" not in meta:
+        raise HivaError(f"{path} carries no model_config; it was not written by hiva train")
+    return ModelConfig(**meta["model_config"]), meta
+
+
+def restore(mc, path: str | Path, meta: dict, device, text, channels_last: bool = False):
+    """The trained model of ``path`` on ``device``, in eval mode: ``text`` (a
+    ``hiva.textbank.Text``) must be the bank it was trained with; the pretrained backbone file
+    is not read, since the checkpoint overwrites every weight."""
+    from dataclasses import replace
+
+    check_identity(meta, mc.aus, text.fingerprint, text.encoder, path)
+    model = build_model(replace(mc, pretrained=None), device, channels_last)
+    load_weights(model, path)
+    return model.eval()

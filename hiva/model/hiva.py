@@ -89,7 +89,7 @@ class HiVA(nn.Module):
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
         self.pool = AUQueryPooling(n, d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
-        self.text = TextEncoder(n, cfg.text_dim, d, cfg.dropout)
+        self.text = TextEncoder(n, cfg.text_width, d, cfg.dropout)
         h, p = cfg.num_heads, cfg.dropout
         self.ddca = nn.ModuleList(DDCA(d, h, p) for _ in range(cfg.depth)) if cfg.ddca else None
         self.cdca = (
@@ -99,7 +99,7 @@ class HiVA(nn.Module):
         self.heads = Heads(n, d, cfg.head)
         if cfg.text_mode == "random":
             g = torch.Generator().manual_seed(cfg.random_text_seed)
-            bank = torch.randn(n, cfg.random_text_tokens, cfg.text_dim, generator=g)
+            bank = torch.randn(n, cfg.random_text_tokens, cfg.text_width, generator=g)
             # Unit norm like sentence-transformers' normalised embeddings; fixed, not trained.
             self.register_buffer("random_text", F.normalize(bank, dim=-1), persistent=True)
 
@@ -117,7 +117,7 @@ class HiVA(nn.Module):
         return out
 
     def _check_text(self, text, text_mask):
-        n, dt = self.cfg.num_aus, self.cfg.text_dim
+        n, dt = self.cfg.num_aus, self.cfg.text_width
         if self.cfg.text_mode == "random":
             return self.random_text, None
         if text is None:

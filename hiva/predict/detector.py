@@ -53,10 +53,32 @@ class PredictConfig:
     model_threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise HivaError(f"--batch-size must be ≥ 1, got {self.batch_size}")
-        if Path(self.out).suffix.lower() not in OUT_SUFFIXES:
-            raise HivaError(f"--out {self.out}: end it in .csv or .parquet")
+        from hiva.config import check_config
+
+        check_config("predict", [
+            (len(self.inputs) > 0, "give at least one image, folder or video"),
+            (bool(self.checkpoint), "--checkpoint names the run or export folder to use"),
+            (self.batch_size >= 1, f"--batch-size must be ≥ 1, got {self.batch_size}"),
+            (Path(self.out).suffix.lower() in OUT_SUFFIXES,
+             f"--out {self.out}: end it in .csv or .parquet"),
+            (self.weights in ("best", "last"), f"--weights {self.weights!r}: use best or last"),
+            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+             f"--device {self.device!r}: use auto, cpu, cuda or cuda:N"),
+            (self.fold is None or self.fold >= 1, f"--fold must be ≥ 1, got {self.fold}"),
+            (self.model_threads is None or self.model_threads >= 1,
+             f"--model-threads must be ≥ 1, got {self.model_threads}"),
+            (_threshold_ok(self.threshold),
+             f"--threshold {self.threshold!r}: pass auto or a number in (0, 1)"),
+        ])
+
+
+def _threshold_ok(value) -> bool:
+    if value == "auto":
+        return True
+    try:
+        return 0.0 < float(value) < 1.0
+    except (TypeError, ValueError):
+        return False
 
 
 def prob_columns(aus) -> list[str]:
@@ -349,14 +371,14 @@ def read_table(path):
 def write_table(df, out) -> Path:
     """CSV or Parquet by suffix, written to a temp file and renamed (a kill leaves no half
     table)."""
+    from hiva.runtime import atomic_write
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     if out.suffix.lower() == ".parquet":
-        df.to_parquet(tmp, index=False)
+        atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
     else:
-        df.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+        atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
     return out
 
 

@@ -127,8 +127,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     them, else 0.5) or a number for every AU. ``align`` None = the training preprocessing."""
 
     from hiva.config import load_config
-    from hiva.model.config import ModelConfig
-    from hiva.model.factory import build_model, check_identity, load_weights, read_meta
+    from hiva.model.factory import read_checkpoint, restore
     from hiva.model.text import sample_text
     from hiva.runtime import Dist, amp_dtype, pick_device
     from hiva.textbank import load_text
@@ -168,20 +167,13 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
         raise HivaError(f"{wfile} is missing; re-export the run (hiva export RUN --to {src})")
 
     cfg = load_config(TrainConfig, cfg_file, resume=None)
-    meta = read_meta(wfile)
-    if "model_config" not in meta:
-        raise HivaError(f"{wfile} carries no model_config; it was not written by hiva train")
-    mc = ModelConfig(**meta["model_config"])
+    mc, meta = read_checkpoint(wfile)
     aus = mc.aus
     bank_path = _text_bank_path(cfg, src, over)
     cfg = dataclasses.replace(cfg, aus=aus, text_bank=bank_path)
     text = load_text(mc.text_mode, aus, bank_path, cfg.text_encoder)
-    check_identity(meta, aus, text.fingerprint, text.encoder, wfile)
     dev = pick_device(device, Dist())
-    # The checkpoint overwrites every weight: skip reading the pretrained backbone file.
-    model = build_model(dataclasses.replace(mc, pretrained=None), dev, channels_last=False)
-    load_weights(model, wfile)
-    model.eval()
+    model = restore(mc, wfile, meta, dev, text)
     if text.bank is not None:
         t, m = sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
         text_input = (t.to(dev), m.to(dev))

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from hiva.errors import HivaError
-from hiva.model.factory import build_model, check_identity, load_weights, read_meta
+from hiva.model.factory import read_checkpoint, restore
 from hiva.runtime import amp_dtype, init_dist, pick_device, write_text_atomic
 from hiva.textbank import load_text
 from hiva.train.config import TrainConfig
@@ -31,7 +31,6 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     from hiva.config import load_config
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
-    from hiva.model.config import ModelConfig
     from hiva.model.text import sample_text
 
     run_dir = Path(run_dir)
@@ -47,18 +46,15 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     d = init_dist(device)
     dev = pick_device(device, d)
     df, scheme = load_data(cfg.data)
-    meta = read_meta(wfile)
-    mc = ModelConfig(**meta["model_config"])
+    mc, meta = read_checkpoint(wfile)
     aus = mc.aus
     text = load_text(mc.text_mode, aus, cfg.text_bank, cfg.text_encoder)
-    check_identity(meta, resolve_aus(dataclasses.replace(cfg, aus=aus), df), text.fingerprint,
-                   text.encoder, wfile)
+    resolve_aus(dataclasses.replace(cfg, aus=aus), df)  # the data must label the run's AUs
     _, made = make_folds(dataclasses.replace(cfg, folds=()), df, scheme)
     folds = {k: t for k, _, t in made}
     if fold not in folds:
         raise HivaError(f"fold {fold} is not in this run's folds {sorted(folds)}")
-    model = build_model(dataclasses.replace(mc, pretrained=None), dev, cfg.channels_last)
-    load_weights(model, wfile)
+    model = restore(mc, wfile, meta, dev, text, cfg.channels_last)
     mean, std = model.normalisation()
     ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
     txt = (sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)

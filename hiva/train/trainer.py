@@ -72,13 +72,15 @@ from hiva.train.steps import (
 
 
 def model_config_for(cfg: TrainConfig, aus, text: Text):
+    """The run's ``ModelConfig``: the config's model section on these AUs, its ``text_dim`` the
+    text bank's width (a different one given in the config is refused)."""
+    from dataclasses import replace
+
     mc = cfg.model_config(aus)
     if text.dim is not None and mc.text_dim != text.dim:
-        if "text_dim" in cfg.model:
+        if mc.text_dim is not None:
             raise HivaError(f"model.text_dim {mc.text_dim} differs from the text bank's width "
                             f"{text.dim}; drop text_dim from the config")
-        from dataclasses import replace
-
         mc = replace(mc, text_dim=text.dim)
     return mc
 

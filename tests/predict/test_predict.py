@@ -148,6 +148,28 @@ def test_bad_input_is_one_line_error(args, needle, tiny_run, media, cli, tmp_pat
     assert needle in r.stderr
 
 
+@pytest.mark.parametrize("kw,needle", [
+    (dict(inputs=()), "give at least one image"),
+    (dict(batch_size=0), "--batch-size must be ≥ 1, got 0"),
+    (dict(out="x.txt"), "end it in .csv or .parquet"),
+    (dict(weights="final"), "--weights 'final': use best or last"),
+    (dict(device="tpu"), "--device 'tpu': use auto, cpu, cuda or cuda:N"),
+    (dict(fold=0), "--fold must be ≥ 1"),
+    (dict(model_threads=0), "--model-threads must be ≥ 1"),
+    (dict(threshold="1.5"), "--threshold '1.5': pass auto or a number in (0, 1)"),
+    (dict(threshold="high"), "--threshold 'high'"),
+])
+def test_predict_config_names_each_bad_value(kw, needle):
+    from hiva.errors import HivaError
+    from hiva.predict.detector import PredictConfig
+
+    base = dict(inputs=("a.png",), checkpoint="run", out="x.csv")
+    with pytest.raises(HivaError) as e:
+        PredictConfig(**{**base, **kw})
+    assert str(e.value).startswith("bad predict config: ") and needle in str(e.value)
+    assert PredictConfig(**base, threshold="0.4", device="cuda:1").threshold == "0.4"
+
+
 def test_expand_inputs_and_unreadable_video(tmp_path, media):
     from hiva.errors import HivaError
     from hiva.predict.media import Source, Unreadable, expand_inputs, iter_frames
