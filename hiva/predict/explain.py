@@ -42,11 +42,11 @@ def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, st
     if mode == "random" or ld.text.bank is None:
         return {a: [] for a in ld.aus}
     if mode == "names":
-        from hiva.pipeline.embed import names_texts
+        from hiva.textbank import names_texts
 
         texts = {a: [t] for a, t in names_texts(ld.aus)}
     else:
-        from hiva.pipeline.embed import load_text_bank
+        from hiva.textbank import load_text_bank
 
         texts = load_text_bank(ld.text_bank, ld.aus).texts
     res = {}

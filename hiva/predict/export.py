@@ -26,10 +26,10 @@ from hiva.errors import HivaError
 
 
 def _copy_bank(src: str, dst: Path) -> None:
-    from hiva.pipeline.embed import _bundle_dirs
+    from hiva.textbank import bundle_dirs
 
     root = Path(src)
-    for d in _bundle_dirs(root):
+    for d in bundle_dirs(root):
         rel = d.relative_to(root) if d != root else Path(".")
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for f in d.iterdir():

@@ -3,6 +3,9 @@ encoding, nothing of the user's overwritten."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -93,3 +96,85 @@ def test_hub_encoder_without_network_fails_in_seconds(tmp_path, no_hub_env):
     assert "encoder someone/some-encoder is not available here" in err[0]
     assert "is not reachable" in err[0] and "Traceback" not in p.stderr
     assert took < 30, took  # imports included; the retried look-ups took about a minute
+
+
+# --------------------------------------------------------------------------- EmbedConfig checks
+BAD_CONFIG = [
+    ({"corpus": None}, "corpus is missing"),
+    ({"corpus": "  "}, "corpus is missing"),
+    ({"out": ""}, "out is empty"),
+    ({"encoder": ""}, "encoder is empty"),
+    ({"batch_size": 0}, "batch_size must be ≥ 1, got 0"),
+    ({"batch_size": True}, "batch_size must be ≥ 1"),
+    ({"device": "gpu"}, "device 'gpu' must be auto, cpu, mps, cuda or cuda:N"),
+    ({"device": "cuda:x"}, "device 'cuda:x' must be"),
+    ({"dtype": "fp8"}, "dtype 'fp8' must be one of auto, bf16, fp16, fp32"),
+    ({"max_length": 0}, "max_length must be ≥ 1 tokens"),
+    ({"normalize": "yes"}, "normalize must be true or false"),
+    ({"cache_dir": ""}, "cache_dir is empty"),
+    ({"num_shards": 0}, "num_shards must be ≥ 1, got 0"),
+    ({"num_shards": 3, "shard_index": 3}, r"shard_index must be in 0\.\.2 \(one run per shard\), "
+                                          "got 3"),
+    ({"shard_index": -1}, r"shard_index must be in 0\.\.0"),
+    ({"semantic_dedup": 0.0}, r"semantic_dedup 0\.0 must be a cosine in \(0, 1\]"),
+    ({"semantic_dedup": 1.5}, r"semantic_dedup 1\.5 must be a cosine in \(0, 1\]"),
+    ({"flush_every": 0}, "flush_every must be ≥ 1 batches, got 0"),
+    ({"aus": "1,2"}, "aus is for --names-only"),
+    ({"names_only": True, "aus": "AU99"}, "aus 'AU99' must be an AU set"),
+]
+
+
+@pytest.mark.parametrize("bad,rule", BAD_CONFIG, ids=[next(iter(b)) + "=" + repr(b[next(iter(b))])
+                                                      for b, _ in BAD_CONFIG])
+def test_each_bad_config_value_is_one_line(tmp_path, bad, rule):
+    kw = {"corpus": str(tmp_path / "c"), "out": str(tmp_path / "b"), **bad}
+    with pytest.raises(HivaError) as e:
+        EmbedConfig(**kw)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("bad embed config: ")
+    assert msg.endswith("; fix the config or flag")
+    assert re.search(rule, msg), msg
+
+
+def test_good_configs_pass():
+    EmbedConfig(corpus="c")
+    EmbedConfig(names_only=True, aus="bp4d", device="cuda:1", dtype="bf16", semantic_dedup=1.0)
+    EmbedConfig(corpus="c", num_shards=4, shard_index=3, max_length=8, device="cpu")
+
+
+def test_bad_flag_is_one_line_before_any_work(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "hiva.cli", "embed", "--corpus", str(tmp_path / "c"),
+                        "--out", str(tmp_path / "b"), "--num-shards", "2", "--shard-index", "2"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "bad embed config: shard_index must be in 0..1" in p.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_set_reaches_a_key_without_a_flag(tmp_path, tiny_st):
+    """--set flush_every=1 (no --flush-every flag) lands in the run's config; a bad one is the
+    config's one line."""
+    corpus = write_corpus(tmp_path / "c", make_rows(3, (1, 2)))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HIVA_CACHE=str(tmp_path / "cache"))
+    base = [sys.executable, "-m", "hiva.cli", "embed", "--corpus", str(corpus), "--out",
+            str(tmp_path / "b"), "--encoder", tiny_st, "--dtype", "fp32"]
+    p = subprocess.run([*base, "--set", "flush_every=1", "--set", "semantic_dedup=0.99"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    man = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert man["config"]["flush_every"] == 1 and man["config"]["semantic_dedup"] == 0.99
+    p = subprocess.run([*base, "--set", "flush_every=0"], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "bad embed config: flush_every must be ≥ 1 batches, got 0" in p.stderr
+
+
+def test_encoder_that_does_not_load_is_one_line(tmp_path):
+    empty = tmp_path / "enc"
+    empty.mkdir()
+    with pytest.raises(HivaError, match=r"^could not load sentence-transformers encoder .*enc "
+                                        r"\(ValueError: .*\); pass a local model folder"):
+        encoders.load_encoder(str(empty), device="cpu", dtype="fp32")
+    with pytest.raises(HivaError, match=r"^could not load CLIP text encoder .*enc \(\w+Error: "
+                                        r".*\); pass a local folder with a CLIP model"):
+        encoders.load_encoder("clip:" + str(empty), device="cpu", dtype="fp32")

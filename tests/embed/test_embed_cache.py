@@ -15,12 +15,8 @@ import torch
 
 from hiva.errors import HivaError
 from hiva.pipeline import encoders
-from hiva.pipeline.embed import (
-    EmbedConfig,
-    encode_names_bank,
-    load_text_bank,
-    run,
-)
+from hiva.pipeline.embed import EmbedConfig, run
+from hiva.textbank import encode_names_bank, load_text_bank
 from tests.embed.helpers import make_rows, write_corpus
 
 
@@ -263,3 +259,39 @@ def test_cli(tmp_path, tiny_st):
     r = subprocess.run([*hiva, "embed", "--corpus", str(tmp_path / "none"), "--out",
                         str(tmp_path / "b")], env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout
+
+
+def test_leftover_temp_files_are_removed_but_a_live_writers_are_kept(tmp_path, tiny_st):
+    """A killed write leaves ``<name>.tmp<pid>`` (hiva.runtime.atomic_write): the next run
+    deletes it, in the cache and in the bundle, unless its writer is still alive."""
+    corpus = write_corpus(tmp_path / "c", make_rows(3, (1, 2)))
+    run(cfg(tmp_path, corpus, tiny_st))
+    (part_dir,) = {p.parent for p in (tmp_path / "cache").rglob("part-*.safetensors")}
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = [part_dir / f"part-1.safetensors.tmp{dead.pid}", part_dir / "part-2.tmp",
+                 tmp_path / "bundle" / f"index.parquet.tmp{dead.pid}"]
+        busy = part_dir / f"part-3.safetensors.tmp{live.pid}"
+        for f in [*stale, busy]:
+            f.write_bytes(b"half")
+        m = run(cfg(tmp_path, corpus, tiny_st))
+        assert m["texts_encoded"] == 0 and m["cache_parts_recomputed"] == []
+        assert not any(f.exists() for f in stale) and busy.exists()
+    finally:
+        live.kill()
+        live.wait()
+    bundle = {p.name for p in (tmp_path / "bundle").iterdir()}
+    assert bundle == {"embeddings.safetensors", "index.parquet", "manifest.json", "config.yaml"}
+
+
+def test_textbank_reads_without_the_embed_stage_or_torch():
+    """The library (hiva.textbank) never imports the stage that writes bundles, and importing it
+    loads neither torch nor numpy."""
+    code = ("import sys, hiva.textbank, hiva.textbank.cache\n"
+            "bad = [m for m in ('hiva.pipeline.embed', 'hiva.pipeline.encoders', 'torch', 'numpy')"
+            " if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hiva.pipeline.embed import EmbedConfig, encode_names_bank, load_text_bank, run
+from hiva.pipeline.embed import EmbedConfig, run
+from hiva.textbank import encode_names_bank, load_text_bank
 from tests.embed.helpers import write_corpus
 
 

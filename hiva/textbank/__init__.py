@@ -1,6 +1,11 @@
 """The text bank as the model reads it: the description embeddings of each AU (from an embed
 bundle, or the AU names encoded on the fly), with the fingerprint and encoder that checkpoints
-record. Train, evaluate, predict and export load it here; the embed stage writes the bundles.
+record. Train, evaluate, predict and export load it here; the embed stage (``hiva embed``) only
+writes the bundles, with the file names and the cache it imports from here (never the reverse).
+
+Modules: ``bundle`` (bundle files, ``TextBank``, ``bundle_dirs``, ``load_text_bank``), ``cache``
+(the content-addressed embedding cache), ``names`` (the names bank). Imports neither torch nor
+numpy at module level.
 """
 
 from __future__ import annotations
@@ -8,6 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hiva.errors import HivaError
+from hiva.textbank.bundle import (
+    BUNDLE_VERSION,
+    EMBEDDINGS,
+    INDEX,
+    MANIFEST,
+    TextBank,
+    bundle_dirs,
+    load_text_bank,
+    shard_dir,
+)
+from hiva.textbank.names import encode_names_bank, name_row_id, names_texts
 
 
 @dataclass
@@ -27,19 +43,17 @@ def load_text(mode: str, aus, text_bank: str | None = None,
     ``random`` needs none (the model holds its fixed random bank)."""
     if mode == "random":
         return Text(None, "random", None, None)
-    try:
-        from hiva.pipeline import embed
-    except ImportError:
-        raise HivaError("the embed stage (hiva.pipeline.embed) is not installed; "
-                        "use model.text_mode random") from None
     if mode == "names":
-        bank = (embed.encode_names_bank(aus, text_encoder) if text_encoder
-                else embed.encode_names_bank(aus))
+        bank = encode_names_bank(aus, text_encoder or None)
     else:
         if not text_bank:
             raise HivaError("model.text_mode 'corpus' needs --text-bank EMBED_DIR (from "
                             "`hiva embed`); or set model.text_mode to names or random")
-        bank = embed.load_text_bank(text_bank, aus)
-    enc = getattr(bank, "encoder_fingerprint", None) or getattr(bank, "encoder", None)
-    return Text(dict(bank.embeddings), getattr(bank, "fingerprint", None),
-                None if enc is None else str(enc), int(bank.dim))
+        bank = load_text_bank(text_bank, aus)
+    return Text(dict(bank.embeddings), bank.fingerprint,
+                str(bank.encoder_fingerprint or bank.encoder), int(bank.dim))
+
+
+__all__ = ["BUNDLE_VERSION", "EMBEDDINGS", "INDEX", "MANIFEST", "Text", "TextBank",
+           "bundle_dirs", "encode_names_bank", "load_text", "load_text_bank", "name_row_id",
+           "names_texts", "shard_dir"]
