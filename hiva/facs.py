@@ -1,4 +1,5 @@
-"""The FACS Action Unit table as data, in our own words, and the named AU sets.
+"""The FACS Action Unit table as data, in our own words (``_TABLE``, read into ``AUS``), the named
+AU sets and ``parse_aus``.
 
 Sources of the facts: the Facial Action Coding System (Ekman, Friesen & Hager, 2002) as summarised
 in the public literature. Descriptions here are paraphrases written for this project.
@@ -6,6 +7,7 @@ in the public literature. Descriptions here are paraphrases written for this pro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from hiva.errors import HivaError
@@ -25,339 +27,194 @@ class ActionUnit:
         return f"AU{self.number}"
 
 
-AUS: dict[int, ActionUnit] = {
-    a.number: a
-    for a in [
-        ActionUnit(
-            1,
-            "Inner Brow Raiser",
-            ("frontalis, pars medialis",),
-            "brows",
-            (
-                "the inner ends of the eyebrows are pulled upward",
-                "horizontal wrinkles appear in the centre of the forehead",
-                "the brows take an oblique, slanted shape",
-            ),
-            (2, 4, 15),
-        ),
-        ActionUnit(
-            2,
-            "Outer Brow Raiser",
-            ("frontalis, pars lateralis",),
-            "brows",
-            (
-                "the outer ends of the eyebrows are lifted",
-                "the lateral part of the brow arches upward",
-                "wrinkles may form above the outer brows",
-            ),
-            (1, 5, 26),
-        ),
-        ActionUnit(
-            4,
-            "Brow Lowerer",
-            ("corrugator supercilii", "depressor supercilii", "procerus"),
-            "brows",
-            (
-                "the eyebrows are pulled down and drawn together",
-                "vertical furrows form between the brows",
-                "the eye opening narrows from above",
-            ),
-            (7, 9, 17, 23),
-        ),
-        ActionUnit(
-            5,
-            "Upper Lid Raiser",
-            ("levator palpebrae superioris",),
-            "eyes",
-            (
-                "the upper eyelid is raised so more of the eyeball shows",
-                "white of the eye may become visible above the iris",
-                "the eyes look wide and staring",
-            ),
-            (1, 2, 26),
-        ),
-        ActionUnit(
-            6,
-            "Cheek Raiser",
-            ("orbicularis oculi, pars orbitalis",),
-            "cheeks",
-            (
-                "the cheeks are lifted and bulge under the eyes",
-                "crow's-feet wrinkles radiate from the outer eye corners",
-                "the lower eyelid is pushed up and the eyes narrow",
-            ),
-            (12, 25),
-        ),
-        ActionUnit(
-            7,
-            "Lid Tightener",
-            ("orbicularis oculi, pars palpebralis",),
-            "eyes",
-            (
-                "the eyelids tighten and the eye aperture narrows",
-                "the lower lid is raised and straightened",
-                "the eyes look squinting without cheek lift",
-            ),
-            (4, 6, 23),
-        ),
-        ActionUnit(
-            9,
-            "Nose Wrinkler",
-            ("levator labii superioris alaeque nasi",),
-            "nose",
-            (
-                "wrinkles appear along the sides and bridge of the nose",
-                "the nostrils are pulled upward",
-                "the upper lip rises slightly with the nose",
-            ),
-            (4, 10, 17),
-        ),
-        ActionUnit(
-            10,
-            "Upper Lip Raiser",
-            ("levator labii superioris",),
-            "mouth",
-            (
-                "the upper lip is drawn straight up",
-                "the nasolabial furrow deepens",
-                "the upper teeth may be exposed",
-            ),
-            (9, 17, 25),
-        ),
-        ActionUnit(
-            11,
-            "Nasolabial Deepener",
-            ("zygomaticus minor",),
-            "cheeks",
-            (
-                "the skin beside the nose wings is pulled up and out",
-                "the upper part of the nasolabial furrow deepens",
-                "the upper lip is raised a little at its outer parts",
-            ),
-            (12, 15),
-        ),
-        ActionUnit(
-            12,
-            "Lip Corner Puller",
-            ("zygomaticus major",),
-            "mouth",
-            (
-                "the lip corners are pulled up and outward toward the cheekbones",
-                "the mouth widens into a smile shape",
-                "the nasolabial furrow deepens and curves",
-            ),
-            (6, 25, 26),
-        ),
-        ActionUnit(
-            13,
-            "Sharp Lip Puller",
-            ("levator anguli oris (caninus)",),
-            "mouth",
-            (
-                "the lip corners are pulled sharply upward",
-                "the cheeks puff beneath the lip corners",
-                "the upper lip narrows at its sides",
-            ),
-            (6, 12),
-        ),
-        ActionUnit(
-            14,
-            "Dimpler",
-            ("buccinator",),
-            "mouth",
-            (
-                "the lip corners are tightened and pulled inward",
-                "dimples or wrinkles form beside the lip corners",
-                "the lips are stretched slightly sideways and flattened",
-            ),
-            (12, 17, 24),
-        ),
-        ActionUnit(
-            15,
-            "Lip Corner Depressor",
-            ("depressor anguli oris (triangularis)",),
-            "mouth",
-            (
-                "the lip corners are pulled downward",
-                "the mouth takes a downturned, sad shape",
-                "the skin below the lip corners bulges or wrinkles",
-            ),
-            (1, 4, 17),
-        ),
-        ActionUnit(
-            16,
-            "Lower Lip Depressor",
-            ("depressor labii inferioris",),
-            "mouth",
-            (
-                "the lower lip is pulled down and slightly outward",
-                "the lower teeth may be exposed",
-                "the chin skin is stretched downward",
-            ),
-            (10, 25, 26),
-        ),
-        ActionUnit(
-            17,
-            "Chin Raiser",
-            ("mentalis",),
-            "chin",
-            (
-                "the chin boss is pushed upward",
-                "the lower lip is pushed up and may protrude",
-                "the chin skin wrinkles into a dimpled, orange-peel texture",
-            ),
-            (4, 15, 24),
-        ),
-        ActionUnit(
-            18,
-            "Lip Pucker",
-            ("incisivii labii superioris", "incisivii labii inferioris"),
-            "mouth",
-            (
-                "the lips are pushed forward and gathered",
-                "the mouth opening becomes small and rounded",
-                "fine vertical lines appear on the lips",
-            ),
-            (17, 22),
-        ),
-        ActionUnit(
-            20,
-            "Lip Stretcher",
-            ("risorius", "platysma"),
-            "mouth",
-            (
-                "the lip corners are pulled straight out toward the ears",
-                "the mouth is elongated and flattened horizontally",
-                "the skin beyond the lip corners is stretched",
-            ),
-            (1, 2, 4, 5, 25),
-        ),
-        ActionUnit(
-            22,
-            "Lip Funneler",
-            ("orbicularis oris",),
-            "mouth",
-            (
-                "the lips are flared outward into a funnel",
-                "the lips push forward and the teeth may show",
-                "the mouth forms a trumpet-like shape",
-            ),
-            (18, 25),
-        ),
-        ActionUnit(
-            23,
-            "Lip Tightener",
-            ("orbicularis oris",),
-            "mouth",
-            (
-                "the lips are tightened and their red parts narrow",
-                "the lip margins roll slightly inward and look thin",
-                "small bulges may form around the tense lips",
-            ),
-            (4, 7, 24),
-        ),
-        ActionUnit(
-            24,
-            "Lip Pressor",
-            ("orbicularis oris",),
-            "mouth",
-            (
-                "the closed lips are pressed firmly together",
-                "the lips narrow and the skin around them bulges",
-                "the lower lip is pushed against the upper lip",
-            ),
-            (17, 23),
-        ),
-        ActionUnit(
-            25,
-            "Lips Part",
-            (
-                "depressor labii inferioris",
-                "relaxation of mentalis",
-                "relaxation of orbicularis oris",
-            ),
-            "mouth",
-            (
-                "the lips separate slightly",
-                "the teeth or the inside of the mouth may become visible",
-                "the jaw itself need not drop",
-            ),
-            (12, 26, 10),
-        ),
-        ActionUnit(
-            26,
-            "Jaw Drop",
-            ("masseter relaxed", "temporalis relaxed", "internal pterygoid relaxed"),
-            "jaw",
-            (
-                "the jaw lowers and the mouth opens loosely",
-                "the space between the teeth widens",
-                "the lower face lengthens without stretching the lips",
-            ),
-            (25, 5, 1, 2),
-        ),
-        ActionUnit(
-            27,
-            "Mouth Stretch",
-            ("pterygoids", "digastric"),
-            "jaw",
-            (
-                "the mouth is opened wide by actively pulling the jaw down",
-                "the lips and cheeks are stretched tight",
-                "the mouth opening becomes tall and oval",
-            ),
-            (1, 2, 5),
-        ),
-        ActionUnit(
-            28,
-            "Lip Suck",
-            ("orbicularis oris",),
-            "mouth",
-            (
-                "the lips are sucked inward over the teeth",
-                "the red parts of the lips disappear from view",
-                "the skin around the mouth is drawn in",
-            ),
-            (17, 24),
-        ),
-        ActionUnit(
-            43,
-            "Eyes Closed",
-            ("relaxation of levator palpebrae superioris", "orbicularis oculi, pars palpebralis"),
-            "eyes",
-            (
-                "the upper eyelids droop until the eyes are closed",
-                "the eyelids rest together without squeezing",
-                "no tension lines form around the eyes",
-            ),
-            (6, 7),
-        ),
-        ActionUnit(
-            45,
-            "Blink",
-            ("relaxation of levator palpebrae superioris", "orbicularis oculi, pars palpebralis"),
-            "eyes",
-            (
-                "the eyes close and reopen quickly",
-                "the eyelids meet for a brief moment",
-                "the eye region returns to neutral at once",
-            ),
-            (5,),
-        ),
-        ActionUnit(
-            46,
-            "Wink",
-            ("orbicularis oculi",),
-            "eyes",
-            (
-                "one eye closes briefly while the other stays open",
-                "the closure is one-sided and deliberate",
-                "the cheek on the winking side may lift a little",
-            ),
-            (6, 12),
-        ),
-    ]
-}
+# The table, one block per AU, in the order of ``AUS``:
+#   <number>. <name> (<region>; often with <AUs it commonly co-occurs with>)
+#      muscles: <muscle>; <muscle>            (or the relaxation behind the action)
+#      - <a visible cue, a short clause>      (one line each)
+# Prompts are built from this text: an edit changes them, and every corpus generated after it.
+_TABLE = """
+1. Inner Brow Raiser (brows; often with 2, 4, 15)
+   muscles: frontalis, pars medialis
+   - the inner ends of the eyebrows are pulled upward
+   - horizontal wrinkles appear in the centre of the forehead
+   - the brows take an oblique, slanted shape
+
+2. Outer Brow Raiser (brows; often with 1, 5, 26)
+   muscles: frontalis, pars lateralis
+   - the outer ends of the eyebrows are lifted
+   - the lateral part of the brow arches upward
+   - wrinkles may form above the outer brows
+
+4. Brow Lowerer (brows; often with 7, 9, 17, 23)
+   muscles: corrugator supercilii; depressor supercilii; procerus
+   - the eyebrows are pulled down and drawn together
+   - vertical furrows form between the brows
+   - the eye opening narrows from above
+
+5. Upper Lid Raiser (eyes; often with 1, 2, 26)
+   muscles: levator palpebrae superioris
+   - the upper eyelid is raised so more of the eyeball shows
+   - white of the eye may become visible above the iris
+   - the eyes look wide and staring
+
+6. Cheek Raiser (cheeks; often with 12, 25)
+   muscles: orbicularis oculi, pars orbitalis
+   - the cheeks are lifted and bulge under the eyes
+   - crow's-feet wrinkles radiate from the outer eye corners
+   - the lower eyelid is pushed up and the eyes narrow
+
+7. Lid Tightener (eyes; often with 4, 6, 23)
+   muscles: orbicularis oculi, pars palpebralis
+   - the eyelids tighten and the eye aperture narrows
+   - the lower lid is raised and straightened
+   - the eyes look squinting without cheek lift
+
+9. Nose Wrinkler (nose; often with 4, 10, 17)
+   muscles: levator labii superioris alaeque nasi
+   - wrinkles appear along the sides and bridge of the nose
+   - the nostrils are pulled upward
+   - the upper lip rises slightly with the nose
+
+10. Upper Lip Raiser (mouth; often with 9, 17, 25)
+   muscles: levator labii superioris
+   - the upper lip is drawn straight up
+   - the nasolabial furrow deepens
+   - the upper teeth may be exposed
+
+11. Nasolabial Deepener (cheeks; often with 12, 15)
+   muscles: zygomaticus minor
+   - the skin beside the nose wings is pulled up and out
+   - the upper part of the nasolabial furrow deepens
+   - the upper lip is raised a little at its outer parts
+
+12. Lip Corner Puller (mouth; often with 6, 25, 26)
+   muscles: zygomaticus major
+   - the lip corners are pulled up and outward toward the cheekbones
+   - the mouth widens into a smile shape
+   - the nasolabial furrow deepens and curves
+
+13. Sharp Lip Puller (mouth; often with 6, 12)
+   muscles: levator anguli oris (caninus)
+   - the lip corners are pulled sharply upward
+   - the cheeks puff beneath the lip corners
+   - the upper lip narrows at its sides
+
+14. Dimpler (mouth; often with 12, 17, 24)
+   muscles: buccinator
+   - the lip corners are tightened and pulled inward
+   - dimples or wrinkles form beside the lip corners
+   - the lips are stretched slightly sideways and flattened
+
+15. Lip Corner Depressor (mouth; often with 1, 4, 17)
+   muscles: depressor anguli oris (triangularis)
+   - the lip corners are pulled downward
+   - the mouth takes a downturned, sad shape
+   - the skin below the lip corners bulges or wrinkles
+
+16. Lower Lip Depressor (mouth; often with 10, 25, 26)
+   muscles: depressor labii inferioris
+   - the lower lip is pulled down and slightly outward
+   - the lower teeth may be exposed
+   - the chin skin is stretched downward
+
+17. Chin Raiser (chin; often with 4, 15, 24)
+   muscles: mentalis
+   - the chin boss is pushed upward
+   - the lower lip is pushed up and may protrude
+   - the chin skin wrinkles into a dimpled, orange-peel texture
+
+18. Lip Pucker (mouth; often with 17, 22)
+   muscles: incisivii labii superioris; incisivii labii inferioris
+   - the lips are pushed forward and gathered
+   - the mouth opening becomes small and rounded
+   - fine vertical lines appear on the lips
+
+20. Lip Stretcher (mouth; often with 1, 2, 4, 5, 25)
+   muscles: risorius; platysma
+   - the lip corners are pulled straight out toward the ears
+   - the mouth is elongated and flattened horizontally
+   - the skin beyond the lip corners is stretched
+
+22. Lip Funneler (mouth; often with 18, 25)
+   muscles: orbicularis oris
+   - the lips are flared outward into a funnel
+   - the lips push forward and the teeth may show
+   - the mouth forms a trumpet-like shape
+
+23. Lip Tightener (mouth; often with 4, 7, 24)
+   muscles: orbicularis oris
+   - the lips are tightened and their red parts narrow
+   - the lip margins roll slightly inward and look thin
+   - small bulges may form around the tense lips
+
+24. Lip Pressor (mouth; often with 17, 23)
+   muscles: orbicularis oris
+   - the closed lips are pressed firmly together
+   - the lips narrow and the skin around them bulges
+   - the lower lip is pushed against the upper lip
+
+25. Lips Part (mouth; often with 12, 26, 10)
+   muscles: depressor labii inferioris; relaxation of mentalis; relaxation of orbicularis oris
+   - the lips separate slightly
+   - the teeth or the inside of the mouth may become visible
+   - the jaw itself need not drop
+
+26. Jaw Drop (jaw; often with 25, 5, 1, 2)
+   muscles: masseter relaxed; temporalis relaxed; internal pterygoid relaxed
+   - the jaw lowers and the mouth opens loosely
+   - the space between the teeth widens
+   - the lower face lengthens without stretching the lips
+
+27. Mouth Stretch (jaw; often with 1, 2, 5)
+   muscles: pterygoids; digastric
+   - the mouth is opened wide by actively pulling the jaw down
+   - the lips and cheeks are stretched tight
+   - the mouth opening becomes tall and oval
+
+28. Lip Suck (mouth; often with 17, 24)
+   muscles: orbicularis oris
+   - the lips are sucked inward over the teeth
+   - the red parts of the lips disappear from view
+   - the skin around the mouth is drawn in
+
+43. Eyes Closed (eyes; often with 6, 7)
+   muscles: relaxation of levator palpebrae superioris; orbicularis oculi, pars palpebralis
+   - the upper eyelids droop until the eyes are closed
+   - the eyelids rest together without squeezing
+   - no tension lines form around the eyes
+
+45. Blink (eyes; often with 5)
+   muscles: relaxation of levator palpebrae superioris; orbicularis oculi, pars palpebralis
+   - the eyes close and reopen quickly
+   - the eyelids meet for a brief moment
+   - the eye region returns to neutral at once
+
+46. Wink (eyes; often with 6, 12)
+   muscles: orbicularis oculi
+   - one eye closes briefly while the other stays open
+   - the closure is one-sided and deliberate
+   - the cheek on the winking side may lift a little
+"""
+
+_HEAD = re.compile(r"^(\d+)\. (.+) \((\w+); often with ([\d, ]+)\)$")
+
+
+def _parse_table(text: str) -> dict[int, ActionUnit]:
+    """``_TABLE`` as ``{number: ActionUnit}``, in its order."""
+    out = {}
+    for block in text.strip().split("\n\n"):
+        head, muscles, *cues = [ln.strip() for ln in block.splitlines()]
+        m = _HEAD.match(head)
+        if not (m and muscles.startswith("muscles: ") and all(c.startswith("- ") for c in cues)):
+            raise ValueError(f"malformed FACS table block: {head!r}")
+        n = int(m.group(1))
+        out[n] = ActionUnit(n, m.group(2), tuple(muscles.removeprefix("muscles: ").split("; ")),
+                            m.group(3), tuple(c.removeprefix("- ") for c in cues),
+                            tuple(int(x) for x in m.group(4).split(", ")))
+    return out
+
+
+AUS: dict[int, ActionUnit] = _parse_table(_TABLE)
 
 AU_SETS: dict[str, tuple[int, ...]] = {
     "bp4d": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),

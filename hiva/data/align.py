@@ -14,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from hiva.config import check_config
 from hiva.errors import HivaError
 
 # Canonical eye centres as fractions of the crop side (the subject's right eye is on the left).
 EYE_LEFT = (0.34, 0.40)
 EYE_RIGHT = (0.66, 0.40)
+PICKS = ("largest", "most-confident")  # which face of several: the largest box or best score
+SIZES = (32, 1024)  # crop side in pixels
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,19 @@ class AlignConfig:
     size: int = 256
     min_confidence: float = 0.5
     pick: str = "largest"  # largest | most-confident
-    quality: int = 95
+    quality: int = 95  # JPEG quality of the crops
+
+    def __post_init__(self) -> None:
+        lo, hi = SIZES
+        check_config("align", [
+            (bool(str(self.manifest).strip()), "manifest must name a manifest file"),
+            (bool(str(self.out).strip()), "out must name a folder"),
+            (lo <= self.size <= hi, f"size must be in {lo}..{hi} pixels, got {self.size}"),
+            (0.0 <= self.min_confidence <= 1.0,
+             f"min_confidence must be in 0..1, got {self.min_confidence}"),
+            (self.pick in PICKS, f"pick must be one of {', '.join(PICKS)}, got {self.pick!r}"),
+            (1 <= self.quality <= 100, f"quality must be in 1..100, got {self.quality}"),
+        ])
 
 
 class FaceAligner:
@@ -40,7 +55,7 @@ class FaceAligner:
         except Exception as e:  # noqa: BLE001 — any import failure means the same fix
             raise HivaError(f"mediapipe does not import ({type(e).__name__}: {e}); "
                             "install mediapipe==0.10.14") from None
-        if pick not in ("largest", "most-confident"):
+        if pick not in PICKS:
             raise HivaError(f"unknown --pick {pick!r}; use largest or most-confident")
         # model_selection=1: the full-range model, for faces that are not close to the camera.
         self._det = mp.solutions.face_detection.FaceDetection(
@@ -93,6 +108,7 @@ def run(cfg: AlignConfig) -> Path:
     from tqdm import tqdm
 
     from hiva.config import write_config
+    from hiva.data.image_files import write_image
     from hiva.data.manifest import manifest_meta, read_manifest, write_manifest
 
     df = read_manifest(cfg.manifest)
@@ -119,9 +135,7 @@ def run(cfg: AlignConfig) -> Path:
                 missing.append((p, "no face"))
                 continue
             dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_name(dst.stem + ".tmp.jpg")
-            cv2.imwrite(str(tmp), crop[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, cfg.quality])
-            tmp.replace(dst)
+            write_image(dst, crop, cfg.quality)
         keep.append(i)
         new_paths.append(str(dst.resolve()))
     pd.DataFrame(missing, columns=["path", "reason"]).to_csv(out / "no_face.csv", index=False)

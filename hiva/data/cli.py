@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from hiva.config import SET_HELP
+
 data_app = typer.Typer(help="Face data: import, synthesise, align, folds.", no_args_is_help=True,
                        rich_markup_mode=None)
 
@@ -129,12 +131,13 @@ def synth(
     difficulty: float | None = typer.Option(None, "--difficulty", help="0 clear .. 1 subtle."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (0 = all cores)."),
     grid: bool | None = typer.Option(None, "--grid/--no-grid", help="Write per-AU grid PNGs."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Render a SYNTHETIC AU-labelled face set with a manifest."""
     from hiva.config import load_config
     from hiva.data.synth import SynthConfig, render_synthetic
 
-    cfg = load_config(SynthConfig, config, out=str(out), subjects=subjects,
+    cfg = load_config(SynthConfig, config, sets, out=str(out), subjects=subjects,
                       per_subject=per_subject, seed=seed, size=size, difficulty=difficulty,
                       workers=workers, grid=grid)
     path = render_synthetic(cfg.out, cfg.subjects, cfg.per_subject, cfg.seed, cfg.size,
@@ -150,12 +153,13 @@ def align(
     size: int | None = typer.Option(None, "--size", help="Crop side (default 256)."),
     min_confidence: float | None = typer.Option(None, "--min-confidence"),
     pick: str | None = typer.Option(None, "--pick", help="largest | most-confident"),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Detect, align (eyes to canonical positions) and crop faces; skip frames with no face."""
     from hiva.config import load_config
     from hiva.data.align import AlignConfig, run
 
-    cfg = load_config(AlignConfig, config, manifest=str(manifest), out=str(out), size=size,
+    cfg = load_config(AlignConfig, config, sets, manifest=str(manifest), out=str(out), size=size,
                       min_confidence=min_confidence, pick=pick)
     typer.echo(f"wrote {run(cfg)}")
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from hiva.errors import HivaError
 from hiva.facs import au_column
+from hiva.runtime import atomic_write
 
 REQUIRED = ("path", "subject", "sequence", "frame")
 _AU_RE = re.compile(r"^AU(\d{2,3})$")
@@ -86,9 +87,7 @@ def write_manifest(df: pd.DataFrame, path: str | Path, meta: dict | None = None)
     md = dict(table.schema.metadata or {})
     md[b"hiva"] = json.dumps(meta or {}).encode()
     table = table.replace_schema_metadata(md)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: pq.write_table(table, p))
     return path
 
 

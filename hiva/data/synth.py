@@ -1,4 +1,5 @@
-"""Synthetic AU faces: a parametric 2D face drawn with OpenCV, its expression driven by FACS AUs.
+"""Synthetic AU faces: the set. Identities, expressions and poses are sampled per subject and
+drawn by ``hiva.data.synth_face``.
 
 Clearly synthetic: the set exists so that anyone can train and test the pipeline offline (no
 AU-labelled face data can be had here). Each identity (= manifest ``subject``) has its own face
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hiva.config import check_config
+from hiva.data.image_files import write_image
+from hiva.data.synth_face import SYNTH_AUS, render_face, sample_identity
 from hiva.errors import HivaError
 from hiva.facs import au_column
-
-SYNTH_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26)
+from hiva.runtime import write_text_atomic
 
 # Emotion prototypes (after EMFACS-style tables): the AUs that usually fire together.
 PROTOTYPES: dict[str, tuple[int, ...]] = {
@@ -42,13 +45,7 @@ PROTOTYPES: dict[str, tuple[int, ...]] = {
 _PROTO_P = np.array([0.12, 0.16, 0.09, 0.09, 0.07, 0.08, 0.07, 0.06, 0.06, 0.1, 0.1])
 _PROTO_P = _PROTO_P / _PROTO_P.sum()
 
-SKIN = np.array([
-    (255, 224, 196), (241, 194, 160), (224, 172, 125), (198, 134, 96),
-    (160, 105, 70), (120, 78, 52), (88, 57, 40),
-], dtype=np.float32)
-HAIR = np.array([(20, 16, 14), (60, 40, 25), (110, 75, 40), (180, 140, 80), (120, 120, 120),
-                 (150, 60, 30)], dtype=np.float32)
-IRIS = np.array([(70, 45, 25), (40, 90, 140), (60, 110, 70), (100, 80, 50)], dtype=np.float32)
+SIZES = (64, 512)  # image side in pixels (128..256 recommended)
 
 
 @dataclass(frozen=True)
@@ -63,29 +60,23 @@ class SynthConfig:
     grid: bool = True
     jpeg_quality: int = 0  # 0 = random per image in [60, 95]
 
-
-def _identity(rng: np.random.Generator) -> dict:
-    t = rng.uniform(0, len(SKIN) - 1)
-    i = int(t)
-    skin = SKIN[i] * (1 - (t - i)) + SKIN[min(i + 1, len(SKIN) - 1)] * (t - i)
-    return {
-        "skin": skin * rng.uniform(0.95, 1.05, 3),
-        "hair": HAIR[rng.integers(len(HAIR))] * rng.uniform(0.8, 1.2),
-        "hair_style": int(rng.integers(4)),
-        "iris": IRIS[rng.integers(len(IRIS))],
-        "bg": rng.uniform(40, 230, 3).astype(np.float32),
-        "bg2": rng.uniform(40, 230, 3).astype(np.float32),
-        "fw": rng.uniform(0.62, 0.76), "fh": rng.uniform(0.9, 1.04),
-        "chin": rng.uniform(0.55, 0.85),
-        "ex": rng.uniform(0.25, 0.31), "ey": rng.uniform(-0.13, -0.06),
-        "ew": rng.uniform(0.105, 0.135), "eu": rng.uniform(0.045, 0.06),
-        "el": rng.uniform(0.03, 0.04),
-        "bh": rng.uniform(0.14, 0.19), "bt": rng.uniform(0.028, 0.05),
-        "bx": rng.uniform(0.07, 0.11),
-        "nl": rng.uniform(0.16, 0.24), "nw": rng.uniform(0.04, 0.055),
-        "my": rng.uniform(0.42, 0.5), "mw": rng.uniform(0.16, 0.21),
-        "ut": rng.uniform(0.03, 0.045), "lt": rng.uniform(0.04, 0.06),
-    }
+    def __post_init__(self) -> None:
+        lo, hi = SIZES
+        check_config("synth", [
+            (bool(str(self.out).strip()), "out must name a folder"),
+            (self.subjects >= 1, f"subjects must be ≥ 1, got {self.subjects}"),
+            (self.per_subject >= 1, f"per_subject must be ≥ 1, got {self.per_subject}"),
+            (self.seed >= 0, f"seed must be ≥ 0, got {self.seed}"),
+            (lo <= self.size <= hi,
+             f"size must be in {lo}..{hi} pixels (128..256 recommended), got {self.size}"),
+            (0.0 <= self.difficulty <= 1.0,
+             f"difficulty must be in 0..1 (0 clear .. 1 subtle), got {self.difficulty}"),
+            (self.workers >= 0, f"workers must be ≥ 0 (0 = all cores), got {self.workers}"),
+            (isinstance(self.grid, bool), f"grid must be true or false, got {self.grid!r}"),
+            (0 <= self.jpeg_quality <= 100,
+             f"jpeg_quality must be in 1..100, or 0 for a random one per image in 60..95, got "
+             f"{self.jpeg_quality}"),
+        ])
 
 
 def sample_expression(rng: np.random.Generator, difficulty: float) -> dict[int, float]:
@@ -106,260 +97,6 @@ def sample_expression(rng: np.random.Generator, difficulty: float) -> dict[int, 
     return out
 
 
-def _bez(p0, p1, p2, n: int = 10) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
-    return (1 - t) ** 2 * np.asarray(p0) + 2 * (1 - t) * t * np.asarray(p1) + t**2 * np.asarray(p2)
-
-
-def _through(p0, mid, p2, n: int = 10) -> np.ndarray:
-    """Quadratic curve from p0 to p2 passing through ``mid`` at t=0.5."""
-    p0, mid, p2 = map(np.asarray, (p0, mid, p2))
-    return _bez(p0, 2 * mid - (p0 + p2) / 2, p2, n)
-
-
-def _ellipse(cx, cy, rx, ry, a0=0.0, a1=2 * math.pi, n=24) -> np.ndarray:
-    t = np.linspace(a0, a1, n)
-    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], 1)
-
-
-class _Canvas:
-    """Draws in face units (x right, y down, face centre at 0) through a similarity transform."""
-
-    def __init__(self, img, size, scale, angle, tx, ty, yaw):
-        self.img, self.yaw = img, yaw
-        s = size * 0.40 * scale
-        c, sn = math.cos(angle), math.sin(angle)
-        self.M = np.array([[s * c, -s * sn], [s * sn, s * c]])
-        self.T = np.array([size / 2 + tx * size, size / 2 + ty * size + 0.02 * size])
-        self.s = s
-
-    def px(self, pts, feature=True) -> np.ndarray:
-        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2).copy()
-        if feature:  # yaw: inner features slide sideways, more near the centre line
-            p[:, 0] += self.yaw * (1.0 - np.clip(np.abs(p[:, 0]) / 0.8, 0, 1) ** 2) * 0.5
-        q = p @ self.M.T + self.T
-        return np.round(q * 16).astype(np.int32)
-
-    def poly(self, pts, color, feature=True):
-        import cv2
-
-        cv2.fillPoly(self.img, [self.px(pts, feature)], _c(color), cv2.LINE_AA, shift=4)
-
-    def line(self, pts, color, width, feature=True):
-        import cv2
-
-        w = max(1, int(round(width * self.s)))
-        cv2.polylines(self.img, [self.px(pts, feature)], False, _c(color), w, cv2.LINE_AA, shift=4)
-
-
-def _c(color):
-    return tuple(float(v) for v in np.clip(color, 0, 255))
-
-
-def _mix(a, b, t):
-    t = float(np.clip(t, 0, 1))
-    return np.asarray(a) * (1 - t) + np.asarray(b) * t
-
-
-def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1.0, 0.0, 0.0, 0.0),
-                rng: np.random.Generator | None = None, difficulty: float = 0.0) -> np.ndarray:
-    """One RGB uint8 face. ``au`` maps AU number → intensity 0-5; ``pose`` = (roll radians,
-    scale, shift x, shift y, yaw). With ``rng`` the photometric degradations are applied."""
-    import cv2
-
-    a = {k: min(max(au.get(k, 0.0), 0.0), 5.0) / 5.0 for k in SYNTH_AUS}
-    p = ident
-    skin = p["skin"]
-    img = np.empty((size, size, 3), np.uint8)
-    yy = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
-    img[:] = (p["bg"] * (1 - yy) + p["bg2"] * yy).astype(np.uint8)
-    cv = _Canvas(img, size, pose[1], pose[0], pose[2], pose[3], pose[4])
-
-    # Head outline: jaw drop (AU26) and lips parting (AU25) lengthen the lower face.
-    jaw = 0.22 * a[26]
-    drop = jaw + 0.02 * a[25]
-    fw, fh = p["fw"], p["fh"] + drop
-    if p["hair_style"] == 1:  # long hair behind the head
-        cv.poly(np.concatenate([_ellipse(0, -0.05, fw + 0.12, 1.05, math.pi, 2 * math.pi),
-                                [[fw + 0.14, 0.75], [-fw - 0.14, 0.75]]]), p["hair"], False)
-    cv.poly([[-0.22, 0.6], [0.22, 0.6], [0.26, 1.4], [-0.26, 1.4]], skin * 0.8, False)  # neck
-    for s in (-1, 1):
-        cv.poly(_ellipse(s * fw, 0.02, 0.07, 0.14), skin * 0.88, False)  # ears
-    up = _ellipse(0, 0.05, fw, 0.98, math.pi, 2 * math.pi, 24)
-    t = np.linspace(0, math.pi, 24)
-    k = np.sin(t) ** 4 * (1 - p["chin"])
-    lo = np.stack([fw * np.cos(t) * (1 - k * 0.6), 0.05 + fh * np.sin(t)], 1)
-    cv.poly(np.concatenate([up, lo]), skin, False)
-    if p["hair_style"] in (0, 1, 3):
-        low = -0.6 if p["hair_style"] == 3 else -0.66
-        cap = _ellipse(0, 0.05, fw + 0.02, 1.0, math.pi * 1.02, math.pi * 1.98, 20)
-        inner = _through([fw * 0.95, -0.42], [0, low], [-fw * 0.95, -0.42], 12)
-        cv.poly(np.concatenate([cap, inner]), p["hair"], False)
-
-    ex, ey, ew = p["ex"], p["ey"], p["ew"]
-    line_c = skin * 0.5
-
-    # Forehead: AU1 centre wrinkles, AU2 lateral wrinkles.
-    for j in range(3):
-        y = ey - 0.31 - 0.06 * j
-        if a[1] > 0:
-            cv.line(_through([-0.14, y + 0.01], [0, y - 0.012], [0.14, y + 0.01], 8),
-                    _mix(skin, line_c * 0.8, 0.3 + 0.7 * a[1]), 0.012 + 0.008 * a[1])
-        if a[2] > 0 and j < 2:
-            for s in (-1, 1):
-                yy2 = ey - 0.3 - 0.06 * j
-                arc = _through([s * 0.17, yy2], [s * 0.29, yy2 - 0.03], [s * 0.41, yy2 + 0.01], 8)
-                cv.line(arc,
-                        _mix(skin, line_c * 0.8, 0.3 + 0.7 * a[2]), 0.012 + 0.008 * a[2])
-
-    # Cheeks (AU6 lifts and rounds them; AU12 adds a little).
-    lift = 0.08 * a[6] + 0.03 * a[12]
-    for s in (-1, 1):
-        cv.poly(_ellipse(s * (ex + 0.02), 0.2 - lift, 0.13, 0.09 + 0.02 * a[6]),
-                _mix(skin, np.array([230, 120, 110]), 0.12 + 0.25 * a[6]))
-
-    # Eyes.
-    u = p["eu"] * (1 + 1.6 * a[5] - 0.45 * a[7] - 0.3 * a[6] - 0.25 * a[4])
-    lo_open = p["el"] * (1 - 0.8 * a[7] - 0.55 * a[6])
-    for s in (-1, 1):
-        cx = s * ex
-        inner, outer = [cx - s * ew, ey + 0.005], [cx + s * ew, ey - 0.005]
-        top = _through(inner, [cx, ey - u], outer, 12)
-        bot = _through(outer, [cx, ey + max(lo_open, 0.004)], inner, 12)
-        cv.poly(np.concatenate([top, bot]), (240, 238, 232))
-        r = 0.052
-        cv.poly(_ellipse(cx, ey + 0.004, r, r, n=20), p["iris"])
-        cv.poly(_ellipse(cx, ey + 0.004, r * 0.45, r * 0.45, n=14), (15, 12, 12))
-        # Lids cover what lies outside the aperture (keeps the iris inside the eye).
-        cv.poly(np.concatenate([top, [[outer[0] + s * 0.02, ey - 0.13], [inner[0] - s * 0.02,
-                                                                          ey - 0.13]]]), skin)
-        cv.poly(np.concatenate([bot, [[inner[0] - s * 0.02, ey + 0.1],
-                                      [outer[0] + s * 0.02, ey + 0.1]]]), skin)
-        cv.line(top, (30, 22, 20), 0.016)
-        cv.line(bot, _mix(line_c, (30, 22, 20), a[7]), 0.008 + 0.014 * a[7])
-        crease = 0.035 * (1 - 0.7 * a[5])
-        cv.line(_through([inner[0], ey - 0.01], [cx, ey - u - crease], [outer[0], ey - 0.015], 10),
-                line_c, 0.008)
-        if a[6] > 0:  # crow's feet and the bulge under the eye
-            for d in (-0.5, 0.0, 0.5):
-                o = np.array(outer) + [s * 0.03, 0]
-                cv.line([o, o + [s * 0.09 * math.cos(d), 0.09 * math.sin(d)]],
-                        _mix(skin, line_c * 0.8, 0.2 + 0.8 * a[6]), 0.012)
-            cv.line(_through([cx - s * ew * 0.8, ey + 0.06 - 0.02 * a[6]],
-                             [cx, ey + 0.09 - 0.03 * a[6]], [cx + s * ew * 0.9, ey + 0.05], 8),
-                    _mix(skin, line_c, a[6]), 0.01)
-
-    # Brows: AU1 lifts the inner ends, AU2 the outer, AU4 lowers and draws them together.
-    by = ey - p["bh"]
-    for s in (-1, 1):
-        inner = [s * (p["bx"] - 0.05 * a[4]), by - 0.13 * a[1] + 0.11 * a[4] + 0.02 * a[9]]
-        mid = [s * (ex - 0.01), by - 0.035 - 0.04 * a[1] - 0.09 * a[2] + 0.08 * a[4]]
-        outer = [s * (ex + ew + 0.04), by + 0.01 - 0.13 * a[2] + 0.04 * a[4]]
-        c = _through(inner, mid, outer, 12)
-        w = np.linspace(1.0, 0.55, 12)[:, None] * p["bt"]
-        cv.poly(np.concatenate([c - [0, 1] * w / 2, (c + [0, 1] * w / 2)[::-1]]), p["hair"] * 0.9)
-    if a[4] > 0:  # vertical furrows between the brows
-        for s in (-1, 1):
-            cv.line([[s * 0.03, by - 0.06], [s * 0.045, by + 0.12]],
-                    _mix(skin, line_c * 0.6, 0.4 + 0.6 * a[4]), 0.018)
-
-    # Nose: AU9 wrinkles the bridge and lifts the nostrils; AU10 lifts them a little.
-    nb = p["nl"] - 0.04 * a[9] - 0.015 * a[10]
-    nw = p["nw"] * (1 + 0.25 * a[9])
-    for s in (-1, 1):
-        side = _through([s * 0.045, ey], [s * 0.05, (ey + nb) / 2], [s * 0.06, nb - 0.03], 6)
-        cv.line(side,
-                _mix(skin, line_c, 0.35), 0.01)
-        cv.poly(_ellipse(s * (nw + 0.02), nb, nw, 0.035), skin * 0.9)
-        cv.poly(_ellipse(s * 0.032, nb + 0.022, 0.022, 0.011, n=12), skin * 0.35)
-    cv.poly(_ellipse(0, nb - 0.005, 0.045, 0.04), skin * 0.97)
-    if a[9] > 0:
-        for j in range(3):
-            y = ey + 0.015 + 0.035 * j
-            cv.line(_through([-0.06, y + 0.01], [0, y - 0.01], [0.06, y + 0.01], 6),
-                    _mix(skin, line_c * 0.7, 0.3 + 0.7 * a[9]), 0.012)
-
-    # Mouth geometry.
-    my = p["my"] + 0.02 * a[25]
-    mw = p["mw"]
-    cxm = mw * (1 + 0.28 * a[12] + 0.4 * a[20] - 0.18 * a[14] - 0.3 * a[23] - 0.05 * a[24]
-                - 0.05 * a[10])
-    cy = my - 0.1 * a[12] + 0.09 * a[15] + 0.02 * a[20] - 0.01 * a[14] - 0.02 * a[17]
-    gap = 0.065 * a[25] + 0.12 * a[26] * (0.55 + 0.45 * (a[25] > 0))
-    thin_u = 1 - 0.55 * a[23] - 0.65 * a[24] - 0.35 * a[20] - 0.25 * a[12]
-    thin_l = 1 - 0.55 * a[23] - 0.65 * a[24] - 0.35 * a[20] + 0.35 * a[17]
-    up_y = my - 0.06 * a[10] - 0.3 * gap * (a[25] > 0) - 0.02 * a[9]
-    # The lower lip and the chin ride down with the jaw (AU26), not only with the lips parting.
-    low_y = my + gap * 0.7 + 0.25 * jaw - 0.05 * a[17]
-    ut, lt = p["ut"] * max(thin_u, 0.25), p["lt"] * max(thin_l, 0.25)
-    L, R = [-cxm, cy], [cxm, cy]
-    lip_up = _through(L, [0, up_y], R, 14)
-    lip_lo = _through(R, [0, low_y], L, 14)
-
-    # Nasolabial folds deepen with AU10, AU12, AU9 and AU6.
-    fold = 0.15 + 0.85 * min(1.0, a[10] + a[12] + 0.5 * a[9] + 0.4 * a[6])
-    for s in (-1, 1):
-        cv.line(_through([s * (nw * 2 + 0.04), nb - 0.02], [s * (cxm * 0.75 + 0.09), (nb + cy) / 2],
-                         [s * (cxm + 0.05), cy + 0.05], 10), _mix(skin, line_c, fold), 0.014)
-
-    lip_c = _mix(skin, np.array([170, 60, 60]), 0.55)
-    if gap > 0.006:
-        cv.poly(np.concatenate([lip_up, lip_lo]), (60, 15, 20))
-        th = min(gap * 0.5, 0.04)
-        cv.poly(np.concatenate([lip_up, (lip_up + [0, th])[::-1]]), (235, 232, 220))
-    elif a[10] > 0.3:  # upper teeth show under a raised upper lip
-        cv.poly(np.concatenate([lip_up, (lip_up + [0, 0.02 * a[10]])[::-1]]), (235, 232, 220))
-    upper = np.concatenate([_through(L, [0, up_y - ut], R, 14), lip_up[::-1]])
-    cv.poly(upper, lip_c)
-    lower = np.concatenate([lip_lo, _through(L, [0, low_y + lt], R, 14)])
-    cv.poly(lower, lip_c * 1.05)
-    cv.line(lip_up, _mix(lip_c * 0.5, (40, 20, 20), a[24]), 0.008 + 0.016 * a[24])
-    if a[23] > 0:  # tightened lips: the red narrows and small vertical lines appear
-        for xx in np.linspace(-0.6, 0.6, 5) * cxm:
-            cv.line([[xx, up_y - ut * 0.8], [xx, low_y + lt * 0.8]],
-                    _mix(lip_c, lip_c * 0.45, a[23]), 0.009)
-    if a[24] > 0:  # pressed lips bulge the skin above and below
-        cv.line(_through([-cxm * 0.8, up_y - ut - 0.03], [0, up_y - ut - 0.04],
-                         [cxm * 0.8, up_y - ut - 0.03], 8), _mix(skin, line_c, a[24]), 0.012)
-        cv.line(_through([-cxm * 0.7, low_y + lt + 0.03], [0, low_y + lt + 0.045],
-                         [cxm * 0.7, low_y + lt + 0.03], 8), _mix(skin, line_c, a[24]), 0.012)
-    for s in (-1, 1):
-        if a[14] > 0:  # dimples beside the corners
-            cv.line(_through([s * (cxm + 0.015), cy - 0.035], [s * (cxm + 0.04), cy],
-                             [s * (cxm + 0.015), cy + 0.035], 6), _mix(skin, line_c * 0.5, a[14]),
-                    0.024)
-        if a[20] > 0:  # stretched lips: skin lines pulled out sideways from the corners
-            for dy in (-0.02, 0.025):
-                cv.line([[s * (cxm + 0.02), cy + dy], [s * (cxm + 0.11), cy + dy * 1.8]],
-                        _mix(skin, line_c * 0.7, a[20]), 0.012)
-        if a[15] > 0:  # skin below the corners pulled down
-            cv.line([[s * cxm, cy + 0.015], [s * (cxm + 0.01), cy + 0.1]],
-                    _mix(skin, line_c * 0.7, a[15]), 0.013)
-    # Chin: AU17 pushes it up, deepens the groove under the lip and dimples the skin.
-    cb = low_y + lt
-    groove = 0.15 + 0.85 * a[17]
-    cv.line(_through([-0.09, cb + 0.05], [0, cb + 0.035 - 0.02 * a[17]], [0.09, cb + 0.05], 8),
-            _mix(skin, line_c, groove), 0.012)
-    if a[17] > 0:
-        cv.line(_through([-0.13, cb + 0.2], [0, cb + 0.1], [0.13, cb + 0.2], 8),
-                _mix(skin, line_c, a[17]), 0.012)
-
-    if rng is None:
-        return img
-    # Photometric degradations: lighting gradient, noise, blur (JPEG is applied when saving).
-    f = img.astype(np.float32)
-    g = rng.normal(0, 0.25 + 0.2 * difficulty, 2)
-    xs = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-    light = 1 + g[0] * xs[None, :] + g[1] * xs[:, None]
-    f *= (light * rng.uniform(0.8, 1.15))[..., None]
-    f += rng.normal(0, rng.uniform(1, 4 + 6 * difficulty), f.shape).astype(np.float32)
-    img = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.3 + 0.4 * difficulty:
-        sig = rng.uniform(0.3, 0.6 + 0.8 * difficulty) * size / 160
-        img = cv2.GaussianBlur(img, (0, 0), sig)
-    return img
-
-
 def sample_pose(rng: np.random.Generator, difficulty: float, base=None) -> tuple:
     r = 1 + difficulty
     pose = (math.radians(rng.normal(0, 4 * r)), rng.uniform(0.9, 1.04), rng.normal(0, 0.02 * r),
@@ -375,11 +112,9 @@ def _subject_rng(seed: int, subject: int, stream: int) -> np.random.Generator:
 
 
 def _render_subject(args) -> list[dict]:
-    import cv2
-
     out, subj, n, seed, size, difficulty, q = args
     rng_id = _subject_rng(seed, subj, 0)
-    ident = _identity(rng_id)
+    ident = sample_identity(rng_id)
     base_pose = sample_pose(rng_id, difficulty)
     rng = _subject_rng(seed, subj, 1)
     name = f"S{subj:04d}"
@@ -391,7 +126,7 @@ def _render_subject(args) -> list[dict]:
         img = render_face(ident, au, size, sample_pose(rng, difficulty, base_pose), rng, difficulty)
         quality = q or int(rng.integers(60, 96))
         rel = f"images/{name}/{i:05d}.jpg"
-        cv2.imwrite(str(Path(out) / rel), img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        write_image(Path(out) / rel, img, quality)
         row = {"path": rel, "subject": name, "sequence": "synth", "frame": i}
         for k in SYNTH_AUS:
             row[au_column(k)] = int(au[k] >= 1.0)
@@ -399,9 +134,7 @@ def _render_subject(args) -> list[dict]:
         rows.append(row)
     part = Path(out) / "parts" / f"{name}.json"
     part.parent.mkdir(exist_ok=True)
-    tmp = part.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rows))
-    os.replace(tmp, part)  # the part file marks the subject done: a rerun skips it
+    write_text_atomic(part, json.dumps(rows))  # the part file marks the subject done
     return rows
 
 
@@ -410,23 +143,16 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
                      grid: bool = True, jpeg_quality: int = 0, progress: bool = True) -> Path:
     """Render the set into ``out``; returns the manifest path. Deterministic by ``seed``."""
     import pandas as pd
+    import yaml
 
     from hiva.config import write_config
     from hiva.data.manifest import write_manifest
 
-    if not 64 <= size <= 512:
-        raise HivaError(f"--size {size} is out of range; use 64..512 (128..256 recommended)")
-    if subjects < 1 or per_subject < 1:
-        raise HivaError("--subjects and --per-subject must be at least 1")
-    if not 0.0 <= difficulty <= 1.0:
-        raise HivaError(f"--difficulty {difficulty} is out of range; use 0..1")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = SynthConfig(str(out), subjects, per_subject, seed, size, difficulty, workers, grid,
                       jpeg_quality)
+    out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / "config.yaml"
-    import yaml
-
     if cfg_file.exists() and (out / "parts").exists():
         old = yaml.safe_load(cfg_file.read_text()) or {}
         keys = ("seed", "size", "difficulty", "per_subject", "jpeg_quality")
@@ -485,7 +211,7 @@ def write_grids(folder, size: int = 160, seed: int = 0, identities: int = 6) -> 
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ids = [_identity(_subject_rng(seed, 10_000 + j, 0)) for j in range(identities)]
+    ids = [sample_identity(_subject_rng(seed, 10_000 + j, 0)) for j in range(identities)]
     pose = (0.0, 1.0, 0.0, 0.0, 0.0)
     neutral = [render_face(p, {}, size, pose) for p in ids]
     paths, rows = [], []
@@ -495,14 +221,10 @@ def write_grids(folder, size: int = 160, seed: int = 0, identities: int = 6) -> 
         g = np.concatenate([np.full((24, g.shape[1], 3), 255, np.uint8), g], 0)
         cv2.putText(g, f"AU{k}: top neutral, bottom AU{k} at intensity 4 (SYNTHETIC)", (4, 17),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        p = folder / f"{au_column(k)}.png"
-        cv2.imwrite(str(p), g[..., ::-1])
-        paths.append(p)
+        paths.append(write_image(folder / f"{au_column(k)}.png", g))
         row = np.concatenate([neutral[0]] + on[:3], 1).copy()
         cv2.putText(row, f"AU{k}", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2,
                     cv2.LINE_AA)
         rows.append(row)
-    p = folder / "all.png"
-    cv2.imwrite(str(p), np.concatenate(rows, 0)[..., ::-1])
-    paths.append(p)
+    paths.append(write_image(folder / "all.png", np.concatenate(rows, 0)))
     return paths

@@ -4,17 +4,13 @@ import pandas as pd
 import pytest
 
 from hiva.data.importers import (
-    R_BAD_ROW,
-    R_EMPTY,
-    R_NO_FRAME_COL,
-    R_NO_IMAGE,
-    R_NO_ROWS,
     export_megraphau,
     import_bp4d,
     import_csv,
     import_disfa,
     import_megraphau,
 )
+from hiva.data.importing import R_BAD_ROW, R_EMPTY, R_NO_FRAME_COL, R_NO_IMAGE, R_NO_ROWS
 from hiva.data.manifest import manifest_aus, read_manifest, write_manifest
 from hiva.errors import HivaError
 
@@ -135,6 +131,24 @@ def test_errors_are_one_line(tmp_path):
         write_manifest(pd.DataFrame({"path": ["x"], "AU01": [1]}), tmp_path / "x.parquet")
 
 
+def test_manifest_write_is_all_or_nothing(bp4d_root, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    df, _ = import_bp4d(bp4d_root)
+    m = tmp_path / "m.parquet"
+    write_manifest(df, m)
+
+    def killed(table, where, **kw):  # the writer dies half way through the file
+        where.write_bytes(b"PAR1 half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pq, "write_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_manifest(df.iloc[:1], m)
+    assert len(read_manifest(m)) == len(df)  # the old manifest, whole
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
 def test_disfa_from_left_videos(disfa_root):
     import shutil
 
@@ -156,6 +170,8 @@ def test_disfa_from_left_videos(disfa_root):
     assert list(df["frame"]) == [0, 1, 2, 0]
     assert (disfa_root / "img" / "SN001" / "2.png").is_file()
     assert not (disfa_root / "img" / "SN001" / ".partial").exists()
+    assert sorted(p.name for p in (disfa_root / "img" / "SN001").iterdir()) == [
+        "0.png", "1.png", "2.png"]  # no temp file left beside the frames
     assert _labels(df, "AU01") == [0, 0, 1, 1]
 
 

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from hiva.data.manifest import manifest_aus, manifest_meta, read_manifest
-from hiva.data.synth import SYNTH_AUS, _identity, _subject_rng, render_face, render_synthetic
+from hiva.data.synth import _subject_rng, render_synthetic
+from hiva.data.synth_face import SYNTH_AUS, render_face, sample_identity
 from hiva.errors import HivaError
 
 # Where each AU's change must lie: (low, high) bounds on the diff centroid's y in face units
@@ -19,7 +20,7 @@ REGION = {1: (-0.6, -0.2), 2: (-0.6, -0.2), 4: (-0.4, -0.1), 5: (-0.25, 0.0), 7:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_each_au_changes_its_region(seed):
     size = 160
-    p = _identity(_subject_rng(seed, 3, 0))
+    p = sample_identity(_subject_rng(seed, 3, 0))
     neutral = render_face(p, {}, size).astype(int)
     for k in SYNTH_AUS:
         d = np.abs(render_face(p, {k: 4.0}, size).astype(int) - neutral).sum(2) > 20
@@ -71,3 +72,21 @@ def test_labels_cooccur_and_cover_all_aus(tmp_path):
     i6, i12, i2 = SYNTH_AUS.index(6), SYNTH_AUS.index(12), SYNTH_AUS.index(2)
     assert x[x[:, i6] == 1, i12].mean() > 2 * x[:, i12].mean() * 0.9  # happiness couples 6 & 12
     assert x[x[:, i6] == 1, i12].mean() > x[x[:, i2] == 1, i12].mean()
+
+
+def test_killed_part_write_is_redone_and_no_temp_file_stays(tmp_path):
+    out = tmp_path / "s"
+    kw = dict(subjects=2, per_subject=2, seed=1, size=64, workers=1, grid=True, progress=False)
+    first = read_manifest(render_synthetic(out, **kw))
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    # A run killed while S0001 was being written: its part file never got its name, and an
+    # image was cut short. The rerun renders S0001 again; nothing doubles.
+    part = out / "parts" / "S0001.json"
+    part.rename(part.with_name("S0001.json.tmp4242"))
+    img = out / "images" / "S0001" / "00001.jpg"
+    img.write_bytes(b"\xff\xd8 cut short")
+    again = read_manifest(render_synthetic(out, **kw))
+    assert part.is_file() and len(again) == 4
+    cols = [c for c in first.columns if c.startswith("AU")]
+    assert again[cols].equals(first[cols])
+    assert Image.open(img).size == (64, 64)
