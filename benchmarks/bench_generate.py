@@ -26,7 +26,9 @@ def main() -> None:
 
     from hiva.pipeline.backends.base import SamplingConfig, resolve_llm
     from hiva.pipeline.backends.transformers_backend import TransformersGenerator
-    from hiva.pipeline.generate import GenerateConfig, prompt_list, render_prompt, run
+    from hiva.pipeline.generate import run
+    from hiva.pipeline.generate_config import GenerateConfig
+    from hiva.pipeline.prompt_plan import prompt_list, render_prompt
     from hiva.prompts.render import load_templates
 
     t0 = time.perf_counter()

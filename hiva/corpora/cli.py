@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from hiva.config import SET_HELP
+
 corpus_app = typer.Typer(help="Share and inspect description corpora (Hugging Face datasets).",
                          no_args_is_help=True, rich_markup_mode=None)
 
@@ -91,13 +93,15 @@ def merge_cmd(
     no_minhash: bool = typer.Option(False, "--no-minhash", help="Exact dedup only."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace a corpus already in --out."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ):
     """Union of corpora with exact + MinHash dedup per AU across them, provenance kept."""
     from hiva.config import load_config
     from hiva.corpora.merge import MergeConfig, run
 
-    cfg = load_config(MergeConfig, config, sources=tuple(corpora), out=out, threshold=threshold,
-                      minhash=False if no_minhash else None, overwrite=overwrite or None)
+    cfg = load_config(MergeConfig, config, sets, sources=tuple(corpora), out=out,
+                      threshold=threshold, minhash=False if no_minhash else None,
+                      overwrite=overwrite or None)
     m = run(cfg)
     d = m["dedup"]
     typer.echo(f"merged {d['input']} rows from {len(cfg.sources)} corpora into {m['rows']} "

@@ -9,10 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hiva.config import check_config
 from hiva.corpora.schema import normalise_text, text_hash
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def dedup_rules(threshold: float, num_perm: int = 128, ngram: int = 2, seed: int = 1,
+                key: str = "threshold") -> list[tuple[bool, str]]:
+    """The rules a dedup setting must meet, for ``hiva.config.check_config``; ``key`` names the
+    threshold as the calling config does (``--dedup-threshold`` in generate)."""
+    return [
+        (0.0 < threshold <= 1.0,
+         f"{key} must be in (0, 1] (a Jaccard similarity), got {threshold}"),
+        (num_perm >= 16, f"num_perm must be ≥ 16, got {num_perm}"),
+        (ngram >= 1, f"ngram must be ≥ 1, got {ngram}"),
+        (seed >= 0, f"the MinHash seed must be ≥ 0, got {seed}"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -24,10 +38,7 @@ class DedupConfig:
     seed: int = 1
 
     def __post_init__(self):
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError("dedup threshold must be in (0, 1]")
-        if self.ngram < 1 or self.num_perm < 16:
-            raise ValueError("dedup ngram must be >= 1 and num_perm >= 16")
+        check_config("dedup", dedup_rules(self.threshold, self.num_perm, self.ngram, self.seed))
 
 
 def shingles(text: str, n: int) -> set[bytes]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hiva import CITATION
-from hiva.corpora.io import load_corpus, read_manifest
+from hiva.corpora.io import load_corpus, read_manifest, to_table
 from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST
 from hiva.errors import HivaError
 
@@ -52,20 +52,6 @@ def size_category(n: int) -> str:
         if n < hi:
             return label
     return "10M<n<100M"
-
-
-def to_table(df: pd.DataFrame):
-    """The rows as a pyarrow table with exactly CORPUS_SCHEMA (column order and types)."""
-    import pyarrow as pa
-
-    missing = [f.name for f in CORPUS_SCHEMA if f.name not in df.columns]
-    if missing:
-        raise HivaError(
-            f"corpus lacks column(s) {', '.join(missing)}; it was not written by "
-            "`hiva generate-descriptions` (regenerate it or fix the Parquet files)"
-        )
-    return pa.Table.from_pandas(df[[f.name for f in CORPUS_SCHEMA]], schema=CORPUS_SCHEMA,
-                                preserve_index=False)
 
 
 def _dataset_info(names: list[str]) -> list[dict]:
@@ -196,7 +182,7 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     ``datasets.load_dataset(out, config_name)`` then loads it."""
     import pyarrow.parquet as pq
 
-    from hiva.runtime import require_dir_path, writable_dir
+    from hiva.runtime import atomic_write, require_dir_path, writable_dir, write_text_atomic
 
     out = require_dir_path(out, "--to")
     df, manifest, local = _load(spec, source_config)
@@ -209,12 +195,11 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     if ddir.exists():
         shutil.rmtree(ddir)  # re-export replaces this config, never doubles it
     ddir.mkdir(parents=True)
-    tmp = ddir / "train-00000-of-00001.parquet.tmp"
-    pq.write_table(to_table(df), tmp)
-    tmp.rename(ddir / "train-00000-of-00001.parquet")
+    table = to_table(df)
+    atomic_write(ddir / "train-00000-of-00001.parquet", lambda p: pq.write_table(table, p))
     hdir = out / "hiva" / name
     hdir.mkdir(parents=True, exist_ok=True)
-    (hdir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    write_text_atomic(hdir / MANIFEST, json.dumps(manifest, indent=2, default=str))
     if local is not None and (local / CONFIG).exists():
         shutil.copyfile(local / CONFIG, hdir / CONFIG)
     readme = out / "README.md"

@@ -1,16 +1,29 @@
-"""Reading corpora: a local corpus folder, an exported folder, or a Hub dataset id, all through
-``datasets.load_dataset`` so the same code serves local and shared corpora."""
+"""Reading and writing corpora. Reading: a local corpus folder, an exported folder, or a Hub
+dataset id, all through ``datasets.load_dataset`` so the same code serves local and shared corpora.
+Writing: ``write_corpus``, the one writer of a corpus folder (generation's final pass and merge).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from hiva.corpora.schema import CORPUS_SCHEMA, MANIFEST, SUPPORTED_SCHEMA_VERSIONS
+from hiva.corpora.schema import (
+    CONFIG,
+    CORPUS_KIND,
+    CORPUS_SCHEMA,
+    DATA_DIR,
+    MANIFEST,
+    SUPPORTED_SCHEMA_VERSIONS,
+    data_file,
+)
 from hiva.errors import HivaError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+ROWS_PER_FILE = 100_000
 
 
 def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFrame:
@@ -148,7 +161,47 @@ def check_schema_version(spec, df: pd.DataFrame, manifest: dict) -> int | None:
 
 def read_manifest(corpus_dir: str | Path) -> dict:
     """The generation manifest of a local corpus folder ({} when it has none)."""
-    import json
-
     f = Path(corpus_dir) / MANIFEST
     return json.loads(f.read_text()) if f.exists() else {}
+
+
+def to_table(df: pd.DataFrame):
+    """The rows as a pyarrow table with exactly CORPUS_SCHEMA (column order and types)."""
+    import pyarrow as pa
+
+    missing = [f.name for f in CORPUS_SCHEMA if f.name not in df.columns]
+    if missing:
+        raise HivaError(
+            f"corpus lacks column(s) {', '.join(missing)}; it was not written by "
+            "`hiva generate-descriptions` (regenerate it or fix the Parquet files)"
+        )
+    return pa.Table.from_pandas(df[[f.name for f in CORPUS_SCHEMA]], schema=CORPUS_SCHEMA,
+                                preserve_index=False)
+
+
+def write_corpus(out: str | Path, rows: pd.DataFrame, manifest: dict[str, Any], cfg: Any,
+                 rows_per_file: int = ROWS_PER_FILE) -> None:
+    """Write a corpus folder (layout in ``schema``): ``data/train-*.parquet`` with ``rows``
+    (CORPUS_SCHEMA, ``rows_per_file`` rows a file), ``_config.yaml`` (``cfg``) and
+    ``_manifest.json``, each file atomically. A marker manifest goes first and the real one last,
+    so a write killed half way leaves a folder that says it is unfinished. ``out`` exists and
+    was checked by the caller; data files of an earlier write are replaced."""
+    import math
+
+    import pyarrow.parquet as pq
+
+    from hiva.config import write_config
+    from hiva.runtime import atomic_write, write_text_atomic
+
+    out = Path(out)
+    table = to_table(rows)
+    write_text_atomic(out / MANIFEST, json.dumps({"kind": CORPUS_KIND, "unfinished": True}))
+    for old in out.glob(f"{DATA_DIR}/train-*.parquet"):
+        old.unlink()
+    (out / DATA_DIR).mkdir(exist_ok=True)
+    n_files = max(1, math.ceil(table.num_rows / rows_per_file))
+    for i in range(n_files):
+        part = table.slice(i * rows_per_file, rows_per_file)
+        atomic_write(out / data_file(i, n_files), lambda p, part=part: pq.write_table(part, p))
+    atomic_write(out / CONFIG, lambda p: write_config(cfg, p))
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2, default=str))

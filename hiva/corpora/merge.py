@@ -10,12 +10,13 @@ stale hash), and corpora of different schema versions are not mixed. An existing
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hiva.config import check_config
+from hiva.corpora.dedup import DedupConfig, dedup_rules
 from hiva.errors import HivaError
 
 
@@ -29,39 +30,41 @@ class MergeConfig:
     ngram: int = 2
     overwrite: bool = False  # replace a corpus already at out
 
+    def __post_init__(self):
+        if isinstance(self.sources, str):  # one corpus named in a YAML file: refused below
+            object.__setattr__(self, "sources", (self.sources,))
+        check_config("merge", [
+            (len(self.sources) >= 2,
+             "merge needs at least two corpora: hiva corpus merge A B --out C"),
+            (all(str(s).strip() for s in self.sources), "a corpus to merge is named by an empty "
+                                                        "text; pass corpus folders or Hub ids"),
+            (bool(str(self.out).strip()), "merge needs --out FOLDER for the merged corpus"),
+            *dedup_rules(self.threshold, self.num_perm, self.ngram, key="--threshold"),
+        ])
+
+    def dedup_config(self) -> DedupConfig:
+        return DedupConfig(minhash=self.minhash, threshold=self.threshold,
+                           num_perm=self.num_perm, ngram=self.ngram)
+
 
 def run(cfg: MergeConfig) -> dict[str, Any]:
     import pandas as pd
-    import pyarrow.parquet as pq
 
-    from hiva.config import config_dict, config_hash, write_config
-    from hiva.corpora.dedup import DedupConfig, dedup_frame
-    from hiva.corpora.hub import to_table
-    from hiva.corpora.io import check_schema_version, load_corpus, read_manifest
+    from hiva.config import config_dict, config_hash
+    from hiva.corpora.dedup import dedup_frame
+    from hiva.corpora.io import check_schema_version, load_corpus, read_manifest, write_corpus
     from hiva.corpora.schema import (
-        CONFIG,
         CORPUS_KIND,
-        MANIFEST,
         SCHEMA_VERSION,
         check_out_dir,
-        data_file,
         remove_corpus,
         text_hash,
     )
     from hiva.runtime import writable_dir
 
-    if len(cfg.sources) < 2:
-        raise HivaError("merge needs at least two corpora: hiva corpus merge A B --out C")
     out = Path(cfg.out)
-    if not cfg.out:
-        raise HivaError("merge needs --out FOLDER for the merged corpus")
     if any(out.resolve() == Path(s).resolve() for s in cfg.sources if Path(s).exists()):
         raise HivaError(f"--out {out} is one of the inputs; write the merge to a new folder")
-    try:
-        dcfg = DedupConfig(minhash=cfg.minhash, threshold=cfg.threshold, num_perm=cfg.num_perm,
-                           ngram=cfg.ngram)
-    except ValueError as e:
-        raise HivaError(f"bad dedup setting: {e}") from None
     state = check_out_dir(out)  # a file, or a folder hiva did not write: refused here
     if state == "corpus" and not cfg.overwrite and not _unfinished(out):
         raise HivaError(f"--out {out} already holds a corpus; add --overwrite to replace it, or "
@@ -94,23 +97,12 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
     fresh = allrows["text"].astype(str).map(text_hash)
     stale = int((allrows["text_hash"].astype(str) != fresh).sum())
     allrows["text_hash"] = fresh
-    kept, counts = dedup_frame(allrows, dcfg)
+    kept, counts = dedup_frame(allrows, cfg.dedup_config())
     counts["text_hash_recomputed"] = stale
     kept = kept.sort_values("au", kind="stable").reset_index(drop=True)
     # Distinct rows may share a row_id only if the same row is in two inputs; exact dedup took it.
     per_au = {int(k): int(v) for k, v in kept["au"].value_counts().sort_index().items()}
     llms = sorted(kept["llm"].astype(str).unique().tolist())
-    table = to_table(kept)
-    writable_dir(out, "--out")
-    if state == "corpus":
-        remove_corpus(out)  # only what hiva wrote; checked above, after every input loaded
-    # A marker first: a merge killed half way leaves a folder its rerun recognises and finishes.
-    (out / MANIFEST).write_text(json.dumps({"kind": CORPUS_KIND, "unfinished": True}))
-    dest = out / data_file(0, 1)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    tmp.rename(dest)
     manifest = {
         "kind": CORPUS_KIND,
         "schema_version": next(iter(known), SCHEMA_VERSION),
@@ -131,10 +123,10 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
         "dedup": counts,
         "text_hash_recomputed": stale,  # rows whose stored text_hash did not match their text
     }
-    write_config(cfg, out / CONFIG)
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(out / MANIFEST)
+    writable_dir(out, "--out")
+    if state == "corpus":
+        remove_corpus(out)  # only what hiva wrote; checked above, after every input loaded
+    write_corpus(out, kept, manifest, cfg)  # a rerun recognises a merge killed half way
     return manifest
 
 

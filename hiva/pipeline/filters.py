@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from hiva.config import check_config
 from hiva.facs import AUS
 
 _PREAMBLE = re.compile(
@@ -62,8 +63,16 @@ class FilterConfig:
     drop_other_au_names: bool = True
 
     def __post_init__(self):
-        if self.min_words < 1 or self.max_words < self.min_words:
-            raise ValueError("filters need 1 <= min_words <= max_words")
+        check_config("generate", [
+            (self.min_words >= 1, f"min_words must be ≥ 1, got {self.min_words}"),
+            (self.max_words >= self.min_words,
+             f"max_words must be ≥ min_words ({self.min_words}), got {self.max_words}"),
+            (0.0 <= self.max_repeat_ratio <= 1.0,
+             f"max_repeat_ratio must be in [0, 1], got {self.max_repeat_ratio}"),
+            (0.0 <= self.min_english_ratio <= 1.0,
+             f"min_english_ratio must be in [0, 1], got {self.min_english_ratio}"),
+            (self.min_fact_words >= 0, f"min_fact_words must be ≥ 0, got {self.min_fact_words}"),
+        ])
 
 
 def parse_reply(reply: str) -> list[str]:

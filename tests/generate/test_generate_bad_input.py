@@ -14,7 +14,8 @@ import pytest
 
 from hiva.corpora.schema import MANIFEST
 from hiva.errors import HivaError
-from hiva.pipeline.generate import GenerateConfig, run
+from hiva.pipeline.generate import run
+from hiva.pipeline.generate_config import GenerateConfig
 
 HIVA = [sys.executable, "-m", "hiva.cli"]
 TEMPLATE = "Action: {{ au.name }}. Cues: {{ au.appearance | join('; ') }}.\nNote:"
@@ -40,6 +41,12 @@ class RecordingGenerator:
 
     def load(self):
         pass
+
+    def unload(self):
+        pass
+
+    def count_tokens(self, texts):
+        return sum(len(t.split()) for t in texts)
 
     def generate(self, prompts, sampling):
         self.seeds.append(sampling.seed)
@@ -277,3 +284,35 @@ def test_hub_model_in_the_local_cache_is_used_without_network(tmp_path, tiny_llm
     assert p.returncode == 0 and "Retry" not in p.stderr, p.stderr
     m = json.loads((tmp_path / "c" / MANIFEST).read_text())
     assert m["llm"] == "someone/tiny-llama" and m["rows"] > 0
+
+
+def test_a_generator_the_run_makes_is_unloaded_and_one_given_is_not(tmp_path, monkeypatch):
+    import hiva.pipeline.backends as backends
+
+    events = []
+
+    class Made(RecordingGenerator):
+        model = None
+
+        def load(self):
+            self.model = object()
+
+        def unload(self):
+            self.model = None
+            events.append("unloaded")
+
+    def make(backend, ref, **kw):
+        events.append(f"made {backend}")
+        return Made()
+
+    monkeypatch.setattr(backends, "make_generator", make)
+    llm = tmp_path / "llm"
+    llm.mkdir()
+    (llm / "config.json").write_text("{}")
+    tdir = _tdir(tmp_path, **{"s.completion.jinja": TEMPLATE})
+    res = run(_cfg(tmp_path / "c", tdir, llm=str(llm)))
+    assert res["rows"] > 0 and events == ["made transformers", "unloaded"]
+    given = Made()
+    given.load()
+    run(_cfg(tmp_path / "c2", tdir), generator=given)
+    assert given.model is not None and events == ["made transformers", "unloaded"]

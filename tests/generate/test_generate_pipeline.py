@@ -15,30 +15,19 @@ import pandas as pd
 import pytest
 
 from hiva.corpora.schema import CORPUS_SCHEMA, MANIFEST
-from hiva.pipeline.generate import GenerateConfig, run
+from hiva.pipeline.generate import run
+from hiva.pipeline.generate_config import GenerateConfig
 
 HIVA = [sys.executable, "-m", "hiva.cli"]
 
 
 def _cfg(tiny_llm, out, **kw):
-    base = dict(
-        out=str(out),
-        aus=(1, 12),
-        per_au=4,
-        llm=str(tiny_llm[0]),
-        backend="transformers",
-        templates=str(tiny_llm[1]),
-        only_user_templates=True,
-        prompt_style="completion",
-        batch_size=4,
-        samples_per_prompt=2,
-        max_new_tokens=24,
-        min_fact_words=1,
-        max_rounds=6,
-        seed=3,
-    )
-    base.update(kw)
-    return GenerateConfig(**base)
+    base = {"out": str(out), "aus": (1, 12), "per_au": 4, "llm": str(tiny_llm[0]),
+            "backend": "transformers", "templates": str(tiny_llm[1]),
+            "only_user_templates": True, "prompt_style": "completion", "batch_size": 4,
+            "samples_per_prompt": 2, "max_new_tokens": 24, "min_fact_words": 1,
+            "max_rounds": 6, "seed": 3}
+    return GenerateConfig(**{**base, **kw})
 
 
 @pytest.fixture()

@@ -54,7 +54,8 @@ def test_json_schema_constrains_chat_replies(gen):
 def test_pipeline_runs_on_vllm(gen, tmp_path):
     import pandas as pd
 
-    from hiva.pipeline.generate import GenerateConfig, run
+    from hiva.pipeline.generate import run
+    from hiva.pipeline.generate_config import GenerateConfig
 
     res = run(GenerateConfig(out=str(tmp_path / "c"), aus=(12,), per_au=3, backend="vllm",
                              prompt_style="completion", batch_size=4, max_rounds=4), generator=gen)

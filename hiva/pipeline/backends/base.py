@@ -1,8 +1,11 @@
-"""The backend protocol, sampling settings, and model resolution (aliases, local files, Hub ids).
+"""What every LLM backend shares, knowing no implementation: the ``Generator`` protocol, sampling
+settings, the model reference and its resolution (aliases, local files, Hub ids), the errors, and
+the weights fingerprint.
 
 ``Generator.generate(prompts, sampling) -> list[list[str]]``: one list of ``sampling.n`` replies per
 prompt. A prompt is a string (completion) or a list of chat messages. Heavy imports happen in
-``load()``.
+``load()``. Implementations: ``transformers_backend``, ``vllm_backend``; ``make_generator`` in
+``hiva.pipeline.backends`` picks one by name; GGUF handling is in ``gguf``.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from hiva.config import check_config
 from hiva.errors import HivaError
 
 Chat = list[dict[str, str]]
 Prompt = str | Chat
+
+BACKENDS = ("auto", "vllm", "transformers")  # --backend choices
 
 # Aliases for --llm. Gated models (Llama) need a Hub login and accepted licence, or a local copy.
 LLM_ALIASES: dict[str, str] = {
@@ -42,6 +48,17 @@ class SamplingConfig:
     stop: tuple[str, ...] = ()
     json_schema: dict | None = field(default=None, hash=False)
 
+    def __post_init__(self):
+        check_config("generate", [
+            (self.n >= 1, f"samples per prompt (n) must be ≥ 1, got {self.n}"),
+            (self.temperature >= 0, f"temperature must be ≥ 0, got {self.temperature}"),
+            (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
+            (self.max_new_tokens >= 1, f"max_new_tokens must be ≥ 1, got {self.max_new_tokens}"),
+            (self.seed >= 0, f"seed must be ≥ 0, got {self.seed}"),
+            (all(isinstance(s, str) and s for s in self.stop),
+             f"stop strings must be non-empty texts, got {self.stop!r}"),
+        ])
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -54,10 +71,15 @@ class ModelRef:
 
 
 class Generator(Protocol):
-    name: str
-    backend: str
+    """What the generation stage uses of a backend."""
+
+    name: str  # the --llm the user gave, for provenance
+    backend: str  # "transformers" | "vllm"
+    model: Any  # None until ``load()`` (and after ``unload()``)
 
     def load(self) -> None: ...
+
+    def unload(self) -> None: ...
 
     def fingerprint(self) -> str: ...
 
@@ -65,7 +87,45 @@ class Generator(Protocol):
 
     def num_parameters(self) -> int: ...
 
+    def count_tokens(self, texts: list[str]) -> int: ...
+
     def generate(self, prompts: list[Prompt], sampling: SamplingConfig) -> list[list[str]]: ...
+
+
+class GeneratorBase:
+    """The parts of ``Generator`` every backend implements alike; a backend sets ``model`` and
+    ``tokenizer`` (a Hugging Face tokenizer) in ``load``."""
+
+    backend = "?"
+
+    def __init__(self, ref: ModelRef):
+        self.ref = ref
+        self.name = ref.name
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self._fp: str | None = None
+
+    def fingerprint(self) -> str:
+        if self._fp is None:
+            self._fp = llm_fingerprint(self.ref)
+        return self._fp
+
+    def is_chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def count_tokens(self, texts: list[str]) -> int:
+        return sum(len(self.tokenizer.encode(t, add_special_tokens=False)) for t in texts)
+
+    def unload(self) -> None:
+        """Drop the model (and the GPU memory it holds); ``load`` brings it back."""
+        import gc
+        import sys
+
+        self.model = self.tokenizer = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def shipped_llm_folder() -> Path:
@@ -124,55 +184,10 @@ def not_available(ref: ModelRef, err: Exception | str) -> HivaError:
     )
 
 
-def check_llm(ref: ModelRef) -> ModelRef:
-    """Checks that need no model load, run before any output is touched: a GGUF file must parse;
-    a Hub id needs the Hub (a fast probe, never the five-retry look-ups) or a copy in the local
-    Hub cache, which is then used with no network. Returns the ref to load."""
-    if ref.gguf_file:
-        check_gguf(ref)
-        return ref
-    if ref.is_local:
-        return ref
-    from hiva.hub import hub_or_cache
-
-    snap, reason = hub_or_cache(ref.path)
-    if reason is None:
-        return ref
-    if snap is None:
-        raise not_available(ref, reason)
-    return replace(ref, path=snap, is_local=True)
-
-
-def check_gguf(ref: ModelRef) -> None:
-    """A truncated or damaged GGUF file fails here in one line. Skipped when the file's HF copy
-    is already cached (its name is the file's content hash, so the file was read whole)."""
-    if importlib.util.find_spec("gguf") is None:
-        return  # the backend's load() says how to install it
-    from hiva.pipeline.backends.transformers_backend import gguf_hf_dir
-
-    if (gguf_hf_dir(ref) / "config.json").exists():
-        return
-    from gguf import GGUFReader
-
-    path = Path(ref.path) / ref.gguf_file
-    try:
-        GGUFReader(str(path))
-    except Exception as e:  # the gguf package raises ValueError, IndexError, struct.error...
-        raise bad_gguf(path, e) from None
-
-
-def bad_gguf(path: Path, err: Exception) -> HivaError:
-    msg = (str(err).splitlines() or [""])[0][:120]
-    size = path.stat().st_size if path.exists() else 0
-    return HivaError(
-        f"GGUF file {path} ({size} bytes) cannot be read ({type(err).__name__}: {msg}); it is "
-        "truncated or damaged: download it again, or pass a Hugging Face model folder to --llm"
-    )
-
-
-def weights_fingerprint(ref: ModelRef) -> str:
-    """A cheap, content-based fingerprint: sha256 of a GGUF file, or of config.json plus the names,
-    sizes and first MiB of each weight file in a folder; for Hub snapshots the commit is used."""
+def llm_fingerprint(ref: ModelRef) -> str:
+    """A cheap, content-based fingerprint of an LLM's weights: sha256 of a GGUF file, or of
+    config.json plus the names, sizes and first MiB of each weight file in a folder; a Hub id
+    not on disk is named as such. (Sentence encoders have their own, ``encoders``.)"""
     h = hashlib.sha256()
     base = Path(ref.path)
     if ref.gguf_file:
@@ -191,26 +206,3 @@ def weights_fingerprint(ref: ModelRef) -> str:
             with open(f, "rb") as fh:
                 h.update(fh.read(1 << 20))
     return "sha256:" + h.hexdigest()[:16]
-
-
-def select_backend(choice: str) -> str:
-    """``auto`` → vllm when vllm imports and a GPU is visible, else transformers."""
-    if choice not in ("auto", "vllm", "transformers"):
-        raise HivaError(f"--backend {choice}: choose auto, vllm or transformers")
-    if choice != "auto":
-        return choice
-    if importlib.util.find_spec("vllm") is None:
-        return "transformers"
-    import torch
-
-    return "vllm" if torch.cuda.is_available() else "transformers"
-
-
-def make_generator(backend: str, ref: ModelRef, **kw) -> Generator:
-    if backend == "vllm":
-        from hiva.pipeline.backends.vllm_backend import VLLMGenerator
-
-        return VLLMGenerator(ref, **kw)
-    from hiva.pipeline.backends.transformers_backend import TransformersGenerator
-
-    return TransformersGenerator(ref, **kw)

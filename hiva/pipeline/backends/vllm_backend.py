@@ -8,10 +8,19 @@ from __future__ import annotations
 import importlib.util
 
 from hiva.errors import HivaError
-from hiva.pipeline.backends.base import ModelRef, Prompt, SamplingConfig, weights_fingerprint
+from hiva.pipeline.backends.base import (
+    GeneratorBase,
+    ModelRef,
+    Prompt,
+    SamplingConfig,
+    not_available,
+)
+
+# --dtype → vLLM's names (vLLM resolves "auto" itself: bf16/fp16 on GPUs as the model says).
+_VLLM_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
-class VLLMGenerator:
+class VLLMGenerator(GeneratorBase):
     backend = "vllm"
 
     def __init__(
@@ -25,21 +34,13 @@ class VLLMGenerator:
         enforce_eager: bool | None = None,
         **_ignored,
     ):
-        self.ref = ref
-        self.name = ref.name
+        super().__init__(ref)
         self._tp = tensor_parallel_size
-        self._dtype = {
-            "auto": "auto",
-            "bf16": "bfloat16",
-            "fp16": "float16",
-            "fp32": "float32",
-        }.get(dtype, dtype)
+        self._dtype = _VLLM_DTYPES.get(dtype, dtype)
         self._seed = seed
         self._trust = trust_remote_code
         self._max_len = max_model_len
         self._eager = enforce_eager
-        self.model = None
-        self._fp: str | None = None
 
     def load(self) -> None:
         if importlib.util.find_spec("vllm") is None:
@@ -51,7 +52,7 @@ class VLLMGenerator:
 
         model = self.ref.path
         if self.ref.gguf_file:  # vLLM wants an HF folder: convert once, cached
-            from hiva.pipeline.backends.transformers_backend import gguf_to_hf
+            from hiva.pipeline.backends.gguf import gguf_to_hf
 
             model = gguf_to_hf(self.ref)
         eager = self._eager
@@ -70,18 +71,8 @@ class VLLMGenerator:
                 enforce_eager=eager,
             )
         except (OSError, ValueError) as e:
-            from hiva.pipeline.backends.base import not_available
-
             raise not_available(self.ref, e) from None
-        self._tok = self.model.get_tokenizer()
-
-    def fingerprint(self) -> str:
-        if self._fp is None:
-            self._fp = weights_fingerprint(self.ref)
-        return self._fp
-
-    def is_chat(self) -> bool:
-        return bool(getattr(self._tok, "chat_template", None))
+        self.tokenizer = self.model.get_tokenizer()
 
     def num_parameters(self) -> int:
         # vLLM does not expose the module portably; estimate from the HF config.
@@ -89,9 +80,6 @@ class VLLMGenerator:
         h, n_layers = cfg.hidden_size, cfg.num_hidden_layers
         inter = getattr(cfg, "intermediate_size", 4 * h)
         return int(n_layers * (4 * h * h + 3 * h * inter) + 2 * cfg.vocab_size * h)
-
-    def count_tokens(self, texts: list[str]) -> int:
-        return sum(len(self._tok.encode(t, add_special_tokens=False)) for t in texts)
 
     def _params(self, sampling: SamplingConfig, i: int):
         from vllm import SamplingParams
