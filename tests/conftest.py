@@ -8,6 +8,30 @@ import socket
 import pytest
 
 
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory):
+    """Folder of a tiny trained Llama (``tests/tiny_models.py``)."""
+    from tests.tiny_models import build_tiny_llm
+
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def short_templates(tmp_path_factory):
+    """Template folder with the one prompt the tiny Llama continues."""
+    from tests.tiny_models import write_short_templates
+
+    return write_short_templates(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture(scope="session")
+def tiny_st(tmp_path_factory) -> str:
+    """Folder of a tiny sentence-transformer (2-layer BERT, hidden 32, a word-level vocab)."""
+    from tests.tiny_models import build_tiny_st
+
+    return build_tiny_st(tmp_path_factory.mktemp("tiny_st"))
+
+
 @pytest.fixture
 def no_hub_env(tmp_path) -> dict:
     """The environment of a machine without network and without ``HF_HUB_OFFLINE``: the Hub

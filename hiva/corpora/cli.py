@@ -70,7 +70,7 @@ def stats_cmd(
 
     enc = None
     if encoder is not None and not no_identify:
-        from hiva.pipeline.encoders import load_encoder
+        from hiva.textbank.encoders import load_encoder
 
         enc = load_encoder(encoder)
     s = corpus_stats(corpus, encoder=enc, samples=samples, config_name=config_name,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hiva import CITATION
-from hiva.corpora.io import load_corpus, read_manifest, to_table
+from hiva.corpora.io import load_corpus, read_corpus_manifest, to_table
 from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST
 from hiva.errors import HivaError
 
@@ -164,7 +164,7 @@ def _load(spec: str | Path, source_config: str | None) -> tuple[pd.DataFrame, di
     df = load_corpus(spec, source_config)
     p = Path(spec)
     local = p if p.is_dir() else None
-    manifest = read_manifest(p) if local else {}
+    manifest = read_corpus_manifest(p) if local else {}
     if not manifest:  # exported folder or Hub: fall back on what the rows say
         manifest = {"llm": df["llm"].iloc[0] if len(df) else None,
                     "llm_fingerprint": df["llm_fingerprint"].iloc[0] if len(df) else None,

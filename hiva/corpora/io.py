@@ -79,7 +79,7 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
         if ds.features != feats:
             ds = ds.cast(feats)
     df = ds.to_pandas()
-    check_schema_version(spec, df, read_manifest(p) if p.is_dir() else {})
+    check_schema_version(spec, df, read_corpus_manifest(p) if p.is_dir() else {})
     return df
 
 
@@ -115,7 +115,7 @@ def _check_local_rows(p: Path, config_name: str | None) -> None:
             raise HivaError(f"corpus file {f} is not readable Parquet ({type(e).__name__}); "
                             "regenerate the corpus or remove the file") from None
     if rows == 0:
-        m = read_manifest(p)
+        m = read_corpus_manifest(p)
         said = []
         if m.get("candidates") is not None:
             said.append(f"generation made {m['candidates']} candidates")
@@ -159,7 +159,7 @@ def check_schema_version(spec, df: pd.DataFrame, manifest: dict) -> int | None:
     return next(iter(found), None)
 
 
-def read_manifest(corpus_dir: str | Path) -> dict:
+def read_corpus_manifest(corpus_dir: str | Path) -> dict:
     """The generation manifest of a local corpus folder ({} when it has none)."""
     f = Path(corpus_dir) / MANIFEST
     return json.loads(f.read_text()) if f.exists() else {}

@@ -52,7 +52,12 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
 
     from hiva.config import config_dict, config_hash
     from hiva.corpora.dedup import dedup_frame
-    from hiva.corpora.io import check_schema_version, load_corpus, read_manifest, write_corpus
+    from hiva.corpora.io import (
+        check_schema_version,
+        load_corpus,
+        read_corpus_manifest,
+        write_corpus,
+    )
     from hiva.corpora.schema import (
         CORPUS_KIND,
         SCHEMA_VERSION,
@@ -73,7 +78,7 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
     frames, sources, versions = [], [], {}
     for s in cfg.sources:
         df = load_corpus(s)
-        m = read_manifest(s) if Path(s).is_dir() else {}
+        m = read_corpus_manifest(s) if Path(s).is_dir() else {}
         versions[str(s)] = check_schema_version(s, df, m)
         frames.append(df)
         sources.append({"spec": str(s), "rows": int(len(df)),
@@ -132,9 +137,9 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
 
 def _unfinished(out: Path) -> bool:
     """A merge into ``out`` was killed before its manifest was written."""
-    from hiva.corpora.io import read_manifest
+    from hiva.corpora.io import read_corpus_manifest
 
     try:
-        return bool(read_manifest(out).get("unfinished"))
+        return bool(read_corpus_manifest(out).get("unfinished"))
     except (OSError, ValueError):
         return False

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hiva.corpora.io import load_corpus, read_manifest
+from hiva.corpora.io import load_corpus, read_corpus_manifest
 from hiva.facs import AUS
 
 if TYPE_CHECKING:
@@ -123,10 +123,10 @@ def corpus_stats(spec: str | Path, encoder: Any | None = None, samples: int = 3,
                  seed: int = 0, config_name: str | None = None,
                  identify: bool = True) -> dict[str, Any]:
     """Figures for one corpus. ``encoder``: an object with ``encode(list[str]) -> (n, d)``;
-    None loads ``hiva.pipeline.encoders.load_encoder(None)`` (shipped MiniLM) when ``identify``."""
+    None loads ``hiva.textbank.encoders.load_encoder(None)`` (shipped MiniLM) when ``identify``."""
 
     df = load_corpus(spec, config_name)
-    manifest = read_manifest(spec) if Path(spec).is_dir() else {}
+    manifest = read_corpus_manifest(spec) if Path(spec).is_dir() else {}
     return frame_stats(df, manifest, encoder=encoder, samples=samples, seed=seed,
                        identify=identify)
 
@@ -157,7 +157,7 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
     ident, ident_per = float("nan"), {}
     if identify and len(texts) and len(set(aus.tolist())) > 1:
         if encoder is None:
-            from hiva.pipeline.encoders import load_encoder
+            from hiva.textbank.encoders import load_encoder
 
             encoder = load_encoder(None)
         emb = np.asarray(encoder.encode(texts))

@@ -32,7 +32,7 @@ class HiVAOutput:
     text_proto: torch.Tensor  # B×N×d, final AU text prototypes z_t
 
 
-class TextEncoder(nn.Module):
+class TextProjector(nn.Module):
     """Frozen sentence embeddings N×M×D_t → tokens N×M×d (2-layer MLP) and per-AU prototypes N×d
     (attention pooling with one learned query per AU, padding masked)."""
 
@@ -89,7 +89,7 @@ class HiVA(nn.Module):
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
         self.pool = AUQueryPooling(n, d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
-        self.text = TextEncoder(n, cfg.text_width, d, cfg.dropout)
+        self.text = TextProjector(n, cfg.text_width, d, cfg.dropout)
         h, p = cfg.num_heads, cfg.dropout
         self.ddca = nn.ModuleList(DDCA(d, h, p) for _ in range(cfg.depth)) if cfg.ddca else None
         self.cdca = (

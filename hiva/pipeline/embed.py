@@ -187,9 +187,9 @@ def run(cfg: EmbedConfig) -> dict:
     from safetensors.numpy import save_file
 
     from hiva.config import config_dict, write_config
-    from hiva.pipeline.encoders import load_encoder
     from hiva.runtime import cache_dir as default_cache_dir
     from hiva.textbank.cache import EmbeddingCache, encode_texts, remove_leftovers
+    from hiva.textbank.encoders import load_encoder
 
     _prepare_bundle_dir(cfg, create=False)  # a file or another tool's files: before any work
     df, corpus_fp, n_total, n_empty = _rows(cfg)

@@ -30,9 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
-
-META_COLUMNS = ("input", "frame", "timestamp", "face_id", "confidence", "success")
-OUT_SUFFIXES = (".csv", ".parquet")
+from hiva.predict.table import (
+    META_COLUMNS,
+    OUT_SUFFIXES,
+    class_columns,
+    prob_columns,
+    write_table,
+)
 
 
 @dataclass(frozen=True)
@@ -79,18 +83,6 @@ def _threshold_ok(value) -> bool:
         return 0.0 < float(value) < 1.0
     except (TypeError, ValueError):
         return False
-
-
-def prob_columns(aus) -> list[str]:
-    from hiva.facs import au_column
-
-    return [f"{au_column(a)}_p" for a in aus]
-
-
-def class_columns(aus) -> list[str]:
-    from hiva.facs import au_column
-
-    return [f"{au_column(a)}_c" for a in aus]
 
 
 def quiet_mediapipe() -> None:
@@ -352,34 +344,6 @@ class Detector:
         df.attrs["unreadable"] = list(self.unreadable)
         df.attrs["thresholds"] = dict(zip(prob_columns(self.aus), self.thresholds))
         return df
-
-
-def read_table(path):
-    """Read a table written by ``hiva predict`` back with the same dtypes ``detect`` returns."""
-    import pandas as pd
-
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    df = pd.read_csv(path, dtype={"input": "string"}, keep_default_na=True)
-    for c in df.columns:
-        if c.endswith("_c"):
-            df[c] = df[c].astype("Int8")
-    return df
-
-
-def write_table(df, out) -> Path:
-    """CSV or Parquet by suffix, written to a temp file and renamed (a kill leaves no half
-    table)."""
-    from hiva.runtime import atomic_write
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
-    else:
-        atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
-    return out
 
 
 def run(cfg: PredictConfig) -> dict:

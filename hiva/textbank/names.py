@@ -28,9 +28,9 @@ def encode_names_bank(aus, encoder_spec: str | None = None, cache_dir: str | Non
     import torch
 
     from hiva.facs import parse_aus
-    from hiva.pipeline.encoders import load_encoder  # the model loader: torch, transformers
     from hiva.runtime import cache_dir as default_cache_dir
     from hiva.textbank.cache import EmbeddingCache, encode_texts
+    from hiva.textbank.encoders import load_encoder  # the model loader: torch, transformers
 
     aus = parse_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
     enc = load_encoder(encoder_spec, **encoder_kwargs)

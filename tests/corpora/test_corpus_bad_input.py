@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hiva.cli import app
 from hiva.corpora.hub import export
-from hiva.corpora.io import load_corpus, read_manifest
+from hiva.corpora.io import load_corpus, read_corpus_manifest
 from hiva.corpora.merge import MergeConfig, run
 from hiva.corpora.schema import MANIFEST, text_hash
 from hiva.corpora.stats import corpus_stats
@@ -109,7 +109,7 @@ def test_zero_row_corpus_says_so(tmp_path, tools):
 
     d = tools.write_corpus(tmp_path / "empty", tools.make_rows({1: ["x y z"]}))
     pq.write_table(CORPUS_SCHEMA.empty_table(), d / data_file(0, 1))  # what generate writes
-    m = read_manifest(d)
+    m = read_corpus_manifest(d)
     (d / MANIFEST).write_text(json.dumps({**m, "rows": 0, "candidates": 12,
                                           "filters": {"too_short": 12}}))
     msg = r"corpus .*empty has no rows \(generation made 12 candidates, filters dropped 12\)"

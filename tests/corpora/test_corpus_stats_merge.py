@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hiva.cli import app
-from hiva.corpora.io import load_corpus, read_manifest
+from hiva.corpora.io import load_corpus, read_corpus_manifest
 from hiva.corpora.merge import MergeConfig, run
 from hiva.corpora.stats import (
     contamination,
@@ -121,7 +121,7 @@ def test_merge_keeps_provenance_and_dedups(tmp_path, corpus_a, corpus_b):
     assert dup["llm"].tolist() == ["llm-a"]
     assert set(df["llm"]) == {"llm-a", "llm-b"}
     assert set(df.loc[df["llm"] == "llm-b", "template_id"]) == {"tpl-llm-b"}
-    man = read_manifest(out)
+    man = read_corpus_manifest(out)
     assert [s["llm"] for s in man["sources"]] == ["llm-a", "llm-b"]
     assert man["rows_per_llm"]["llm-b"] == 2
     assert man["rows_per_au"] == {"1": 4, "12": 4}

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hiva.cli import app
-from hiva.corpora.io import load_corpus, read_manifest, write_corpus
+from hiva.corpora.io import load_corpus, read_corpus_manifest, write_corpus
 from hiva.corpora.merge import MergeConfig
 from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST
 from hiva.errors import HivaError
@@ -25,7 +25,7 @@ def test_write_corpus_splits_files_and_leaves_no_temp_files(tmp_path, tools):
     files = sorted(p.name for p in (out / "data").iterdir())
     assert files == [f"train-0000{i}-of-00003.parquet" for i in range(3)]
     assert sorted(p.name for p in out.iterdir()) == [CONFIG, MANIFEST, "data"]
-    assert read_manifest(out) == {"kind": "hiva-description-corpus", "rows": 5}
+    assert read_corpus_manifest(out) == {"kind": "hiva-description-corpus", "rows": 5}
     df = load_corpus(out)
     assert list(df.columns) == CORPUS_SCHEMA.names and df["text"].tolist() == rows["text"].tolist()
     write_corpus(out, rows.iloc[:1], {"rows": 1}, cfg)  # a rewrite replaces every data file

@@ -15,8 +15,8 @@ import pytest
 
 from hiva.corpora.schema import CORPUS_SCHEMA, data_file
 from hiva.errors import HivaError
-from hiva.pipeline import encoders
 from hiva.pipeline.embed import EmbedConfig, run
+from hiva.textbank import encoders
 from tests.embed.helpers import make_rows, write_corpus
 
 

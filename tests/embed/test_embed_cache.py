@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from hiva.errors import HivaError
-from hiva.pipeline import encoders
 from hiva.pipeline.embed import EmbedConfig, run
-from hiva.textbank import encode_names_bank, load_text_bank
+from hiva.textbank import encode_names_bank, encoders, load_text_bank
 from tests.embed.helpers import make_rows, write_corpus
 
 
@@ -219,7 +218,7 @@ def test_kill9_mid_run_loses_nothing(tmp_path, tiny_st):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     code = (
         "import time, sys\n"
-        "from hiva.pipeline import encoders\n"
+        "from hiva.textbank import encoders\n"
         "orig = encoders.SentenceTransformerEncoder.encode\n"
         "def slow(self, texts, batch_size=64):\n"
         "    time.sleep(0.3)\n"
@@ -290,7 +289,7 @@ def test_textbank_reads_without_the_embed_stage_or_torch():
     """The library (hiva.textbank) never imports the stage that writes bundles, and importing it
     loads neither torch nor numpy."""
     code = ("import sys, hiva.textbank, hiva.textbank.cache\n"
-            "bad = [m for m in ('hiva.pipeline.embed', 'hiva.pipeline.encoders', 'torch', 'numpy')"
+            "bad = [m for m in ('hiva.pipeline.embed', 'hiva.textbank.encoders', 'torch', 'numpy')"
             " if m in sys.modules]\n"
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -28,7 +28,7 @@ def predicted(tiny_run, media, cli, tmp_path_factory):
 
 
 def test_predict_rows_timestamps_and_no_face(predicted, media):
-    from hiva.predict.detector import read_table
+    from hiva.predict.table import read_table
 
     df = read_table(predicted["csv"])
     assert list(df.columns) == ["input", "frame", "timestamp", "face_id", "confidence",
@@ -56,7 +56,7 @@ def test_predict_rows_timestamps_and_no_face(predicted, media):
 
 def test_detector_equals_csv_and_parquet(predicted, tiny_run, media):
     import hiva
-    from hiva.predict.detector import read_table
+    from hiva.predict.table import read_table
 
     det = hiva.Detector(tiny_run, align=True, batch_size=5)
     df = det.detect([media["video"], media["folder"]])
