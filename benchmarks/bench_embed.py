@@ -62,7 +62,7 @@ def phase(name: str, n: int, dtype: str, work: str, batch: int) -> dict:
         secs = time.perf_counter() - t0
     else:
         from hiva.pipeline.embed import EmbedConfig, run
-        from hiva.pipeline.encoders import load_encoder
+        from hiva.textbank.encoders import load_encoder
         from tests.embed.helpers import write_corpus
 
         corpus = Path(work) / "corpus"
