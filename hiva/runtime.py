@@ -177,14 +177,20 @@ def gather_rng(device, d: Dist) -> list[dict]:
 # --------------------------------------------------------------------------- files
 def atomic_write(path: str | Path, write) -> None:
     """``write(tmp)`` then rename onto ``path``: readers see the old file or the new, never half.
-    The temp file sits beside ``path`` (same file system) named ``<name>.tmp<pid>``."""
+    The temp file sits beside ``path`` (same file system) named ``<name>.tmp<pid>``; ``write``
+    may also make a folder there (a model folder), which then replaces a missing ``path``."""
+    import shutil
+
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

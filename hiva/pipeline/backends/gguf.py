@@ -50,12 +50,13 @@ def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
     bf16, generates about 2x faster on CPUs with bf16 instructions. A GGUF-loaded transformers
     model cannot be saved directly, so its weights go into a fresh ``from_config`` model first."""
     import copy
-    import os
 
     if importlib.util.find_spec("gguf") is None:
         raise HivaError("loading a .gguf model needs the `gguf` package; `pip install gguf`")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hiva.runtime import atomic_write
 
     out = gguf_hf_dir(ref, cache_dir)
     if (out / "config.json").exists():
@@ -76,8 +77,9 @@ def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
             f"converting {ref.gguf_file}: keys differ (missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]}); pass an HF model folder instead"
         )
-    tmp = out.with_name(out.name + ".tmp")
-    dst.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    os.replace(tmp, out)
+    def save(tmp):
+        dst.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+
+    atomic_write(out, save)
     return str(out)
