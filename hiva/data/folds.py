@@ -142,6 +142,41 @@ def split_train_val(
     return df_train[~is_val], df_train[is_val]
 
 
+LABEL_UNITS = ("subject", "segment")
+
+
+def limit_labels(df_train: pd.DataFrame, fraction: float, by: str = "subject",
+                 seed: int = 0) -> pd.DataFrame:
+    """The labelled share of a training set for limited-label runs, drawn as real annotation
+    budgets are spent, never as random frames (neighbouring video frames are near duplicates, so
+    10% of the frames keeps almost all of the information):
+
+    - ``subject``: about ``fraction`` of the subjects (at least one), all of their frames;
+    - ``segment``: in every (subject, sequence), one contiguous run of about ``fraction`` of its
+      frames (at least one) at a seeded offset.
+
+    The draw depends only on ``seed`` and the data, never on the model config, so every arm of a
+    comparison trains on the same frames at a given seed."""
+    if by not in LABEL_UNITS:
+        raise HivaError(f"label_by {by!r}: use {' or '.join(LABEL_UNITS)}")
+    if fraction >= 1.0 or len(df_train) == 0:
+        return df_train
+    rng = np.random.default_rng([seed, 104_723])
+    if by == "subject":
+        subjects = sorted(set(df_train["subject"].astype(str)))
+        n_keep = max(1, round(len(subjects) * fraction))
+        keep = set(rng.choice(subjects, size=n_keep, replace=False).tolist())
+        return df_train[df_train["subject"].astype(str).isin(keep)]
+    keys = ["subject", "sequence"] if "sequence" in df_train else ["subject"]
+    order = df_train.sort_values([*keys, "frame"] if "frame" in df_train else keys, kind="stable")
+    kept = []
+    for _, g in order.groupby(keys, sort=True):
+        n = max(1, round(len(g) * fraction))
+        start = int(rng.integers(0, len(g) - n + 1))
+        kept.append(g.index[start:start + n])
+    return df_train.loc[df_train.index.isin(np.concatenate(kept))]
+
+
 def occurrence_rates(df: pd.DataFrame, aus) -> np.ndarray:
     """Fraction of positives per AU among rows whose label is known (NaN when none is known)."""
     out = np.full(len(aus), np.nan, dtype=np.float64)

@@ -53,8 +53,10 @@ def train(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Per process."),
     grad_accum: int | None = typer.Option(None, "--grad-accum"),
     lr: float | None = typer.Option(None, "--lr"),
-    label_fraction: float | None = typer.Option(None, "--label-fraction", help="Share of "
-                                                "training frames kept (e.g. 0.1)."),
+    label_fraction: float | None = typer.Option(
+        None, "--label-fraction", help="Labelled share of the training set (e.g. 0.1), drawn by "
+        "subject (--set label_by=segment: a contiguous run per sequence); --set schedule=steps "
+        "keeps the full set's optimizer steps."),
     val_fraction: float | None = typer.Option(None, "--val-fraction", help="Share of training "
                                               "subjects held out to pick the epoch."),
     seed: int | None = typer.Option(None, "--seed"),

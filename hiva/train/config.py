@@ -17,6 +17,8 @@ from hiva.model.config import ModelConfig
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 FOLD_SCHEMES = ("auto", "manifest", "bp4d", "disfa", "kfold")
+LABEL_UNITS = ("subject", "segment")  # as hiva.data.folds.LABEL_UNITS (that module needs pandas)
+SCHEDULES = ("epochs", "steps")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class TrainConfig:
     folds: tuple[int, ...] = ()
     test_fraction: float = 0.25  # only for num_folds == 1
     val_fraction: float = 0.15  # of TRAINING subjects, to pick the epoch
-    label_fraction: float = 1.0  # keep this share of the training frames (limited-label runs)
+    label_fraction: float = 1.0  # labelled share of the training set (limited-label runs)
+    label_by: str = "subject"  # subject | segment: how that share is drawn (never random frames)
+    schedule: str = "epochs"  # epochs over the labelled share | steps: as many as the full set
     fold_seed: int = 0
     seed: int = 0
     epochs: int = 20
@@ -90,6 +94,10 @@ class TrainConfig:
             (0.0 < self.test_fraction < 1.0, "test_fraction must be in (0, 1)"),
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
             (0.0 < self.label_fraction <= 1.0, "label_fraction must be in (0, 1]"),
+            (self.label_by in LABEL_UNITS,
+             f"label_by must be one of {', '.join(LABEL_UNITS)}, got {self.label_by!r}"),
+            (self.schedule in SCHEDULES,
+             f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
             (self.epochs >= 1, "epochs must be ≥ 1"),
             (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size/grad_accum must be ≥ 1"),
             (self.lr > 0, "lr must be > 0"),

@@ -81,12 +81,14 @@ def make_folds(cfg: TrainConfig, df, scheme: str):
 
 
 def split_pool(cfg: TrainConfig, pool):
-    """Training pool → (train, val): labelled fraction first, then subjects held out for val."""
-    from hiva.data.folds import split_train_val
+    """Training pool → (train, val, all_train): validation subjects held out first, then, for a
+    limited-label run, the labelled share of the rest (``label_fraction`` by ``label_by``).
+    ``all_train`` is the training set before that share was drawn (``schedule: steps`` sizes the
+    schedule by it). The validation subjects are the same at every label fraction."""
+    from hiva.data.folds import limit_labels, split_train_val
 
-    if cfg.label_fraction < 1.0:
-        pool = pool.sample(frac=cfg.label_fraction, random_state=cfg.seed).sort_index()
-    return split_train_val(pool, cfg.val_fraction, cfg.seed)
+    train, val = split_train_val(pool, cfg.val_fraction, cfg.seed)
+    return limit_labels(train, cfg.label_fraction, cfg.label_by, cfg.seed), val, train
 
 
 def subject_ids(df) -> list[str]:

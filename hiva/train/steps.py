@@ -59,13 +59,18 @@ def make_loader(ds, indices, batch_size, cfg: TrainConfig, device, seed: int, dr
     )
 
 
-def epoch_indices(n: int, epoch: int, seed: int, d: Dist) -> list[int]:
+def epoch_indices(n: int, epoch: int, seed: int, d: Dist, length: int | None = None) -> list[int]:
     """This rank's shuffled share of 0..n-1 for ``epoch``; the same on every resume.
 
     Like DistributedSampler: one permutation from (seed, epoch), padded to a multiple of the world
-    size, then rank::world."""
+    size, then rank::world. ``length`` > n (``schedule: steps`` on a labelled share) chains further
+    permutations until the epoch holds ``length`` samples."""
     rng = np.random.default_rng([seed, epoch])
     perm = rng.permutation(n).tolist()
+    while length is not None and len(perm) < length:
+        perm += rng.permutation(n).tolist()
+    if length is not None:
+        perm = perm[:max(length, n)]
     if d.world > 1:
         pad = (-len(perm)) % d.world
         perm += perm[:pad]

@@ -118,7 +118,7 @@ class FoldRun:
         self.cfg, self.k, self.aus, self.text, self.d, self.device = cfg, k, aus, text, d, device
         self.folder = Path(cfg.out) / f"fold{k}"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.train_df, self.val_df = split_pool(cfg, pool)
+        self.train_df, self.val_df, all_train = split_pool(cfg, pool)
         self.test_df = test_df
         if len(self.train_df) == 0 or len(test_df) == 0:
             raise HivaError(f"fold {k} has {len(self.train_df)} training and {len(test_df)} test "
@@ -142,7 +142,10 @@ class FoldRun:
         self.loss_fn = HiVALoss(mc, au_weights_from_rates(np.nan_to_num(rates, nan=0.0))
                                 .to(device))
         self.opt = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.lr)
-        per_rank = math.ceil(len(self.ds_train) / d.world)
+        # schedule "steps": an epoch is as many samples as the whole training set would give, so a
+        # 10%-label run takes as many optimizer steps as the full one (cycling its share).
+        self.epoch_len = len(all_train) if cfg.schedule == "steps" else len(self.ds_train)
+        per_rank = math.ceil(self.epoch_len / d.world)
         self.drop = per_rank >= cfg.batch_size  # BatchNorm needs > 1 sample: drop the tail
         batches = per_rank // cfg.batch_size if self.drop else 1
         if cfg.max_steps_per_epoch:
@@ -213,7 +216,7 @@ class FoldRun:
         net = self.net
         net.train()
         self.ds_train.set_epoch(epoch)
-        idx = epoch_indices(len(self.ds_train), epoch, cfg.seed + k, d)
+        idx = epoch_indices(len(self.ds_train), epoch, cfg.seed + k, d, self.epoch_len)
         loader = make_loader(self.ds_train, idx, cfg.batch_size, cfg, self.device,
                              seed=cfg.seed * 7919 + epoch * 131 + d.rank, drop_last=self.drop)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + d.rank)
