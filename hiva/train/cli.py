@@ -109,15 +109,22 @@ def evaluate(
 
 
 def report(
-    runs: list[Path] = typer.Argument(..., help="Run folders to compare."),
-    name: list[str] | None = typer.Option(None, "--name", help="Column name per run."),
+    runs: list[Path] = typer.Argument(..., help="A sweep folder (with sweep.json) or run "
+                                      "folders to compare."),
+    name: list[str] | None = typer.Option(None, "--name", help="Column name per run folder."),
+    reference: str | None = typer.Option(None, "--reference", help="Group the differences are "
+                                         "against (default: the first arm in sweep.json, or "
+                                         "the first run folder)."),
+    resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples (0: point "
+                                  "estimates only, run folders)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the test-subject draws."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write a Markdown table."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Forest plot PNG of the differences."),
 ) -> None:
-    """Side-by-side per-AU test F1 (mean over folds) of several runs."""
-    from hiva.train.report import report as rep
-    from hiva.train.report import to_markdown
+    """Test F1 with 95% subject-bootstrap CIs: per arm of a sweep (mean over seeds and folds)
+    and paired differences against a reference arm; or several run folders side by side."""
+    from hiva.train.report import run_report
 
-    text, _ = rep(runs, name or None)
-    typer.echo(text)
-    if markdown:
-        markdown.write_text(to_markdown(text) + "\n")
+    typer.echo(run_report(runs, name or None, reference, resamples, seed, markdown, json_out,
+                          plot))

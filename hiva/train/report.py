@@ -1,5 +1,18 @@
-"""``hiva report RUN_DIR...``: the test F1 of several runs side by side (per AU and the mean
-over folds), read from each run's ``metrics.json``; optionally written as Markdown/JSON."""
+"""``hiva report``: test F1 of runs with subject-level bootstrap confidence intervals.
+
+- ``hiva report ROOT``, ROOT holding ``sweep.json`` (``hiva sweep``'s layout: ``{"version": 1,
+  "runs": [{"id", "arm", "seed", "label_fraction", "dir"}, ...]}``, ``dir`` relative to ROOT):
+  finished runs (with ``metrics.json``) grouped by (arm, label_fraction), named ``arm`` at
+  label_fraction 1.0 else ``arm@10%``; per group the mean F1 over seeds and folds with a 95% CI,
+  and the paired difference against the reference group (CI, p). Unfinished runs are named and
+  left out.
+- ``hiva report RUN_DIR...``: the per-AU point estimates of each run's ``metrics.json`` side by
+  side, then the same intervals with each run folder its own group (skipped, with a note, where
+  the runs cannot be paired).
+
+The statistics are in hiva.train.bootstrap, the tables and the forest plot in
+hiva.train.report_format.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +22,17 @@ from pathlib import Path
 from hiva.errors import HivaError
 from hiva.train.metrics import format_table
 
+SWEEP_FILE = "sweep.json"
+
 
 def load_summary(run_dir: str | Path) -> dict:
     p = Path(run_dir) / "metrics.json"
+    if not Path(run_dir).is_dir():
+        raise HivaError(f"{run_dir} is not a folder; pass a sweep folder (with {SWEEP_FILE}) or "
+                        "`hiva train` run folders")
     if not p.is_file():
-        raise HivaError(f"{run_dir} has no metrics.json; finish `hiva train --out {run_dir}` "
-                        "first")
+        raise HivaError(f"{run_dir} has no metrics.json (nor {SWEEP_FILE}); finish `hiva train "
+                        f"--out {run_dir}` first, or pass the sweep folder")
     return json.loads(p.read_text())
 
 
@@ -59,3 +77,121 @@ def to_markdown(text: str) -> str:
            "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     return "\n".join(out)
+
+
+def group_name(arm: str, label_fraction: float) -> str:
+    """``arm`` at label fraction 1.0, else e.g. ``arm@10%``."""
+    return arm if label_fraction == 1.0 else f"{arm}@{100 * label_fraction:g}%"
+
+
+def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], list[str]]:
+    """({group: [(run id, run folder)] of finished runs}, unfinished run ids) of a sweep ROOT;
+    groups in the order sweep.json first names them (a group may have no finished run)."""
+    root = Path(root)
+    f = root / SWEEP_FILE
+    try:
+        data = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HivaError(f"{f} is not valid JSON ({e}); rerun `hiva sweep` or fix the file") \
+            from None
+    if not isinstance(data, dict) or data.get("version") != 1 \
+            or not isinstance(data.get("runs"), list):
+        raise HivaError(f'{f} is not a version-1 hiva sweep file ({{"version": 1, "runs": '
+                        "[...]}); rerun `hiva sweep`")
+    groups: dict[str, list[tuple[str, Path]]] = {}
+    unfinished = []
+    for i, r in enumerate(data["runs"]):
+        try:
+            rid, arm, d = str(r["id"]), str(r["arm"]), str(r["dir"])
+            lf = r.get("label_fraction")
+            lf = 1.0 if lf is None else float(lf)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise HivaError(f"{f}: run {i + 1} lacks id, arm, dir or a numeric label_fraction; "
+                            "rerun `hiva sweep`") from None
+        runs = groups.setdefault(group_name(arm, lf), [])
+        if (root / d / "metrics.json").is_file():
+            runs.append((rid, root / d))
+        else:
+            unfinished.append(rid)
+    return groups, unfinished
+
+
+def sweep_comparison(root: str | Path, reference: str | None = None, resamples: int = 2000,
+                     seed: int = 0):
+    """(``Comparison``, unfinished run ids) of a sweep ROOT. The reference defaults to the
+    first group in sweep.json with a finished run."""
+    from hiva.train.bootstrap import compare, load_run
+
+    listed, unfinished = read_sweep(root)
+    if reference is not None and reference not in listed:
+        raise HivaError(f"unknown --reference {reference}; the groups are: {', '.join(listed)}")
+    done = {g: rs for g, rs in listed.items() if rs}
+    if not done:
+        raise HivaError(f"{root} has no finished run ({len(unfinished)} in {SWEEP_FILE}, none "
+                        "with metrics.json yet); wait for `hiva sweep` to finish some, or rerun it")
+    if reference is not None and reference not in done:
+        raise HivaError(f"--reference {reference} has no finished run yet; wait for it or pick "
+                        f"one of: {', '.join(done)}")
+    groups = {g: [load_run(p, rid) for rid, p in rs] for g, rs in done.items()}
+    return compare(groups, reference or next(iter(done)), resamples, seed), unfinished
+
+
+def runs_comparison(run_dirs, names=None, reference: str | None = None, resamples: int = 2000,
+                    seed: int = 0):
+    """``Comparison`` of run folders, each its own group (named as the ``report`` columns)."""
+    from hiva.train.bootstrap import compare, load_run
+
+    names = list(names) if names else [Path(r).name for r in run_dirs]
+    if len(set(names)) != len(names):
+        raise HivaError("two run folders share a name; give each its own --name for intervals")
+    groups = {n: [load_run(r, n)] for n, r in zip(names, run_dirs)}
+    if reference is not None and reference not in groups:
+        raise HivaError(f"unknown --reference {reference}; pick one of: {', '.join(groups)}")
+    return compare(groups, reference or names[0], resamples, seed)
+
+
+def run_report(paths, names=None, reference: str | None = None, resamples: int = 2000,
+               seed: int = 0, markdown: Path | None = None, json_path: Path | None = None,
+               plot: Path | None = None) -> str:
+    """What ``hiva report`` does: the text it prints; writes the Markdown/JSON/PNG asked for."""
+    from hiva.train import report_format as fmt
+
+    if not paths:
+        raise HivaError("pass a sweep folder or run folders: hiva report ROOT | RUN_DIR...")
+    if resamples < 0 or seed < 0:
+        raise HivaError("--resamples and --seed must be 0 or more (e.g. --resamples 2000)")
+    summary = None
+    if len(paths) == 1 and (Path(paths[0]) / SWEEP_FILE).is_file():
+        if names:
+            raise HivaError("--name names run folders; a sweep's groups are named after their "
+                            "arms: drop --name")
+        if resamples == 0:
+            raise HivaError("--resamples 0 gives no intervals; pass e.g. --resamples 2000")
+        comp, unfinished = sweep_comparison(paths[0], reference, resamples, seed)
+        summary = dict(comp.summary(), root=str(paths[0]), unfinished=unfinished)
+        text, md = fmt.to_text(summary), fmt.to_markdown(summary)
+    else:
+        text, _ = report(paths, names)
+        md = to_markdown(text)
+        explicit = bool(reference or json_path or plot)
+        if resamples == 0 and explicit:
+            raise HivaError("--reference, --json and --plot need intervals: drop --resamples 0")
+        if resamples:
+            try:
+                comp = runs_comparison(paths, names, reference, resamples, seed)
+            except HivaError as e:
+                if explicit:
+                    raise
+                text += f"\nno intervals: {e}"
+            else:
+                summary = dict(comp.summary(), runs=[str(p) for p in paths])
+                text += "\n\n" + fmt.to_text(summary)
+                md += "\n\n" + fmt.to_markdown(summary)
+    js = json.dumps(summary, indent=2, ensure_ascii=False)
+    for path, write in ((markdown, lambda p: p.write_text(md + "\n")),
+                        (json_path, lambda p: p.write_text(js + "\n")),
+                        (plot, lambda p: fmt.forest_plot(summary, p))):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write(Path(path))
+    return text
