@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm demo lint clean-demo
+.PHONY: setup test test-gpu test-vllm demo demo-data ablations lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,12 +47,24 @@ lint: setup
 # a rerun (or a rerun after a kill) finishes the work instead of repeating or refusing it.
 HIVA := HF_HUB_OFFLINE=1 $(VENV)/bin/hiva
 
-demo: setup
+demo-data: setup
 	$(HIVA) generate-descriptions --aus bp4d --per-au 20 --out $(DEMO)/corpus
 	$(HIVA) embed --corpus $(DEMO)/corpus --out $(DEMO)/text-bank
 	$(HIVA) data synth --out $(DEMO)/synth --subjects 40 --per-subject 30 --seed 0
+
+demo: demo-data
 	$(HIVA) train --config configs/demo.yaml --data $(DEMO)/synth/manifest.parquet \
 		--aus bp4d --text-bank $(DEMO)/text-bank --out $(DEMO)/run --resume latest
+
+# The README's ablation table: every arm of configs/sweeps/ablations.yaml x 3 seeds on the demo data
+# (about 25 runs of 3-4 min on 2 CPU cores; resumes), the report with 95% intervals, and the
+# README section between its markers rewritten from it.
+ABL ?= out/ablations
+ablations: demo-data
+	$(HIVA) sweep configs/sweeps/ablations.yaml --out $(ABL)
+	$(HIVA) report $(ABL) --reference full --markdown $(ABL)/report.md --json $(ABL)/report.json \
+		--plot docs/ablations_forest.png
+	$(PY) benchmarks/readme_section.py ablations $(ABL)/report.md
 
 clean-demo:
 	rm -rf $(DEMO)
