@@ -189,6 +189,9 @@ def config_hash(cfg: Any, exclude: tuple[str, ...] = ()) -> str:
 
 
 def write_config(cfg: Any, path: str | Path) -> None:
+    """``cfg`` as YAML at ``path``, atomically (a kill leaves the old file or the new one)."""
     import yaml
 
-    Path(path).write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False))
+    from hiva.runtime import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(config_dict(cfg), sort_keys=False))

@@ -203,5 +203,5 @@ def write_corpus(out: str | Path, rows: pd.DataFrame, manifest: dict[str, Any], 
     for i in range(n_files):
         part = table.slice(i * rows_per_file, rows_per_file)
         atomic_write(out / data_file(i, n_files), lambda p, part=part: pq.write_table(part, p))
-    atomic_write(out / CONFIG, lambda p: write_config(cfg, p))
+    write_config(cfg, out / CONFIG)
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2, default=str))

@@ -242,7 +242,7 @@ def run(cfg: EmbedConfig) -> dict:
         "config": config_dict(cfg),
     }
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
-    atomic_write(out / CONFIG, lambda p: write_config(cfg, p))
+    write_config(cfg, out / CONFIG)
     return manifest
 
 
