@@ -171,9 +171,10 @@ def nanmean_terms(terms: list[np.ndarray]) -> np.ndarray:
 def pooled_f1(pooled: np.ndarray) -> np.ndarray:
     """F1 = 2TP / (2TP + FP + FN) of counts ``[..., AUs, 3]``; NaN where an AU has no positive
     label (TP + FN = 0), as ``hiva.train.metrics.au_metrics`` leaves it undefined."""
+    from hiva.train.metrics import f1_from_counts
+
     tp, fp, fn = pooled[..., 0], pooled[..., 1], pooled[..., 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+    return np.where(tp + fn > 0, f1_from_counts(tp, fp, fn), np.nan)
 
 
 def subject_draws(n_subjects: int, resamples: int, seed: int, fold: int) -> np.ndarray:
