@@ -37,7 +37,9 @@ class DDCA(nn.Module):
     """Disentangled Dual Cross-Attention; no AU ever sees another AU's text.
 
     - vision ← text: u_i ← u_i + MHA(u_i, T_i). The AU axis is folded into the attention batch
-      (N batches of B queries over that AU's M tokens), so it is one call.
+      (N batches of B queries over that AU's M tokens), so it is one call. Its head-averaged
+      weights (B×N×M) say which of the AU's descriptions each image drew on: the choice the
+      descriptions offer, whose entropy the trainer records.
     - text ← vision: t_i ← t_i + MHA(t_i, X). Each AU prototype is its own query over the patches;
       its head-averaged attention is AU i's activation map (B×N×P, rows sum to 1).
     """
@@ -51,9 +53,9 @@ class DDCA(nn.Module):
 
     def forward(self, u, tokens, token_pad, proto, x):
         # u: B×N×d, tokens: N×M×d, token_pad: N×M (True = padding), proto: B×N×d, x: B×P×d
-        u_new, _ = self.v_from_t(u.transpose(0, 1), tokens, token_pad)
+        u_new, text_w = self.v_from_t(u.transpose(0, 1), tokens, token_pad, need_weights=True)
         t_new, maps = self.t_from_v(proto, x, need_weights=True)
-        return u_new.transpose(0, 1), t_new, maps
+        return u_new.transpose(0, 1), t_new, maps, text_w.transpose(0, 1)
 
 
 class CDCA(nn.Module):

@@ -25,7 +25,12 @@ BACKBONES = (
     "swin_tiny_patch4_window7_224",
     "swin_base_patch4_window7_224",
 )
-TEXT_MODES = ("corpus", "names", "random")
+# Where the AU text comes from. Language modes read a bank of frozen description embeddings
+# (corpus: the embed stage's; names: one "AU12 Lip Corner Puller" per AU; shuffled: the corpus
+# with whole AU banks deranged across AUs; random: a corpus-sized bank of random unit vectors,
+# sampled per step like the corpus). learned: free per-AU vectors, the no-language control.
+TEXT_MODES = ("corpus", "names", "learned", "shuffled", "random")
+BANK_MODES = ("corpus", "names", "shuffled", "random")  # modes whose text is a bank of rows
 HEADS = ("match", "linear", "both")
 LOSSES = ("asl", "bce")
 
@@ -54,9 +59,11 @@ class ModelConfig:
     cdca: bool = True
     depth: int = 1  # number of DDCA→CDCA stacks
     text_mode: str = "corpus"
-    random_text_tokens: int = 8  # M of the fixed random bank when text_mode="random"
-    random_text_seed: int = 0
-    head: str = "both"
+    text_rank: int = 32  # rank of the one shared projection from text embeddings to the model
+    text_seed: int = 0  # the derangement (shuffled) and the random bank (random)
+    random_text_tokens: int = 32  # rows per AU of the random bank when no corpus sizes it
+    learned_tokens: int = 8  # free vectors per AU in text_mode learned
+    head: str = "match"
     loss: str = "asl"
     align_weight: float = 0.1
     align_temperature: float = 0.07
@@ -81,7 +88,7 @@ class ModelConfig:
         if isinstance(self.pretrained, str) and self.pretrained.lower() in ("none", "null", ""):
             set_(self, "pretrained", None)
         for f in ("d_model", "num_heads", "text_dim", "graph_layers", "depth", "input_size",
-                  "ffn_mult", "random_text_tokens"):
+                  "ffn_mult", "random_text_tokens", "text_rank", "learned_tokens"):
             if getattr(self, f) is not None and int(getattr(self, f)) < 1:
                 raise HivaError(f"model {f} must be ≥ 1, got {getattr(self, f)}; fix the config")
         if self.d_model % self.num_heads:

@@ -12,26 +12,28 @@ from torch import nn
 
 
 class AUQueryPooling(nn.Module):
-    """N learned AU queries attend over the visual tokens.
+    """One query per AU, derived from that AU's text prototype by a shared map, attends over the
+    visual tokens.
 
-    x: B×P×d → nodes U: B×N×d and pooling maps B×N×P (each row a distribution over patches).
+    x: B×P×d, prototypes N×d → nodes U: B×N×d and pooling maps B×N×P (each row a distribution
+    over patches). No per-AU parameter: the AU a node belongs to is decided by its text.
 
-    Single-head with learned queries, so a key projection would be redundant (q·(Wx) = (Wᵀq)·x)
-    and the value projection commutes with the weighted average: it is applied after pooling,
-    on N nodes instead of P patches (same function, a fraction of the cost).
+    Single-head, so a key projection would be redundant (q·(Wx) = (Wᵀq)·x) and the value
+    projection commutes with the weighted average: it is applied after pooling, on N nodes
+    instead of P patches (same function, a fraction of the cost).
     """
 
-    def __init__(self, num_aus: int, d: int):
+    def __init__(self, d: int):
         super().__init__()
-        self.queries = nn.Parameter(torch.randn(num_aus, d) / math.sqrt(d))
+        self.query = nn.Linear(d, d)
         self.value = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.queries.to(x.dtype)
+    def forward(self, x: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self.query(prototypes.to(x.dtype))
         scores = torch.einsum("nd,bpd->bnp", q, x) / math.sqrt(x.shape[-1])
         maps = scores.softmax(dim=-1)
-        nodes = self.norm(self.value(torch.bmm(maps, x)) + self.queries)
+        nodes = self.norm(self.value(torch.bmm(maps, x)) + q)
         return nodes, maps
 
 

@@ -19,6 +19,7 @@ from hiva.model.attention import CDCA, DDCA
 from hiva.model.backbone import Backbone
 from hiva.model.config import ModelConfig
 from hiva.model.graph import AUQueryPooling, DynamicGraph
+from hiva.model.language import TextProjector
 
 
 @dataclass
@@ -29,32 +30,14 @@ class HiVAOutput:
     pooling_maps: torch.Tensor  # B×N×P, AU-query pooling attention
     map_size: tuple[int, int]  # (h, w), P = h*w
     visual: torch.Tensor  # B×N×d, final visual AU nodes z_v
-    text_proto: torch.Tensor  # B×N×d, final AU text prototypes z_t
-
-
-class TextProjector(nn.Module):
-    """Frozen sentence embeddings N×M×D_t → tokens N×M×d (2-layer MLP) and per-AU prototypes N×d
-    (attention pooling with one learned query per AU, padding masked)."""
-
-    def __init__(self, num_aus: int, text_dim: int, d: int, dropout: float):
-        super().__init__()
-        self.mlp = nn.Sequential(
-            nn.Linear(text_dim, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d)
-        )
-        self.norm = nn.LayerNorm(d)
-        self.queries = nn.Parameter(torch.randn(num_aus, d) / math.sqrt(d))
-
-    def forward(self, text: torch.Tensor, mask: torch.Tensor | None):
-        tokens = self.norm(self.mlp(text))
-        scores = (tokens * self.queries.unsqueeze(1)).sum(-1) / math.sqrt(tokens.shape[-1])
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        proto = (scores.softmax(-1).unsqueeze(-1) * tokens).sum(1)
-        return tokens, proto
+    text_proto: torch.Tensor  # B×N×d, final AU text prototypes z_t (image-conditioned)
+    prototypes: torch.Tensor  # N×d, pure text prototypes (before any image conditioning)
+    text_attention: torch.Tensor | None  # B×N×M, DDCA vision←text weights over descriptions
 
 
 class Heads(nn.Module):
-    """match: s·cos(z_v,i, z_t,i) + b_i; linear: <w_i, z_v,i> + c_i; both: their sum."""
+    """match: s·cos(z_v,i, z_t,i) + b_i (the AU's weight is its text prototype: the default);
+    linear: <w_i, z_v,i> + c_i with a free w_i per AU; both: their sum (ablations)."""
 
     def __init__(self, num_aus: int, d: int, kind: str):
         super().__init__()
@@ -79,7 +62,9 @@ class Heads(nn.Module):
 
 class HiVA(nn.Module):
     """See shared/design/hiva-model.md. Submodules (the parts of ``param_counts``): backbone,
-    proj, pool, graph, text, ddca, cdca, heads; a disabled switch leaves its part out entirely."""
+    proj, pool, graph, text, ddca, cdca, heads; a disabled switch leaves its part out entirely.
+    ``learned_text`` (N×K×D_t) exists only in ``text_mode learned``; apart from it and the heads'
+    per-AU biases (and the free weights of the linear/both heads) no parameter is per-AU."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -87,9 +72,9 @@ class HiVA(nn.Module):
         n, d = cfg.num_aus, cfg.d_model
         self.backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.input_size)
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
-        self.pool = AUQueryPooling(n, d)
+        self.pool = AUQueryPooling(d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
-        self.text = TextProjector(n, cfg.text_width, d, cfg.dropout)
+        self.text = TextProjector(cfg.text_width, d, cfg.text_rank, cfg.dropout)
         h, p = cfg.num_heads, cfg.dropout
         self.ddca = nn.ModuleList(DDCA(d, h, p) for _ in range(cfg.depth)) if cfg.ddca else None
         self.cdca = (
@@ -97,11 +82,9 @@ class HiVA(nn.Module):
             if cfg.cdca else None
         )
         self.heads = Heads(n, d, cfg.head)
-        if cfg.text_mode == "random":
-            g = torch.Generator().manual_seed(cfg.random_text_seed)
-            bank = torch.randn(n, cfg.random_text_tokens, cfg.text_width, generator=g)
-            # Unit norm like sentence-transformers' normalised embeddings; fixed, not trained.
-            self.register_buffer("random_text", F.normalize(bank, dim=-1), persistent=True)
+        if cfg.text_mode == "learned":
+            bank = torch.randn(n, cfg.learned_tokens, cfg.text_width)
+            self.learned_text = nn.Parameter(F.normalize(bank, dim=-1))
 
     @property
     def input_size(self) -> int:
@@ -118,12 +101,12 @@ class HiVA(nn.Module):
 
     def _check_text(self, text, text_mask):
         n, dt = self.cfg.num_aus, self.cfg.text_width
-        if self.cfg.text_mode == "random":
-            return self.random_text, None
+        if self.cfg.text_mode == "learned":
+            return self.learned_text, None
         if text is None:
             raise HivaError(
                 f"text_mode={self.cfg.text_mode!r} needs description embeddings (N×M×{dt}); "
-                "pass the embed stage's bank through hiva.model.text.sample_text"
+                "pass the bank from hiva.textbank.load_text through hiva.model.text.sample_text"
             )
         if text.dim() != 3 or text.shape[0] != n or text.shape[-1] != dt:
             raise HivaError(
@@ -148,15 +131,15 @@ class HiVA(nn.Module):
         if text_mask is not None:
             text_mask = text_mask.to(device=x.device, dtype=torch.bool, non_blocking=True)
         tokens, proto = self.text(text.to(device=x.device, dtype=x.dtype), text_mask)
-        u, pool_maps = self.pool(x)
+        u, pool_maps = self.pool(x, proto)
         if self.graph is not None:
             u = self.graph(u, prior=proto if self.cfg.language_edges else None)
         t = proto.unsqueeze(0).expand(b, -1, -1)
-        act_maps = None
+        act_maps = text_w = None
         pad = None if text_mask is None else ~text_mask
         for i in range(self.cfg.depth):
             if self.ddca is not None:
-                u, t, act_maps = self.ddca[i](u, tokens, pad, t, x)
+                u, t, act_maps, text_w = self.ddca[i](u, tokens, pad, t, x)
             if self.cdca is not None:
                 u, t = self.cdca[i](u, t)
         if act_maps is None:
@@ -170,4 +153,6 @@ class HiVA(nn.Module):
             map_size=(h, w),
             visual=u,
             text_proto=t,
+            prototypes=proto,
+            text_attention=text_w,
         )

@@ -1,5 +1,5 @@
 """HiVA's training loss: weighted asymmetric loss (or weighted BCE) over the known labels, plus
-a vision–language InfoNCE alignment term. Per-AU weights come from training occurrence rates.
+a vision–language contrastive alignment term. Per-AU weights come from training occurrence rates.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ class HiVALoss:
 
     asl: −w_i·[y·log p + (1−y)·p̄·log(1−p)], p̄ = p detached (ME-GraphAU's weighted ASL);
     bce: −w_i·[y·log p + (1−y)·log(1−p)]. Both averaged over entries whose mask is True.
-    align: for each (sample, AU i) with a known positive label, cross-entropy of
-    cos(z_v,i, z_t,j)/τ over the N prototypes j, target j = i.
+    align: per-AU contrast of frames against the pure text prototypes (``alignment``).
     """
 
     def __init__(self, cfg: ModelConfig, au_weights: torch.Tensor | None = None):
@@ -50,19 +49,36 @@ class HiVALoss:
         m = mask.to(per.dtype)
         return (per * m).sum() / m.sum().clamp_min(1.0)
 
-    def alignment(self, visual, text_proto, targets, mask) -> torch.Tensor:
-        zv = F.normalize(visual.float(), dim=-1)
-        zt = F.normalize(text_proto.float(), dim=-1)
-        if zt.dim() == 2:
-            zt = zt.unsqueeze(0).expand(zv.shape[0], -1, -1)
-        sim = torch.einsum("bid,bjd->bij", zv, zt) / self.cfg.align_temperature
-        active = ((targets > 0.5) & mask).flatten().to(sim.dtype)
+    def alignment(self, visual, prototypes, targets, mask) -> torch.Tensor:
+        """Per AU, contrast across the batch against the pure text prototype p_i (before any
+        image conditioning). For each frame b with AU i on (and labelled), with s = cos/τ:
+
+            −log exp s(z_v,bi, p_i) / [exp s(z_v,bi, p_i) + Σ_{b' off} exp s(z_v,b'i, p_i)
+                                       + Σ_{j≠i} exp s(z_v,bi, p_j)]
+
+        Negatives are the frames where AU i is labelled off and the other AUs' prototypes. A
+        node that only says "I am AU i" scores every frame alike, so the loss stays near
+        log(1 + #off frames) unless z_v,i tells on frames from off frames: no identity shortcut,
+        and it needs labels (shuffle them across frames and it stays high). Frames and AUs with
+        unknown labels (masked, e.g. zero-shot AUs) are neither positives nor negatives."""
+        zv = F.normalize(visual.float(), dim=-1)  # B×N×d
+        p = F.normalize(prototypes.float(), dim=-1)  # N×d
+        sim = torch.einsum("bid,jd->bij", zv, p) / self.cfg.align_temperature  # B×N×N
         n = sim.shape[-1]
-        labels = torch.arange(n, device=sim.device).repeat(sim.shape[0])
-        # Mean over the active (sample, AU) pairs without a data-dependent branch or index (no
-        # device sync; 0 with the graph kept connected for DDP when none is active).
-        ce = F.cross_entropy(sim.reshape(-1, n), labels, reduction="none")
-        return (ce * active).sum() / active.sum().clamp_min(1.0)
+        eye = torch.eye(n, dtype=torch.bool, device=sim.device)
+        own = sim.diagonal(dim1=1, dim2=2)  # B×N: s(z_v,bi, p_i)
+        known = mask.to(torch.bool)
+        pos = (targets > 0.5) & known
+        neg = (targets <= 0.5) & known
+        off = -1e4  # exp(off) == 0 in fp32; finite, so an empty set gives no NaN gradient
+        neg_frames = torch.logsumexp(own.masked_fill(~neg, off), dim=0)  # N
+        other_aus = torch.logsumexp(sim.masked_fill(eye, off), dim=-1)  # B×N
+        denom = torch.logsumexp(
+            torch.stack([own, neg_frames.expand_as(own), other_aus]), dim=0)
+        per = (denom - own) * pos.to(own.dtype)
+        # Mean over positives without a data-dependent branch (no device sync; 0 with the graph
+        # kept connected for DDP when a batch has none).
+        return per.sum() / pos.sum().clamp_min(1).to(own.dtype)
 
     def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
         if mask is None:
@@ -72,7 +88,7 @@ class HiVALoss:
         parts = {"cls": cls}
         total = cls
         if self.cfg.align_weight > 0:
-            align = self.alignment(out.visual, out.text_proto, targets, mask)
+            align = self.alignment(out.visual, out.prototypes, targets, mask)
             parts["align"] = align
             total = total + self.cfg.align_weight * align
         parts["total"] = total

@@ -103,11 +103,14 @@ def default_align(cfg) -> tuple[bool, str]:
 
 
 def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
-    if cfg.model.text_mode != "corpus":
+    """The embed bundle a run reads: corpus and shuffled need one; random was sized by one when
+    it was trained with one; names and learned need none."""
+    mode = cfg.model.text_mode
+    if mode in ("names", "learned") or (mode == "random" and not cfg.text_bank):
         return None
     cand = override or cfg.text_bank
     if not cand:
-        raise HivaError(f"{run_dir} uses text_mode corpus but names no text bank; pass "
+        raise HivaError(f"{run_dir} uses text_mode {mode} but names no text bank; pass "
                         "--text-bank DIR (the `hiva embed` folder it was trained with)")
     p = Path(cand)
     if not p.is_absolute() and not p.exists() and (run_dir / p).exists():
@@ -171,7 +174,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     aus = mc.aus
     bank_path = _text_bank_path(cfg, src, over)
     cfg = dataclasses.replace(cfg, aus=aus, text_bank=bank_path)
-    text = load_text(mc.text_mode, aus, bank_path, cfg.text_encoder)
+    text = load_text(mc, aus, bank_path, cfg.text_encoder)
     dev = pick_device(device, Dist())
     model = restore(mc, wfile, meta, dev, text)
     if text.bank is not None:

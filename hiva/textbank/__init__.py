@@ -4,7 +4,8 @@ record. Train, evaluate, predict and export load it here; the embed stage (``hiv
 writes the bundles, with the file names and the cache it imports from here (never the reverse).
 
 Modules: ``bundle`` (bundle files, ``TextBank``, ``bundle_dirs``, ``load_text_bank``), ``cache``
-(the content-addressed embedding cache), ``names`` (the names bank). Imports neither torch nor
+(the content-addressed embedding cache), ``names`` (the names bank), ``controls`` (the shuffled and
+random banks of the text ablations). Imports neither torch nor
 numpy at module level.
 """
 
@@ -28,30 +29,55 @@ from hiva.textbank.names import encode_names_bank, name_row_id, names_texts
 
 @dataclass
 class Text:
-    """What the model reads as language: a bank (dict AU → M×D tensor) or None (random mode)."""
+    """What the model reads as language: a bank (dict AU → M×D tensor, with the texts behind each
+    row when there are any) or None (``learned``: the model holds free vectors)."""
 
     bank: dict | None
     fingerprint: str | None
     encoder: str | None
     dim: int | None
+    texts: dict | None = None  # AU → the texts of its bank rows (None: random/learned)
 
 
-def load_text(mode: str, aus, text_bank: str | None = None,
-              text_encoder: str | None = None) -> Text:
-    """The bank for ``model.text_mode`` ``mode``: ``corpus`` reads the embed bundle
-    ``text_bank``; ``names`` encodes the AU names (``text_encoder`` or the embed default);
-    ``random`` needs none (the model holds its fixed random bank)."""
-    if mode == "random":
-        return Text(None, "random", None, None)
+def load_text(mc, aus, text_bank: str | None = None, text_encoder: str | None = None) -> Text:
+    """The bank for ``mc.text_mode`` (``mc`` a ``ModelConfig``):
+
+    - ``corpus`` reads the embed bundle ``text_bank``;
+    - ``names`` encodes the AU names (``text_encoder`` or the embed default);
+    - ``shuffled``: the corpus with whole AU banks deranged across AUs (seed ``mc.text_seed``);
+    - ``random``: random unit vectors, as many per AU as the corpus has (or
+      ``mc.random_text_tokens`` without ``text_bank``), seed ``mc.text_seed``;
+    - ``learned`` needs none (the model holds free per-AU vectors)."""
+    mode = mc.text_mode
+    if mode == "learned":
+        return Text(None, "learned", None, None)
     if mode == "names":
         bank = encode_names_bank(aus, text_encoder or None)
-    else:
-        if not text_bank:
-            raise HivaError("model.text_mode 'corpus' needs --text-bank EMBED_DIR (from "
-                            "`hiva embed`); or set model.text_mode to names or random")
+    elif text_bank:
         bank = load_text_bank(text_bank, aus)
-    return Text(dict(bank.embeddings), bank.fingerprint,
-                str(bank.encoder_fingerprint or bank.encoder), int(bank.dim))
+    elif mode == "random":
+        bank = None
+    else:
+        raise HivaError(f"model.text_mode {mode!r} needs --text-bank EMBED_DIR (from "
+                        "`hiva embed`); or set model.text_mode to names, learned or random")
+    if mode == "random":
+        from hiva.textbank.controls import random_bank
+
+        dim = bank.dim if bank is not None else mc.text_width
+        counts = ({a: len(bank.embeddings[a]) for a in aus} if bank is not None
+                  else dict.fromkeys(aus, mc.random_text_tokens))
+        emb, fp = random_bank(aus, counts, dim, mc.text_seed)
+        return Text(emb, fp, None, dim)
+    emb, texts, fp = dict(bank.embeddings), dict(bank.texts), bank.fingerprint
+    if mode == "shuffled":
+        import hashlib
+
+        from hiva.textbank.controls import shuffled_bank
+
+        emb, texts, source = shuffled_bank(emb, texts, aus, mc.text_seed)
+        key = f"shuffled:{mc.text_seed}:{fp}:" + ",".join(f"{a}<{source[a]}" for a in aus)
+        fp = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return Text(emb, fp, str(bank.encoder_fingerprint or bank.encoder), int(bank.dim), texts)
 
 
 __all__ = ["BUNDLE_VERSION", "EMBEDDINGS", "INDEX", "MANIFEST", "Text", "TextBank",

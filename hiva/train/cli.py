@@ -47,7 +47,11 @@ def train(
     pretrained: str | None = typer.Option(None, "--pretrained", help="shipped | hub | FILE | "
                                           "none."),
     input_size: int | None = typer.Option(None, "--input-size", help="Crop size (224)."),
-    text_mode: str | None = typer.Option(None, "--text-mode", help="corpus | names | random"),
+    text_mode: str | None = typer.Option(None, "--text-mode", help="corpus | names | learned "
+                                         "| shuffled | random (see hiva.model.config)."),
+    zero_shot_aus: str | None = typer.Option(
+        None, "--zero-shot-aus", help="AUs whose labels are withheld from training and epoch "
+        "selection (e.g. 2): detected from their descriptions alone, scored on the test fold."),
     epochs: int | None = typer.Option(None, "--epochs"),
     max_steps: int | None = typer.Option(None, "--max-steps-per-epoch"),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Per process."),
@@ -84,7 +88,7 @@ def train(
         max_steps_per_epoch=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
         label_fraction=label_fraction, val_fraction=val_fraction, seed=seed, amp=amp,
         compile=compile_, device=device, num_workers=num_workers, resume=resume,
-        progress=progress,
+        progress=progress, zero_shot_aus=zero_shot_aus,
     )
     run(cfg)
 

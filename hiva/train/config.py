@@ -41,6 +41,9 @@ class TrainConfig:
     label_fraction: float = 1.0  # labelled share of the training set (limited-label runs)
     label_by: str = "subject"  # subject | segment: how that share is drawn (never random frames)
     schedule: str = "epochs"  # epochs over the labelled share | steps: as many as the full set
+    # Unseen AUs: their labels are withheld from training and from picking the epoch, so they are
+    # detected from their descriptions alone; the test fold still scores them.
+    zero_shot_aus: tuple[int, ...] = ()
     fold_seed: int = 0
     seed: int = 0
     epochs: int = 20
@@ -78,6 +81,12 @@ class TrainConfig:
             set_(self, "folds", (self.folds,))
         if isinstance(self.folds, str):
             set_(self, "folds", tuple(int(x) for x in self.folds.split(",") if x.strip()))
+        if isinstance(self.zero_shot_aus, (str, int)):
+            from hiva.facs import parse_aus
+
+            z = str(self.zero_shot_aus).strip()
+            set_(self, "zero_shot_aus", parse_aus(z) if z else ())
+        set_(self, "zero_shot_aus", tuple(int(a) for a in self.zero_shot_aus or ()))
         if not isinstance(self.model, ModelConfig):
             section = dict(self.model or {})
             if "aus" in section:

@@ -48,7 +48,7 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     df, scheme = load_data(cfg.data)
     mc, meta = read_checkpoint(wfile)
     aus = mc.aus
-    text = load_text(mc.text_mode, aus, cfg.text_bank, cfg.text_encoder)
+    text = load_text(mc, aus, cfg.text_bank, cfg.text_encoder)
     resolve_aus(dataclasses.replace(cfg, aus=aus), df)  # the data must label the run's AUs
     _, made = make_folds(dataclasses.replace(cfg, folds=()), df, scheme)
     folds = {k: t for k, _, t in made}

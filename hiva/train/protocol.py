@@ -56,6 +56,33 @@ def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
     return want
 
 
+def check_zero_shot(cfg: TrainConfig, aus) -> tuple[int, ...]:
+    """``cfg.zero_shot_aus``, checked against the run's AUs (at least one AU must keep labels)."""
+    z = cfg.zero_shot_aus
+    bad = [a for a in z if a not in aus]
+    if bad:
+        raise HivaError(f"zero_shot_aus {', '.join(map(str, bad))} not among this run's AUs "
+                        f"({', '.join(map(str, aus))}); pick AUs the data labels")
+    if z and len(set(z)) >= len(aus):
+        raise HivaError("zero_shot_aus withholds every AU; keep at least one AU's labels")
+    return z
+
+
+def withhold_labels(df, aus):
+    """``df`` with the label columns of ``aus`` set unknown (NaN): no loss, no positives or
+    negatives for the alignment term, no say in picking the epoch."""
+    import pandas as pd
+
+    from hiva.facs import au_column
+
+    if not aus or len(df) == 0:
+        return df
+    df = df.copy()
+    for a in aus:
+        df[au_column(a)] = pd.array([pd.NA] * len(df), dtype="Float64")
+    return df
+
+
 def make_folds(cfg: TrainConfig, df, scheme: str):
     """(scheme used, [(k, train_pool_df, test_df)] for the folds to run).
 

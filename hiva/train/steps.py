@@ -139,13 +139,16 @@ def eval_step(model, batch: dict, text, device, amp, *, channels_last: bool, los
 @dataclass
 class Predictions:
     """Per-frame outputs over a dataset, in dataset order: ``index`` (row of the dataset; frames
-    whose image could not be read are absent), ``probs``/``targets``/``mask`` (frames × AUs)."""
+    whose image could not be read are absent), ``probs``/``targets``/``mask`` (frames × AUs),
+    ``text_entropy`` (frames × AUs, nats) of the DDCA vision←text attention over each AU's
+    descriptions (None for a model without DDCA)."""
 
     index: np.ndarray
     probs: np.ndarray
     targets: np.ndarray
     mask: np.ndarray
     loss: float
+    text_entropy: np.ndarray | None = None
 
 
 def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
@@ -155,8 +158,10 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
     idx = list(range(d.rank, len(ds), d.world))
     bs = cfg.eval_batch_size or cfg.batch_size
     loader = make_loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
+    from hiva.model.language import attention_entropy
+
     model.eval()
-    rows, probs, tgts, masks = [], [], [], []
+    rows, probs, tgts, masks, ents = [], [], [], [], []
     loss_sum, loss_n = 0.0, 0
     for batch in loader:
         if batch is None:
@@ -170,20 +175,25 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
         probs.append(out.probs.float().cpu().numpy())
         tgts.append(batch["target"].numpy())
         masks.append(batch["mask"].numpy())
+        if out.text_attention is not None:
+            ents.append(attention_entropy(out.text_attention).cpu().numpy())
     n_aus = len(ds.aus)
     local = (
         np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
         np.concatenate(probs) if probs else np.zeros((0, n_aus), np.float32),
         np.concatenate(tgts) if tgts else np.zeros((0, n_aus), np.float32),
         np.concatenate(masks) if masks else np.zeros((0, n_aus), bool),
+        np.concatenate(ents) if ents else np.zeros((0, n_aus), np.float32),
     )
     if d.world > 1:
         import torch.distributed as dist
 
         parts = [None] * d.world
         dist.all_gather_object(parts, local)
-        local = tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+        local = tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
         loss_sum, loss_n = all_sum([loss_sum, float(loss_n)], d)
+    has_ent = len(local[4]) == len(local[0]) and len(local[0]) > 0
     order = np.argsort(local[0], kind="stable")
-    i, p, y, m = (a[order] for a in local)
-    return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"))
+    i, p, y, m, e = (a[order] if len(a) == len(local[0]) else a for a in local)
+    return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"),
+                       e if has_ent else None)

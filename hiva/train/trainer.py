@@ -51,6 +51,7 @@ from hiva.train.logs import RunLogs, identity_meta, save_predictions
 from hiva.train.metrics import au_metrics, tune_thresholds
 from hiva.train.protocol import (
     check_images,
+    check_zero_shot,
     check_run_dir,
     load_data,
     make_folds,
@@ -59,6 +60,7 @@ from hiva.train.protocol import (
     subject_ids,
     summarise,
     summary_table,
+    withhold_labels,
 )
 from hiva.train.steps import (
     epoch_indices,
@@ -119,6 +121,10 @@ class FoldRun:
         self.folder = Path(cfg.out) / f"fold{k}"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.train_df, self.val_df, all_train = split_pool(cfg, pool)
+        self.zero_shot = check_zero_shot(cfg, aus)
+        val_labelled = self.val_df  # thresholds of unseen AUs are calibrated on it, nothing else
+        self.train_df = withhold_labels(self.train_df, self.zero_shot)
+        self.val_df = withhold_labels(self.val_df, self.zero_shot)
         self.test_df = test_df
         if len(self.train_df) == 0 or len(test_df) == 0:
             raise HivaError(f"fold {k} has {len(self.train_df)} training and {len(test_df)} test "
@@ -136,6 +142,8 @@ class FoldRun:
         tf_eval = eval_transform(mean, std, size=mc.input_size, resize=cfg.resize_to)
         self.ds_train = AUDataset(self.train_df, aus, tf_train, seed=seed)
         self.ds_val = AUDataset(self.val_df, aus, tf_eval) if len(self.val_df) else None
+        self.ds_calib = (AUDataset(val_labelled, aus, tf_eval)
+                         if self.zero_shot and len(val_labelled) else self.ds_val)
         self.ds_test = AUDataset(test_df, aus, tf_eval)
 
         rates = occurrence_rates(self.train_df, aus)
@@ -313,8 +321,18 @@ class FoldRun:
                             "test": subject_ids(test_df)},
             "test": au_metrics(pt.probs, pt.targets, pt.mask, aus),
         }
-        if cfg.tune_thresholds and self.ds_val is not None:
-            pv = predict(self.model, self.ds_val, cfg, self.device, self.val_text, d, self.amp)
+        if self.zero_shot:
+            result["zero_shot_aus"] = list(self.zero_shot)
+        if pt.text_entropy is not None:
+            # Entropy of each AU's attention over its descriptions, against log M (uniform).
+            m = (self.val_text[1].sum(1).numpy() if self.val_text is not None
+                 else np.full(len(aus), self.mc.learned_tokens))
+            result["text_attention"] = {
+                "entropy": pt.text_entropy.mean(0).round(4).tolist(),
+                "max_entropy": np.log(np.maximum(m, 1)).round(4).tolist(),
+                "descriptions": m.astype(int).tolist()}
+        if cfg.tune_thresholds and self.ds_calib is not None:
+            pv = predict(self.model, self.ds_calib, cfg, self.device, self.val_text, d, self.amp)
             th = tune_thresholds(pv.probs, pv.targets, pv.mask)
             result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
         if d.main:
@@ -352,7 +370,8 @@ def run(cfg: TrainConfig) -> dict:
     df, scheme = load_data(cfg.data)
     check_images(df, cfg.data, d)
     aus = resolve_aus(cfg, df)
-    text = load_text(cfg.model.text_mode, aus, cfg.text_bank, cfg.text_encoder)
+    check_zero_shot(cfg, aus)
+    text = load_text(cfg.model, aus, cfg.text_bank, cfg.text_encoder)
     scheme, folds = make_folds(cfg, df, scheme)
     if d.main:
         check_run_dir(cfg, out)

@@ -83,7 +83,7 @@ def _steps(cfg) -> int:
     k, pool, test = _pool(cfg)
     df = read_manifest(cfg.data)
     aus = protocol.resolve_aus(cfg, df)
-    run = trainer.FoldRun(cfg, k, pool, test, aus, load_text("random", aus), Dist(),
+    run = trainer.FoldRun(cfg, k, pool, test, aus, load_text(cfg.model, aus), Dist(),
                           torch.device("cpu"))
     return run.steps_per_epoch
 
