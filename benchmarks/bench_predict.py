@@ -60,7 +60,7 @@ def make_run(folder: Path, size: int, amp: str) -> Path:
     from hiva.config import write_config
     from hiva.model.factory import save_weights
     from hiva.model.hiva import HiVA
-    from hiva.textbank import Text
+    from hiva.textbank import load_text
     from hiva.train.config import TrainConfig
     from hiva.train.logs import identity_meta
 
@@ -72,7 +72,7 @@ def make_run(folder: Path, size: int, amp: str) -> Path:
     write_config(cfg, folder / "config.yaml")
     (folder / "fold1").mkdir(exist_ok=True)
     save_weights(HiVA(mc), folder / "fold1" / "best.safetensors",
-                 identity_meta(mc, Text(None, "random", None, None), {"epoch": 0}))
+                 identity_meta(mc, load_text(mc, mc.aus), {"epoch": 0}))
     return folder
 
 

@@ -29,7 +29,8 @@ class AUQueryPooling(nn.Module):
         self.value = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor, prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor,
+                prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.query(prototypes.to(x.dtype))
         scores = torch.einsum("nd,bpd->bnp", q, x) / math.sqrt(x.shape[-1])
         maps = scores.softmax(dim=-1)

@@ -19,10 +19,12 @@ def sample_text(
     m: int | None,
     generator: torch.Generator | None = None,
     train: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    with_index: bool = False,
+):
     """Training: ``m`` descriptions per AU drawn at random (with replacement only when an AU has
     fewer than ``m``), so the corpus acts as augmentation. Evaluation: a fixed seeded subset of
     ``m`` (or all when ``m`` is None or larger), padded and masked where AUs have fewer.
+    ``with_index``: also return, per AU, the bank rows behind each position (a list of lists).
     """
     missing = [a for a in aus if a not in bank or len(bank[a]) == 0]
     if missing:
@@ -34,7 +36,7 @@ def sample_text(
         raise HivaError(f"descriptions per AU must be ≥ 1, got {m}")
     if not train:
         generator = torch.Generator().manual_seed(EVAL_SEED)
-    picks = []
+    picks, rows = [], []
     for a in aus:
         e = bank[a]
         n = len(e)
@@ -47,6 +49,7 @@ def sample_text(
             if not train:
                 idx = idx.sort().values
         picks.append(e[idx])
+        rows.append(idx.tolist())
     width = max(len(p) for p in picks)
     dim = picks[0].shape[-1]
     text = picks[0].new_zeros(len(picks), width, dim)
@@ -54,4 +57,4 @@ def sample_text(
     for i, p in enumerate(picks):
         text[i, : len(p)] = p
         mask[i, : len(p)] = True
-    return text, mask
+    return (text, mask, rows) if with_index else (text, mask)

@@ -10,12 +10,12 @@ Reads one image and a checkpoint (run or export folder). Writes into ``--out``:
 - ``grid.png``: the face and every AU's map in one figure;
 - ``explain.json``: probabilities, thresholds, map peak positions and the matched descriptions.
 
-"Descriptions that matched best": every description of the AU in the text bank (not only the
-evaluation subset the model reads) is passed through the model's trained text projector
-(MLP + LayerNorm, the tokens DDCA attends to) and ranked by cosine similarity to that AU's final
-visual node z_v,i (after the graph, DDCA and CDCA) for this image. It says which wording the
-image's evidence sits closest to in the model's joint space; it is not an attention weight. With
-``text_mode random`` there are no descriptions; with ``names`` there is one per AU.
+"Descriptions the model drew on": the weights of this image's DDCA vision←text attention (AU
+i's visual node attending over AU i's descriptions, head-averaged), the quantity the forward pass
+uses to mix the descriptions into the node; ranked over the evaluation subset the model read
+(``eval_text_per_au`` rows per AU, as in ``hiva predict``). Uniform weights (1/M) mean the image
+made no choice. With ``text_mode shuffled`` the texts are those the AU was given (another AU's);
+with ``learned`` or ``random`` there are no texts, and a model without DDCA draws on none.
 
 Each map is scaled to its own maximum for display (maps are distributions over patches, so a
 diffuse map looks as bright as a peaked one; the title gives the peak share of attention).
@@ -33,31 +33,16 @@ from hiva.errors import HivaError
 
 
 def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
-    """{au: [(cosine, text), ...]} best first (see the module docstring)."""
-    import torch
-    import torch.nn.functional as F
-
+    """{au: [(attention weight, text), ...]} best first (see the module docstring)."""
     ld = det.loaded
-    mode = ld.mc.text_mode
-    if mode == "random" or ld.text.bank is None:
+    texts, rows, w = ld.text.texts, ld.text_rows, out.text_attention
+    if not texts or rows is None or w is None:
         return {a: [] for a in ld.aus}
-    if mode == "names":
-        from hiva.textbank import names_texts
-
-        texts = {a: [t] for a, t in names_texts(ld.aus)}
-    else:
-        from hiva.textbank import load_text_bank
-
-        texts = load_text_bank(ld.text_bank, ld.aus).texts
     res = {}
-    with torch.inference_mode():
-        for i, a in enumerate(ld.aus):
-            emb = ld.text.bank[a].to(ld.device, torch.float32)
-            tokens = ld.model.text.norm(ld.model.text.mlp(emb))
-            sim = F.cosine_similarity(tokens, out.visual[0, i].float().unsqueeze(0), dim=-1)
-            k = min(top_k, len(sim))
-            vals, idx = sim.topk(k)
-            res[a] = [(float(v), texts[a][int(j)]) for v, j in zip(vals, idx)]
+    for i, a in enumerate(ld.aus):
+        weights = w[0, i, :len(rows[i])].float().cpu().tolist()
+        ranked = sorted(zip(weights, rows[i]), key=lambda t: -t[0])[:top_k]
+        res[a] = [(float(v), texts[a][r]) for v, r in ranked]
     return res
 
 
@@ -123,11 +108,12 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
                  f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f})")
         lines = [f"Peak attention share: {peak_share[i]:.3f} of {h * w} patches", "",
-                 "Descriptions closest to this AU's visual node:"]
+                 f"Descriptions this image drew on (DDCA attention; uniform = "
+                 f"{1 / max(len(ld.text_rows[i]), 1) if ld.text_rows else 0:.2f}):"]
         if not matches[a]:
-            lines.append("(none: the model was trained without descriptions)")
+            lines.append("(none: the model reads no description texts)")
         for s, t in matches[a]:
-            lines += textwrap.wrap(f"{s:+.2f}  {t}", 58, subsequent_indent="        ")
+            lines += textwrap.wrap(f"{s:.2f}  {t}", 58, subsequent_indent="      ")
         fig.text(0.47, 0.86, "\n".join(lines), va="top", ha="left", fontsize=8.5,
                  family="monospace")
         f = outdir / f"{au_column(a)}.png"
@@ -139,7 +125,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
             "probability": float(probs[i]), "threshold": ld.thresholds[i], "on": bool(on),
             "peak_share": float(peak_share[i]),
             "peak_yx": [float((iy + 0.5) / h), float((ix + 0.5) / w)],  # fraction of the crop
-            "matched": [{"cosine": s, "text": t} for s, t in matches[a]],
+            "matched": [{"attention": s, "text": t} for s, t in matches[a]],
         }
 
     cols = 5

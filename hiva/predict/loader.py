@@ -44,6 +44,7 @@ class Loaded:
     source: Path  # the run or export folder
     fold: int | None
     text_bank: str | None  # resolved bundle path (corpus mode)
+    text_rows: list[list[int]] | None = None  # per AU, the bank row behind each text position
 
 
 def is_export(path: Path) -> bool:
@@ -178,10 +179,11 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     dev = pick_device(device, Dist())
     model = restore(mc, wfile, meta, dev, text)
     if text.bank is not None:
-        t, m = sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
+        t, m, rows = sample_text(text.bank, aus, cfg.eval_text_per_au, train=False,
+                                 with_index=True)
         text_input = (t.to(dev), m.to(dev))
     else:
-        text_input = (None, None)
+        text_input, rows = (None, None), None
 
     n = len(aus)
     if threshold != "auto":
@@ -208,7 +210,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     return Loaded(model=model, mc=mc, cfg=cfg, aus=tuple(aus), text=text, text_input=text_input,
                   thresholds=ths, threshold_source=th_src, align=bool(align), align_source=why,
                   device=dev, amp=amp_dtype(cfg.amp, dev), weights=wfile, meta=meta, source=src,
-                  fold=None if k is None else int(k), text_bank=bank_path)
+                  fold=None if k is None else int(k), text_bank=bank_path, text_rows=rows)
 
 
 def model_input_transform(ld: Loaded):

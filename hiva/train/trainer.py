@@ -51,8 +51,8 @@ from hiva.train.logs import RunLogs, identity_meta, save_predictions
 from hiva.train.metrics import au_metrics, tune_thresholds
 from hiva.train.protocol import (
     check_images,
-    check_zero_shot,
     check_run_dir,
+    check_zero_shot,
     load_data,
     make_folds,
     resolve_aus,

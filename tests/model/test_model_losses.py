@@ -16,11 +16,13 @@ from hiva.model.text import sample_text
 
 
 def _out(logits, visual=None, proto=None):
+    """An output with pure text prototypes ``proto`` (N×d)."""
     b, n = logits.shape
     visual = visual if visual is not None else torch.ones(b, n, 2)
-    proto = proto if proto is not None else torch.ones(b, n, 2)
+    proto = proto if proto is not None else torch.ones(n, 2)
     maps = torch.full((b, n, 1), 1.0)
-    return HiVAOutput(logits, torch.sigmoid(logits), maps, maps, (1, 1), visual, proto)
+    return HiVAOutput(logits, torch.sigmoid(logits), maps, maps, (1, 1), visual,
+                      proto.expand(b, -1, -1), proto, None)
 
 
 def _sig(x):
@@ -72,19 +74,26 @@ def test_weighted_bce_matches_torch_and_ignores_masked():
     assert a.item() == b.item()
 
 
-def test_alignment_infonce_by_hand():
+def test_alignment_by_hand():
     cfg = ModelConfig(aus=(1, 2), pretrained=None, backbone="resnet18", align_weight=0.5,
                       align_temperature=0.5)
-    visual = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
-    proto = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])
-    y = torch.tensor([[1.0, 0.0]])  # only AU1 is active → one InfoNCE term
-    logits = torch.zeros(1, 2)
+    visual = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]])
+    proto = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    # Frame 0 has AU1 on: the one positive. Its negatives: frame 1 (AU1 labelled off) scored
+    # against AU1's prototype, and AU2's prototype scored against frame 0's AU1 node.
+    y = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    logits = torch.zeros(2, 2)
     loss, parts = HiVALoss(cfg)(_out(logits, visual, proto), y)
     c = 1 / math.sqrt(2)
-    s_pos, s_neg = 1.0 / 0.5, c / 0.5
-    align = -math.log(math.exp(s_pos) / (math.exp(s_pos) + math.exp(s_neg)))
+    s_pos, s_frame, s_other = 1.0 / 0.5, 0.0 / 0.5, c / 0.5
+    align = -math.log(math.exp(s_pos) / (math.exp(s_pos) + math.exp(s_frame) + math.exp(s_other)))
     assert parts["align"].item() == pytest.approx(align, rel=1e-6)
     assert loss.item() == pytest.approx(parts["cls"].item() + 0.5 * align, rel=1e-6)
+    # Frame 1's AU1 label unknown: it stops being a negative.
+    mask = torch.tensor([[True, True], [False, True]])
+    _, parts = HiVALoss(cfg)(_out(logits, visual, proto), y, mask)
+    align = -math.log(math.exp(s_pos) / (math.exp(s_pos) + math.exp(s_other)))
+    assert parts["align"].item() == pytest.approx(align, rel=1e-6)
 
 
 def test_au_weights_from_rates():

@@ -103,7 +103,7 @@ def test_explain_writes_pngs(tiny_run, media, cli, tmp_path):
     au1 = rec["aus"]["AU01"]
     assert 0 <= au1["probability"] <= 1 and 0 < au1["peak_share"] <= 1
     assert len(au1["matched"]) == 2 and au1["matched"][0]["text"].startswith("AU1 description")
-    assert au1["matched"][0]["cosine"] >= au1["matched"][1]["cosine"]
+    assert 1.0 >= au1["matched"][0]["attention"] >= au1["matched"][1]["attention"] > 0.0
 
 
 def test_export_roundtrip_and_offline_push(tiny_run, media, cli, tmp_path):

@@ -1,0 +1,68 @@
+"""Unseen AUs (``zero_shot_aus``): their labels reach neither the loss nor the epoch choice, the
+test fold still scores them; and the trainer records the DDCA attention entropy over descriptions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hiva.config import load_config
+from hiva.errors import HivaError
+from hiva.runtime import Dist
+from hiva.textbank import load_text
+from hiva.train import protocol, trainer
+from hiva.train.config import TrainConfig
+
+
+def _cfg(tiny_cfg, tmp_path, manifest, **kw) -> TrainConfig:
+    kw = dict(dict(tensorboard=False, plots=False), **kw)
+    return load_config(TrainConfig, tiny_cfg(tmp_path / "c.yaml", **kw), data=str(manifest),
+                       out=str(tmp_path / "run"))
+
+
+def test_withheld_aus_are_unknown_in_training_and_validation(tiny_manifest, tiny_cfg, tmp_path):
+    cfg = _cfg(tiny_cfg, tmp_path, tiny_manifest, zero_shot_aus="2,4")
+    df, scheme = protocol.load_data(cfg.data)
+    aus = protocol.resolve_aus(cfg, df)
+    _, made = protocol.make_folds(cfg, df, scheme)
+    k, pool, test = made[0]
+    run = trainer.FoldRun(cfg, k, pool, test, aus, load_text(cfg.model, aus), Dist(),
+                          torch.device("cpu"))
+    col = {a: i for i, a in enumerate(aus)}
+    for ds in (run.ds_train, run.ds_val):
+        assert not ds.mask[:, [col[2], col[4]]].any()  # no label of AU2/AU4 is known
+        assert ds.mask[:, col[1]].all()  # the others keep theirs
+    assert run.ds_test.mask[:, col[2]].all()  # the test fold scores them
+    assert run.ds_calib.mask[:, col[2]].all()  # thresholds are calibrated on labelled val
+    assert len(run.ds_calib) == len(run.ds_val)
+    assert run.ds_test.target[:, col[2]].sum() > 0
+
+
+def test_zero_shot_run_reports_the_unseen_au(tiny_manifest, tiny_cfg, tmp_path, cli):
+    path = tiny_cfg(tmp_path / "z.yaml", zero_shot_aus="2", model=dict(
+        backbone="resnet18", pretrained="none", input_size=32, d_model=32, num_heads=2,
+        text_mode="random", random_text_tokens=3))
+    cli("train", "--config", path, "--data", tiny_manifest, "--out", tmp_path / "run")
+    m = json.loads((tmp_path / "run" / "fold1" / "metrics.json").read_text())
+    assert m["zero_shot_aus"] == [2]
+    i = [1, 2, 4, 6, 12, 25].index(2)
+    assert np.isfinite(m["test"]["auc"][i])  # scored on the test fold
+    ent = m["text_attention"]
+    assert ent["descriptions"] == [3] * 6
+    assert all(0.0 <= e <= mx + 1e-4 for e, mx in zip(ent["entropy"], ent["max_entropy"]))
+    assert ent["max_entropy"][0] == pytest.approx(np.log(3), abs=1e-4)
+
+
+def test_bad_zero_shot_aus_are_named(tiny_manifest, tiny_cfg, tmp_path, cli):
+    r = cli("train", "--config", tiny_cfg(tmp_path / "b.yaml"), "--data", tiny_manifest,
+            "--out", tmp_path / "b", "--zero-shot-aus", "9", check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "zero_shot_aus 9 not among this run's AUs (1, 2, 4, 6, 12, 25)" in r.stderr
+    with pytest.raises(HivaError, match="withholds every AU"):
+        protocol.check_zero_shot(TrainConfig(zero_shot_aus="1,2"), (1, 2))
+    assert TrainConfig(zero_shot_aus="2").zero_shot_aus == (2,)
+    assert TrainConfig(zero_shot_aus=[2, 4]).zero_shot_aus == (2, 4)
