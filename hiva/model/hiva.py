@@ -16,7 +16,7 @@ from torch import nn
 
 from hiva.errors import HivaError
 from hiva.model.attention import CDCA, DDCA
-from hiva.model.backbone import Backbone
+from hiva.model.backbone import make_backbone
 from hiva.model.config import ModelConfig
 from hiva.model.graph import AUQueryPooling, DynamicGraph
 from hiva.model.language import TextProjector
@@ -70,7 +70,7 @@ class HiVA(nn.Module):
         super().__init__()
         self.cfg = cfg
         n, d = cfg.num_aus, cfg.d_model
-        self.backbone = Backbone(cfg.backbone, cfg.pretrained, cfg.input_size)
+        self.backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size)
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
         self.pool = AUQueryPooling(d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None

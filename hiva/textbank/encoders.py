@@ -151,16 +151,27 @@ class ClipTextEncoder(TextEncoder):
     def __init__(self, spec: str, device: str, dtype: str, max_length: int | None,
                  normalize: bool):
         from transformers import AutoTokenizer, CLIPTextModelWithProjection
+        from transformers.utils import logging
+
+        from hiva.model.clip import tower_config
 
         self.device = _resolve_device(device)
         dt = weights_dtype(dtype, self.device)
+
+        def load():
+            cfg = tower_config(spec, "text")  # a full CLIPModel's projection width is top-level
+            level = logging.get_verbosity()
+            logging.set_verbosity_error()  # its image tower's weights are not needed here
+            try:
+                return (AutoTokenizer.from_pretrained(spec),
+                        CLIPTextModelWithProjection.from_pretrained(spec, config=cfg, dtype=dt))
+            finally:
+                logging.set_verbosity(level)
+
         self.tokenizer, self.model = _load(
             "CLIP text encoder", spec,
             "pass a local folder with a CLIP model + tokenizer, or a Hub id such as "
-            "openai/clip-vit-base-patch32 while online",
-            lambda: (AutoTokenizer.from_pretrained(spec),
-                     CLIPTextModelWithProjection.from_pretrained(spec, dtype=dt)),
-        )
+            "openai/clip-vit-base-patch32 while online", load)
         self.model.to(self.device).eval()
         self.dt = dt
         cfg_max = int(self.model.config.max_position_embeddings)

@@ -94,16 +94,53 @@ def train(
 
 
 def evaluate(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Run folder of `hiva train`."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Run folder of `hiva "
+                                           "train` (not with --zero-shot)."),
     fold: int = typer.Option(1, "--fold", help="Which fold's test subjects and weights."),
     data: str | None = typer.Option(None, "--data", help="Data (default: the run's)."),
     weights: str = typer.Option("best", "--weights", help="best | last"),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     num_workers: int | None = typer.Option(None, "--num-workers"),
     device: str = typer.Option("auto", "--device"),
+    zero_shot: bool = typer.Option(False, "--zero-shot", help="Score AUs from descriptions "
+                                   "alone with a CLIP (--backbone clip:NAME, --text-bank from "
+                                   "`hiva embed --encoder clip:NAME`), calibrated per AU on the "
+                                   "validation subjects; no training."),
+    backbone: str | None = typer.Option(None, "--backbone", help="With --zero-shot: "
+                                        "clip:HUB_ID_OR_FOLDER."),
+    text_bank: str | None = typer.Option(None, "--text-bank", help="With --zero-shot: the "
+                                         "CLIP-embedded descriptions."),
+    config: Path | None = typer.Option(None, "--config", help="With --zero-shot: a train "
+                                       "config YAML for the protocol (folds, val_fraction, aus)."),
+    out: str | None = typer.Option(None, "--out", help="With --zero-shot: output folder."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
-    """Recompute a fold's test metrics from a trained run."""
+    """Recompute a fold's test metrics from a trained run; or, with --zero-shot, score AUs
+    from their descriptions alone with a CLIP."""
     from hiva.errors import HivaError
+
+    if zero_shot:
+        from hiva.config import load_config
+        from hiva.train.config import TrainConfig
+        from hiva.train.zero_shot import zero_shot as zs
+
+        if checkpoint is not None:
+            raise HivaError("--zero-shot trains nothing and reads no checkpoint; drop "
+                            "--checkpoint (or drop --zero-shot to evaluate the run)")
+        model = {"backbone": backbone} if backbone else None
+        cfg = load_config(TrainConfig, config, sets, data=data, text_bank=text_bank,
+                          model=model, device=device, eval_batch_size=batch_size,
+                          num_workers=num_workers)
+        if not cfg.data:
+            raise HivaError("--zero-shot needs --data MANIFEST (or bp4d:DIR / disfa:DIR)")
+        zs(cfg, out or "runs/zero-shot")
+        return
+    if checkpoint is None:
+        raise HivaError("--checkpoint RUN_DIR is required (the --out of `hiva train`), or "
+                        "pass --zero-shot")
+    if any(v is not None for v in (backbone, text_bank, config, out)) or sets:
+        raise HivaError("--backbone, --text-bank, --config, --out and --set go with "
+                        "--zero-shot; a run's evaluation uses the run's own")
     from hiva.train.evaluate import evaluate as ev
 
     if weights not in ("best", "last"):
