@@ -1,5 +1,5 @@
-"""Where models come from: a fast offline check before any Hugging Face Hub look-up, and the
-local Hub cache as the fallback.
+"""Where models come from: a fast offline check before any Hugging Face Hub look-up, the
+local Hub cache as the fallback, and what a CLIP checkpoint's towers are configured as.
 
 Without network, ``from_pretrained("owner/name")`` retries every request five times with backoff
 (about 25 s per file) before it gives up. ``hub_offline_reason()`` answers in at most a few
@@ -82,3 +82,27 @@ def hub_or_cache(repo_id: str, repo_type: str = "model") -> tuple[str | None, st
     if reason is None:
         return None, None
     return local_snapshot(repo_id, repo_type), reason
+
+
+def clip_tower_config(path: str, tower: str = "vision"):
+    """The ``vision`` or ``text`` config of a CLIP checkpoint (a full CLIPModel or one tower),
+    with the projection width a full CLIPModel keeps at its top level (transformers would
+    otherwise build the tower's projection at its default 512 and refuse the weights)."""
+    from transformers import AutoConfig, CLIPTextConfig, CLIPVisionConfig
+
+    from hiva.errors import HivaError
+
+    try:
+        cfg = AutoConfig.from_pretrained(path)
+    except Exception as e:  # noqa: BLE001 — any load failure is the user's folder or id
+        raise HivaError(f"could not read a CLIP config from {path} ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}); pass a folder or Hub id "
+                        "of a CLIP model") from None
+    if isinstance(cfg, CLIPVisionConfig if tower == "vision" else CLIPTextConfig):
+        return cfg
+    if cfg.model_type != "clip" or not hasattr(cfg, f"{tower}_config"):
+        raise HivaError(f"{path} is a {cfg.model_type} model without a CLIP {tower} tower; "
+                        "pass a CLIP checkpoint")
+    sub = getattr(cfg, f"{tower}_config")
+    sub.projection_dim = cfg.projection_dim
+    return sub

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from hiva.errors import HivaError
+from hiva.hub import clip_tower_config, hub_or_cache
 
 PREFIX = "clip:"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -44,8 +45,6 @@ def resolve(target: str) -> str:
     cache, else one line naming what to do."""
     if Path(target).exists():
         return target
-    from hiva.hub import hub_or_cache
-
     snap, reason = hub_or_cache(target)
     if reason is None:
         return target
@@ -54,28 +53,6 @@ def resolve(target: str) -> str:
                         f"local Hub cache; on a machine with internet run `hf download {target} "
                         "--local-dir DIR`, then pass --backbone clip:DIR")
     return snap
-
-
-def tower_config(path: str, tower: str = "vision"):
-    """The ``vision`` or ``text`` config of a CLIP checkpoint (a full CLIPModel or one tower),
-    with the projection width a full CLIPModel keeps at its top level (transformers would
-    otherwise build the tower's projection at its default 512 and refuse the weights)."""
-    from transformers import AutoConfig, CLIPTextConfig, CLIPVisionConfig
-
-    try:
-        cfg = AutoConfig.from_pretrained(path)
-    except Exception as e:  # noqa: BLE001 — any load failure is the user's folder or id
-        raise HivaError(f"could not read a CLIP config from {path} ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); pass a folder or Hub id "
-                        "of a CLIP model") from None
-    if isinstance(cfg, CLIPVisionConfig if tower == "vision" else CLIPTextConfig):
-        return cfg
-    if cfg.model_type != "clip" or not hasattr(cfg, f"{tower}_config"):
-        raise HivaError(f"{path} is a {cfg.model_type} model without a CLIP {tower} tower; "
-                        "pass a CLIP checkpoint")
-    sub = getattr(cfg, f"{tower}_config")
-    sub.projection_dim = cfg.projection_dim
-    return sub
 
 
 def normalisation(path: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -98,7 +75,7 @@ class ClipBackbone(nn.Module):
         from transformers.utils import logging
 
         path = resolve(clip_target(name))
-        cfg = tower_config(path, "vision")
+        cfg = clip_tower_config(path, "vision")
         if input_size % cfg.patch_size:
             raise HivaError(f"input_size {input_size} is not a multiple of the CLIP patch size "
                             f"{cfg.patch_size}; use e.g. {cfg.image_size}")

@@ -153,13 +153,13 @@ class ClipTextEncoder(TextEncoder):
         from transformers import AutoTokenizer, CLIPTextModelWithProjection
         from transformers.utils import logging
 
-        from hiva.model.clip import tower_config
+        from hiva.hub import clip_tower_config
 
         self.device = _resolve_device(device)
         dt = weights_dtype(dtype, self.device)
 
         def load():
-            cfg = tower_config(spec, "text")  # a full CLIPModel's projection width is top-level
+            cfg = clip_tower_config(spec, "text")  # projection width from a full CLIPModel
             level = logging.get_verbosity()
             logging.set_verbosity_error()  # its image tower's weights are not needed here
             try:

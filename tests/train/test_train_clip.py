@@ -36,6 +36,16 @@ def test_clip_backbone_is_clips_own_tower(tiny_clip_model):
         ClipBackbone("clip:" + tiny_clip_model, False, 36)
 
 
+def test_an_unreachable_clip_is_one_line(monkeypatch, tmp_path):
+    from hiva.model.clip import ClipBackbone
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(HivaError, match=r"CLIP model owner/no-such-clip is not available here "
+                                        r".*--backbone clip:DIR"):
+        ClipBackbone("clip:owner/no-such-clip", True, 224)
+
+
 def test_hiva_on_a_clip_backbone_restores_without_the_weights_file(tiny_clip_model):
     cfg = ModelConfig(aus=AUS, backbone="clip:" + tiny_clip_model, input_size=32, d_model=32,
                       num_heads=2, text_mode="learned")
