@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm demo demo-data ablations lint clean-demo
+.PHONY: setup test test-gpu test-vllm demo demo-data ablations language lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,24 @@ ablations: demo-data
 	$(HIVA) report $(ABL) --reference full --markdown $(ABL)/report.md --json $(ABL)/report.json \
 		--plot docs/ablations_forest.png
 	$(PY) benchmarks/readme_section.py ablations $(ABL)/report.md
+
+# The README's language controls: configs/sweeps/language.yaml (text modes corpus, names, learned,
+# shuffled, random at 100% and 5% of the training subjects labelled, plus AU2 withheld, 3 seeds;
+# 39 runs of ~2.4 min on 2 CPU cores; resumes), two reports (against learned at 100% and at 5%),
+# the unseen-AU table, and the README sections between their markers rewritten from them.
+LANGUAGE ?= out/language
+language: demo-data
+	$(HIVA) sweep configs/sweeps/language.yaml --out $(LANGUAGE)
+	$(HIVA) report $(LANGUAGE) --reference learned --markdown $(LANGUAGE)/report.md \
+		--json $(LANGUAGE)/report.json --plot docs/language_forest.png
+	$(HIVA) report $(LANGUAGE) --reference learned@5% --markdown $(LANGUAGE)/report5.md \
+		--json $(LANGUAGE)/report5.json --plot docs/language_forest_5pct.png
+	$(PY) benchmarks/unseen_au.py $(LANGUAGE) --au 2 --reference learned_unseen_au2 \
+		--arms corpus_unseen_au2 shuffled_unseen_au2 learned_unseen_au2 corpus learned \
+		--markdown $(LANGUAGE)/unseen_au2.md
+	$(PY) benchmarks/readme_section.py language $(LANGUAGE)/report.md
+	$(PY) benchmarks/readme_section.py language5 $(LANGUAGE)/report5.md
+	$(PY) benchmarks/readme_section.py unseen $(LANGUAGE)/unseen_au2.md
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -9,8 +9,9 @@ Reads a run folder of ``hiva train``: ``config.yaml``, ``fold{k}/best.safetensor
                           test metrics, provenance
     aus.txt               the AU list, one "AU12<TAB>Lip Corner Puller" per line, in output order
     train_config.yaml     the run's resolved TrainConfig (text_bank: text_bank)
-    text_bank/            the run's embed bundle, copied as is (text_mode corpus only; names are
-                          re-encoded with the shipped encoder, random text lives in the weights)
+    text_bank/            the run's embed bundle, copied as is (text modes corpus and shuffled, and
+                          random when a bundle sized it; names are re-encoded with the shipped
+                          encoder, learned vectors live in the weights)
     README.md             a model card
 
 The export is loaded once before it is written, so only a checkpoint that loads is exported.

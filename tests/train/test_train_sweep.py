@@ -215,3 +215,20 @@ def test_the_shipped_ablation_sweep_validates(tmp_path):
     c = by_id["full/seed0"]
     assert (c.data, c.text_bank, c.aus, c.model.input_size, c.epochs) == (
         "out/demo/synth/manifest.parquet", "out/demo/text-bank", "bp4d", 112, 10)
+
+
+def test_the_shipped_language_sweep_validates(tmp_path):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "sweeps" / "language.yaml"
+    sw = load_sweep(path, tmp_path / "root")
+    by_id = {r.id: r.config for r in sw.runs}
+    assert len(by_id) == 5 * 2 * 3 + 3 * 3
+    modes = {r.config.model.text_mode for r in sw.runs}
+    assert modes == {"corpus", "names", "learned", "shuffled", "random"}
+    assert all(c.model.head == "match" and c.epochs == 8 and c.schedule == "steps"
+               for c in by_id.values())
+    assert by_id["corpus/seed1/labels5"].label_fraction == 0.05
+    assert by_id["shuffled_unseen_au2/seed2"].zero_shot_aus == (2,)
+    assert by_id["shuffled_unseen_au2/seed2"].model.text_mode == "shuffled"
+    assert by_id["corpus/seed0"].zero_shot_aus == ()
