@@ -62,6 +62,7 @@ class ModelConfig:
     depth: int = 1  # number of DDCA→CDCA stacks
     text_mode: str = "corpus"
     text_rank: int = 32  # rank of the one shared projection from text embeddings to the model
+    text_center: bool = False  # subtract the mean of all AUs' descriptions before projecting
     text_seed: int = 0  # the derangement (shuffled) and the random bank (random)
     random_text_tokens: int = 32  # rows per AU of the random bank when no corpus sizes it
     learned_tokens: int = 8  # free vectors per AU in text_mode learned

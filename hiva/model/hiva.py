@@ -74,7 +74,8 @@ class HiVA(nn.Module):
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
         self.pool = AUQueryPooling(d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
-        self.text = TextProjector(cfg.text_width, d, cfg.text_rank, cfg.dropout)
+        self.text = TextProjector(cfg.text_width, d, cfg.text_rank, cfg.dropout,
+                                  cfg.text_center)
         h, p = cfg.num_heads, cfg.dropout
         self.ddca = nn.ModuleList(DDCA(d, h, p) for _ in range(cfg.depth)) if cfg.ddca else None
         self.cdca = (

@@ -31,14 +31,26 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
+def centre(unit: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """N×M×D unit rows minus the mean of all real rows (every AU's: nothing per-AU)."""
+    flat = unit.reshape(1, -1, unit.shape[-1])
+    return unit - masked_mean(flat, None if mask is None else mask.reshape(1, -1))
+
+
 class TextProjector(nn.Module):
     """N×M×D_t description embeddings (+ N×M mask) → tokens N×M×d and prototypes N×d.
 
     One projection for all AUs, of rank ``rank``: e ↦ LN(B·A·ê) with ê the unit embedding. The
-    prototype of AU i is the same map applied to the unit mean of its descriptions."""
+    prototype of AU i is the same map applied to the unit mean of its descriptions.
 
-    def __init__(self, text_dim: int, d: int, rank: int, dropout: float):
+    ``center``: first subtract the mean of all the given descriptions (every AU's, so nothing
+    per-AU) and re-normalise. Sentence embeddings of face descriptions share a large common
+    direction (on the demo corpus two AUs' prototypes have cosine 0.69 on average); centring
+    leaves what tells the AUs apart."""
+
+    def __init__(self, text_dim: int, d: int, rank: int, dropout: float, center: bool = False):
         super().__init__()
+        self.center = center
         self.down = nn.Linear(text_dim, rank, bias=False)
         self.up = nn.Linear(rank, d)
         self.drop = nn.Dropout(dropout)
@@ -49,8 +61,11 @@ class TextProjector(nn.Module):
         return self.norm(self.up(self.drop(self.down(F.normalize(emb, dim=-1)))))
 
     def forward(self, text: torch.Tensor, mask: torch.Tensor | None):
-        tokens = self.project(text)
-        proto = self.project(masked_mean(F.normalize(text, dim=-1), mask))
+        unit = F.normalize(text, dim=-1)
+        if self.center:
+            unit = centre(unit, mask)
+        tokens = self.project(unit)
+        proto = self.project(masked_mean(F.normalize(unit, dim=-1), mask))
         return tokens, proto
 
 

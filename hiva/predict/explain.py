@@ -108,8 +108,8 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
                  f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f})")
         lines = [f"Peak attention share: {peak_share[i]:.3f} of {h * w} patches", "",
-                 f"Descriptions this image drew on (DDCA attention; uniform = "
-                 f"{1 / max(len(ld.text_rows[i]), 1) if ld.text_rows else 0:.2f}):"]
+                 "Descriptions it drew on (DDCA attention weight;",
+                 f"uniform = {1 / max(len(ld.text_rows[i]), 1) if ld.text_rows else 0:.2f}):"]
         if not matches[a]:
             lines.append("(none: the model reads no description texts)")
         for s, t in matches[a]:

@@ -155,11 +155,11 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
             loss_fn=None) -> Predictions:
     """Predictions over all of ``ds``, gathered from every rank in dataset order (each rank
     scores rank::world, no padding, so no frame counts twice)."""
+    from hiva.model.language import attention_entropy
+
     idx = list(range(d.rank, len(ds), d.world))
     bs = cfg.eval_batch_size or cfg.batch_size
     loader = make_loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
-    from hiva.model.language import attention_entropy
-
     model.eval()
     rows, probs, tgts, masks, ents = [], [], [], [], []
     loss_sum, loss_n = 0.0, 0

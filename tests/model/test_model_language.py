@@ -33,8 +33,8 @@ def _model(toy_cfg, **kw) -> HiVA:
 
 
 @pytest.mark.parametrize("kw", [{}, {"language_edges": True, "depth": 2},
-                                {"graph": False, "cdca": False}],
-                         ids=["default", "edges-depth2", "no-graph-no-cdca"])
+                                {"graph": False, "cdca": False}, {"text_center": True}],
+                         ids=["default", "edges-depth2", "no-graph-no-cdca", "centred"])
 def test_swapping_two_aus_descriptions_swaps_their_logits(kw, toy_cfg, toy_batch):
     model = _model(toy_cfg, head="match", **kw)
     images, text, _ = toy_batch(model.cfg, b=3, m=4)
@@ -57,6 +57,28 @@ def test_a_free_linear_head_breaks_that_swap(toy_cfg, toy_batch):
         model.heads.match_bias.copy_(_swap(model.heads.match_bias, 1, 7))
         after = model(images, _swap(text, 1, 7)).logits
     assert not torch.allclose(after, _swap(before, 1, 7, dim=1), atol=1e-3)
+
+
+def test_centring_removes_the_common_direction():
+    from hiva.model.language import TextProjector, centre, masked_mean
+
+    g = torch.Generator().manual_seed(0)
+    common = torch.randn(16, generator=g)
+    text = F.normalize(common + 0.3 * torch.randn(12, 5, 16, generator=g), dim=-1)
+    mask = torch.ones(12, 5, dtype=torch.bool)
+    mask[3, 4] = False
+    off = ~torch.eye(12, dtype=torch.bool)
+
+    def spread(x):  # mean cosine between two AUs' mean rows
+        p = F.normalize(masked_mean(x, mask), dim=-1)
+        return (p @ p.T)[off].mean().item()
+
+    c = centre(text, mask)
+    assert spread(text) > 0.9 and abs(spread(c)) < 0.2
+    torch.testing.assert_close(masked_mean(c.reshape(1, 60, 16), mask.reshape(1, 60)),
+                               torch.zeros(1, 16), atol=1e-6, rtol=0)
+    proj = TextProjector(16, 8, 4, 0.0, center=True)
+    assert proj(text, mask)[1].shape == (12, 8)
 
 
 def _counts(cfg: ModelConfig) -> dict[str, int]:

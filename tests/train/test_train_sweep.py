@@ -232,3 +232,6 @@ def test_the_shipped_language_sweep_validates(tmp_path):
     assert by_id["shuffled_unseen_au2/seed2"].zero_shot_aus == (2,)
     assert by_id["shuffled_unseen_au2/seed2"].model.text_mode == "shuffled"
     assert by_id["corpus/seed0"].zero_shot_aus == ()
+    assert by_id["corpus/seed0"].model.text_center is False
+    centred = load_sweep(path.parent / "language_centred.yaml", tmp_path / "c").runs
+    assert [r.config.model.text_center for r in centred] == [True] * 6
