@@ -81,7 +81,7 @@ language: demo-data
 		--arms corpus_unseen_au2 shuffled_unseen_au2 learned_unseen_au2 corpus learned \
 		--markdown $(LANGUAGE)/unseen_au2.md
 	$(PY) benchmarks/readme_section.py language $(LANGUAGE)/report.md
-	$(PY) benchmarks/readme_section.py language5 $(LANGUAGE)/report5.md
+	$(PY) benchmarks/readme_section.py language5 $(LANGUAGE)/report5.md --summary
 	$(PY) benchmarks/readme_section.py unseen $(LANGUAGE)/unseen_au2.md
 
 clean-demo:
