@@ -133,14 +133,11 @@ def build_tiny_st(root: Path) -> str:
     return str(st_dir)
 
 
-def build_tiny_clip(root: Path) -> str:
-    """A tiny randomly initialised CLIPModel (vision: 32 px, patch 8, width 32; text: 2 layers
-    over the word-level vocab; projection 16) with a CLIP-style tokenizer, in transformers'
-    layout: what ``--backbone clip:DIR`` and ``--encoder clip:DIR`` load."""
-    import torch
+def write_clip_tokenizer(root: Path) -> dict[str, int]:
+    """A CLIP-style word-level tokenizer (``<bos> … <eos>``, pad 0) saved in ``root``; its vocab."""
     from tokenizers import Tokenizer, pre_tokenizers, processors
     from tokenizers.models import WordLevel
-    from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     root.mkdir(parents=True, exist_ok=True)
     vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "<bos>", "<eos>", *WORDS])}
@@ -152,6 +149,17 @@ def build_tiny_clip(root: Path) -> str:
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
                             bos_token="<bos>", eos_token="<eos>",
                             model_max_length=32).save_pretrained(root)
+    return vocab
+
+
+def build_tiny_clip(root: Path) -> str:
+    """A tiny randomly initialised CLIPModel (vision: 32 px, patch 8, width 32; text: 2 layers
+    over the word-level vocab; projection 16) with a CLIP-style tokenizer, in transformers'
+    layout: what ``--backbone clip:DIR`` and ``--encoder clip:DIR`` load."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    vocab = write_clip_tokenizer(root)
     torch.manual_seed(0)
     cfg = CLIPConfig(
         text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
