@@ -234,4 +234,5 @@ def test_the_shipped_language_sweep_validates(tmp_path):
     assert by_id["corpus/seed0"].zero_shot_aus == ()
     assert by_id["corpus/seed0"].model.text_center is False
     centred = load_sweep(path.parent / "language_centred.yaml", tmp_path / "c").runs
-    assert [r.config.model.text_center for r in centred] == [True] * 6
+    assert [r.config.model.text_center for r in centred] == [True] * 9
+    assert {r.config.model.text_mode for r in centred} == {"corpus", "shuffled"}
