@@ -97,6 +97,7 @@ class HiVA(nn.Module):
 
     def param_counts(self) -> dict[str, int]:
         out = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
+        out.update((name, p.numel()) for name, p in self.named_parameters(recurse=False))
         out["total"] = sum(p.numel() for p in self.parameters())
         return out
 
