@@ -69,7 +69,8 @@ ablations: demo-data
 # The README's language controls: configs/sweeps/language.yaml (text modes corpus, names, learned,
 # shuffled, random at 100% and 5% of the training subjects labelled, plus AU2 withheld, 3 seeds;
 # 39 runs of ~2.4 min on 2 CPU cores; resumes), two reports (against learned at 100% and at 5%),
-# the unseen-AU table, and the README sections between their markers rewritten from them.
+# the unseen-AU table, the centred follow-up (language_centred.yaml, 9 runs) compared across the
+# two sweeps, and the README sections between their markers rewritten from them (~2 h).
 LANGUAGE ?= out/language
 language: demo-data
 	$(HIVA) sweep configs/sweeps/language.yaml --out $(LANGUAGE)
@@ -83,6 +84,16 @@ language: demo-data
 	$(PY) benchmarks/readme_section.py language $(LANGUAGE)/report.md
 	$(PY) benchmarks/readme_section.py language5 $(LANGUAGE)/report5.md --summary
 	$(PY) benchmarks/readme_section.py unseen $(LANGUAGE)/unseen_au2.md
+	$(HIVA) sweep configs/sweeps/language_centred.yaml --out $(LANGUAGE)-centred
+	$(PY) benchmarks/compare_sweeps.py --reference corpus_centred learned=$(LANGUAGE)/learned \
+		corpus=$(LANGUAGE)/corpus shuffled=$(LANGUAGE)/shuffled \
+		corpus_centred=$(LANGUAGE)-centred/corpus_centred \
+		shuffled_centred=$(LANGUAGE)-centred/shuffled_centred --markdown $(LANGUAGE)-centred/cmp.md
+	$(PY) benchmarks/compare_sweeps.py --reference corpus_centred --suffix labels5 \
+		learned=$(LANGUAGE)/learned corpus=$(LANGUAGE)/corpus shuffled=$(LANGUAGE)/shuffled \
+		corpus_centred=$(LANGUAGE)-centred/corpus_centred --markdown $(LANGUAGE)-centred/cmp5.md
+	{ cat $(LANGUAGE)-centred/cmp.md; echo; cat $(LANGUAGE)-centred/cmp5.md; } > $(LANGUAGE)-centred/both.md
+	$(PY) benchmarks/readme_section.py centred $(LANGUAGE)-centred/both.md
 
 clean-demo:
 	rm -rf $(DEMO)
