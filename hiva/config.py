@@ -74,6 +74,9 @@ def coerce_fields(cls, data: dict[str, Any], where: str | None = None) -> dict[s
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     where = where or f"config for {cls.__name__}"
+    retired = [k for k in unknown if k in getattr(cls, "_retired", {})]
+    if retired:  # a key an older hiva wrote: say what it means instead of listing valid keys
+        raise HivaError(f"{where} has {retired[0]}: {cls._retired[retired[0]]}")
     if unknown:
         raise HivaError(
             f"unknown key(s) in the {where}: {', '.join(unknown)}; "

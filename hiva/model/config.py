@@ -7,6 +7,7 @@ its checkpoints. Imports without torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, parse_aus
@@ -72,6 +73,14 @@ class ModelConfig:
     align_temperature: float = 0.07
     ffn_mult: int = 4
     dropout: float = 0.1
+
+    # Keys older hiva versions wrote, and what to do about a config or checkpoint holding one.
+    _retired: ClassVar[dict[str, str]] = {
+        "random_text_seed": "it was written by hiva before the text path was rebuilt (shared "
+                            "projection, no per-AU queries), whose weights do not fit today's "
+                            "model; retrain the run with this hiva (random_text_seed is now "
+                            "text_seed)",
+    }
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise fields in place once

@@ -106,6 +106,7 @@ def load_weights(model, path: str | Path) -> dict:
 
 def read_checkpoint(path: str | Path):
     """``(ModelConfig, meta)`` of a weights file written by ``hiva train``."""
+    from hiva.config import coerce_fields
     from hiva.model.config import ModelConfig
 
     path = Path(path)
@@ -114,7 +115,8 @@ def read_checkpoint(path: str | Path):
     meta = read_meta(path)
     if "model_config" not in meta:
         raise HivaError(f"{path} carries no model_config; it was not written by hiva train")
-    return ModelConfig(**meta["model_config"]), meta
+    fields = coerce_fields(ModelConfig, meta["model_config"], f"model config of {path}")
+    return ModelConfig(**fields), meta
 
 
 def restore(mc, path: str | Path, meta: dict, device, text, channels_last: bool = False):

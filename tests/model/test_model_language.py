@@ -233,3 +233,20 @@ def test_random_without_a_corpus_and_learned_need_no_bank():
     assert [tuple(t.bank[a].shape) for a in (1, 2)] == [(6, 16), (6, 16)]
     learned = load_text(ModelConfig(aus=(1, 2), text_mode="learned"), (1, 2))
     assert learned.bank is None and learned.fingerprint == "learned"
+
+
+def test_a_config_from_the_old_text_path_is_explained(tmp_path):
+    from safetensors.torch import save_file
+
+    from hiva.config import coerce_fields
+    from hiva.errors import HivaError
+    from hiva.model.factory import read_checkpoint
+
+    with pytest.raises(HivaError, match="before the text path was rebuilt.*retrain"):
+        coerce_fields(ModelConfig, {"text_mode": "random", "random_text_seed": 0}, "model config")
+    f = tmp_path / "old.safetensors"
+    save_file({"x": torch.zeros(1)}, str(f), metadata={
+        "model_config": '{"text_mode": "random", "random_text_seed": 0}'})
+    with pytest.raises(HivaError, match=r"model config of .*old.safetensors has random_text_seed"):
+        read_checkpoint(f)
+
