@@ -216,6 +216,75 @@ def _parse_table(text: str) -> dict[int, ActionUnit]:
 
 AUS: dict[int, ActionUnit] = _parse_table(_TABLE)
 
+# Where each AU shows on the face, as discs around face landmarks (after the AU centres of
+# EAC-Net/JAA-Net, in our own words and numbers), read into ``REGIONS``:
+#   <number>: <anchor> <out>,<down> r<radius>; <anchor> ...
+# An anchor is a point every landmark scheme names (``hiva.data.regions.ANCHORS``); a bare name
+# like ``brow_inner`` means both sides (``brow_inner_r`` and ``brow_inner_l``). Offsets and radii
+# are in units of the distance between the eye centres; ``out`` points away from the face's
+# midline, ``down`` from the brows toward the chin. An AU missing here has no region.
+_REGION_TABLE = """
+1: brow_inner 0,-0.3 r0.35
+2: brow_outer -0.15,-0.25 r0.35
+4: brow_inner 0,0 r0.3; brow_mid 0,0 r0.22; nose_root 0,-0.25 r0.25
+5: eye_upper 0,-0.05 r0.25
+6: eye 0.1,0.5 r0.35; eye_outer 0.2,0 r0.2
+7: eye_lower 0,0 r0.25
+9: nose_root 0,0.35 r0.32; nose_wing 0,-0.05 r0.2
+10: lip_upper 0,-0.1 r0.3; nose_wing 0,0.1 r0.2
+11: nose_wing 0.2,0.35 r0.25
+12: mouth_corner 0,0 r0.28
+13: mouth_corner 0,-0.05 r0.25
+14: mouth_corner 0.1,0 r0.25
+15: mouth_corner 0,0.15 r0.28
+16: lip_lower 0,0.05 r0.3
+17: lip_lower 0,0.3 r0.35
+18: mouth 0,0 r0.35
+20: mouth_corner 0.15,0.05 r0.3
+22: mouth 0,0 r0.35
+23: mouth 0,0 r0.35
+24: mouth 0,0 r0.38
+25: mouth 0,0 r0.35
+26: lip_lower 0,0.3 r0.45
+27: mouth 0,0.1 r0.45
+28: mouth 0,0 r0.35
+43: eye 0,0 r0.3
+45: eye 0,0 r0.3
+46: eye 0,0 r0.3
+"""
+
+
+@dataclass(frozen=True)
+class RegionDisc:
+    anchor: str  # a landmark name, ``hiva.data.regions.ANCHORS`` (``_r``/``_l`` spelt out)
+    out: float  # offset away from the midline, in eye distances
+    down: float  # offset toward the chin, in eye distances
+    radius: float  # in eye distances
+
+
+def _parse_regions(text: str) -> dict[int, tuple[RegionDisc, ...]]:
+    from hiva.data.regions import ANCHORS
+
+    out: dict[int, tuple[RegionDisc, ...]] = {}
+    for line in text.strip().splitlines():
+        num, _, rest = line.partition(":")
+        discs = []
+        for part in rest.split(";"):
+            m = re.fullmatch(r"\s*(\w+) (-?[\d.]+),(-?[\d.]+) r([\d.]+)\s*", part)
+            if not m:
+                raise ValueError(f"malformed region entry for AU{num}: {part!r}")
+            name = m.group(1)
+            sides = [name] if name in ANCHORS else [f"{name}_r", f"{name}_l"]
+            if any(s not in ANCHORS for s in sides):
+                raise ValueError(f"AU{num}: unknown landmark {name!r}")
+            discs += [RegionDisc(s, float(m.group(2)), float(m.group(3)), float(m.group(4)))
+                      for s in sides]
+        out[int(num)] = tuple(discs)
+    return out
+
+
+REGIONS: dict[int, tuple[RegionDisc, ...]] = _parse_regions(_REGION_TABLE)
+
 AU_SETS: dict[str, tuple[int, ...]] = {
     "bp4d": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),
     "disfa": (1, 2, 4, 6, 9, 12, 25, 26),

@@ -7,7 +7,9 @@ shape, proportions, skin tone, hair, eyes and background; each image samples an 
 emotion prototypes plus noise, a small pose change, lighting, noise, blur and JPEG quality.
 
 Writes ``OUT/images/<subject>/<frame>.jpg``, ``OUT/manifest.parquet`` (labels + ``_intensity``
-columns on the FACS 0-5 scale; occurrence = intensity >= 1), ``OUT/README.md`` and
+columns on the FACS 0-5 scale; occurrence = intensity >= 1; ``landmarks``: the exact anchor points
+of each drawn face, scheme ``hiva-synth``, from which ``hiva.data.regions`` builds every AU's
+region), ``OUT/README.md`` and
 ``OUT/config.yaml``. Finished subjects are kept in ``OUT/parts/`` so a killed run resumes.
 """
 
@@ -123,11 +125,13 @@ def _render_subject(args) -> list[dict]:
     rows = []
     for i in range(n):
         au = sample_expression(rng, difficulty)
-        img = render_face(ident, au, size, sample_pose(rng, difficulty, base_pose), rng, difficulty)
+        img, marks = render_face(ident, au, size, sample_pose(rng, difficulty, base_pose), rng,
+                                 difficulty, landmarks=True)
         quality = q or int(rng.integers(60, 96))
         rel = f"images/{name}/{i:05d}.jpg"
         write_image(Path(out) / rel, img, quality)
-        row = {"path": rel, "subject": name, "sequence": "synth", "frame": i}
+        row = {"path": rel, "subject": name, "sequence": "synth", "frame": i,
+               "landmarks": [round(float(v), 2) for v in marks.ravel()]}
         for k in SYNTH_AUS:
             row[au_column(k)] = int(au[k] >= 1.0)
             row[f"{au_column(k)}_intensity"] = round(au[k], 3)
@@ -163,9 +167,10 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
     todo, rows = [], []
     for s in range(subjects):
         part = out / "parts" / f"S{s:04d}.json"
-        if part.exists():
-            rows.extend(json.loads(part.read_text()))
-        else:
+        done = json.loads(part.read_text()) if part.exists() else None
+        if done and all("landmarks" in r for r in done):
+            rows.extend(done)
+        else:  # not rendered yet, or by a hiva that wrote no landmarks: render it (same pixels)
             todo.append((str(out), s, per_subject, seed, size, difficulty, jpeg_quality))
     nw = workers or os.cpu_count() or 1
     if todo:
@@ -188,7 +193,8 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
         bar.close()
     df = pd.DataFrame(rows).sort_values(["subject", "frame"]).reset_index(drop=True)
     meta = {"source": "synthetic", "synthetic": True, "generator": "hiva.data.synth",
-            "seed": seed, "difficulty": difficulty, "occurrence_rule": "intensity >= 1 (0-5)"}
+            "seed": seed, "difficulty": difficulty, "occurrence_rule": "intensity >= 1 (0-5)",
+            "landmark_scheme": "hiva-synth"}
     path = write_manifest(df, out / "manifest.parquet", meta)
     (out / "README.md").write_text(
         "# SYNTHETIC faces — not real people\n\n"

@@ -75,12 +75,15 @@ class _Canvas:
         self.T = np.array([size / 2 + tx * size, size / 2 + ty * size + 0.02 * size])
         self.s = s
 
-    def px(self, pts, feature=True) -> np.ndarray:
+    def xy(self, pts, feature=True) -> np.ndarray:
+        """Face units → pixel coordinates (OpenCV's: pixel i's centre at i)."""
         p = np.asarray(pts, dtype=np.float64).reshape(-1, 2).copy()
         if feature:  # yaw: inner features slide sideways, more near the centre line
             p[:, 0] += self.yaw * (1.0 - np.clip(np.abs(p[:, 0]) / 0.8, 0, 1) ** 2) * 0.5
-        q = p @ self.M.T + self.T
-        return np.round(q * 16).astype(np.int32)
+        return p @ self.M.T + self.T
+
+    def px(self, pts, feature=True) -> np.ndarray:
+        return np.round(self.xy(pts, feature) * 16).astype(np.int32)
 
     def poly(self, pts, color, feature=True):
         import cv2
@@ -104,9 +107,14 @@ def _mix(a, b, t):
 
 
 def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1.0, 0.0, 0.0, 0.0),
-                rng: np.random.Generator | None = None, difficulty: float = 0.0) -> np.ndarray:
+                rng: np.random.Generator | None = None, difficulty: float = 0.0,
+                landmarks: bool = False):
     """One RGB uint8 face. ``au`` maps AU number → intensity 0-5; ``pose`` = (roll radians,
-    scale, shift x, shift y, yaw). With ``rng`` the photometric degradations are applied."""
+    scale, shift x, shift y, yaw). With ``rng`` the photometric degradations are applied.
+
+    ``landmarks=True`` returns ``(image, points)``: the exact positions, as drawn, of the anchors
+    of ``hiva.data.regions.ANCHORS`` in this face (len(ANCHORS)×2, pixels with pixel i spanning
+    [i, i+1]; the ``hiva-synth`` landmark scheme)."""
     import cv2
 
     a = {k: min(max(au.get(k, 0.0), 0.0), 5.0) / 5.0 for k in SYNTH_AUS}
@@ -161,6 +169,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
                 _mix(skin, np.array([230, 120, 110]), 0.12 + 0.25 * a[6]))
 
     # Eyes.
+    pts: dict[str, tuple[float, float]] = {}  # the anchors, in face units
     u = p["eu"] * (1 + 1.6 * a[5] - 0.45 * a[7] - 0.3 * a[6] - 0.25 * a[4])
     lo_open = p["el"] * (1 - 0.8 * a[7] - 0.55 * a[6])
     for s in (-1, 1):
@@ -169,6 +178,10 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
         top = _through(inner, [cx, ey - u], outer, 12)
         bot = _through(outer, [cx, ey + max(lo_open, 0.004)], inner, 12)
         cv.poly(np.concatenate([top, bot]), (240, 238, 232))
+        side = "r" if s < 0 else "l"  # the subject's right eye is on the image's left
+        pts.update({f"eye_{side}": (cx, ey), f"eye_upper_{side}": (cx, ey - u),
+                    f"eye_lower_{side}": (cx, ey + max(lo_open, 0.004)),
+                    f"eye_outer_{side}": tuple(outer)})
         r = 0.052
         cv.poly(_ellipse(cx, ey + 0.004, r, r, n=20), p["iris"])
         cv.poly(_ellipse(cx, ey + 0.004, r * 0.45, r * 0.45, n=14), (15, 12, 12))
@@ -198,6 +211,9 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
         mid = [s * (ex - 0.01), by - 0.035 - 0.04 * a[1] - 0.09 * a[2] + 0.08 * a[4]]
         outer = [s * (ex + ew + 0.04), by + 0.01 - 0.13 * a[2] + 0.04 * a[4]]
         c = _through(inner, mid, outer, 12)
+        side = "r" if s < 0 else "l"
+        pts.update({f"brow_inner_{side}": tuple(inner), f"brow_mid_{side}": tuple(c[6]),
+                    f"brow_outer_{side}": tuple(outer)})
         w = np.linspace(1.0, 0.55, 12)[:, None] * p["bt"]
         cv.poly(np.concatenate([c - [0, 1] * w / 2, (c + [0, 1] * w / 2)[::-1]]), p["hair"] * 0.9)
     if a[4] > 0:  # vertical furrows between the brows
@@ -215,6 +231,8 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
         cv.poly(_ellipse(s * (nw + 0.02), nb, nw, 0.035), skin * 0.9)
         cv.poly(_ellipse(s * 0.032, nb + 0.022, 0.022, 0.011, n=12), skin * 0.35)
     cv.poly(_ellipse(0, nb - 0.005, 0.045, 0.04), skin * 0.97)
+    pts.update({"nose_root": (0.0, ey), "nose_tip": (0.0, nb - 0.005),
+                "nose_wing_r": (-(nw + 0.02), nb), "nose_wing_l": (nw + 0.02, nb)})
     if a[9] > 0:
         for j in range(3):
             y = ey + 0.015 + 0.035 * j
@@ -236,6 +254,9 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     ut, lt = p["ut"] * max(thin_u, 0.25), p["lt"] * max(thin_l, 0.25)
     L, R = [-cxm, cy], [cxm, cy]
     lip_up = _through(L, [0, up_y], R, 14)
+    pts.update({"mouth_corner_r": tuple(L), "mouth_corner_l": tuple(R),
+                "lip_upper": (0.0, up_y - ut), "lip_lower": (0.0, low_y + lt),
+                "mouth": (0.0, (up_y + low_y) / 2), "chin": (0.0, 0.05 + fh)})
     lip_lo = _through(R, [0, low_y], L, 14)
 
     # Nasolabial folds deepen with AU10, AU12, AU9 and AU6.
@@ -286,8 +307,13 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
         cv.line(_through([-0.13, cb + 0.2], [0, cb + 0.1], [0.13, cb + 0.2], 8),
                 _mix(skin, line_c, a[17]), 0.012)
 
+    if landmarks:
+        from hiva.data.regions import ANCHORS
+
+        marks = cv.xy([pts[a] for a in ANCHORS]) + 0.5
+        marks[ANCHORS.index("chin")] = cv.xy([pts["chin"]], feature=False)[0] + 0.5
     if rng is None:
-        return img
+        return (img, marks) if landmarks else img
     # Photometric degradations: lighting gradient, noise, blur (JPEG is applied when saving).
     f = img.astype(np.float32)
     g = rng.normal(0, 0.25 + 0.2 * difficulty, 2)
@@ -299,4 +325,4 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     if rng.random() < 0.3 + 0.4 * difficulty:
         sig = rng.uniform(0.3, 0.6 + 0.8 * difficulty) * size / 160
         img = cv2.GaussianBlur(img, (0, 0), sig)
-    return img
+    return (img, marks) if landmarks else img
