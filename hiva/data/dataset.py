@@ -19,17 +19,35 @@ import logging
 import numpy as np
 import pandas as pd
 
+from hiva.errors import HivaError
 from hiva.facs import au_column
 
 log = logging.getLogger(__name__)
 
 
 class AUDataset:
-    """``dataset[i]`` → ``{"image", "target", "mask", "index"}`` or ``None`` for a bad image."""
+    """``dataset[i]`` → ``{"image", "target", "mask", "index"}`` (+ ``"regions"``) or ``None``
+    for a bad image.
 
-    def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None):
+    When the manifest has a ``landmarks`` column and its metadata (``df.attrs["hiva"]``) names
+    the ``landmark_scheme`` (or ``scheme`` is passed), each item also carries ``regions``: the
+    AUs' region discs (N×C×3: x, y, r in pixels of the transformed image; NaN where a frame has
+    no landmarks or an AU no region). The landmarks go through the same transform as the image
+    (``tv_tensors.KeyPoints``), so crops, resizes and flips move the regions with the face."""
+
+    def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None,
+                 scheme: str | None = None):
         self.paths = df["path"].astype(str).tolist()
         self.aus = tuple(aus)
+        self.scheme = scheme or (df.attrs.get("hiva") or {}).get("landmark_scheme")
+        self.landmarks = None
+        if self.scheme is not None and "landmarks" in df.columns:
+            from hiva.data.regions import SCHEMES
+
+            if self.scheme not in SCHEMES:
+                raise HivaError(f"unknown landmark_scheme {self.scheme!r} in the manifest; "
+                                f"known: {', '.join(SCHEMES)}")
+            self.landmarks = df["landmarks"].tolist()
         labels = df[[au_column(n) for n in self.aus]].astype("Float64")
         self.mask = labels.notna().to_numpy(dtype=bool)
         self.target = labels.fillna(0).to_numpy(dtype=np.float32)
@@ -67,21 +85,42 @@ class AUDataset:
             self.bad_paths.append(self.paths[i])
             log.warning("skipping unreadable image %s (%s)", self.paths[i], type(e).__name__)
             return None
+        inputs = (img,) if self.landmarks is None else (img, self._keypoints(i, img.size))
         if self.transform is None:
-            image = _to_tensor(img)
+            out = (_to_tensor(img),) + inputs[1:]
         elif self.seed is None:
-            image = self.transform(img)
+            out = self.transform(*inputs)
         else:
             # CPU generator only: torch.manual_seed would also reseed (and not restore) CUDA's.
             with torch.random.fork_rng(devices=[]):
                 torch.default_generator.manual_seed(self.sample_seed(i))
-                image = self.transform(img)
-        return {
+                out = self.transform(*inputs)
+        image = out[0] if isinstance(out, tuple) else out
+        item = {
             "image": image,
             "target": torch.from_numpy(self.target[i]),
             "mask": torch.from_numpy(self.mask[i]),
             "index": i,
         }
+        if self.landmarks is not None:
+            from hiva.data.regions import au_discs
+
+            pts = out[1].numpy() if isinstance(out, tuple) else np.full((1, 2), np.nan)
+            item["regions"] = torch.from_numpy(au_discs(pts, self.scheme, self.aus))
+        return item
+
+    def _keypoints(self, i: int, size):
+        from torchvision import tv_tensors
+
+        from hiva.data.regions import SCHEME_POINTS
+
+        k = SCHEME_POINTS[self.scheme]
+        raw = self.landmarks[i]
+        pts = np.full((k, 2), np.nan, np.float32)
+        if raw is not None and len(raw) == 2 * k:
+            pts = np.asarray(raw, dtype=np.float32).reshape(k, 2)
+        w, h = size
+        return tv_tensors.KeyPoints(pts, canvas_size=(h, w))
 
 
 def _to_tensor(img):

@@ -3,7 +3,8 @@ jitter; eval = pad to a square, resize, centre crop. Padding first keeps the who
 or wide frame (an unaligned whole video frame) is centred on a square of constant fill (the
 normalisation mean, ~0 after ``Normalize``) instead of losing its top and bottom (brows, chin) to
 the centre crop; an aligned square crop passes through unchanged. A horizontal flip keeps AU
-labels because the AUs used are bilateral."""
+labels because the AUs used are bilateral. Landmarks passed with the image as
+``tv_tensors.KeyPoints`` follow every geometric step (so AU regions follow the face)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,39 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class PadToSquare:
-    """Pad an image (tv_tensors Image / CHW tensor, or PIL) to a centred square with a constant
-    ``fill`` (one value per channel, in the image's own scale: 0..255 for uint8)."""
+def _pad_to_square():
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as F
 
-    def __init__(self, fill=0):
-        self.fill = fill
+    class PadToSquare(v2.Transform):
+        """Pad an image (and any landmarks passed with it as ``tv_tensors.KeyPoints``) to a
+        centred square with a constant ``fill`` (one value per channel, in the image's own
+        scale: 0..255 for uint8)."""
 
-    def __call__(self, img):
-        from torchvision.transforms.v2 import functional as F
+        def __init__(self, fill=0):
+            super().__init__()
+            self.fill = fill
 
-        h, w = F.get_size(img)
-        if h == w:
-            return img
-        side = max(h, w)
-        left, top = (side - w) // 2, (side - h) // 2
-        return F.pad(img, [left, top, side - w - left, side - h - top], fill=self.fill)
+        def make_params(self, flat_inputs):
+            h, w = v2._utils.query_size(flat_inputs)
+            side = max(h, w)
+            left, top = (side - w) // 2, (side - h) // 2
+            return {"padding": [left, top, side - w - left, side - h - top]}
 
-    def __repr__(self) -> str:
-        return f"PadToSquare(fill={self.fill})"
+        def transform(self, inpt, params):
+            if not any(params["padding"]):
+                return inpt
+            return self._call_kernel(F.pad, inpt, padding=params["padding"], fill=self.fill)
+
+        def extra_repr(self) -> str:
+            return f"fill={self.fill}"
+
+    return PadToSquare
+
+
+def PadToSquare(fill=0):  # noqa: N802 — a class made on first use (torchvision is heavy)
+    """``PadToSquare(fill)``: see ``_pad_to_square``."""
+    return _pad_to_square()(fill)
 
 
 def _fill(mean) -> list[int]:
