@@ -24,11 +24,16 @@ class CrossAttention(nn.Module):
         kv: torch.Tensor,
         key_padding_mask: torch.Tensor | None = None,
         need_weights: bool = False,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``bias``: B×L×S added to every head's attention logits (e.g. a log prior)."""
         kvn = self.norm_kv(kv)
+        mask = None
+        if bias is not None:  # MHA takes a per-head float mask, batch-major: (B·heads)×L×S
+            mask = bias.to(q.dtype).repeat_interleave(self.attn.num_heads, dim=0)
         out, w = self.attn(
             self.norm_q(q), kvn, kvn, key_padding_mask=key_padding_mask,
-            need_weights=need_weights, average_attn_weights=True,
+            need_weights=need_weights, average_attn_weights=True, attn_mask=mask,
         )
         return q + out, w
 
@@ -51,10 +56,11 @@ class DDCA(nn.Module):
         # distributions over patches in training too.
         self.t_from_v = CrossAttention(d, heads, 0.0)
 
-    def forward(self, u, tokens, token_pad, proto, x):
-        # u: B×N×d, tokens: N×M×d, token_pad: N×M (True = padding), proto: B×N×d, x: B×P×d
+    def forward(self, u, tokens, token_pad, proto, x, map_bias=None):
+        # u: B×N×d, tokens: N×M×d, token_pad: N×M (True = padding), proto: B×N×d, x: B×P×d,
+        # map_bias: B×N×P log region prior added to the text←vision logits (map_prior bias)
         u_new, text_w = self.v_from_t(u.transpose(0, 1), tokens, token_pad, need_weights=True)
-        t_new, maps = self.t_from_v(proto, x, need_weights=True)
+        t_new, maps = self.t_from_v(proto, x, need_weights=True, bias=map_bias)
         return u_new.transpose(0, 1), t_new, maps, text_w.transpose(0, 1)
 
 

@@ -145,31 +145,49 @@ def create_timm_model(name: str, pretrained: str | None, input_size: int = 224) 
 
 
 class Backbone(nn.Module):
-    """timm model without its classifier: images B×3×H×W → feature map B×C×h×w."""
+    """timm model without its classifier: images B×3×H×W → feature map B×C×h×w.
 
-    def __init__(self, name: str, pretrained: str | None, input_size: int = 224):
+    ``stride=16``: the output of the last stage at stride 16 (e.g. 7×7 at 112 px instead of
+    4×4), through timm's ``forward_intermediates``; the stages after it are pruned (timm's
+    ``prune_intermediate_layers``), so no parameter goes unused."""
+
+    def __init__(self, name: str, pretrained: str | None, input_size: int = 224,
+                 stride: int = 32):
         super().__init__()
         self.model = create_timm_model(name, pretrained, input_size)
         self.model.reset_classifier(0)
         self.num_features = int(self.model.num_features)
         # Swin returns NHWC from forward_features in timm 1.x; the rest NCHW.
         self.nhwc = getattr(self.model, "output_fmt", "NCHW") == "NHWC"
+        self.stage = None
+        if stride != 32:
+            info = self.model.feature_info
+            stages = [i for i, f in enumerate(info) if f["reduction"] == stride]
+            if not stages:
+                raise HivaError(f"{name} has no stage at stride {stride}; use feature_stride 32")
+            self.stage = stages[-1]
+            self.model.prune_intermediate_layers([self.stage], prune_head=True)
+            self.num_features = int(info[self.stage]["num_chs"])
         cfg = self.model.pretrained_cfg
         self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
         self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.stage is not None:  # NCHW for every architecture
+            return self.model.forward_intermediates(images, indices=[self.stage],
+                                                    intermediates_only=True)[0]
         f = self.model.forward_features(images)
         if self.nhwc:
             f = f.permute(0, 3, 1, 2)
         return f
 
 
-def make_backbone(name: str, pretrained: str | None, input_size: int = 224) -> nn.Module:
+def make_backbone(name: str, pretrained: str | None, input_size: int = 224,
+                  stride: int = 32) -> nn.Module:
     """``Backbone`` (timm) or, for ``clip:NAME``, ``hiva.model.clip.ClipBackbone``; both map
     images B×3×H×W to a feature map B×C×h×w and carry ``num_features``, ``mean``, ``std``."""
     from hiva.model.clip import ClipBackbone, is_clip
 
     if is_clip(name):
         return ClipBackbone(name, pretrained is not None, input_size)
-    return Backbone(name, pretrained, input_size)
+    return Backbone(name, pretrained, input_size, stride)

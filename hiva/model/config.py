@@ -33,6 +33,11 @@ BACKBONES = (
 TEXT_MODES = ("corpus", "names", "learned", "shuffled", "random")
 BANK_MODES = ("corpus", "names", "shuffled", "random")  # modes whose text is a bank of rows
 HEADS = ("match", "linear", "both")
+# How AU regions on face landmarks shape the maps: none (the paper: maps emerge or not), bias (the
+# log region prior added to the pooling and DDCA text←vision attention logits), kl (a KL(map ‖
+# prior) loss term of weight map_prior_weight), both.
+MAP_PRIORS = ("none", "bias", "kl", "both")
+FEATURE_STRIDES = (16, 32)
 LOSSES = ("asl", "bce")
 
 
@@ -73,6 +78,10 @@ class ModelConfig:
     align_temperature: float = 0.07
     ffn_mult: int = 4
     dropout: float = 0.1
+    feature_stride: int = 32  # 16: the backbone's stride-16 stage (finer maps, later stages cut)
+    map_prior: str = "none"
+    map_prior_weight: float = 1.0  # λ of the KL term (kl, both)
+    map_prior_floor: float = 0.1  # share of the prior's mass spread over the whole map
 
     # Keys older hiva versions wrote, and what to do about a config or checkpoint holding one.
     _retired: ClassVar[dict[str, str]] = {
@@ -117,11 +126,19 @@ class ModelConfig:
         n = len(self.aus)
         if self.graph_k is not None and not 1 <= self.graph_k <= n:
             raise HivaError(f"graph_k must be in 1..{n} (the number of AUs), got {self.graph_k}")
-        for f, allowed in (("text_mode", TEXT_MODES), ("head", HEADS), ("loss", LOSSES)):
+        for f, allowed in (("text_mode", TEXT_MODES), ("head", HEADS), ("loss", LOSSES),
+                           ("map_prior", MAP_PRIORS), ("feature_stride", FEATURE_STRIDES)):
             if getattr(self, f) not in allowed:
                 raise HivaError(
-                    f"model {f}={getattr(self, f)!r} is not one of {', '.join(allowed)}"
+                    f"model {f}={getattr(self, f)!r} is not one of "
+                    f"{', '.join(map(str, allowed))}"
                 )
+        if name.startswith("clip:") and self.feature_stride != 32:
+            raise HivaError(f"feature_stride applies to timm backbones; {name}'s map stride is "
+                            "its patch size: leave feature_stride at 32")
+        if self.map_prior_weight < 0 or not 0 < self.map_prior_floor <= 1:
+            raise HivaError("map_prior_weight must be ≥ 0 and map_prior_floor in (0, 1]; fix the "
+                            "config")
         if not 0.0 <= self.dropout < 1.0:
             raise HivaError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.align_weight < 0 or self.align_temperature <= 0:

@@ -29,10 +29,13 @@ class AUQueryPooling(nn.Module):
         self.value = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, x: torch.Tensor,
-                prototypes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, prototypes: torch.Tensor,
+                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``bias``: B×N×P added to the logits (the log region prior of map_prior bias)."""
         q = self.query(prototypes.to(x.dtype))
         scores = torch.einsum("nd,bpd->bnp", q, x) / math.sqrt(x.shape[-1])
+        if bias is not None:
+            scores = scores + bias.to(scores.dtype)
         maps = scores.softmax(dim=-1)
         nodes = self.norm(self.value(torch.bmm(maps, x)) + q)
         return nodes, maps

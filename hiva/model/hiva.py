@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hiva.data.regions import disc_fractions, max_discs, region_prior
 from hiva.errors import HivaError
 from hiva.model.attention import CDCA, DDCA
 from hiva.model.backbone import make_backbone
@@ -33,6 +34,7 @@ class HiVAOutput:
     text_proto: torch.Tensor  # B×N×d, final AU text prototypes z_t (image-conditioned)
     prototypes: torch.Tensor  # N×d, pure text prototypes (before any image conditioning)
     text_attention: torch.Tensor | None  # B×N×M, DDCA vision←text weights over descriptions
+    region_frac: torch.Tensor | None = None  # B×N×P, share of each cell in the AU's region
 
 
 class Heads(nn.Module):
@@ -70,7 +72,8 @@ class HiVA(nn.Module):
         super().__init__()
         self.cfg = cfg
         n, d = cfg.num_aus, cfg.d_model
-        self.backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size)
+        self.backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size,
+                                      cfg.feature_stride)
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
         self.pool = AUQueryPooling(d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
@@ -86,6 +89,21 @@ class HiVA(nn.Module):
         if cfg.text_mode == "learned":
             bank = torch.randn(n, cfg.learned_tokens, cfg.text_width)
             self.learned_text = nn.Parameter(F.normalize(bank, dim=-1))
+        if self.uses_bias:
+            # The regions of an average training face (N×C×3 discs in input pixels; NaN = none
+            # yet): the prior of frames that come without landmarks (predict, video). The
+            # trainer fills it (``set_region_template``); it is saved with the weights.
+            self.register_buffer("region_template",
+                                 torch.full((n, max_discs(cfg.aus), 3), float("nan")))
+
+    @property
+    def uses_bias(self) -> bool:
+        return self.cfg.map_prior in ("bias", "both")
+
+    def set_region_template(self, discs) -> None:
+        """Store the average face's regions (N×C×3, input pixels) for frames without landmarks."""
+        if self.uses_bias:
+            self.region_template.copy_(torch.as_tensor(discs, dtype=torch.float32))
 
     @property
     def input_size(self) -> int:
@@ -124,16 +142,32 @@ class HiVA(nn.Module):
         images: torch.Tensor,
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        regions: torch.Tensor | None = None,
     ) -> HiVAOutput:
+        """``regions``: B×N×C×3 discs (x, y, r in input pixels; NaN rows = none) of each frame's
+        AU regions (``AUDataset`` makes them from landmarks). They give ``region_frac`` (for the
+        KL term and localisation scores) and, with map_prior bias, the prior; without them that
+        prior comes from ``region_template``."""
         text, text_mask = self._check_text(text, text_mask)
         feat = self.backbone(images)
         b, _, h, w = feat.shape
         x = self.proj(feat.flatten(2).transpose(1, 2))  # B×P×d
+        size = images.shape[-1]
+        frac = bias = None
+        if regions is not None:
+            regions = regions.to(device=x.device, dtype=torch.float32, non_blocking=True)
+            frac = disc_fractions(regions, size, (h, w)).flatten(-2)  # B×N×P
+        if self.uses_bias:  # a frame's own regions where it has them, else the template's
+            src = disc_fractions(self.region_template, size, (h, w)).flatten(-2)
+            src = src.unsqueeze(0).expand(b, -1, -1)
+            if frac is not None:
+                src = torch.where(frac.sum(-1, keepdim=True) > 0, frac, src)
+            bias = region_prior(src, self.cfg.map_prior_floor)[0]
         # The bank is sampled on the CPU; everything the model reads lives on the images' device.
         if text_mask is not None:
             text_mask = text_mask.to(device=x.device, dtype=torch.bool, non_blocking=True)
         tokens, proto = self.text(text.to(device=x.device, dtype=x.dtype), text_mask)
-        u, pool_maps = self.pool(x, proto)
+        u, pool_maps = self.pool(x, proto, bias)
         if self.graph is not None:
             u = self.graph(u, prior=proto if self.cfg.language_edges else None)
         t = proto.unsqueeze(0).expand(b, -1, -1)
@@ -141,7 +175,7 @@ class HiVA(nn.Module):
         pad = None if text_mask is None else ~text_mask
         for i in range(self.cfg.depth):
             if self.ddca is not None:
-                u, t, act_maps, text_w = self.ddca[i](u, tokens, pad, t, x)
+                u, t, act_maps, text_w = self.ddca[i](u, tokens, pad, t, x, bias)
             if self.cdca is not None:
                 u, t = self.cdca[i](u, t)
         if act_maps is None:
@@ -157,4 +191,5 @@ class HiVA(nn.Module):
             text_proto=t,
             prototypes=proto,
             text_attention=text_w,
+            region_frac=frac,
         )

@@ -28,6 +28,8 @@ class HiVALoss:
     asl: −w_i·[y·log p + (1−y)·p̄·log(1−p)], p̄ = p detached (ME-GraphAU's weighted ASL);
     bce: −w_i·[y·log p + (1−y)·log(1−p)]. Both averaged over entries whose mask is True.
     align: per-AU contrast of frames against the pure text prototypes (``alignment``).
+    map_kl (map_prior kl/both): KL(map ‖ region prior), the mean of the DDCA and pooling maps'
+    terms, over frames and AUs with a region (``hiva.data.regions.map_kl``).
     """
 
     def __init__(self, cfg: ModelConfig, au_weights: torch.Tensor | None = None):
@@ -91,5 +93,14 @@ class HiVALoss:
             align = self.alignment(out.visual, out.prototypes, targets, mask)
             parts["align"] = align
             total = total + self.cfg.align_weight * align
+        if self.cfg.map_prior in ("kl", "both") and out.region_frac is not None:
+            from hiva.data.regions import map_kl
+
+            kl = map_kl(out.activation_maps, out.region_frac, self.cfg.map_prior_floor)
+            if out.pooling_maps is not out.activation_maps:
+                kl = (kl + map_kl(out.pooling_maps, out.region_frac,
+                                  self.cfg.map_prior_floor)) / 2
+            parts["map_kl"] = kl
+            total = total + self.cfg.map_prior_weight * kl
         parts["total"] = total
         return total, {k: v.detach() for k, v in parts.items()}

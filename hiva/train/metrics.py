@@ -157,3 +157,27 @@ def format_table(columns: dict[str, dict], aus, title: str = "") -> str:
             lines.append(row)
     note = undefined_note(columns)
     return "\n".join(lines + ([note] if note else []))
+
+
+def localisation_scores(loc: dict, targets, mask, aus) -> dict:
+    """Per AU, over the frames where it is labelled present and has a region: the mean energy in
+    the region and pointing-game hit rate of its activation map, each with its chance level
+    (``hiva.data.regions.localisation``), and the number of frames; plus their means over the AUs
+    that have a score. ``loc``: ``Predictions.localisation``."""
+    y = np.asarray(targets) > 0.5
+    m = np.asarray(mask, dtype=bool)
+    out: dict = {"aus": list(aus)}
+    keys = ("energy", "pointing", "energy_chance", "pointing_chance")
+    for k in keys:
+        out[k] = []
+    out["frames"] = []
+    for i in range(len(aus)):
+        sel = y[:, i] & m[:, i] & np.isfinite(np.asarray(loc["energy"])[:, i])
+        out["frames"].append(int(sel.sum()))
+        for k in keys:
+            v = np.asarray(loc[k], dtype=np.float64)[sel, i]
+            out[k].append(round(float(v.mean()), 4) if len(v) else None)
+    for k in keys:
+        vals = [v for v in out[k] if v is not None]
+        out[f"mean_{k}"] = round(float(np.mean(vals)), 4) if vals else None
+    return out

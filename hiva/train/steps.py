@@ -91,14 +91,17 @@ def batch_to(batch: dict, device, channels_last: bool):
             batch["mask"].to(device, non_blocking=True))
 
 
-def forward(net, x, text, amp):
-    """The model's output for images ``x`` and ``text`` = (N×M×D, N×M mask) or None."""
+def forward(net, x, text, amp, regions=None):
+    """The model's output for images ``x`` and ``text`` = (N×M×D, N×M mask) or None;
+    ``regions``: the batch's AU region discs (B×N×C×3, on any device) or None."""
     import torch
 
     txt, tmask = text if text is not None else (None, None)
     ctx = torch.autocast(x.device.type, dtype=amp) if amp is not None else nullcontext()
     with ctx:
-        return net(x, txt, tmask)
+        if regions is None:
+            return net(x, txt, tmask)
+        return net(x, txt, tmask, regions=regions)
 
 
 def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
@@ -106,7 +109,7 @@ def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
     """Forward, loss and backward of one micro-batch; returns the detached loss parts."""
     x, y, m = batch_to(batch, device, channels_last)
     with sync if sync is not None else nullcontext():
-        out = forward(net, x, text, amp)
+        out = forward(net, x, text, amp, batch.get("regions"))
         loss, parts = loss_fn(out, y, m)
         scaler.scale(loss / grad_accum).backward()
     return parts
@@ -131,7 +134,7 @@ def eval_step(model, batch: dict, text, device, amp, *, channels_last: bool, los
 
     x, y, m = batch_to(batch, device, channels_last)
     with torch.no_grad():
-        out = forward(model, x, text, amp)
+        out = forward(model, x, text, amp, batch.get("regions"))
         loss = loss_fn(out, y, m)[0] if loss_fn is not None else None
     return out, loss
 
@@ -141,7 +144,10 @@ class Predictions:
     """Per-frame outputs over a dataset, in dataset order: ``index`` (row of the dataset; frames
     whose image could not be read are absent), ``probs``/``targets``/``mask`` (frames × AUs),
     ``text_entropy`` (frames × AUs, nats) of the DDCA vision←text attention over each AU's
-    descriptions (None for a model without DDCA)."""
+    descriptions (None for a model without DDCA); ``localisation`` (None unless the frames came
+    with landmarks): frames × AUs arrays ``energy``, ``pointing``, ``energy_chance``,
+    ``pointing_chance`` of each AU's activation map against its region
+    (``hiva.data.regions.localisation``; NaN where the AU has no region)."""
 
     index: np.ndarray
     probs: np.ndarray
@@ -149,12 +155,17 @@ class Predictions:
     mask: np.ndarray
     loss: float
     text_entropy: np.ndarray | None = None
+    localisation: dict[str, np.ndarray] | None = None
+
+
+LOC_KEYS = ("energy", "pointing", "energy_chance", "pointing_chance")
 
 
 def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
             loss_fn=None) -> Predictions:
     """Predictions over all of ``ds``, gathered from every rank in dataset order (each rank
     scores rank::world, no padding, so no frame counts twice)."""
+    from hiva.data.regions import localisation
     from hiva.model.language import attention_entropy
 
     idx = list(range(d.rank, len(ds), d.world))
@@ -162,6 +173,7 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
     loader = make_loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
     model.eval()
     rows, probs, tgts, masks, ents = [], [], [], [], []
+    locs: list[list[np.ndarray]] = [[] for _ in LOC_KEYS]
     loss_sum, loss_n = 0.0, 0
     for batch in loader:
         if batch is None:
@@ -177,23 +189,29 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
         masks.append(batch["mask"].numpy())
         if out.text_attention is not None:
             ents.append(attention_entropy(out.text_attention).cpu().numpy())
+        if out.region_frac is not None:
+            for acc, v in zip(locs, localisation(out.activation_maps, out.region_frac)):
+                acc.append(v.cpu().numpy())
     n_aus = len(ds.aus)
+
+    def cat(xs, dtype=np.float32):
+        return np.concatenate(xs) if xs else np.zeros((0, n_aus), dtype)
+
     local = (
         np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
-        np.concatenate(probs) if probs else np.zeros((0, n_aus), np.float32),
-        np.concatenate(tgts) if tgts else np.zeros((0, n_aus), np.float32),
-        np.concatenate(masks) if masks else np.zeros((0, n_aus), bool),
-        np.concatenate(ents) if ents else np.zeros((0, n_aus), np.float32),
+        cat(probs), cat(tgts), cat(masks, bool), cat(ents), *(cat(a) for a in locs),
     )
     if d.world > 1:
         import torch.distributed as dist
 
         parts = [None] * d.world
         dist.all_gather_object(parts, local)
-        local = tuple(np.concatenate([p[i] for p in parts]) for i in range(5))
+        local = tuple(np.concatenate([p[i] for p in parts]) for i in range(len(local)))
         loss_sum, loss_n = all_sum([loss_sum, float(loss_n)], d)
-    has_ent = len(local[4]) == len(local[0]) and len(local[0]) > 0
+    n = len(local[0])
     order = np.argsort(local[0], kind="stable")
-    i, p, y, m, e = (a[order] if len(a) == len(local[0]) else a for a in local)
+    i, p, y, m, e, *loc = (a[order] if len(a) == n else a for a in local)
+    full = n > 0 and all(len(a) == n for a in loc)
     return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"),
-                       e if has_ent else None)
+                       e if len(e) == n and n else None,
+                       dict(zip(LOC_KEYS, loc)) if full else None)

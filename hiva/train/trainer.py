@@ -48,7 +48,7 @@ from hiva.textbank import Text, load_text
 from hiva.train.checkpoint import load_checkpoint, save_checkpoint
 from hiva.train.config import TrainConfig
 from hiva.train.logs import RunLogs, identity_meta, save_predictions
-from hiva.train.metrics import au_metrics, tune_thresholds
+from hiva.train.metrics import au_metrics, localisation_scores, tune_thresholds
 from hiva.train.protocol import (
     check_images,
     check_run_dir,
@@ -145,6 +145,14 @@ class FoldRun:
         self.ds_calib = (AUDataset(val_labelled, aus, tf_eval)
                          if self.zero_shot and len(val_labelled) else self.ds_val)
         self.ds_test = AUDataset(test_df, aus, tf_eval)
+        if mc.map_prior != "none":
+            if self.ds_train.landmarks is None:
+                raise HivaError(
+                    f"model map_prior={mc.map_prior} needs face landmarks, and {cfg.data} has "
+                    "none (no landmarks column or landmark_scheme); render the set again with "
+                    "`hiva data synth` or align real faces with `hiva data align`, or set "
+                    "map_prior none")
+            self.model.set_region_template(mean_regions(AUDataset(self.train_df, aus, tf_eval)))
 
         rates = occurrence_rates(self.train_df, aus)
         self.loss_fn = HiVALoss(mc, au_weights_from_rates(np.nan_to_num(rates, nan=0.0))
@@ -230,7 +238,7 @@ class FoldRun:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + d.rank)
         bar = tqdm(total=self.steps_per_epoch, desc=f"fold {k} epoch {epoch + 1}/{cfg.epochs}",
                    unit="step", disable=not (cfg.progress and d.main), dynamic_ncols=True)
-        sums = np.zeros(3)
+        sums = np.zeros(4)
         n_seen = skipped = micro = 0
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
@@ -249,7 +257,8 @@ class FoldRun:
                 channels_last=cfg.channels_last, grad_accum=cfg.grad_accum,
                 sync=net.no_sync() if (d.world > 1 and not last_micro) else None)
             sums += [float(parts["total"]), float(parts["cls"]),
-                     float(parts.get("align", torch.zeros(())))]
+                     float(parts.get("align", torch.zeros(()))),
+                     float(parts.get("map_kl", torch.zeros(())))]
             n_seen += 1
             micro += 1
             if not last_micro:
@@ -264,16 +273,17 @@ class FoldRun:
         bar.close()
         secs = time.perf_counter() - t0
         tot = all_sum([*sums.tolist(), float(n_seen), float(skipped)], d)
-        if tot[3] == 0:
+        if tot[4] == 0:
             raise HivaError(f"fold {k} epoch {epoch + 1}: no training image could be read "
-                            f"({int(tot[4])} skipped, e.g. {self.train_df['path'].iloc[0]}); "
+                            f"({int(tot[5])} skipped, e.g. {self.train_df['path'].iloc[0]}); "
                             "check that the manifest's paths point at the images")
-        train_loss = [v / tot[3] for v in tot[:3]]
+        train_loss = [v / tot[4] for v in tot[:4]]
         row = {"epoch": epoch + 1, "step": self.step, "train_loss": train_loss[0],
                "train_cls": train_loss[1], "train_align": train_loss[2],
+               "train_map_kl": train_loss[3],
                "lr": self.sched.get_last_lr()[-1], "seconds": round(secs, 2),
                "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2),
-               "skipped": int(tot[4])}
+               "skipped": int(tot[5])}
         vrow, score = _validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
                                 self.amp, self.loss_fn, aus, epoch + 1)
         row.update(vrow)
@@ -335,6 +345,9 @@ class FoldRun:
             pv = predict(self.model, self.ds_calib, cfg, self.device, self.val_text, d, self.amp)
             th = tune_thresholds(pv.probs, pv.targets, pv.mask)
             result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
+        if pt.localisation is not None:
+            result["localisation"] = localisation_scores(pt.localisation, pt.targets, pt.mask,
+                                                         aus)
         if d.main:
             save_predictions(self.folder / "test_predictions.parquet", test_df, aus, pt)
             write_text_atomic(self.folder / "metrics.json", json.dumps(result, indent=2))
@@ -355,6 +368,22 @@ class FoldRun:
             self.train_epoch(epoch)
         self.logs.close()
         return self.test()
+
+
+def mean_regions(ds, limit: int = 256) -> np.ndarray:
+    """The AU regions of the average face of ``ds`` (N×C×3 discs): the mean over up to
+    ``limit`` evenly spaced frames with landmarks, through the dataset's own transform."""
+    idx = np.unique(np.linspace(0, len(ds) - 1, min(limit, len(ds))).round().astype(int))
+    got = [item["regions"].numpy() for item in (ds[int(i)] for i in idx)
+           if item is not None and "regions" in item]
+    if not got:
+        return np.full((len(ds.aus), 1, 3), np.nan, np.float32)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+            return np.nanmean(np.stack(got), axis=0).astype(np.float32)
 
 
 def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist, device) -> dict:

@@ -36,16 +36,18 @@ def _losses(run) -> list[tuple[int, float]]:
 
 
 # --------------------------------------------------------------------------- meta-device audit
-def _meta_parts(tiny_manifest):
+def _meta_parts(tiny_manifest, **model):
     """The real step functions' inputs, as the trainer makes them: the model on ``meta``, the
-    collated batch and the sampled text on the CPU (the steps must move them)."""
+    collated batch (with its AU regions) and the sampled text on the CPU (the steps must move
+    them)."""
     from hiva.data.dataset import AUDataset, collate_skip
     from hiva.data.transforms import train_transform
     from hiva.model.losses import HiVALoss, au_weights_from_rates
     from hiva.model.text import sample_text
 
     cfg = TrainConfig(model=dict(backbone="resnet18", pretrained="none", input_size=32,
-                                 d_model=32, num_heads=2, text_dim=8, text_mode="corpus"))
+                                 d_model=32, num_heads=2, text_dim=8, text_mode="corpus",
+                                 **model))
     mc = cfg.model_config(AUS)
     meta = torch.device("meta")
     model = build_model(mc, meta, channels_last=True)
@@ -58,17 +60,22 @@ def _meta_parts(tiny_manifest):
     return cfg, model, batch, text, loss_fn, meta
 
 
-def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny_manifest):
+@pytest.mark.parametrize("model", [{}, {"map_prior": "both", "feature_stride": 16}],
+                         ids=["plain", "region-prior"])
+def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny_manifest,
+                                                                            model):
     from hiva.predict.detector import Detector
 
-    cfg, model, batch, text, loss_fn, meta = _meta_parts(tiny_manifest)
+    cfg, model, batch, text, loss_fn, meta = _meta_parts(tiny_manifest, **model)
     assert batch["image"].device.type == "cpu" and text[1].device.type == "cpu"
+    assert batch["regions"].device.type == "cpu"
     opt = torch.optim.AdamW(steps.param_groups(model, cfg), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, steps.lr_lambda(10, 1, 0.01))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     parts = steps.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
                                      channels_last=True, grad_accum=2)
     assert parts["total"].device == meta and "align" in parts
+    assert ("map_kl" in parts) == (cfg.model.map_prior == "both")
     assert all(p.grad is not None and p.grad.device == meta
                for p in model.parameters() if p.requires_grad)
     steps.optimizer_step(model, opt, sched, scaler, grad_clip=1.0)
