@@ -56,12 +56,16 @@ def explain(
     align: bool | None = typer.Option(None, "--align/--no-align", help=_ALIGN),
     fold: int | None = typer.Option(None, "--fold"),
     text_bank: str | None = typer.Option(None, "--text-bank"),
+    manifest: str | None = typer.Option(
+        None, "--manifest", help="The manifest holding the image: its landmarks outline and "
+        "score each AU's region (with --no-align)."),
 ) -> None:
-    """Per-AU DDCA activation maps on the face, probabilities and best-matching descriptions."""
+    """Per-AU DDCA activation maps on the face, probabilities and best-matching descriptions;
+    with landmarks, each AU's region outlined and the map scored against it."""
     from hiva.predict.explain import explain as run
 
     rec = run(image, checkpoint, out, fold=fold, device=device, align=align, top_k=top_k,
-              text_bank=text_bank)
+              text_bank=text_bank, manifest=manifest)
     typer.echo(f"wrote {len(rec['written'])} PNGs and explain.json to {out}")
 
 

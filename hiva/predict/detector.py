@@ -180,14 +180,18 @@ class Detector:
             self._aligner = aligner
         return self._aligner
 
-    def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray | None, float]:
+    def prepare(self, rgb: np.ndarray, landmarks: bool = False):
         """(face image the model sees before its transform, detection confidence); (None, 0.0)
-        when aligning and no face is found; confidence NaN without alignment."""
+        when aligning and no face is found; confidence NaN without alignment. ``landmarks=True``
+        adds the aligner's face-mesh landmarks in the face image's pixels (None without
+        alignment or when the mesh found none)."""
         if not self.align:
-            return rgb, float("nan")
+            return (rgb, float("nan"), None) if landmarks else (rgb, float("nan"))
         crop, info = self.aligner()(rgb)
         if crop is None:
-            return None, 0.0
+            return (None, 0.0, None) if landmarks else (None, 0.0)
+        if landmarks:
+            return crop, float(info["score"]), info.get("landmarks")
         return crop, float(info["score"])
 
     def to_tensor(self, img: np.ndarray):
@@ -195,8 +199,9 @@ class Detector:
 
         return self.transform(Image.fromarray(np.ascontiguousarray(img)))
 
-    def forward(self, x):
-        """HiVAOutput for a batch B×3×S×S of transformed images."""
+    def forward(self, x, regions=None):
+        """HiVAOutput for a batch B×3×S×S of transformed images; ``regions`` (B×N×C×3 AU
+        region discs in the transformed images' pixels, ``hiva.data.regions``) or None."""
         from contextlib import nullcontext
 
         import torch
@@ -205,7 +210,9 @@ class Detector:
         x = x.to(ld.device)
         ctx = torch.autocast(ld.device.type, dtype=ld.amp) if ld.amp is not None else nullcontext()
         with torch.inference_mode(), ctx:
-            return ld.model(x, *ld.text_input)
+            if regions is None:
+                return ld.model(x, *ld.text_input)
+            return ld.model(x, *ld.text_input, regions=regions)
 
     def score(self, images: list[np.ndarray]) -> np.ndarray:
         """Probabilities (len × N, float32) for face images already prepared (aligned crops, or

@@ -19,6 +19,13 @@ with ``learned`` or ``random`` there are no texts, and a model without DDCA draw
 
 Each map is scaled to its own maximum for display (maps are distributions over patches, so a
 diffuse map looks as bright as a peaked one; the title gives the peak share of attention).
+
+AU regions (``hiva.data.regions``): with the face's landmarks — the aligner's face mesh, or the
+row of ``--manifest`` whose path is the image (a synthetic set's exact landmarks) — each AU's
+region is outlined in white and its map is scored against it (energy in the region, with its
+chance level, and whether the peak cell hits it; in the title and ``explain.json``). A model
+trained with a region prior and no landmarks for this face outlines its average face's region
+(dashed), unscored.
 """
 
 from __future__ import annotations
@@ -46,18 +53,53 @@ def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, st
     return res
 
 
-def _overlay(ax, face, amap, title: str) -> None:
+def _overlay(ax, face, amap, title: str, region=None, dashed: bool = False) -> None:
     ax.imshow(face)
     ax.imshow(amap, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0,
               extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5))
+    if region is not None and region.any():
+        ax.contour(region.astype(float), levels=[0.5], colors="white", linewidths=1.2,
+                   linestyles="--" if dashed else "-")
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
 
+def _manifest_landmarks(manifest, image) -> tuple[np.ndarray | None, str | None]:
+    """(landmarks, scheme) of the row of ``manifest`` whose image is ``image``."""
+    from hiva.data.manifest import read_manifest
+
+    df = read_manifest(manifest)
+    scheme = (df.attrs.get("hiva") or {}).get("landmark_scheme")
+    if scheme is None or "landmarks" not in df.columns:
+        raise HivaError(f"{manifest} holds no landmarks; render it with this hiva's `hiva data "
+                        "synth` or `hiva data align`, or leave out --manifest")
+    want = str(Path(image).resolve())
+    hit = df[[str(Path(p).resolve()) == want for p in df["path"]]]
+    if hit.empty:
+        raise HivaError(f"{image} is not a row of {manifest}; pass the manifest it comes from")
+    raw = hit["landmarks"].iloc[0]
+    return (None if raw is None else np.asarray(raw, dtype=np.float32).reshape(-1, 2)), scheme
+
+
+def face_regions(det, face: np.ndarray, points, scheme: str):
+    """AU region discs (1×N×C×3) in the model's input pixels for landmarks ``points`` (K×2) of
+    ``face`` (the image before the model's transform), moved by the same transform."""
+    import torch
+    from PIL import Image
+    from torchvision import tv_tensors
+
+    from hiva.data.regions import au_discs
+
+    kp = tv_tensors.KeyPoints(np.asarray(points, np.float32), canvas_size=face.shape[:2])
+    _, moved = det.transform(Image.fromarray(np.ascontiguousarray(face)), kp)
+    return torch.from_numpy(au_discs(moved.numpy(), scheme, det.aus)).unsqueeze(0)
+
+
 def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "auto",
             align: bool | None = None, top_k: int = 3, text_bank: str | None = None,
-            threshold: str | float = "auto") -> dict:
-    """Write the per-AU PNGs, ``grid.png`` and ``explain.json`` for ``image`` into ``out``."""
+            threshold: str | float = "auto", manifest: str | None = None) -> dict:
+    """Write the per-AU PNGs, ``grid.png`` and ``explain.json`` for ``image`` into ``out``;
+    ``manifest``: the manifest holding the image, for its landmarks."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,13 +120,23 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         raise HivaError(f"{image} is not a readable image ({e}); pass a JPEG or PNG") from None
     det = Detector(checkpoint, fold=fold, device=device, batch_size=1, align=align,
                    threshold=threshold, text_bank=text_bank)
-    face, conf = det.prepare(rgb)
+    face, conf, points = det.prepare(rgb, landmarks=True)
     if face is None:
         raise HivaError(f"no face found in {image}; pass a clearer photo, or --no-align if it is "
                         "already a face crop")
-    x = det.to_tensor(face).unsqueeze(0)
-    o = det.forward(x)
+    scheme = "mediapipe-478" if points is not None else None
+    if manifest is not None:
+        if det.align:
+            raise HivaError("--manifest landmarks are in the image's own pixels and this model "
+                            "aligns faces first; pass --no-align with --manifest (or leave "
+                            "--manifest out to use the aligner's face mesh)")
+        points, scheme = _manifest_landmarks(manifest, path)
     ld = det.loaded
+    regions = None
+    if points is not None and np.isfinite(points).all():
+        regions = face_regions(det, face, points, scheme)
+    x = det.to_tensor(face).unsqueeze(0)
+    o = det.forward(x, regions)
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in ld.model.normalisation())
     shown = (x[0].cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
     h, w = o.map_size
@@ -95,6 +147,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     up = up / np.maximum(up.reshape(len(up), -1).max(1), 1e-12)[:, None, None]
     probs = o.probs[0].float().cpu().numpy()
     matches = matched_descriptions(det, o, top_k)
+    outlines, scores, dashed = _outlines(ld.model, regions, o, size)
 
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +159,8 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         fig = plt.figure(figsize=(9, 4.2))
         ax = fig.add_axes((0.02, 0.05, 0.42, 0.82))
         _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
-                 f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f})")
+                 f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f}){_score_line(scores, i)}",
+                 outlines[i], dashed)
         lines = [f"Peak attention share: {peak_share[i]:.3f} of {h * w} patches", "",
                  "Descriptions it drew on (DDCA attention weight;",
                  f"uniform = {1 / max(len(ld.text_rows[i]), 1) if ld.text_rows else 0:.2f}):"]
@@ -127,6 +181,10 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
             "peak_yx": [float((iy + 0.5) / h), float((ix + 0.5) / w)],  # fraction of the crop
             "matched": [{"attention": s, "text": t} for s, t in matches[a]],
         }
+        if scores is not None and np.isfinite(scores[0][i]):
+            record["aus"][au_column(a)]["region"] = {
+                k: float(v[i]) for k, v in zip(("energy", "pointing", "energy_chance",
+                                                "pointing_chance"), scores)}
 
     cols = 5
     rows = -(-(len(ld.aus) + 1) // cols)
@@ -136,10 +194,15 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     axes[0].set_title("input face", fontsize=9)
     axes[0].axis("off")
     for i, a in enumerate(ld.aus):
-        _overlay(axes[i + 1], shown, up[i], f"{au_column(a)} p={probs[i]:.2f}")
+        sc = ("" if scores is None or not np.isfinite(scores[0][i]) else
+              f" in {scores[0][i]:.2f}{' ✓' if scores[1][i] > 0 else ' ✗'}")
+        _overlay(axes[i + 1], shown, up[i], f"{au_column(a)} p={probs[i]:.2f}{sc}", outlines[i],
+                 dashed)
     for ax in axes[len(ld.aus) + 1:]:
         ax.axis("off")
-    fig.suptitle(f"DDCA activation maps — {path.name}", fontsize=10)
+    fig.suptitle(f"DDCA activation maps — {path.name}"
+                 + ("" if scores is None else " (white: AU region; in = map energy in it, "
+                    "✓ = peak inside)"), fontsize=10)
     fig.tight_layout()
     grid = outdir / "grid.png"
     fig.savefig(grid, dpi=100)
@@ -148,3 +211,32 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     (outdir / "explain.json").write_text(json.dumps(record, indent=1))
     record["written"] = [str(p) for p in written]
     return record
+
+
+def _outlines(model, regions, o, size):
+    """(per-AU region masks at display size or None, localisation scores or None, dashed):
+    the face's own regions, else a prior model's average face (dashed, unscored)."""
+    import torch
+
+    from hiva.data.regions import localisation, region_mask
+
+    n = o.probs.shape[1]
+    discs, dashed, scores = None, False, None
+    if regions is not None:
+        discs = regions[0].numpy()
+        loc = localisation(o.activation_maps.float().cpu(), o.region_frac.float().cpu())
+        scores = [t[0].numpy() for t in loc]
+    elif getattr(model, "uses_bias", False):
+        tmpl = model.region_template.detach().float().cpu()
+        if bool(torch.isfinite(tmpl).any()):
+            discs, dashed = tmpl.numpy(), True
+    if discs is None:
+        return [None] * n, None, False
+    return [region_mask(discs[i], size[0], size[1]) for i in range(n)], scores, dashed
+
+
+def _score_line(scores, i: int) -> str:
+    if scores is None or not np.isfinite(scores[0][i]):
+        return ""
+    return (f"\nregion: energy {scores[0][i]:.2f} (chance {scores[2][i]:.2f}), peak "
+            f"{'inside' if scores[1][i] > 0 else 'outside'}")
