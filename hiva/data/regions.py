@@ -36,7 +36,7 @@ MEDIAPIPE_478: dict[str, tuple[int, ...]] = {
     "brow_mid_r": (105, 52), "brow_mid_l": (334, 282),
     "brow_outer_r": (70, 46), "brow_outer_l": (300, 276),
     "nose_root": (168,), "nose_tip": (1,),
-    "nose_wing_r": (64,), "nose_wing_l": (294,),
+    "nose_wing_r": (64,), "nose_wing_l": (294,),  # the outer edge of each ala
     "mouth_corner_r": (61,), "mouth_corner_l": (291,),
     "lip_upper": (0,), "lip_lower": (17,), "mouth": (13, 14), "chin": (152,),
 }

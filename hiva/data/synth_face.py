@@ -232,7 +232,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
         cv.poly(_ellipse(s * 0.032, nb + 0.022, 0.022, 0.011, n=12), skin * 0.35)
     cv.poly(_ellipse(0, nb - 0.005, 0.045, 0.04), skin * 0.97)
     pts.update({"nose_root": (0.0, ey), "nose_tip": (0.0, nb - 0.005),
-                "nose_wing_r": (-(nw + 0.02), nb), "nose_wing_l": (nw + 0.02, nb)})
+                "nose_wing_r": (-(2 * nw + 0.02), nb), "nose_wing_l": (2 * nw + 0.02, nb)})
     if a[9] > 0:
         for j in range(3):
             y = ey + 0.015 + 0.035 * j
