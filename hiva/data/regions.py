@@ -103,6 +103,14 @@ def disc_fractions(discs, size: int, grid: tuple[int, int], sub: int = 4):
     inside = inside.any(dim=-3).float()  # union over the discs: ...×H×W
     lead = inside.shape[:-2]
     frac = inside.reshape(*lead, h, sub, w, sub).mean(dim=(-3, -1))
+    # A disc smaller than the sampling step may fall between the samples: the cell holding its
+    # centre keeps at least the disc's area share, so no region vanishes on a coarse grid.
+    ch, cw = size / h, size / w
+    iy = torch.arange(h, device=d.device, dtype=torch.float32).view(-1, 1)
+    ix = torch.arange(w, device=d.device, dtype=torch.float32).view(1, -1)
+    own = ((torch.floor(cy / ch) == iy) & (torch.floor(cx / cw) == ix)).float()  # ...×C×h×w
+    area = (torch.pi * r * r / (ch * cw)).clamp(max=1.0).nan_to_num(0.0)
+    frac = torch.maximum(frac, (own * area).amax(dim=-3))
     return frac.numpy() if as_numpy else frac
 
 
