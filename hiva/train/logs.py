@@ -18,7 +18,9 @@ from hiva.train.steps import Predictions
 
 def save_predictions(path: Path, df, aus, pr: Predictions) -> None:
     """Per-frame test predictions (path, subject, sequence, frame, then p/y per AU; y null where
-    unknown) as Parquet: what subject-level bootstraps and error analysis read."""
+    unknown; with landmarks also ``energy_``/``pointing_``/``energy_chance_``/
+    ``pointing_chance_AUxx``, NaN where the AU has no region) as Parquet: what subject-level
+    bootstraps and error analysis read."""
     import pandas as pd
 
     rows = df.iloc[pr.index]
@@ -28,6 +30,9 @@ def save_predictions(path: Path, df, aus, pr: Predictions) -> None:
         y = pd.array(pr.targets[:, j].astype(np.int8), dtype="Int8")
         y[~pr.mask[:, j]] = pd.NA
         out[f"y_AU{int(a):02d}"] = y
+    for key, v in (pr.localisation or {}).items():
+        for j, a in enumerate(aus):
+            out[f"{key}_AU{int(a):02d}"] = v[:, j].astype(np.float32)
     atomic_write(path, lambda tmp: out.to_parquet(tmp, index=False))
 
 

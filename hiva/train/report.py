@@ -10,6 +10,10 @@
   side, then the same intervals with each run folder its own group (skipped, with a note, where
   the runs cannot be paired).
 
+Runs whose test predictions carry map scores (data with landmarks; or ``hiva evaluate`` run on
+them) also get the activation maps' energy in the AU regions and pointing game, with intervals
+from the same subject resamples.
+
 The statistics are in hiva.train.bootstrap, the tables and the forest plot in
 hiva.train.report_format.
 """
@@ -167,8 +171,13 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
                             "arms: drop --name")
         if resamples == 0:
             raise HivaError("--resamples 0 gives no intervals; pass e.g. --resamples 2000")
+        from hiva.train.bootstrap import localisation_comparison
+
         comp, unfinished = sweep_comparison(paths[0], reference, resamples, seed)
         summary = dict(comp.summary(), root=str(paths[0]), unfinished=unfinished)
+        loc = localisation_comparison(comp)
+        if loc is not None:
+            summary["localisation"] = loc
         text, md = fmt.to_text(summary), fmt.to_markdown(summary)
     else:
         text, _ = report(paths, names)
@@ -184,7 +193,12 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
                     raise
                 text += f"\nno intervals: {e}"
             else:
+                from hiva.train.bootstrap import localisation_comparison
+
                 summary = dict(comp.summary(), runs=[str(p) for p in paths])
+                loc = localisation_comparison(comp)
+                if loc is not None:
+                    summary["localisation"] = loc
                 text += "\n\n" + fmt.to_text(summary)
                 md += "\n\n" + fmt.to_markdown(summary)
     js = json.dumps(summary, indent=2, ensure_ascii=False)

@@ -52,6 +52,49 @@ def tables(s: dict) -> list[tuple[str, list[list[str]]]]:
             row.append("-" if i is None else _ci(g["f1"][i], g["f1_ci"][i]))
         per_au.append(row)
     out = [(head, rows), ("Per-AU test F1 ×100 [95% CI] (n/a: no positive test label)", per_au)]
+    if s.get("localisation"):
+        out += localisation_tables(s["localisation"], b)
+    return out
+
+
+def localisation_tables(loc: dict, resamples: int) -> list[tuple[str, list[list[str]]]]:
+    """The activation maps against the AU regions: per group the mean over AUs of energy in the
+    region and of the pointing game with CIs, chance levels and Δ vs the reference; per AU both
+    scores for every group."""
+    ref = loc["reference"]
+    head = ("Activation maps vs AU regions ×100, over " + loc["frames"] + ": energy = the map's "
+            "mass in the region, pointing = the map's peak cell overlaps it; chance = a uniform "
+            "map / a random cell; 95% CIs from the same subject resamples" +
+            (f"; Δ vs {ref}" if ref else ""))
+    rows = [["group", "energy [95% CI]", "chance", "pointing [95% CI]", "chance",
+             "Δ energy [95% CI]", "Δ pointing [95% CI]"]]
+    for g in loc["groups"]:
+        is_ref = g["name"] == ref or ref is None
+        rows.append([g["name"], _ci(g["mean_energy"], g["mean_energy_ci"]),
+                     _pct(g["mean_energy_chance"]),
+                     _ci(g["mean_pointing"], g["mean_pointing_ci"]),
+                     _pct(g["mean_pointing_chance"]),
+                     "reference" if is_ref else _ci(g.get("delta_energy"),
+                                                    g.get("delta_energy_ci"), sign=True),
+                     "" if is_ref else _ci(g.get("delta_pointing"), g.get("delta_pointing_ci"),
+                                           sign=True)])
+    aus = sorted({a for g in loc["groups"] for a in g["aus"]})
+    per_au = [["AU", *(f"{g['name']} energy / pointing" for g in loc["groups"]), "chance"]]
+    for a in aus:
+        row = [f"AU{a:02d}"]
+        chance = "-"
+        for g in loc["groups"]:
+            if a not in g["aus"]:
+                row.append("-")
+                continue
+            i = g["aus"].index(a)
+            row.append(f"{_pct(g['energy'][i])} / {_pct(g['pointing'][i])}")
+            chance = f"{_pct(g['energy_chance'][i])} / {_pct(g['pointing_chance'][i])}"
+        per_au.append(row + [chance])
+    out = [(head, rows), ("Per-AU energy / pointing ×100 (point estimates; chance last)", per_au)]
+    if loc.get("missing"):
+        out[0][1].append([f"(no map scores: {', '.join(loc['missing'])})", "", "", "", "", "",
+                          ""])
     return out
 
 

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from hiva.errors import HivaError
-from hiva.train.bootstrap import compare, fold_counts, load_run, run_stats
+from hiva.train.bootstrap import (
+    compare,
+    fold_counts,
+    load_run,
+    localisation_comparison,
+    run_stats,
+)
 from hiva.train.metrics import au_metrics, mean_over_folds
 from hiva.train.report import read_sweep, run_report, sweep_comparison
 
@@ -179,6 +185,54 @@ def test_point_estimate_equals_metrics_json_of_a_real_run(tiny_manifest, tmp_pat
     assert g["mean_f1"] == pytest.approx(summary["mean"]["mean_f1"], abs=1e-12)
     assert g["aus"] == summary["mean"]["aus"]
     assert g["f1"] == pytest.approx(summary["mean"]["f1"], abs=1e-12, nan_ok=True)
+    # The tiny set has landmarks: map scores are saved per frame, and the report's point
+    # estimate is the mean over folds of each fold's metrics.json localisation.
+    loc = localisation_comparison(comp)["groups"][0]
+    folds = [summary["folds"][k]["localisation"] for k in ("1", "2")]
+    for j, a in enumerate(loc["aus"]):
+        per_fold = [f["energy"][f["aus"].index(a)] for f in folds]
+        per_fold = [v for v in per_fold if v is not None]
+        if per_fold:
+            assert loc["energy"][j] == pytest.approx(np.mean(per_fold), abs=1e-4)
+
+
+def _with_maps(folds: dict[int, pd.DataFrame], energy: float, seed: int):
+    """Add map scores: energy around ``energy`` (pointing = energy > 0.3); AU02 has no region."""
+    rng = np.random.default_rng(seed)
+    for df in folds.values():
+        n = len(df)
+        e = np.clip(energy + rng.normal(0, 0.1, n), 0, 1)
+        df["energy_AU01"] = e.astype(np.float32)
+        df["pointing_AU01"] = (e > 0.3).astype(np.float32)
+        df["energy_chance_AU01"] = np.float32(0.05)
+        df["pointing_chance_AU01"] = np.float32(0.1)
+        for k in ("energy", "pointing", "energy_chance", "pointing_chance"):
+            df[f"{k}_AU02"] = np.float32("nan")
+    return folds
+
+
+def test_map_scores_pool_over_present_frames_with_paired_intervals(tmp_path):
+    seeds = [_with_maps(noisy(0), 0.2, 0), _with_maps(noisy(1), 0.2, 1)]
+    better = [_with_maps(noisy(0), 0.6, 2), _with_maps(noisy(1), 0.6, 3)]
+    root = make_sweep(tmp_path, [("none", 1.0, seeds), ("bias", 1.0, better),
+                                 ("old", 1.0, [noisy(0)])])
+    comp, _ = sweep_comparison(root, resamples=300, seed=0)
+    loc = localisation_comparison(comp)
+    assert loc["missing"] == ["old"]  # a run without map scores is named, not mixed in
+    g = {x["name"]: x for x in loc["groups"]}
+    # By hand: per run and fold, the mean over frames with AU01 labelled present; then folds,
+    # then seeds.
+    want = np.mean([np.mean([df.loc[df["y_AU01"] == 1, "energy_AU01"].mean()
+                             for df in run.values()]) for run in seeds])
+    assert g["none"]["energy"][0] == pytest.approx(want, rel=1e-5)
+    assert g["none"]["aus"] == [1, 2] and g["none"]["energy"][1] is None  # no region
+    assert g["none"]["mean_energy"] == pytest.approx(want, rel=1e-5)
+    assert g["none"]["mean_energy_chance"] == pytest.approx(0.05)
+    assert g["bias"]["delta_energy"] == pytest.approx(g["bias"]["mean_energy"] - want, rel=1e-5)
+    assert g["bias"]["delta_energy_ci"][0] > 0.3 and g["bias"]["delta_pointing_ci"][0] > 0
+    text = run_report([root], reference="none", resamples=300)
+    assert "Activation maps vs AU regions" in text and "Per-AU energy / pointing" in text
+    assert "(no map scores: old)" in text
 
 
 def test_unfinished_runs_are_named_and_left_out(tmp_path):
