@@ -1,6 +1,8 @@
 """``hiva evaluate``: recompute a fold's test metrics from a run folder's weights (``best`` or
 ``last``), on the run's data or another manifest, with the run's protocol; writes
-``fold{k}/evaluate.json`` and ``fold{k}/evaluate_<weights>_predictions.parquet``.
+``fold{k}/evaluate.json`` (with ``localisation``: per-AU energy in the region and pointing game
+of the activation maps, when the manifest has landmarks) and
+``fold{k}/evaluate_<weights>_predictions.parquet``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from hiva.runtime import amp_dtype, init_dist, pick_device, write_text_atomic
 from hiva.textbank import load_text
 from hiva.train.config import TrainConfig
 from hiva.train.logs import save_predictions
-from hiva.train.metrics import au_metrics, format_table
+from hiva.train.metrics import au_metrics, format_table, localisation_scores
 from hiva.train.protocol import load_data, make_folds, resolve_aus
 from hiva.train.steps import predict
 
@@ -62,6 +64,8 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     pr = predict(model, ds, cfg, dev, txt, d, amp_dtype(cfg.amp, dev))
     res = {"fold": fold, "weights": str(wfile), "epoch": meta.get("epoch"),
            "test": au_metrics(pr.probs, pr.targets, pr.mask, aus)}
+    if pr.localisation is not None:  # the data has landmarks: score the maps on the regions
+        res["localisation"] = localisation_scores(pr.localisation, pr.targets, pr.mask, aus)
     if d.main:
         save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", folds[fold],
                          aus, pr)
