@@ -169,14 +169,19 @@ class Detector:
                 f"align: {'on' if ld.align else 'off'} ({ld.align_source}); device {ld.device}")
 
     # ------------------------------------------------------------------ steps
-    def aligner(self):
-        if self._aligner is None:
+    def aligner(self, landmarks: bool = False):
+        """The face aligner; ``landmarks=True`` one that also runs the face mesh (it doubles the
+        cost per face, so prediction leaves it out)."""
+        if self._aligner is None or (landmarks and not self._aligner.landmarks):
             quiet_mediapipe()
             from hiva.data.align import FaceAligner
 
             with _native_stderr_silenced():
-                aligner = FaceAligner(size=256)
-                aligner.detect(np.zeros((64, 64, 3), np.uint8))  # TFLite logs on its first run
+                aligner = FaceAligner(size=256, landmarks=landmarks)
+                probe = np.zeros((64, 64, 3), np.uint8)
+                aligner.detect(probe)  # TFLite logs on its first run
+                if landmarks:
+                    aligner.mesh(probe, (0, 0, 64, 64))
             self._aligner = aligner
         return self._aligner
 
@@ -187,7 +192,7 @@ class Detector:
         alignment or when the mesh found none)."""
         if not self.align:
             return (rgb, float("nan"), None) if landmarks else (rgb, float("nan"))
-        crop, info = self.aligner()(rgb)
+        crop, info = self.aligner(landmarks)(rgb)
         if crop is None:
             return (None, 0.0, None) if landmarks else (None, 0.0)
         if landmarks:

@@ -49,7 +49,8 @@ def tiny_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict:
     """{"video": mp4 of VIDEO_PLAN at FPS, "folder": 4 synthetic images + a corrupt .jpg + a
-    .txt, "face": one synthetic image path}."""
+    .txt, "face": one synthetic image path, "manifest": the synthetic set's manifest (with
+    landmarks)}."""
     from hiva.data.synth import render_synthetic
 
     root = tmp_path_factory.mktemp("predict_media")
@@ -69,4 +70,4 @@ def media(tmp_path_factory) -> dict:
                                                    f"img{i}.jpg")
     (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
     (folder / "notes.txt").write_text("not an image; ignored")
-    return {"video": video, "folder": folder, "face": folder / "img0.jpg"}
+    return {"video": video, "folder": folder, "face": folder / "img0.jpg", "manifest": m}

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hiva.errors import HivaError
 from hiva.facs import au_column
 from tests.predict.helpers import FPS, TINY_AUS, VIDEO_PLAN
 
@@ -104,6 +105,49 @@ def test_explain_writes_pngs(tiny_run, media, cli, tmp_path):
     assert 0 <= au1["probability"] <= 1 and 0 < au1["peak_share"] <= 1
     assert len(au1["matched"]) == 2 and au1["matched"][0]["text"].startswith("AU1 description")
     assert 1.0 >= au1["matched"][0]["attention"] >= au1["matched"][1]["attention"] > 0.0
+
+
+def test_explain_outlines_and_scores_each_au_region(tiny_run, media, tmp_path, monkeypatch):
+    import hiva.predict.explain as ex
+    from hiva.data.manifest import read_manifest
+    from hiva.data.regions import au_discs, region_mask
+
+    manifest = media["manifest"]
+    df = read_manifest(manifest)
+    face = df["path"].iloc[0]
+    drawn = []
+    real = ex._overlay
+
+    def spy(ax, face, amap, title, region=None, dashed=False):
+        drawn.append((title, region, dashed))
+        return real(ax, face, amap, title, region, dashed)
+
+    monkeypatch.setattr(ex, "_overlay", spy)
+    rec = ex.explain(face, tiny_run, tmp_path / "ex", manifest=str(manifest), align=False,
+                     device="cpu")
+    per_au = drawn[:len(TINY_AUS)]  # the per-AU figures, then the grid's panels
+    assert len(drawn) == 2 * len(TINY_AUS)
+    masks = [r for _, r, _ in per_au]
+    assert all(m is not None and m.any() and not d for _, m, d in per_au)
+    assert not np.array_equal(masks[0], masks[4])  # AU1 (brows) is not AU12 (mouth corners)
+    # The outline is the AU's region as the model saw the face: landmarks through its transform.
+    row = df.iloc[0]
+    # SIZE 256 → resize 36 → centre crop 32 (TINY_MODEL's input_size)
+    pts = np.asarray(row["landmarks"]).reshape(-1, 2) * (36 / 256) - (36 - 32) / 2
+    want = region_mask(au_discs(pts, "hiva-synth", [12])[0], 32, 32)
+    assert (masks[4] == want).mean() > 0.97
+    assert "region" in per_au[4][0] and "AU12" in per_au[4][0]
+    for a in TINY_AUS:
+        r = rec["aus"][au_column(a)]["region"]
+        assert 0 <= r["energy"] <= 1 and r["pointing"] in (0.0, 1.0)
+        assert 0 < r["energy_chance"] < 1
+    # Without landmarks: no outline, no score.
+    drawn.clear()
+    rec = ex.explain(face, tiny_run, tmp_path / "ex2", align=False, device="cpu")
+    assert all(r is None for _, r, _ in drawn) and "region" not in rec["aus"]["AU01"]
+    with pytest.raises(HivaError, match="is not a row of"):
+        ex.explain(media["face"], tiny_run, tmp_path / "ex3", manifest=str(manifest),
+                   align=False, device="cpu")
 
 
 def test_export_roundtrip_and_offline_push(tiny_run, media, cli, tmp_path):
