@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm demo demo-data ablations language lint clean-demo
+.PHONY: setup test test-gpu test-vllm demo demo-data ablations language maps lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +94,20 @@ language: demo-data
 		corpus_centred=$(LANGUAGE)-centred/corpus_centred --markdown $(LANGUAGE)-centred/cmp5.md
 	{ cat $(LANGUAGE)-centred/cmp.md; echo; cat $(LANGUAGE)-centred/cmp5.md; } > $(LANGUAGE)-centred/both.md
 	$(PY) benchmarks/readme_section.py centred $(LANGUAGE)-centred/both.md
+
+# The README's activation-map section: configs/sweeps/maps.yaml (no prior at stride 32 and 16, the
+# region prior as a bias and as a KL term; 3 seeds; 12 runs of ~3-4 min), the report (F1 and the
+# maps' energy-in-region / pointing game with intervals), the faithfulness checks, and the README
+# sections rewritten from them (~1 h on 2 CPU cores).
+MAPS ?= out/maps
+maps: demo-data
+	$(HIVA) sweep configs/sweeps/maps.yaml --out $(MAPS)
+	$(HIVA) report $(MAPS) --reference none --markdown $(MAPS)/report.md \
+		--json $(MAPS)/report.json --plot docs/maps_forest.png
+	$(PY) benchmarks/faithfulness.py $(MAPS) --arms none_stride32 none bias kl \
+		--markdown $(MAPS)/faithfulness.md
+	$(PY) benchmarks/readme_section.py maps $(MAPS)/report.md
+	$(PY) benchmarks/readme_section.py faithfulness $(MAPS)/faithfulness.md
 
 clean-demo:
 	rm -rf $(DEMO)
