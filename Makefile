@@ -104,7 +104,7 @@ maps: demo-data
 	$(HIVA) sweep configs/sweeps/maps.yaml --out $(MAPS)
 	$(HIVA) report $(MAPS) --reference none --markdown $(MAPS)/report.md \
 		--json $(MAPS)/report.json --plot docs/maps_forest.png
-	$(PY) benchmarks/faithfulness.py $(MAPS) --arms none_stride32 none bias kl \
+	$(PY) benchmarks/faithfulness.py $(MAPS) --arms none_stride32 none bias kl --frames 32 \
 		--markdown $(MAPS)/faithfulness.md
 	$(PY) benchmarks/readme_section.py maps $(MAPS)/report.md
 	$(PY) benchmarks/readme_section.py faithfulness $(MAPS)/faithfulness.md

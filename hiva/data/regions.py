@@ -86,10 +86,12 @@ def au_discs(points, scheme: str, aus) -> np.ndarray:
     return out
 
 
-def disc_fractions(discs, size: int, grid: tuple[int, int], sub: int = 4):
+def disc_fractions(discs, size: int, grid: tuple[int, int], sub: int = 8):
     """Share of each grid cell inside each AU's region: discs (...×C×3, pixels of a ``size``
     square input; NaN rows ignored) → ...×h×w in [0, 1]. Torch in and out (any device) or
-    numpy in and out. Each cell is sampled at sub×sub points."""
+    numpy in and out. Each cell is sampled at sub×sub points; a disc too small to hold any
+    sample counts its area share in the cell holding its centre, so no region vanishes on a
+    coarse grid (no data-dependent branch: nothing waits on the device)."""
     import torch
 
     as_numpy = not torch.is_tensor(discs)
@@ -100,17 +102,16 @@ def disc_fractions(discs, size: int, grid: tuple[int, int], sub: int = 4):
     cx, cy, r = d[..., 0, None, None], d[..., 1, None, None], d[..., 2, None, None]
     dist2 = (xs.view(1, -1) - cx) ** 2 + (ys.view(-1, 1) - cy) ** 2  # ...×C×H×W
     inside = (dist2 <= r * r) & torch.isfinite(r)
-    inside = inside.any(dim=-3).float()  # union over the discs: ...×H×W
-    lead = inside.shape[:-2]
-    frac = inside.reshape(*lead, h, sub, w, sub).mean(dim=(-3, -1))
-    # A disc smaller than the sampling step may fall between the samples: the cell holding its
-    # centre keeps at least the disc's area share, so no region vanishes on a coarse grid.
+    missed = ~inside.flatten(-2).any(-1)  # ...×C: discs no sample fell in
+    lead = inside.shape[:-3]
+    frac = inside.any(dim=-3).float().reshape(*lead, h, sub, w, sub).mean(dim=(-3, -1))
     ch, cw = size / h, size / w
     iy = torch.arange(h, device=d.device, dtype=torch.float32).view(-1, 1)
     ix = torch.arange(w, device=d.device, dtype=torch.float32).view(1, -1)
     own = ((torch.floor(cy / ch) == iy) & (torch.floor(cx / cw) == ix)).float()  # ...×C×h×w
     area = (torch.pi * r * r / (ch * cw)).clamp(max=1.0).nan_to_num(0.0)
-    frac = torch.maximum(frac, (own * area).amax(dim=-3))
+    small = own * area * missed[..., None, None].float()
+    frac = torch.maximum(frac, small.amax(dim=-3))
     return frac.numpy() if as_numpy else frac
 
 
