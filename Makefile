@@ -106,6 +106,7 @@ maps: demo-data
 		--json $(MAPS)/report.json --plot docs/maps_forest.png
 	$(PY) benchmarks/faithfulness.py $(MAPS) --arms none_stride32 none bias kl --frames 32 \
 		--markdown $(MAPS)/faithfulness.md
+	$(PY) benchmarks/maps_figure.py $(MAPS) --arms none_stride32 none bias kl --out docs/maps_grid.png
 	$(PY) benchmarks/readme_section.py maps $(MAPS)/report.md
 	$(PY) benchmarks/readme_section.py faithfulness $(MAPS)/faithfulness.md
 
