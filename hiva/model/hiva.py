@@ -146,15 +146,16 @@ class HiVA(nn.Module):
     ) -> HiVAOutput:
         """``regions``: B×N×C×3 discs (x, y, r in input pixels; NaN rows = none) of each frame's
         AU regions (``AUDataset`` makes them from landmarks). They give ``region_frac`` (for the
-        KL term and localisation scores) and, with map_prior bias, the prior; without them that
-        prior comes from ``region_template``."""
+        KL term and localisation scores; not computed when training without a prior) and, with
+        map_prior bias, the prior; without them that prior comes from ``region_template``."""
         text, text_mask = self._check_text(text, text_mask)
         feat = self.backbone(images)
         b, _, h, w = feat.shape
         x = self.proj(feat.flatten(2).transpose(1, 2))  # B×P×d
         size = images.shape[-1]
         frac = bias = None
-        if regions is not None:
+        # Training without a prior has no use for the regions (scoring happens in eval).
+        if regions is not None and (self.cfg.map_prior != "none" or not self.training):
             regions = regions.to(device=x.device, dtype=torch.float32, non_blocking=True)
             frac = disc_fractions(regions, size, (h, w)).flatten(-2)  # B×N×P
         if self.uses_bias:  # a frame's own regions where it has them, else the template's
