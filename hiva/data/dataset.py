@@ -117,7 +117,7 @@ class AUDataset:
         k = SCHEME_POINTS[self.scheme]
         raw = self.landmarks[i]
         pts = np.full((k, 2), np.nan, np.float32)
-        if raw is not None and len(raw) == 2 * k:
+        if isinstance(raw, (list, tuple, np.ndarray)) and len(raw) == 2 * k:
             pts = np.asarray(raw, dtype=np.float32).reshape(k, 2)
         w, h = size
         return tv_tensors.KeyPoints(pts, canvas_size=(h, w))

@@ -8,43 +8,37 @@ labels because the AUs used are bilateral. Landmarks passed with the image as
 
 from __future__ import annotations
 
+# torchvision at import: this module is only imported inside the functions that build transforms.
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2._utils import query_size
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _pad_to_square():
-    from torchvision.transforms import v2
-    from torchvision.transforms.v2 import functional as F
+class PadToSquare(v2.Transform):
+    """Pad an image (and any landmarks passed with it as ``tv_tensors.KeyPoints``) to a centred
+    square with a constant ``fill`` (one value per channel, in the image's own scale: 0..255 for
+    uint8). A module-level class, so DataLoader workers started by spawn can pickle it."""
 
-    class PadToSquare(v2.Transform):
-        """Pad an image (and any landmarks passed with it as ``tv_tensors.KeyPoints``) to a
-        centred square with a constant ``fill`` (one value per channel, in the image's own
-        scale: 0..255 for uint8)."""
+    def __init__(self, fill=0):
+        super().__init__()
+        self.fill = fill
 
-        def __init__(self, fill=0):
-            super().__init__()
-            self.fill = fill
+    def make_params(self, flat_inputs):
+        h, w = query_size(flat_inputs)
+        side = max(h, w)
+        left, top = (side - w) // 2, (side - h) // 2
+        return {"padding": [left, top, side - w - left, side - h - top]}
 
-        def make_params(self, flat_inputs):
-            h, w = v2._utils.query_size(flat_inputs)
-            side = max(h, w)
-            left, top = (side - w) // 2, (side - h) // 2
-            return {"padding": [left, top, side - w - left, side - h - top]}
+    def transform(self, inpt, params):
+        if not any(params["padding"]):
+            return inpt
+        return self._call_kernel(F.pad, inpt, padding=params["padding"], fill=self.fill)
 
-        def transform(self, inpt, params):
-            if not any(params["padding"]):
-                return inpt
-            return self._call_kernel(F.pad, inpt, padding=params["padding"], fill=self.fill)
-
-        def extra_repr(self) -> str:
-            return f"fill={self.fill}"
-
-    return PadToSquare
-
-
-def PadToSquare(fill=0):  # noqa: N802 — a class made on first use (torchvision is heavy)
-    """``PadToSquare(fill)``: see ``_pad_to_square``."""
-    return _pad_to_square()(fill)
+    def extra_repr(self) -> str:
+        return f"fill={self.fill}"
 
 
 def _fill(mean) -> list[int]:
@@ -54,7 +48,6 @@ def _fill(mean) -> list[int]:
 def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256,
                     jitter: float = 0.3, flip: bool = True):
     import torch
-    from torchvision.transforms import v2
 
     steps = [
         v2.ToImage(),
@@ -73,7 +66,6 @@ def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resiz
 
 def eval_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256):
     import torch
-    from torchvision.transforms import v2
 
     return v2.Compose([
         v2.ToImage(),

@@ -158,3 +158,10 @@ def test_augmentation_depends_on_seed_epoch_index_not_on_workers(tmp_path):
     same = AUDataset(df.assign(path=df["path"].iloc[0]), (1, 12),
                      train_transform(size=32, resize=36), seed=3)  # one image, six rows
     assert len({same[i]["image"].sum().item() for i in range(6)}) > 1  # the index matters
+
+
+def test_transforms_pickle_for_spawned_workers():
+    import pickle
+
+    t = train_transform(size=32, resize=36)
+    assert repr(pickle.loads(pickle.dumps(t))) == repr(t)
