@@ -98,7 +98,8 @@ language: demo-data
 # The README's activation-map section: configs/sweeps/maps.yaml (no prior at stride 32 and 16, the
 # region prior as a bias and as a KL term; 3 seeds; 12 runs of ~3-4 min), the report (F1 and the
 # maps' energy-in-region / pointing game with intervals), the faithfulness checks, and the README
-# sections rewritten from them (~1 h on 2 CPU cores).
+# sections rewritten from them; then the text controls at the same stride (language_stride16.yaml,
+# 9 runs, paired with the maps sweep's `none` = corpus) (~1.5 h on 2 CPU cores).
 MAPS ?= out/maps
 maps: demo-data
 	$(HIVA) sweep configs/sweeps/maps.yaml --out $(MAPS)
@@ -109,6 +110,11 @@ maps: demo-data
 	$(PY) benchmarks/maps_figure.py $(MAPS) --arms none_stride32 none bias kl --out docs/maps_grid.png
 	$(PY) benchmarks/readme_section.py maps $(MAPS)/report.md
 	$(PY) benchmarks/readme_section.py faithfulness $(MAPS)/faithfulness.md
+	$(HIVA) sweep configs/sweeps/language_stride16.yaml --out out/language-s16
+	$(PY) benchmarks/compare_sweeps.py --reference corpus corpus=$(MAPS)/none \
+		learned=out/language-s16/learned shuffled=out/language-s16/shuffled \
+		random=out/language-s16/random --markdown out/language-s16/cmp.md
+	$(PY) benchmarks/readme_section.py language16 out/language-s16/cmp.md
 
 clean-demo:
 	rm -rf $(DEMO)
