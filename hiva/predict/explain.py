@@ -78,7 +78,9 @@ def _manifest_landmarks(manifest, image) -> tuple[np.ndarray | None, str | None]
     if hit.empty:
         raise HivaError(f"{image} is not a row of {manifest}; pass the manifest it comes from")
     raw = hit["landmarks"].iloc[0]
-    return (None if raw is None else np.asarray(raw, dtype=np.float32).reshape(-1, 2)), scheme
+    if not isinstance(raw, (list, tuple, np.ndarray)):  # a frame the mesh missed
+        return None, scheme
+    return np.asarray(raw, dtype=np.float32).reshape(-1, 2), scheme
 
 
 def face_regions(det, face: np.ndarray, points, scheme: str):
