@@ -20,14 +20,9 @@ from pathlib import Path
 import numpy as np
 
 
-def runs_of(root: Path, arm: str) -> list[Path]:
-    plan = json.loads((root / "sweep.json").read_text())["runs"]
-    dirs = [root / r["dir"] for r in plan if r["arm"] == arm and float(r["label_fraction"]) == 1.0]
-    return [d for d in dirs if (d / "metrics.json").is_file()]
-
-
 def main() -> None:
     from hiva.train.faithfulness import faithfulness
+    from hiva.train.report import read_sweep
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path)
@@ -46,9 +41,10 @@ def main() -> None:
              "with the AU present; mean over seeds)", "",
              f"| arm | seeds | rank corr. with random weights (per seed) | {head} |",
              "|---|---|---|" + "---|" * len(ks)]
+    finished, _ = read_sweep(a.root)  # {group: [(run id, folder)]}; an arm at 100% is its name
     for arm in a.arms:
         res = []
-        for d in runs_of(a.root, arm):
+        for _, d in finished.get(arm, []):
             f = d / "fold1" / "faithfulness.json"
             if f.is_file() and not a.redo:
                 r = json.loads(f.read_text())

@@ -378,12 +378,11 @@ def mean_regions(ds, limit: int = 256) -> np.ndarray:
            if item is not None and "regions" in item]
     if not got:
         return np.full((len(ds.aus), 1, 3), np.nan, np.float32)
-    with np.errstate(all="ignore"):
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
-            return np.nanmean(np.stack(got), axis=0).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (no region) stay NaN
+        return np.nanmean(np.stack(got), axis=0).astype(np.float32)
 
 
 def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist, device) -> dict:
