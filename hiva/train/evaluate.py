@@ -8,6 +8,7 @@ of the activation maps, when the manifest has landmarks) and
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from hiva.errors import HivaError
@@ -21,14 +22,27 @@ from hiva.train.protocol import load_data, make_folds, resolve_aus
 from hiva.train.steps import predict
 
 
-def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
-             batch_size: int | None = None, num_workers: int | None = None,
-             weights: str = "best") -> dict:
-    """Recompute fold ``fold``'s test metrics from ``run_dir``'s weights (``best`` or ``last``);
-    writes ``fold{k}/evaluate.json``."""
-    import dataclasses
+@dataclass
+class LoadedFold:
+    """A trained fold ready to score its test frames (``load_fold``)."""
 
-    import torch  # noqa: F401
+    cfg: TrainConfig
+    weights: Path
+    meta: dict
+    model: object
+    test: object  # the fold's test rows (DataFrame)
+    dataset: object  # AUDataset of them through the evaluation transform
+    text: object  # (N×M×D, N×M mask) the model reads, or None
+    dist: object
+    device: object
+
+
+def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
+              weights: str = "best", **overrides) -> LoadedFold:
+    """A run folder's fold ``fold`` as trained (``best`` or ``last`` weights), its test split
+    under the run's protocol (on the run's data or ``data``) and the text it reads;
+    ``overrides``: TrainConfig keys (batch sizes, workers)."""
+    import dataclasses
 
     from hiva.config import load_config
     from hiva.data.dataset import AUDataset
@@ -40,7 +54,7 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
         raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml); pass the "
                         "--out folder of `hiva train`")
     cfg = load_config(TrainConfig, run_dir / "config.yaml", data=data, resume=None,
-                      eval_batch_size=batch_size, num_workers=num_workers, device=device)
+                      device=device, **overrides)
     wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
     if not wfile.is_file():
         raise HivaError(f"{wfile} does not exist; train fold {fold} first (hiva train --folds "
@@ -61,13 +75,26 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
     txt = (sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
            if text.bank is not None else None)
+    return LoadedFold(cfg, wfile, meta, model, folds[fold], ds, txt, d, dev)
+
+
+def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
+             batch_size: int | None = None, num_workers: int | None = None,
+             weights: str = "best") -> dict:
+    """Recompute fold ``fold``'s test metrics from ``run_dir``'s weights (``best`` or ``last``);
+    writes ``fold{k}/evaluate.json``."""
+    lf = load_fold(run_dir, fold, data, device, weights, eval_batch_size=batch_size,
+                   num_workers=num_workers)
+    cfg, wfile, meta, model, ds, txt, d, dev = (lf.cfg, lf.weights, lf.meta, lf.model,
+                                                lf.dataset, lf.text, lf.dist, lf.device)
+    aus = model.cfg.aus
     pr = predict(model, ds, cfg, dev, txt, d, amp_dtype(cfg.amp, dev))
     res = {"fold": fold, "weights": str(wfile), "epoch": meta.get("epoch"),
            "test": au_metrics(pr.probs, pr.targets, pr.mask, aus)}
     if pr.localisation is not None:  # the data has landmarks: score the maps on the regions
         res["localisation"] = localisation_scores(pr.localisation, pr.targets, pr.mask, aus)
     if d.main:
-        save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", folds[fold],
+        save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", lf.test,
                          aus, pr)
         write_text_atomic(wfile.parent / "evaluate.json", json.dumps(res, indent=2))
         t = res["test"]

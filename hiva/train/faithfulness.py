@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -101,38 +100,17 @@ def faithfulness(run_dir, fold: int = 1, data: str | None = None, frames: int = 
     """Both checks on up to ``frames`` test frames of fold ``fold`` of ``run_dir``."""
     import torch
 
-    from hiva.config import load_config
-    from hiva.data.dataset import AUDataset, collate_skip
-    from hiva.data.transforms import eval_transform
-    from hiva.model.factory import build_model, read_checkpoint, restore
-    from hiva.model.text import sample_text
+    from hiva.data.dataset import collate_skip
+    from hiva.model.factory import build_model
     from hiva.runtime import seed_everything, write_text_atomic
-    from hiva.textbank import load_text
-    from hiva.train.config import TrainConfig
-    from hiva.train.protocol import load_data, make_folds
+    from hiva.train.evaluate import load_fold
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml)")
-    cfg = load_config(TrainConfig, run_dir / "config.yaml", data=data, resume=None, device="cpu")
-    wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
-    if not wfile.is_file():
-        raise HivaError(f"{wfile} does not exist; train fold {fold} first")
-    df, scheme = load_data(cfg.data)
-    mc, meta = read_checkpoint(wfile)
-    text = load_text(mc, mc.aus, cfg.text_bank, cfg.text_encoder)
-    _, made = make_folds(dataclasses.replace(cfg, folds=()), df, scheme)
-    test = {k: t for k, _, t in made}.get(fold)
-    if test is None:
-        raise HivaError(f"fold {fold} is not one of this run's folds")
-    dev = torch.device("cpu")
-    model = restore(mc, wfile, meta, dev, text).eval()
+    lf = load_fold(run_dir, fold, data, "cpu", weights)
+    model, ds, txt, mc = lf.model.eval(), lf.dataset, lf.text, lf.model.cfg
     seed_everything(seed, False)
-    rand = build_model(dataclasses.replace(mc, pretrained=None), dev, False).eval()
+    rand = build_model(dataclasses.replace(mc, pretrained=None), lf.device, False).eval()
     if model.uses_bias:  # the prior's fallback is data, not weights: keep it
         rand.set_region_template(model.region_template)
-    mean, std = model.normalisation()
-    ds = AUDataset(test, mc.aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
     idx = np.unique(np.linspace(0, len(ds) - 1, min(frames, len(ds))).round().astype(int))
     items = [ds[int(i)] for i in idx]
     batches = []
@@ -143,8 +121,6 @@ def faithfulness(run_dir, fold: int = 1, data: str | None = None, frames: int = 
                                   b.get("regions")))
     if not batches:
         raise HivaError(f"no readable test image in fold {fold}")
-    txt = (sample_text(text.bank, mc.aus, cfg.eval_text_per_au, train=False)
-           if text.bank is not None else None)
     t, tm = txt if txt is not None else (None, None)
     corr = []
     with torch.no_grad():
@@ -153,11 +129,11 @@ def faithfulness(run_dir, fold: int = 1, data: str | None = None, frames: int = 
             r = rand(bt.images, t, tm, regions=bt.regions).activation_maps.float().numpy()
             corr.append(rank_correlation(a, r))
     c = np.concatenate(corr)  # frames × AUs
-    res = {"run": str(run_dir), "fold": fold, "weights": str(wfile), "frames": int(len(c)),
+    res = {"run": str(run_dir), "fold": fold, "weights": str(lf.weights), "frames": int(len(c)),
            "map_prior": mc.map_prior, "aus": list(mc.aus),
            "randomised_rank_correlation": {
                "mean": float(np.nanmean(c)),
                "per_au": [float(v) for v in np.nanmean(c, axis=0)]},
            "deletion": deletion_curve(model, batches, txt, tuple(ks), seed)}
-    write_text_atomic(run_dir / f"fold{fold}" / "faithfulness.json", json.dumps(res, indent=2))
+    write_text_atomic(lf.weights.parent / "faithfulness.json", json.dumps(res, indent=2))
     return res
