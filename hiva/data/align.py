@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.config import check_config
+from hiva.data.regions import SCHEME_POINTS
 from hiva.errors import HivaError
 
 # Canonical eye centres as fractions of the crop side (the subject's right eye is on the left).
@@ -32,7 +33,7 @@ EYE_RIGHT = (0.66, 0.40)
 PICKS = ("largest", "most-confident")  # which face of several: the largest box or best score
 SIZES = (32, 1024)  # crop side in pixels
 LANDMARK_SCHEME = "mediapipe-478"
-N_LANDMARKS = 478  # face mesh with refined irises
+N_LANDMARKS = SCHEME_POINTS[LANDMARK_SCHEME]  # 478: the face mesh with refined irises
 MESH_FACES = 4  # faces the mesh looks for in a frame; a face beyond them gets the close-up pass
 MESH_CONTEXT = 2.5  # close-up pass: a square of this many detection-box sides around the face...
 MESH_INPUT = 256  # ...resized to this many pixels

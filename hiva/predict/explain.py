@@ -109,6 +109,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     import torch
     import torch.nn.functional as F
 
+    from hiva.data.align import LANDMARK_SCHEME
     from hiva.facs import AUS, au_column
     from hiva.predict.detector import Detector
     from hiva.predict.media import Unreadable, read_image
@@ -126,7 +127,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     if face is None:
         raise HivaError(f"no face found in {image}; pass a clearer photo, or --no-align if it is "
                         "already a face crop")
-    scheme = "mediapipe-478" if points is not None else None
+    scheme = LANDMARK_SCHEME if points is not None else None
     if manifest is not None:
         if det.align:
             raise HivaError("--manifest landmarks are in the image's own pixels and this model "
