@@ -3,7 +3,7 @@ train transform + DataLoader workers, as ``hiva train`` builds it) against the s
 tensor already in memory (model forward + backward + AdamW alone). Goal: loader ≥ 90%.
 
     .venv/bin/python benchmarks/bench_train.py [--manifest M] [--backbones lite0,resnet18]
-        [--batch 16] [--size 224] [--steps 8] [--workers 2] [--amp off|bf16]
+        [--batch 16] [--size 224] [--steps 8] [--workers 2] [--amp off|bf16] [--device cpu|cuda]
 
 Without --manifest it renders a small synthetic set (160 px, resized to 256 → crop 224 like real
 aligned faces). Print-only: no assertion. On a shared machine give `cat /proc/loadavg` beside it.
@@ -15,7 +15,6 @@ import argparse
 import os
 import tempfile
 import time
-from contextlib import nullcontext
 
 
 def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
@@ -26,8 +25,10 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     from hiva.data.transforms import train_transform
     from hiva.model.factory import build_model
     from hiva.model.losses import HiVALoss
+    from hiva.model.text import sample_text
+    from hiva.textbank import load_text
     from hiva.train.config import TrainConfig
-    from hiva.train.steps import make_loader, param_groups
+    from hiva.train.steps import batch_to, forward, make_loader, param_groups
 
     pretrained = "shipped" if backbone == "lite0" else "none"
     cfg = TrainConfig(model=dict(backbone=backbone, pretrained=pretrained, input_size=args.size,
@@ -36,7 +37,8 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     df = read_manifest(manifest)
     aus = manifest_aus(df)[:12]
     mc = cfg.model_config(aus)
-    dev = torch.device("cpu")
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
     model = build_model(mc, dev, cfg.channels_last)
     model.train()
     loss_fn = HiVALoss(mc)
@@ -45,10 +47,13 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     mean, std = model.normalisation()
     ds = AUDataset(df, aus, train_transform(mean, std, size=args.size, resize=cfg.resize_to))
 
-    def step(x, y, m):
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=amp) if amp else nullcontext():
-            out = model(x)
+    bank = load_text(mc, aus).bank  # random unit vectors, kept and sampled as the trainer does
+    gen = torch.Generator().manual_seed(0)
+
+    def step(batch):
+        x, y, m = batch_to(batch, dev, channels_last=True)
+        txt = sample_text(bank, aus, cfg.text_per_au, gen, train=True)
+        out = forward(model, x, txt, amp)
         loss, _ = loss_fn(out, y, m)
         loss.backward()
         opt.step()
@@ -58,20 +63,28 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     idx = list(range(len(ds))) * (1 + n * args.batch // len(ds))
     loader = make_loader(ds, idx[: n * args.batch], args.batch, cfg, dev, 0, drop_last=True)
     fixed = next(iter(loader))
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
     # Interleave model-only and loader-fed epochs of steps so load noise hits both alike.
     t_model = t_loader = 0.0
     for _rep in range(2):
         t0 = time.perf_counter()
         for i in range(n):
             if i == 2:
+                sync()
                 t1 = time.perf_counter()
-            step(fixed["image"], fixed["target"], fixed["mask"])
+            step(fixed)
+        sync()
         t_model += time.perf_counter() - t1
         it = iter(loader)
         for i, b in enumerate(it):
             if i == 2:
+                sync()
                 t1 = time.perf_counter()
-            step(b["image"], b["target"], b["mask"])
+            step(b)
+        sync()
         t_loader += time.perf_counter() - t1
         del it, t0
     imgs = 2 * args.steps * args.batch
@@ -91,6 +104,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--amp", default="off", choices=("off", "bf16"))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:k]")
     args = ap.parse_args()
     import torch
 
@@ -101,8 +115,10 @@ def main() -> None:
         tmp = tempfile.mkdtemp(prefix="bench_train_")
         manifest = str(render_synthetic(os.path.join(tmp, "set"), subjects=8, per_subject=16,
                                         size=160, workers=1, grid=False, progress=False))
+    cuda = args.device.startswith("cuda")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"{args.size}px, {args.steps}×2 timed steps, workers {args.workers}, amp {args.amp}")
+          f"{args.size}px, {args.steps}×2 timed steps, workers {args.workers}, amp {args.amp}, "
+          f"device {torch.cuda.get_device_name(args.device) if cuda else 'cpu'}")
     print(f"loadavg before: {open('/proc/loadavg').read().strip()}")
     print(f"{'backbone':10} {'model-only img/s':>17} {'with loader img/s':>18} {'ratio':>7} "
           f"{'loader alone img/s':>19}")

@@ -22,15 +22,16 @@ pytestmark = [pytest.mark.gpu,
 
 @pytest.mark.parametrize("prior", [{}, {"map_prior": "both", "feature_stride": 16}],
                          ids=["plain", "region-prior"])
-def test_amp_training_run_on_cuda(tiny_manifest, tmp_path, tiny_cfg, prior):
+def test_amp_training_run_on_cuda(tiny_manifest, tmp_path, tiny_cfg, tiny_st, prior):
     from hiva.train import trainer
 
     # names mode: sampled text and its mask reach the model (the path that crashed on CUDA);
     # region-prior: the log prior as an attention mask under fp16/bf16 autocast
     model = dict(backbone="resnet18", pretrained="none", input_size=32, d_model=32, num_heads=2,
                  text_mode="names", dropout=0.1, **prior)
+    # the tiny sentence-transformer: the GPU machine need not carry the shipped 88 MB encoder
     path = tiny_cfg(tmp_path / "c.yaml", amp="auto", channels_last=True, num_workers=2,
-                    model=model)
+                    model=model, text_encoder=tiny_st)
     cfg = load_config(TrainConfig, path, data=str(tiny_manifest), out=str(tmp_path / "run"),
                       device="cuda")
     summary = trainer.run(cfg)
