@@ -129,6 +129,12 @@ _TABLE = """
    - the mouth opening becomes small and rounded
    - fine vertical lines appear on the lips
 
+19. Tongue Show (mouth; often with 25, 26)
+   muscles: genioglossus; relaxation of orbicularis oris
+   - the tongue is pushed forward between the lips
+   - the tip of the tongue shows in front of the teeth
+   - the lips part around the protruding tongue
+
 20. Lip Stretcher (mouth; often with 1, 2, 4, 5, 25)
    muscles: risorius; platysma
    - the lip corners are pulled straight out toward the ears
@@ -176,6 +182,24 @@ _TABLE = """
    - the lips are sucked inward over the teeth
    - the red parts of the lips disappear from view
    - the skin around the mouth is drawn in
+
+32. Lip Bite (mouth; often with 25, 17)
+   muscles: masseter; temporalis
+   - the teeth close on one of the lips
+   - the bitten lip is pulled in and partly hidden
+   - the skin beside the bitten lip bunches
+
+38. Nostril Dilator (nose; often with 9, 10, 26)
+   muscles: nasalis, pars alaris
+   - the nostrils flare outward
+   - the nostril openings widen and round
+   - the wings of the nose lift away from the cheeks
+
+39. Nostril Compressor (nose; often with 4, 9)
+   muscles: nasalis, pars transversa; depressor septi
+   - the nostrils are narrowed and pressed in
+   - the nostril openings become slit-like
+   - the wings of the nose draw toward the septum
 
 43. Eyes Closed (eyes; often with 6, 7)
    muscles: relaxation of levator palpebrae superioris; orbicularis oculi, pars palpebralis
@@ -240,6 +264,7 @@ _REGION_TABLE = """
 16: lip_lower 0,0.05 r0.3
 17: lip_lower 0,0.3 r0.35
 18: mouth 0,0 r0.35
+19: mouth 0,0.05 r0.35
 20: mouth_corner 0.15,0.05 r0.3
 22: mouth 0,0 r0.35
 23: mouth 0,0 r0.35
@@ -248,6 +273,9 @@ _REGION_TABLE = """
 26: lip_lower 0,0.3 r0.45
 27: mouth 0,0.1 r0.45
 28: mouth 0,0 r0.35
+32: mouth 0,0.05 r0.35
+38: nose_wing 0,0 r0.22
+39: nose_wing 0,0 r0.22
 43: eye 0,0 r0.3
 45: eye 0,0 r0.3
 46: eye 0,0 r0.3
@@ -288,6 +316,9 @@ REGIONS: dict[int, tuple[RegionDisc, ...]] = _parse_regions(_REGION_TABLE)
 AU_SETS: dict[str, tuple[int, ...]] = {
     "bp4d": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),
     "disfa": (1, 2, 4, 6, 9, 12, 25, 26),
+    # OpenGraphAU's 27 whole-face AUs (its hybrid of six datasets), in its output order
+    "opengraphau": (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24,
+                    25, 26, 27, 32, 38, 39),
     "all": tuple(sorted(AUS)),
 }
 
