@@ -17,15 +17,25 @@ BACKBONE_ALIASES = {
     "lite0": "tf_efficientnet_lite0",
     "efficientnet_lite0": "tf_efficientnet_lite0",
     "swin_tiny": "swin_tiny_patch4_window7_224",
+    "swin_small": "swin_small_patch4_window7_224",
     "swin_base": "swin_base_patch4_window7_224",
 }
 BACKBONES = (
     "tf_efficientnet_lite0",
     "resnet18",
     "resnet50",
+    "resnet101",
     "swin_tiny_patch4_window7_224",
+    "swin_small_patch4_window7_224",
     "swin_base_patch4_window7_224",
 )
+# hiva: the HiVA network (hiva.model.hiva); megraphau: ME-GraphAU's stage-1 (ANFL) or stage-2
+# (MEFL) network (hiva.model.megraphau), the field's reference baseline, with no language path.
+ARCHS = ("hiva", "megraphau")
+GRAPH_METRICS = ("dots", "cosine", "l1", "l2")  # how ME-GraphAU's stage 1 picks neighbours
+# me-graphau: the BP4D/DISFA code; opengraphau: its 41-output release (stage-2 residual after the
+# activation, no edge classifier, left/right outputs for side_aus).
+GRAPH_VARIANTS = ("me-graphau", "opengraphau")
 # Where the AU text comes from. Language modes read a bank of frozen description embeddings
 # (corpus: the embed stage's; names: one "AU12 Lip Corner Puller" per AU; shuffled: the corpus
 # with whole AU banks deranged across AUs; random: a corpus-sized bank of random unit vectors,
@@ -53,6 +63,7 @@ class ModelConfig:
     """
 
     aus: tuple[int, ...] = AU_SETS["bp4d"]
+    arch: str = "hiva"
     backbone: str = "tf_efficientnet_lite0"
     pretrained: str | None = "shipped"
     input_size: int = 224
@@ -82,6 +93,13 @@ class ModelConfig:
     map_prior: str = "none"
     map_prior_weight: float = 1.0  # λ of the KL term (kl, both)
     map_prior_floor: float = 0.1  # share of the prior's mass spread over the whole map
+    # arch megraphau (ME-GraphAU): graph_k is its neighbour count K (default round(N/3): 4 on
+    # BP4D, 3 on DISFA, as its configs); the fields below apply to it alone.
+    graph_stage: int = 1  # 1: ANFL (top-k node graph); 2: MEFL (multi-dimensional edges)
+    graph_metric: str = "dots"
+    graph_variant: str = "me-graphau"
+    edge_weight: float = 0.05  # λ of stage 2's edge co-occurrence loss (their README's BP4D value)
+    side_aus: tuple[int, ...] = ()  # AUs that also get left/right outputs (OpenGraphAU: 7)
 
     # Keys older hiva versions wrote, and what to do about a config or checkpoint holding one.
     _retired: ClassVar[dict[str, str]] = {
@@ -126,8 +144,11 @@ class ModelConfig:
         n = len(self.aus)
         if self.graph_k is not None and not 1 <= self.graph_k <= n:
             raise HivaError(f"graph_k must be in 1..{n} (the number of AUs), got {self.graph_k}")
+        set_(self, "side_aus", tuple(int(a) for a in self.side_aus or ()))
         for f, allowed in (("text_mode", TEXT_MODES), ("head", HEADS), ("loss", LOSSES),
-                           ("map_prior", MAP_PRIORS), ("feature_stride", FEATURE_STRIDES)):
+                           ("map_prior", MAP_PRIORS), ("feature_stride", FEATURE_STRIDES),
+                           ("arch", ARCHS), ("graph_stage", (1, 2)),
+                           ("graph_metric", GRAPH_METRICS), ("graph_variant", GRAPH_VARIANTS)):
             if getattr(self, f) not in allowed:
                 raise HivaError(
                     f"model {f}={getattr(self, f)!r} is not one of "
@@ -136,6 +157,19 @@ class ModelConfig:
         if name.startswith("clip:") and self.feature_stride != 32:
             raise HivaError(f"feature_stride applies to timm backbones; {name}'s map stride is "
                             "its patch size: leave feature_stride at 32")
+        if self.arch == "megraphau":
+            if name.startswith("clip:"):
+                raise HivaError("arch megraphau takes a timm backbone (resnet, swin, lite0), not "
+                                "a CLIP tower")
+            if self.map_prior != "none":
+                raise HivaError("map_prior applies to arch hiva (ME-GraphAU has no attention to "
+                                "bias); set map_prior none")
+            if self.edge_weight < 0:
+                raise HivaError(f"edge_weight must be ≥ 0, got {self.edge_weight}")
+        if self.side_aus and self.arch != "megraphau":  # (that they are AUs of the model is
+            # checked where the model is built: a run's config holds no AU list yet)
+            raise HivaError(f"side_aus {list(self.side_aus)} need arch megraphau (OpenGraphAU's "
+                            "left/right outputs); drop side_aus")
         if self.map_prior_weight < 0 or not 0 < self.map_prior_floor <= 1:
             raise HivaError("map_prior_weight must be ≥ 0 and map_prior_floor in (0, 1]; fix the "
                             "config")
@@ -152,6 +186,15 @@ class ModelConfig:
     @property
     def num_aus(self) -> int:
         return len(self.aus)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Column stems of the model's outputs: ``AU01`` … per AU, then ``AU01L``, ``AU01R`` …
+        for each of ``side_aus`` (left/right as OpenGraphAU labels them)."""
+        from hiva.facs import au_column
+
+        return (*(au_column(a) for a in self.aus),
+                *(f"{au_column(a)}{s}" for a in self.side_aus for s in "LR"))
 
     @property
     def k(self) -> int:

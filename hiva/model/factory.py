@@ -18,11 +18,14 @@ from hiva.runtime import atomic_write
 
 
 def build_model(mc, device, channels_last: bool):
+    """The network of ``mc.arch`` (HiVA or ME-GraphAU) on ``device``."""
     import torch
 
-    from hiva.model.hiva import HiVA
-
-    model = HiVA(mc).to(device)
+    if mc.arch == "megraphau":
+        from hiva.model.megraphau import MEGraphAU as net
+    else:
+        from hiva.model.hiva import HiVA as net
+    model = net(mc).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model

@@ -35,6 +35,8 @@ class HiVAOutput:
     prototypes: torch.Tensor  # N×d, pure text prototypes (before any image conditioning)
     text_attention: torch.Tensor | None  # B×N×M, DDCA vision←text weights over descriptions
     region_frac: torch.Tensor | None = None  # B×N×P, share of each cell in the AU's region
+    edge_logits: torch.Tensor | None = None  # B×N²×4, ME-GraphAU stage 2's edge classes
+    side_probs: torch.Tensor | None = None  # B×2S, left/right outputs (OpenGraphAU side_aus)
 
 
 class Heads(nn.Module):

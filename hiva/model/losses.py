@@ -104,3 +104,60 @@ class HiVALoss:
             total = total + self.cfg.map_prior_weight * kl
         parts["total"] = total
         return total, {k: v.detach() for k, v in parts.items()}
+
+
+class GraphAULoss:
+    """ME-GraphAU's training loss (``arch: megraphau``), on its [0, 1] outputs directly:
+
+    weighted asymmetric loss −w_i·[y·log p + (1−y)·p̄·log(1−p)] (p clamped at 1e-8, p̄ = p
+    detached), averaged over known labels; stage 2 adds ``edge_weight`` × the cross-entropy of
+    each AU pair's co-occurrence class (2·y_i + y_j for the edge i·N + j, their relation labels),
+    averaged over pairs whose two labels are known."""
+
+    eps = 1e-8
+
+    def __init__(self, cfg: ModelConfig, au_weights: torch.Tensor | None = None):
+        self.cfg = cfg
+        n = cfg.num_aus
+        self.weights = au_weights if au_weights is not None else torch.ones(n)
+        if self.weights.shape != (n,):
+            raise ValueError(f"au_weights must have shape ({n},), got {tuple(self.weights.shape)}")
+
+    def classification(self, probs, targets, mask) -> torch.Tensor:
+        p = probs.float()
+        y = targets.float()
+        pos = y * torch.log(p.clamp(min=self.eps))
+        neg = (1 - y) * torch.log((1 - p).clamp(min=self.eps)) * p.detach()
+        per = -(pos + neg) * self.weights.to(p.device)
+        m = mask.to(per.dtype)
+        return (per * m).sum() / m.sum().clamp_min(1.0)
+
+    @staticmethod
+    def edge(edge_logits, targets, mask) -> torch.Tensor:
+        b, n = targets.shape
+        y = (targets > 0.5).long()
+        cls = (2 * y.unsqueeze(2) + y.unsqueeze(1)).reshape(b, n * n)  # edge i·N + j
+        known = (mask.unsqueeze(2) & mask.unsqueeze(1)).reshape(b, n * n).to(torch.float32)
+        ce = F.cross_entropy(edge_logits.float().reshape(b * n * n, 4), cls.reshape(-1),
+                             reduction="none").reshape(b, n * n)
+        return (ce * known).sum() / known.sum().clamp_min(1.0)
+
+    def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
+        if mask is None:
+            mask = torch.ones_like(targets, dtype=torch.bool)
+        mask = mask.to(torch.bool)
+        cls = self.classification(out.probs, targets, mask)
+        parts = {"cls": cls}
+        total = cls
+        if out.edge_logits is not None and self.cfg.edge_weight > 0:
+            e = self.edge(out.edge_logits, targets, mask)
+            parts["edge"] = e
+            total = total + self.cfg.edge_weight * e
+        parts["total"] = total
+        return total, {k: v.detach() for k, v in parts.items()}
+
+
+def build_loss(cfg: ModelConfig, au_weights: torch.Tensor | None = None):
+    """The training loss of ``cfg.arch``: ``HiVALoss`` or ME-GraphAU's ``GraphAULoss``."""
+    cls = GraphAULoss if cfg.arch == "megraphau" else HiVALoss
+    return cls(cfg, au_weights)

@@ -47,8 +47,11 @@ def load_text(mc, aus, text_bank: str | None = None, text_encoder: str | None = 
     - ``shuffled``: the corpus with whole AU banks deranged across AUs (seed ``mc.text_seed``);
     - ``random``: random unit vectors, as many per AU as the corpus has (or
       ``mc.random_text_tokens`` without ``text_bank``), seed ``mc.text_seed``;
-    - ``learned`` needs none (the model holds free per-AU vectors)."""
+    - ``learned`` needs none (the model holds free per-AU vectors);
+    - an ``arch`` without a language path (``megraphau``) reads none, whatever its text_mode."""
     mode = mc.text_mode
+    if getattr(mc, "arch", "hiva") != "hiva":
+        return Text(None, None, None, None)
     if mode == "learned":
         return Text(None, "learned", None, None)
     if mode == "names":
