@@ -151,6 +151,22 @@ class Detector:
         return self.loaded.aus
 
     @property
+    def outputs(self) -> tuple[str, ...]:
+        """Column stems of the model's outputs: one per AU (``AU04``), then any left/right
+        outputs (``AU01L``, ``AU01R``: OpenGraphAU)."""
+        return self.loaded.mc.outputs
+
+    @staticmethod
+    def _probs(out):
+        """Probabilities of every output (the AUs', then the sides'), as float32 on the CPU."""
+        import torch
+
+        p = out.probs.float()
+        if out.side_probs is not None:
+            p = torch.cat([p, out.side_probs.float()], dim=1)
+        return p.cpu().numpy()
+
+    @property
     def thresholds(self) -> list[float]:
         return list(self.loaded.thresholds)
 
@@ -160,7 +176,7 @@ class Detector:
 
     @property
     def columns(self) -> list[str]:
-        return [*META_COLUMNS, *prob_columns(self.aus), *class_columns(self.aus)]
+        return [*META_COLUMNS, *prob_columns(self.outputs), *class_columns(self.outputs)]
 
     def describe(self) -> str:
         ld = self.loaded
@@ -227,8 +243,8 @@ class Detector:
         out = []
         for i in range(0, len(images), self.batch_size):
             x = torch.stack([self.to_tensor(im) for im in images[i:i + self.batch_size]])
-            out.append(self.forward(x).probs.float().cpu().numpy())
-        n = len(self.aus)
+            out.append(self._probs(self.forward(x)))
+        n = len(self.outputs)
         return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 
     # ------------------------------------------------------------------ the pipeline
@@ -279,7 +295,7 @@ class Detector:
             torch.set_num_threads(want)
         worker = threading.Thread(target=self._produce, args=(sources, q, stop), daemon=True)
         worker.start()
-        pcols, ccols = prob_columns(self.aus), class_columns(self.aus)
+        pcols, ccols = prob_columns(self.outputs), class_columns(self.outputs)
         th = np.asarray(self.thresholds, dtype=np.float64)
         pending: list[tuple] = []  # rows in order; faces wait for their batch
 
@@ -288,8 +304,7 @@ class Detector:
             probs = None
             if faces:
                 x = torch.stack([r[4] for r in faces])
-                probs = np.round(self.forward(x).probs.float().cpu().numpy()
-                                 .astype(np.float64), 6)
+                probs = np.round(self._probs(self.forward(x)).astype(np.float64), 6)
             j = 0
             for src, frame, ts, conf, xx in pending:
                 row = {"input": src, "frame": frame, "timestamp": round(float(ts), 6),
@@ -349,12 +364,12 @@ class Detector:
         """Stable dtypes, the same from a CSV round trip: ints, floats, nullable Int8 classes."""
         df = df.astype({"input": "string", "frame": "int64", "timestamp": "float64",
                         "face_id": "int64", "confidence": "float64", "success": "int64"})
-        for c in prob_columns(self.aus):
+        for c in prob_columns(self.outputs):
             df[c] = df[c].astype("float64")
-        for c in class_columns(self.aus):
+        for c in class_columns(self.outputs):
             df[c] = df[c].astype("Int8")
         df.attrs["unreadable"] = list(self.unreadable)
-        df.attrs["thresholds"] = dict(zip(prob_columns(self.aus), self.thresholds))
+        df.attrs["thresholds"] = dict(zip(prob_columns(self.outputs), self.thresholds))
         return df
 
 

@@ -107,6 +107,8 @@ def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
     """The embed bundle a run reads: corpus and shuffled need one; random was sized by one when
     it was trained with one; names and learned need none."""
     mode = cfg.model.text_mode
+    if cfg.model.arch != "hiva":  # no language path (ME-GraphAU)
+        return None
     if mode in ("names", "learned") or (mode == "random" and not cfg.text_bank):
         return None
     cand = override or cfg.text_bank
@@ -185,7 +187,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     else:
         text_input, rows = (None, None), None
 
-    n = len(aus)
+    n = len(mc.outputs)  # the AUs, then any left/right outputs (OpenGraphAU)
     if threshold != "auto":
         try:
             v = float(threshold)

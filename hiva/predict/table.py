@@ -14,16 +14,19 @@ META_COLUMNS = ("input", "frame", "timestamp", "face_id", "confidence", "success
 OUT_SUFFIXES = (".csv", ".parquet")
 
 
-def prob_columns(aus) -> list[str]:
+def _stem(a) -> str:
+    """An AU number (``AU04``) or an output's own stem (``AU01L``, OpenGraphAU's sides)."""
     from hiva.facs import au_column
 
-    return [f"{au_column(a)}_p" for a in aus]
+    return a if isinstance(a, str) else au_column(a)
+
+
+def prob_columns(aus) -> list[str]:
+    return [f"{_stem(a)}_p" for a in aus]
 
 
 def class_columns(aus) -> list[str]:
-    from hiva.facs import au_column
-
-    return [f"{au_column(a)}_c" for a in aus]
+    return [f"{_stem(a)}_c" for a in aus]
 
 
 def read_table(path):

@@ -74,6 +74,11 @@ class TrainConfig:
     tensorboard: bool = True
     plots: bool = True
     resume: str | None = None  # "latest" → continue every unfinished fold in ``out``
+    # Start each fold from another run's weights of the same fold (a run folder: its
+    # fold{k}/best.safetensors) or from one weights file: the tensors both models have, with the
+    # same shapes (ME-GraphAU's stage 2 starts from its stage 1 this way). In a sweep,
+    # ``arm:NAME`` is that arm's run of the same seed and label fraction.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -357,6 +357,18 @@ def load_sweep(path: str | Path, root: str | Path,
                 for layer in (common, overlay, {} if folds is None else {"folds": folds}, cli):
                     _merge(data, copy.deepcopy(layer))
                 data.update(seed=seed, label_fraction=lf, out=str(root / rid), resume="latest")
+                src = data.get("init_from")
+                if isinstance(src, str) and src.startswith("arm:"):
+                    # another arm's run of this seed and fraction, planned (so run) before it
+                    other = src.removeprefix("arm:")
+                    before = list(arms)[:list(arms).index(name)]
+                    if other not in before:
+                        raise HivaError(f"{where}: arm {name}: init_from {src} must name an arm "
+                                        f"listed before it (one of: {', '.join(before) or 'none'})")
+                    if lf not in arm_fractions.get(other, fractions):
+                        raise HivaError(f"{where}: arm {name}: init_from {src} has no run at "
+                                        f"label fraction {lf}; give both arms the same fractions")
+                    data["init_from"] = str(root / run_id(other, seed, lf))
                 try:
                     cfg = TrainConfig(**coerce_fields(TrainConfig, data, f"config of run {rid}"))
                 except TypeError as e:

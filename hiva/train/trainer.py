@@ -84,6 +84,10 @@ def model_config_for(cfg: TrainConfig, aus, text: Text):
             raise HivaError(f"model.text_dim {mc.text_dim} differs from the text bank's width "
                             f"{text.dim}; drop text_dim from the config")
         mc = replace(mc, text_dim=text.dim)
+    if mc.side_aus:
+        raise HivaError("model.side_aus (left/right outputs) exist for imported OpenGraphAU "
+                        "weights; training them needs left/right labels, which manifests do not "
+                        "carry: drop side_aus")
     return mc
 
 
@@ -114,7 +118,7 @@ class FoldRun:
         from hiva.data.dataset import AUDataset
         from hiva.data.folds import occurrence_rates
         from hiva.data.transforms import eval_transform, train_transform
-        from hiva.model.losses import HiVALoss, au_weights_from_rates
+        from hiva.model.losses import au_weights_from_rates, build_loss
         from hiva.model.text import sample_text
 
         self.cfg, self.k, self.aus, self.text, self.d, self.device = cfg, k, aus, text, d, device
@@ -134,6 +138,8 @@ class FoldRun:
         seed_everything(seed, det)
         self.mc = mc = model_config_for(cfg, aus, text)
         self.model = build_model(mc, device, cfg.channels_last)  # the same init on every rank
+        if cfg.init_from:
+            init_weights(self.model, cfg.init_from, k, d.main)
         if d.rank:  # then each rank its own dropout stream
             seed_everything(seed + 104_729 * d.rank, det)
         mean, std = self.model.normalisation()
@@ -155,8 +161,8 @@ class FoldRun:
             self.model.set_region_template(mean_regions(AUDataset(self.train_df, aus, tf_eval)))
 
         rates = occurrence_rates(self.train_df, aus)
-        self.loss_fn = HiVALoss(mc, au_weights_from_rates(np.nan_to_num(rates, nan=0.0))
-                                .to(device))
+        self.loss_fn = build_loss(mc, au_weights_from_rates(np.nan_to_num(rates, nan=0.0))
+                                  .to(device))
         self.opt = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.lr)
         # schedule "steps": an epoch is as many samples as the whole training set would give, so a
         # 10%-label run takes as many optimizer steps as the full one (cycling its share).
@@ -238,7 +244,7 @@ class FoldRun:
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + d.rank)
         bar = tqdm(total=self.steps_per_epoch, desc=f"fold {k} epoch {epoch + 1}/{cfg.epochs}",
                    unit="step", disable=not (cfg.progress and d.main), dynamic_ncols=True)
-        sums = np.zeros(4)
+        sums = np.zeros(5)
         n_seen = skipped = micro = 0
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
@@ -258,7 +264,8 @@ class FoldRun:
                 sync=net.no_sync() if (d.world > 1 and not last_micro) else None)
             sums += [float(parts["total"]), float(parts["cls"]),
                      float(parts.get("align", torch.zeros(()))),
-                     float(parts.get("map_kl", torch.zeros(())))]
+                     float(parts.get("map_kl", torch.zeros(()))),
+                     float(parts.get("edge", torch.zeros(())))]
             n_seen += 1
             micro += 1
             if not last_micro:
@@ -273,17 +280,19 @@ class FoldRun:
         bar.close()
         secs = time.perf_counter() - t0
         tot = all_sum([*sums.tolist(), float(n_seen), float(skipped)], d)
-        if tot[4] == 0:
+        if tot[5] == 0:
             raise HivaError(f"fold {k} epoch {epoch + 1}: no training image could be read "
-                            f"({int(tot[5])} skipped, e.g. {self.train_df['path'].iloc[0]}); "
+                            f"({int(tot[6])} skipped, e.g. {self.train_df['path'].iloc[0]}); "
                             "check that the manifest's paths point at the images")
-        train_loss = [v / tot[4] for v in tot[:4]]
+        train_loss = [v / tot[5] for v in tot[:5]]
         row = {"epoch": epoch + 1, "step": self.step, "train_loss": train_loss[0],
                "train_cls": train_loss[1], "train_align": train_loss[2],
                "train_map_kl": train_loss[3],
                "lr": self.sched.get_last_lr()[-1], "seconds": round(secs, 2),
                "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2),
-               "skipped": int(tot[5])}
+               "skipped": int(tot[6])}
+        if self.mc.arch == "megraphau":
+            row["train_edge"] = train_loss[4]
         vrow, score = _validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
                                 self.amp, self.loss_fn, aus, epoch + 1)
         row.update(vrow)
@@ -368,6 +377,33 @@ class FoldRun:
             self.train_epoch(epoch)
         self.logs.close()
         return self.test()
+
+
+def init_weights(model, src: str, k: int, verbose: bool = True) -> int:
+    """Copy into ``model`` the tensors of ``src`` (a run folder: its fold ``k``'s
+    best.safetensors; or a .safetensors file) that it has under the same name and shape; the
+    rest keep their initialisation. Returns how many were copied (none is an error)."""
+    import torch
+    from safetensors.torch import load_file
+
+    p = Path(src)
+    f = p / f"fold{k}" / "best.safetensors" if p.is_dir() else p
+    if not f.is_file():
+        raise HivaError(f"init_from {src}: {f} does not exist; train that run (fold {k}) first, "
+                        "or pass a .safetensors file")
+    state = load_file(str(f))
+    own = model.state_dict()
+    hit = {n: t for n, t in state.items() if n in own and tuple(t.shape) == tuple(own[n].shape)}
+    if not any(not n.endswith("num_batches_tracked") for n in hit):  # (BN step counters: any)
+        raise HivaError(f"init_from {f}: no tensor fits this model (names or shapes differ); "
+                        "pass weights of the same backbone and AUs")
+    with torch.no_grad():
+        for n, t in hit.items():
+            own[n].copy_(t)
+    if verbose:
+        print(f"fold {k}: {len(hit)} of {len(own)} tensors from {f} (the rest as initialised)",
+              flush=True)
+    return len(hit)
 
 
 def mean_regions(ds, limit: int = 256) -> np.ndarray:

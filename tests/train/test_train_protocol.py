@@ -42,7 +42,7 @@ def _meta_parts(tiny_manifest, **model):
     them)."""
     from hiva.data.dataset import AUDataset, collate_skip
     from hiva.data.transforms import train_transform
-    from hiva.model.losses import HiVALoss, au_weights_from_rates
+    from hiva.model.losses import au_weights_from_rates, build_loss
     from hiva.model.text import sample_text
 
     cfg = TrainConfig(model=dict(backbone="resnet18", pretrained="none", input_size=32,
@@ -56,12 +56,13 @@ def _meta_parts(tiny_manifest, **model):
     batch = collate_skip([ds[i] for i in range(4)])
     bank = {a: torch.randn(5, 8) for a in AUS}
     text = sample_text(bank, AUS, 3, torch.Generator().manual_seed(0))
-    loss_fn = HiVALoss(mc, au_weights_from_rates(np.full(len(AUS), 0.3)))
+    loss_fn = build_loss(mc, au_weights_from_rates(np.full(len(AUS), 0.3)))
     return cfg, model, batch, text, loss_fn, meta
 
 
-@pytest.mark.parametrize("model", [{}, {"map_prior": "both", "feature_stride": 16}],
-                         ids=["plain", "region-prior"])
+@pytest.mark.parametrize("model", [{}, {"map_prior": "both", "feature_stride": 16},
+                                   {"arch": "megraphau", "graph_stage": 2}],
+                         ids=["plain", "region-prior", "megraphau"])
 def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny_manifest,
                                                                             model):
     from hiva.predict.detector import Detector
@@ -74,7 +75,9 @@ def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     parts = steps.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
                                      channels_last=True, grad_accum=2)
-    assert parts["total"].device == meta and "align" in parts
+    assert parts["total"].device == meta
+    assert ("align" in parts) == (cfg.model.arch == "hiva") and ("edge" in parts) == (
+        cfg.model.arch == "megraphau")
     assert ("map_kl" in parts) == (cfg.model.map_prior == "both")
     assert all(p.grad is not None and p.grad.device == meta
                for p in model.parameters() if p.requires_grad)
