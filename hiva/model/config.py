@@ -98,6 +98,7 @@ class ModelConfig:
     graph_stage: int = 1  # 1: ANFL (top-k node graph); 2: MEFL (multi-dimensional edges)
     graph_metric: str = "dots"
     graph_variant: str = "me-graphau"
+    graph_width: int | None = None  # node width; None: theirs (backbone channels / 4, Swin's / 2)
     edge_weight: float = 0.05  # λ of stage 2's edge co-occurrence loss (their README's BP4D value)
     side_aus: tuple[int, ...] = ()  # AUs that also get left/right outputs (OpenGraphAU: 7)
 
@@ -133,7 +134,7 @@ class ModelConfig:
                 "pass a local weights file, 'hub' (needs internet) or none for random init"
             )
         for f in ("d_model", "num_heads", "text_dim", "graph_layers", "depth", "input_size",
-                  "ffn_mult", "random_text_tokens", "text_rank", "learned_tokens"):
+                  "graph_width", "ffn_mult", "random_text_tokens", "text_rank", "learned_tokens"):
             if getattr(self, f) is not None and int(getattr(self, f)) < 1:
                 raise HivaError(f"model {f} must be ≥ 1, got {getattr(self, f)}; fix the config")
         if self.d_model % self.num_heads:

@@ -190,7 +190,7 @@ class MEGraphAU(nn.Module):
         self.backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size,
                                       cfg.feature_stride)
         cin = self.backbone.num_features
-        c = cin // 2 if "swin" in cfg.backbone else cin // 4
+        c = cfg.graph_width or (cin // 2 if "swin" in cfg.backbone else cin // 4)
         self.global_linear = LinearBlock(cin, c)
         self.au_blocks = AUBlocks(n, c)
         self.sc = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n, c)))
