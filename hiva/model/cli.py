@@ -13,37 +13,6 @@ model_app = typer.Typer(help="Inspect the HiVA model.", no_args_is_help=True)
 
 def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")
-    app.command("import-checkpoint")(import_checkpoint)
-
-
-def import_checkpoint(
-    source: str = typer.Argument(..., help="Whose checkpoint: megraphau (BP4D/DISFA, 12/8 AUs) "
-                                 "or opengraphau (41 outputs: 27 AUs and 14 left/right)."),
-    file: Path = typer.Argument(..., help="Their released .pth file (read with "
-                                "weights_only=True: tensors only)."),
-    arch: str = typer.Option(..., "--arch", help="The backbone it was trained with, as they "
-                             "name it: resnet18, resnet50, resnet101, swin_transformer_tiny "
-                             "(swin_tiny), swin_transformer_small, swin_transformer_base."),
-    out: Path = typer.Option(..., "--out", help="Export folder to write (hiva predict / "
-                             "evaluate / explain --checkpoint, hiva.Detector)."),
-    aus: str = typer.Option(None, "--aus", help="Its AUs in output order (default: BP4D's 12, "
-                            "DISFA's 8 or OpenGraphAU's 27, from the checkpoint's size)."),
-    neighbours: int = typer.Option(None, "--neighbours", help="Stage 1's K (their "
-                                   "neighbor_num; default 4, 3 for DISFA's 8 AUs)."),
-    metric: str = typer.Option("dots", "--metric", help="Stage 1's neighbour metric: dots, "
-                               "cosine, l1 (sum of |x-y|) or l2 (Euclidean; OpenGraphAU calls "
-                               "it l1)."),
-    no_align: bool = typer.Option(False, "--no-align", help="Score whole frames at prediction "
-                                  "instead of MediaPipe-aligned face crops."),
-):
-    """Import ME-GraphAU's or OpenGraphAU's released weights as a hiva export folder."""
-    from hiva.model.import_graphau import import_checkpoint as run
-
-    info = run(source, file, arch, out, aus=aus, graph_k=neighbours, metric=metric,
-               align=not no_align)
-    mc = info["model_config"]
-    typer.echo(f"imported {source} {arch} stage {mc['graph_stage']} ({len(info['columns'])} "
-               f"outputs) to {out}; predict with `hiva predict VIDEO --checkpoint {out}`")
 
 
 def summarise(cfg, text_tokens: int = 8) -> dict:

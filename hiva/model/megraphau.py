@@ -14,7 +14,7 @@ OpenGraphAU (``graph_variant: opengraphau``) differs in three places: its stage-
 residual after the activation, it has no edge classifier, and ``side_aus`` get left and right
 outputs (cosine of the main AU's node with their own vectors). The per-AU linear blocks run as one
 batched product (same function as N separate blocks, one kernel). State dicts of the original
-code are mapped onto this module by ``hiva.model.import_graphau``.
+code are mapped onto this module by ``hiva.predict.import_graphau``.
 
 No per-frame spatial attention exists in this model; ``activation_maps`` reports each AU's share
 of its feature energy per cell (the mean of F_u over channels, normalised over L), so the

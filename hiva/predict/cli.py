@@ -1,5 +1,5 @@
-"""``hiva predict``, ``hiva explain``, ``hiva export``: parse flags, call the library
-(hiva.predict.detector / explain / export)."""
+"""``hiva predict``, ``hiva explain``, ``hiva export``, ``hiva import-checkpoint``: parse flags,
+call the library (hiva.predict.detector / explain / export / import_graphau)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
     app.command("explain")(explain)
     app.command("export")(export)
+    app.command("import-checkpoint")(import_checkpoint)
 
 
 _CKPT = "Run folder of `hiva train` or folder of `hiva export`."
@@ -87,3 +88,33 @@ def export(
                private=private)
     typer.echo(f"exported fold {info['fold']} of {run_dir} to {to}"
                + (f" and pushed it to {push}" if push else ""))
+
+
+def import_checkpoint(
+    source: str = typer.Argument(..., help="Whose checkpoint: megraphau (BP4D/DISFA, 12/8 AUs) "
+                                 "or opengraphau (41 outputs: 27 AUs and 14 left/right)."),
+    file: Path = typer.Argument(..., help="Their released .pth file (read with "
+                                "weights_only=True: tensors only)."),
+    arch: str = typer.Option(..., "--arch", help="The backbone it was trained with, as they "
+                             "name it: resnet18, resnet50, resnet101, swin_transformer_tiny "
+                             "(swin_tiny), swin_transformer_small, swin_transformer_base."),
+    out: Path = typer.Option(..., "--out", help="Export folder to write (hiva predict / "
+                             "evaluate / explain --checkpoint, hiva.Detector)."),
+    aus: str = typer.Option(None, "--aus", help="Its AUs in output order (default: BP4D's 12, "
+                            "DISFA's 8 or OpenGraphAU's 27, from the checkpoint's size)."),
+    neighbours: int = typer.Option(None, "--neighbours", help="Stage 1's K (their "
+                                   "neighbor_num; default 4, 3 for DISFA's 8 AUs)."),
+    metric: str = typer.Option("dots", "--metric", help="Stage 1's neighbour metric: dots, "
+                               "cosine, l1 (sum of |x-y|) or l2 (Euclidean; OpenGraphAU calls "
+                               "it l1)."),
+    no_align: bool = typer.Option(False, "--no-align", help="Score whole frames at prediction "
+                                  "instead of MediaPipe-aligned face crops."),
+):
+    """Import ME-GraphAU's or OpenGraphAU's released weights as a hiva export folder."""
+    from hiva.predict.import_graphau import import_checkpoint as run
+
+    info = run(source, file, arch, out, aus=aus, graph_k=neighbours, metric=metric,
+               align=not no_align)
+    mc = info["model_config"]
+    typer.echo(f"imported {source} {arch} stage {mc['graph_stage']} ({len(info['columns'])} "
+               f"outputs) to {out}; predict with `hiva predict VIDEO --checkpoint {out}`")

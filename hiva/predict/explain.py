@@ -164,11 +164,16 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
                  f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f}){_score_line(scores, i)}",
                  outlines[i], dashed)
-        lines = [f"Peak attention share: {peak_share[i]:.3f} of {h * w} patches", "",
-                 "Descriptions it drew on (DDCA attention weight;",
-                 f"uniform = {1 / max(len(ld.text_rows[i]), 1) if ld.text_rows else 0:.2f}):"]
-        if not matches[a]:
-            lines.append("(none: the model reads no description texts)")
+        if ld.mc.arch == "megraphau":  # no attention and no text: its per-AU feature energy
+            lines = [f"Peak share of the AU's feature energy: {peak_share[i]:.3f} of {h * w}",
+                     "patches (ME-GraphAU has no attention map: this is", "the mean of its "
+                     "AU-specific features per patch)"]
+        else:
+            lines = [f"Peak attention share: {peak_share[i]:.3f} of {h * w} patches", "",
+                     "Descriptions it drew on (DDCA attention weight;",
+                     f"uniform = {1 / max(len(ld.text_rows[i]), 1) if ld.text_rows else 0:.2f}):"]
+            if not matches[a]:
+                lines.append("(none: the model reads no description texts)")
         for s, t in matches[a]:
             lines += textwrap.wrap(f"{s:.2f}  {t}", 58, subsequent_indent="      ")
         fig.text(0.47, 0.86, "\n".join(lines), va="top", ha="left", fontsize=8.5,

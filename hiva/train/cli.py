@@ -95,7 +95,9 @@ def train(
 
 def evaluate(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Run folder of `hiva "
-                                           "train` (not with --zero-shot)."),
+                                           "train`, or an export folder (`hiva export`, `hiva "
+                                           "import-checkpoint`) with --data (not with "
+                                           "--zero-shot)."),
     fold: int = typer.Option(1, "--fold", help="Which fold's test subjects and weights."),
     data: str | None = typer.Option(None, "--data", help="Data (default: the run's)."),
     weights: str = typer.Option("best", "--weights", help="best | last"),

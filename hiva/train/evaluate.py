@@ -50,12 +50,23 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     from hiva.model.text import sample_text
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml); pass the "
-                        "--out folder of `hiva train`")
-    cfg = load_config(TrainConfig, run_dir / "config.yaml", data=data, resume=None,
-                      device=device, **overrides)
-    wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
+    # An export folder (`hiva export`, `hiva import-checkpoint`): one set of weights, scored on
+    # fold ``fold`` of the data given, under the protocol its train_config.yaml holds.
+    exported = ((run_dir / "train_config.yaml").is_file()
+                and (run_dir / "model.safetensors").is_file())
+    if not exported and not (run_dir / "config.yaml").is_file():
+        raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml) nor an export "
+                        "folder; pass the --out of `hiva train`, `hiva export` or `hiva "
+                        "import-checkpoint`")
+    if exported and not data:
+        raise HivaError(f"{run_dir} is an export folder: pass --data (a manifest, bp4d:DIR or "
+                        "disfa:DIR) whose fold --fold to score")
+    cfg = load_config(TrainConfig, run_dir / ("train_config.yaml" if exported else "config.yaml"),
+                      data=data, resume=None, device=device, **overrides)
+    if exported:
+        wfile = run_dir / "model.safetensors"
+    else:
+        wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
     if not wfile.is_file():
         raise HivaError(f"{wfile} does not exist; train fold {fold} first (hiva train --folds "
                         f"{fold}) or pick a trained fold")
@@ -94,9 +105,11 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     if pr.localisation is not None:  # the data has landmarks: score the maps on the regions
         res["localisation"] = localisation_scores(pr.localisation, pr.targets, pr.mask, aus)
     if d.main:
-        save_predictions(wfile.parent / f"evaluate_{weights}_predictions.parquet", lf.test,
+        # a run's fold folder, or an export folder (one file per scored fold)
+        tag = f"_fold{fold}" if wfile.name == "model.safetensors" else ""
+        save_predictions(wfile.parent / f"evaluate{tag}_{weights}_predictions.parquet", lf.test,
                          aus, pr)
-        write_text_atomic(wfile.parent / "evaluate.json", json.dumps(res, indent=2))
+        write_text_atomic(wfile.parent / f"evaluate{tag}.json", json.dumps(res, indent=2))
         t = res["test"]
         print(format_table({f"fold{fold}": t,
                             "all-pos": {"f1": t["baseline_f1"],

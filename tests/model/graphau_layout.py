@@ -1,5 +1,5 @@
 """State dicts in ME-GraphAU's / OpenGraphAU's own key layout, made from a hiva ``MEGraphAU`` (the
-inverse of ``hiva.model.import_graphau.convert``, written independently for ResNet backbones), so
+inverse of ``hiva.predict.import_graphau.convert``, written independently for ResNet backbones), so
 tests can check the import without their code."""
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def test_loss_is_their_weighted_asymmetric_loss_plus_edges():
                                           ("opengraphau", 2)])
 def test_their_checkpoint_imports_strictly_and_predicts_the_same(tmp_path, source, stage):
     import hiva
-    from hiva.model.import_graphau import import_checkpoint
+    from hiva.predict.import_graphau import import_checkpoint
 
     side = OPEN_SIDE if source == "opengraphau" else ()
     cfg = graph_cfg(aus="opengraphau" if side else "bp4d", input_size=224, graph_stage=stage,
@@ -138,7 +138,7 @@ def test_their_checkpoint_imports_strictly_and_predicts_the_same(tmp_path, sourc
 
 
 def test_import_refuses_keys_that_do_not_fit(tmp_path):
-    from hiva.model.import_graphau import import_checkpoint
+    from hiva.predict.import_graphau import import_checkpoint
 
     torch.manual_seed(0)
     model = build_model(graph_cfg(input_size=224, graph_k=4), "cpu", False)
@@ -171,7 +171,7 @@ def test_import_refuses_keys_that_do_not_fit(tmp_path):
 def test_import_never_unpickles_objects(tmp_path):
     import fractions
 
-    from hiva.model.import_graphau import import_checkpoint
+    from hiva.predict.import_graphau import import_checkpoint
 
     torch.save({"state_dict": {"x": fractions.Fraction(1, 3)}}, tmp_path / "odd.pth")
     with pytest.raises(HivaError, match="tensor-only checkpoint"):

@@ -86,3 +86,27 @@ def test_side_outputs_are_not_trained(tiny_manifest, tmp_path, tiny_cfg):
                       data=str(tiny_manifest), out=str(tmp_path / "run"))
     with pytest.raises(HivaError, match="side_aus"):
         trainer.run(cfg)
+
+
+def test_evaluate_an_imported_checkpoint(tiny_manifest, tmp_path):
+    import torch
+
+    from hiva.model.config import ModelConfig
+    from hiva.model.factory import build_model
+    from hiva.predict.import_graphau import import_checkpoint
+    from hiva.train.evaluate import evaluate
+    from tests.model.graphau_layout import save_their_checkpoint
+    from tests.train.conftest import TINY_AUS
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(aus=TINY_AUS, arch="megraphau", backbone="resnet18",
+                                    pretrained=None, input_size=224, graph_k=2), "cpu", False)
+    save_their_checkpoint(model, "megraphau", tmp_path / "ck.pth")
+    import_checkpoint("megraphau", tmp_path / "ck.pth", "resnet18", tmp_path / "exp",
+                      aus=TINY_AUS, graph_k=2)
+    with pytest.raises(HivaError, match="is an export folder: pass --data"):
+        evaluate(tmp_path / "exp", 1, device="cpu")
+    res = evaluate(tmp_path / "exp", 1, data=str(tiny_manifest), device="cpu", num_workers=0)
+    assert len(res["test"]["f1"]) == 6 and res["epoch"] is None
+    saved = json.loads((tmp_path / "exp" / "evaluate_fold1.json").read_text())
+    assert saved["test"]["n"] == res["test"]["n"] > 0
