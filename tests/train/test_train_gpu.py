@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 
-@pytest.mark.parametrize("prior", [{}, {"map_prior": "both", "feature_stride": 16}],
-                         ids=["plain", "region-prior"])
+@pytest.mark.parametrize("prior", [{}, {"map_prior": "both", "feature_stride": 16},
+                                   {"arch": "megraphau", "graph_stage": 2}],
+                         ids=["plain", "region-prior", "megraphau"])
 def test_amp_training_run_on_cuda(tiny_manifest, tmp_path, tiny_cfg, tiny_st, prior):
     from hiva.train import trainer
 
