@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hiva.errors import HivaError
+from hiva.errors import HivaError, some
 
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
 
@@ -96,16 +96,13 @@ def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], source: str) -> N
     unexpected = [k for k in sd if k not in own]
     wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or wrong:
-        def few(ks):
-            return ", ".join(ks[:4]) + (f" (+{len(ks) - 4} more)" if len(ks) > 4 else "")
-
         parts = []
         if missing:
-            parts.append(f"missing {few(missing)}")
+            parts.append(f"missing {some(missing)}")
         if unexpected:
-            parts.append(f"unexpected {few(unexpected)}")
+            parts.append(f"unexpected {some(unexpected)}")
         if wrong:
-            parts.append(f"wrong shape {few(wrong)}")
+            parts.append(f"wrong shape {some(wrong)}")
         raise HivaError(
             f"weights from {source} do not fit {type(model).__name__}: {'; '.join(parts)}; "
             "pass weights saved from the same timm architecture"

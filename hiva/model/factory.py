@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hiva.errors import HivaError
+from hiva.errors import HivaError, some
 from hiva.runtime import atomic_write
 
 
@@ -89,9 +89,6 @@ def load_weights(model, path: str | Path) -> dict:
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        def some(keys):
-            return ", ".join(keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
-
         raise HivaError(
             f"checkpoint {path} does not fit this model: missing {some(missing) or 'none'}; "
             f"unexpected {some(unexpected) or 'none'}; build the model with the run's config"

@@ -64,7 +64,31 @@ class Heads(nn.Module):
         return logits
 
 
-class HiVA(nn.Module):
+class AUNet(nn.Module):
+    """What every AU network of hiva offers the trainer and the predictor (HiVA, ME-GraphAU):
+    ``cfg``, ``backbone`` (with ``mean``/``std``), a forward returning ``HiVAOutput``."""
+
+    cfg: ModelConfig
+
+    @property
+    def input_size(self) -> int:
+        return self.cfg.input_size
+
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) the backbone's weights expect (Lite0: 0.5/0.5; others ImageNet)."""
+        return self.backbone.mean, self.backbone.std
+
+    def param_counts(self) -> dict[str, int]:
+        out = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
+        out.update((name, p.numel()) for name, p in self.named_parameters(recurse=False))
+        out["total"] = sum(p.numel() for p in self.parameters())
+        return out
+
+    def set_region_template(self, discs) -> None:
+        """Regions of the average face, for frames without landmarks (HiVA's bias prior)."""
+
+
+class HiVA(AUNet):
     """See shared/design/hiva-model.md. Submodules (the parts of ``param_counts``): backbone,
     proj, pool, graph, text, ddca, cdca, heads; a disabled switch leaves its part out entirely.
     ``learned_text`` (N×K×D_t) exists only in ``text_mode learned``; apart from it and the heads'
@@ -106,20 +130,6 @@ class HiVA(nn.Module):
         """Store the average face's regions (N×C×3, input pixels) for frames without landmarks."""
         if self.uses_bias:
             self.region_template.copy_(torch.as_tensor(discs, dtype=torch.float32))
-
-    @property
-    def input_size(self) -> int:
-        return self.cfg.input_size
-
-    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """(mean, std) the backbone's weights expect (Lite0: 0.5/0.5; others ImageNet)."""
-        return self.backbone.mean, self.backbone.std
-
-    def param_counts(self) -> dict[str, int]:
-        out = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
-        out.update((name, p.numel()) for name, p in self.named_parameters(recurse=False))
-        out["total"] = sum(p.numel() for p in self.parameters())
-        return out
 
     def _check_text(self, text, text_mask):
         n, dt = self.cfg.num_aus, self.cfg.text_width

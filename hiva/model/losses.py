@@ -106,7 +106,7 @@ class HiVALoss:
         return total, {k: v.detach() for k, v in parts.items()}
 
 
-class GraphAULoss:
+class GraphAULoss(HiVALoss):
     """ME-GraphAU's training loss (``arch: megraphau``), on its [0, 1] outputs directly:
 
     weighted asymmetric loss −w_i·[y·log p + (1−y)·p̄·log(1−p)] (p clamped at 1e-8, p̄ = p
@@ -115,13 +115,6 @@ class GraphAULoss:
     averaged over pairs whose two labels are known."""
 
     eps = 1e-8
-
-    def __init__(self, cfg: ModelConfig, au_weights: torch.Tensor | None = None):
-        self.cfg = cfg
-        n = cfg.num_aus
-        self.weights = au_weights if au_weights is not None else torch.ones(n)
-        if self.weights.shape != (n,):
-            raise ValueError(f"au_weights must have shape ({n},), got {tuple(self.weights.shape)}")
 
     def classification(self, probs, targets, mask) -> torch.Tensor:
         p = probs.float()

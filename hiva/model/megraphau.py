@@ -31,6 +31,7 @@ from torch import nn
 
 from hiva.model.backbone import make_backbone
 from hiva.model.config import ModelConfig
+from hiva.model.hiva import AUNet, HiVAOutput
 
 PROB_EPS = 1e-6  # logits of the [0, 1] probabilities are taken after clamping to [eps, 1 - eps]
 
@@ -180,7 +181,7 @@ class GatedGCNLayer(nn.Module):
         return x, edge
 
 
-class MEGraphAU(nn.Module):
+class MEGraphAU(AUNet):
     """``ModelConfig(arch="megraphau")``; ``graph_stage`` 1 (ANFL) or 2 (MEFL)."""
 
     def __init__(self, cfg: ModelConfig):
@@ -215,27 +216,9 @@ class MEGraphAU(nn.Module):
                 self.edge_fc = nn.Linear(c, 4)
                 nn.init.xavier_uniform_(self.edge_fc.weight)
 
-    @property
-    def input_size(self) -> int:
-        return self.cfg.input_size
-
-    def normalisation(self):
-        return self.backbone.mean, self.backbone.std
-
-    def param_counts(self) -> dict[str, int]:
-        out = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
-        out.update((name, p.numel()) for name, p in self.named_parameters(recurse=False))
-        out["total"] = sum(p.numel() for p in self.parameters())
-        return out
-
-    def set_region_template(self, discs) -> None:  # no region prior in this architecture
-        pass
-
     def forward(self, images: torch.Tensor, text=None, text_mask=None, regions=None):
         """``text`` and ``text_mask`` are ignored (no language path); ``regions`` (B×N×C×3) give
         ``region_frac`` for the localisation scores, as in HiVA."""
-        from hiva.model.hiva import HiVAOutput
-
         feat = self.backbone(images)
         b, _, h, w = feat.shape
         x = self.global_linear(feat.flatten(2).transpose(1, 2))  # B×L×c

@@ -26,7 +26,7 @@ import json
 import re
 from pathlib import Path
 
-from hiva.errors import HivaError
+from hiva.errors import HivaError, some
 
 SOURCES = ("megraphau", "opengraphau")
 # Their backbone names → timm's.
@@ -106,11 +106,6 @@ def model_config_for(sd: dict, source: str, arch: str, aus=None, graph_k: int | 
                        graph_variant="opengraphau" if source == "opengraphau" else "me-graphau")
 
 
-def _few(keys) -> str:
-    keys = sorted(keys)
-    return ", ".join(keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
-
-
 def convert(sd: dict, model, source: str) -> dict:
     """Their state dict → ``model``'s (a ``MEGraphAU``), every tensor accounted for."""
     import torch
@@ -176,11 +171,11 @@ def convert(sd: dict, model, source: str) -> dict:
     if extra or missing or unexpected:
         parts = []
         if extra:
-            parts.append(f"keys of the checkpoint that map nowhere: {_few(extra)}")
+            parts.append(f"keys of the checkpoint that map nowhere: {some(sorted(extra))}")
         if unexpected:
-            parts.append(f"mapped keys the model lacks: {_few(unexpected)}")
+            parts.append(f"mapped keys the model lacks: {some(sorted(unexpected))}")
         if missing:
-            parts.append(f"model tensors nothing fills: {_few(missing)}")
+            parts.append(f"model tensors nothing fills: {some(sorted(missing))}")
         raise HivaError(f"the checkpoint does not fit {source} {model.cfg.backbone} stage "
                         f"{model.cfg.graph_stage}: {'; '.join(parts)}; check --arch and that "
                         "the file is theirs")
