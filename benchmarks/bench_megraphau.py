@@ -26,11 +26,19 @@ import textwrap
 import time
 import types
 
-THEIR_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50",
-              "swin_tiny_patch4_window7_224": "swin_transformer_tiny"}
+THEIR_ARCH = {"resnet18": "resnet18", "resnet50": "resnet50", "resnet101": "resnet101",
+              "swin_tiny_patch4_window7_224": "swin_transformer_tiny",
+              "swin_small_patch4_window7_224": "swin_transformer_small",
+              "swin_base_patch4_window7_224": "swin_transformer_base"}
 
 
-def their_model(root: str, stage: int, arch: str, n: int, device):
+def their_model(root: str, stage: int, arch: str, n: int, device, source: str = "megraphau"):
+    """Their MEFARG (``source`` megraphau: the repository's root code; opengraphau: its
+    OpenGraphAU folder, 27 + 14 outputs) with random weights, on ``device``."""
+    import os
+
+    if source == "opengraphau":
+        root = os.path.join(root, "OpenGraphAU")
     for m in [m for m in sys.modules if m == "model" or m.startswith("model.")]:
         del sys.modules[m]
     sys.path.insert(0, root)
@@ -38,21 +46,24 @@ def their_model(root: str, stage: int, arch: str, n: int, device):
         mod = importlib.import_module("model.ANFL" if stage == 1 else "model.MEFL")
     finally:
         sys.path.remove(root)
+
     def no_download(make):
         return lambda *a, **k: make(pretrained=False)
 
-    for name in ("resnet18", "resnet50", "swin_transformer_tiny"):
+    for name in set(THEIR_ARCH.values()):
         setattr(mod, name, no_download(getattr(mod, name)))
-    if stage == 2 and device.type == "cpu":
+    if stage == 2 and device.type == "cpu" and source == "megraphau":
         src = textwrap.dedent(inspect.getsource(mod.GNN.forward))
         src = src.replace("dev = x.get_device()\n",
                           "dev = x.get_device()\n    start, end = self.start, self.end\n", 1)
         ns: dict = {}
         exec(compile(src, "their MEFL.GNN.forward (CPU branch added)", "exec"), mod.__dict__, ns)
         mod.GNN.forward = ns["forward"]
-    kw = dict(num_classes=n, backbone=THEIR_ARCH[arch])
+    kw = (dict(num_classes=n) if source == "megraphau"
+          else dict(num_main_classes=27, num_sub_classes=14))
+    kw["backbone"] = THEIR_ARCH.get(arch, arch)
     if stage == 1:
-        kw.update(neighbor_num=4, metric="dots")
+        kw.update(neighbor_num=4 if n != 8 else 3, metric="dots")
     return mod.MEFARG(**kw).to(device)
 
 
