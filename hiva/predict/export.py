@@ -51,6 +51,7 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
     from hiva.facs import AUS, au_column
 
     aus = info["aus"]
+    graph = info["model_config"].get("arch") == "megraphau"
     test = metrics.get("test") or {}
     synthetic = "synthetic" in info.get("align_source", "")
     where = "DIR" if repo else "THIS_FOLDER"
@@ -60,13 +61,16 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
         "pipeline_tag: image-classification",
         "tags:", "- facial-action-units", "- facs", "- hiva", "- vision-language",
         "---", "",
-        f"# HiVA facial Action Unit detector ({info['model_config']['backbone']}, "
-        f"{len(aus)} AUs)", "",
-        "Trained with hiva, an implementation of *Hierarchical "
-        "Vision-Language Interaction for Facial Action Unit Detection* (Li et al., arXiv "
-        "2602.14425): LLM-written AU descriptions as semantic priors, an AU-aware dynamic graph, "
-        "DDCA and CDCA cross-attention. The layer-level design is hiva's reading of the paper's "
-        "abstract, not the authors' code.", "",
+        f"# {'ME-GraphAU' if graph else 'HiVA'} facial Action Unit detector "
+        f"({info['model_config']['backbone']}, {len(aus)} AUs)", "",
+        ("Trained with hiva's implementation of ME-GraphAU (Luo et al., IJCAI 2022), stage "
+         f"{info['model_config'].get('graph_stage')}, the AU literature's reference model; it "
+         "reads no text." if graph else
+         "Trained with hiva, an implementation of *Hierarchical "
+         "Vision-Language Interaction for Facial Action Unit Detection* (Li et al., arXiv "
+         "2602.14425): LLM-written AU descriptions as semantic priors, an AU-aware dynamic graph, "
+         "DDCA and CDCA cross-attention. The layer-level design is hiva's reading of the paper's "
+         "abstract, not the authors' code."), "",
     ]
     if synthetic:
         lines += ["> **Trained on hiva's synthetic cartoon faces.** It demonstrates the pipeline; "

@@ -36,6 +36,17 @@ def test_stage1_then_stage2_from_stage1(tiny_manifest, tmp_path, tiny_cfg, capsy
     hist = pd.read_csv(tmp_path / "s2" / "fold1" / "history.csv")
     assert "train_edge" in hist and (hist["train_edge"] > 0).all()
     assert json.loads((tmp_path / "s2" / "metrics.json").read_text())["folds"]["1"]["test"]
+    # a trained ME-GraphAU exports and predicts like HiVA, reading no text
+    import hiva
+    from hiva.predict.export import export
+
+    info = export(tmp_path / "s2", tmp_path / "exp")
+    assert not (tmp_path / "exp" / "text_bank").exists()
+    assert "ME-GraphAU facial Action Unit detector" in (tmp_path / "exp" / "README.md").read_text()
+    det = hiva.Detector(tmp_path / "exp", device="cpu")
+    df = det.detect(sorted(tiny_manifest.parent.rglob("*.jpg"))[:3])
+    assert list(df.columns[6:8]) == ["AU01_p", "AU02_p"] and len(df) == 3
+    assert info["model_config"]["arch"] == "megraphau"
 
 
 def test_init_from_copies_matching_tensors(tmp_path):
