@@ -99,22 +99,27 @@ def summary(
     s = summarise(cfg, text_tokens)
     p = s["params"]
     size = cfg.input_size
-    typer.echo(
-        f"HiVA  backbone={cfg.backbone}  AUs={len(cfg.aus)} ({','.join(map(str, cfg.aus))})  "
-        f"d={cfg.d_model}  heads={cfg.num_heads}  depth={cfg.depth}  "
-        f"graph={cfg.graph}  ddca={cfg.ddca}  cdca={cfg.cdca}  head={cfg.head}  "
-        f"text={cfg.text_mode}"
-    )
-    typer.echo(f"{'part':<10}{'params':>14}{'share':>8}{'GFLOPs':>10}")
+    aus_line = f"backbone={cfg.backbone}  AUs={len(cfg.aus)} ({','.join(map(str, cfg.aus))})"
+    if cfg.arch == "megraphau":
+        typer.echo(f"ME-GraphAU stage {cfg.graph_stage}  {aus_line}  K={cfg.k}  "
+                   f"metric={cfg.graph_metric}  variant={cfg.graph_variant}")
+    else:
+        typer.echo(
+            f"HiVA  {aus_line}  d={cfg.d_model}  heads={cfg.num_heads}  depth={cfg.depth}  "
+            f"graph={cfg.graph}  ddca={cfg.ddca}  cdca={cfg.cdca}  head={cfg.head}  "
+            f"text={cfg.text_mode}"
+        )
+    typer.echo(f"{'part':<15}{'params':>14}{'share':>8}{'GFLOPs':>10}")
     for name, n in p.items():
         if name == "total":
             continue
         fl = s["flops_by_part"].get(name, 0) / 1e9
-        typer.echo(f"{name:<10}{n:>14,}{n / p['total']:>8.1%}{fl:>10.3f}")
+        typer.echo(f"{name:<15}{n:>14,}{n / p['total']:>8.1%}{fl:>10.3f}")
     heads_share = 1 - p["backbone"] / p["total"]
-    typer.echo(f"{'total':<10}{p['total']:>14,}{'':>8}{s['flops'] / 1e9:>10.3f}")
+    typer.echo(f"{'total':<15}{p['total']:>14,}{'':>8}{s['flops'] / 1e9:>10.3f}")
+    text = "" if cfg.arch == "megraphau" else f" with M={text_tokens} descriptions per AU"
     typer.echo(
-        f"FLOPs for one {size}x{size} image with M={text_tokens} descriptions per AU: "
+        f"FLOPs for one {size}x{size} image{text}: "
         f"{s['flops'] / 1e9:.3f} GFLOPs (multiply-add = 2); parameters outside the backbone: "
         f"{heads_share:.1%}"
     )
