@@ -176,3 +176,11 @@ def test_import_never_unpickles_objects(tmp_path):
     torch.save({"state_dict": {"x": fractions.Fraction(1, 3)}}, tmp_path / "odd.pth")
     with pytest.raises(HivaError, match="tensor-only checkpoint"):
         import_checkpoint("megraphau", tmp_path / "odd.pth", "resnet18", tmp_path / "x")
+
+
+def test_summary_counts_its_parts():
+    from hiva.model.cli import summarise
+
+    s = summarise(graph_cfg(graph_stage=2))
+    assert s["params"]["total"] == sum(v for k, v in s["params"].items() if k != "total")
+    assert s["flops_by_part"]["edge_extractor"] > 0 and s["flops_by_part"]["au_blocks"] > 0
