@@ -180,7 +180,9 @@ class Detector:
 
     def describe(self) -> str:
         ld = self.loaded
-        return (f"checkpoint {ld.weights} (epoch {ld.meta.get('epoch', '?')}, AUs "
+        made = (f"imported from {ld.meta['imported_from']}" if ld.meta.get("imported_from")
+                else f"epoch {ld.meta.get('epoch', '?')}")
+        return (f"checkpoint {ld.weights} ({made}, AUs "
                 f"{','.join(map(str, ld.aus))}); thresholds: {ld.threshold_source}; "
                 f"align: {'on' if ld.align else 'off'} ({ld.align_source}); device {ld.device}")
 
