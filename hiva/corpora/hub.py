@@ -259,11 +259,11 @@ def _manifests_in(out: Path) -> dict[str, dict]:
 def require_push_access(repo_id: str, hint: str) -> None:
     """Fail in one line, before any work, when a push cannot succeed: offline mode or no token.
     ``hint`` says what to do instead (export locally, push later)."""
-    import os
+    from hiva.hub import offline_mode, offline_setting
 
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise HivaError(f"cannot push to {repo_id}: HF_HUB_OFFLINE=1 (offline); unset it when "
-                        f"online and log in (`hf auth login`); {hint}")
+    if offline_mode():
+        raise HivaError(f"cannot push to {repo_id}: {offline_setting()} (offline); unset it "
+                        f"when online and log in (`hf auth login`); {hint}")
     from huggingface_hub import get_token
 
     if not get_token():

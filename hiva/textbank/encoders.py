@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +220,9 @@ def load_encoder(spec: str | None = None, device: str = "auto", dtype: str = "au
         enc = ClipTextEncoder(_hub_or_cache(target, spec), device, dtype, max_length, normalize)
         enc.name = spec
         return enc
-    if spec is not None and not Path(spec).exists() and os.environ.get("HF_HUB_OFFLINE") == "1" \
-            and "/" not in spec:
+    from hiva.hub import offline_mode
+
+    if spec is not None and not Path(spec).exists() and offline_mode() and "/" not in spec:
         raise HivaError(f"encoder {spec} is not a folder; pass a model folder or an owner/name id")
     if spec is None:
         return SentenceTransformerEncoder(None, device, dtype, max_length, normalize)

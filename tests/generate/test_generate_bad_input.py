@@ -261,6 +261,24 @@ def test_hub_probe_reads_the_answer(monkeypatch, status, reachable):
     assert hub.hub_offline_reason() == "HF_HUB_OFFLINE=1 (offline mode)"
 
 
+@pytest.mark.parametrize("var,value", [("HF_HUB_OFFLINE", "true"), ("HF_HUB_OFFLINE", "YES"),
+                                       ("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "0")])
+def test_offline_mode_is_read_as_huggingface_hub_reads_it(monkeypatch, var, value):
+    from hiva import hub
+    from hiva.corpora.hub import require_push_access
+    from hiva.errors import HivaError
+
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv(var, value)
+    on = value != "0"
+    assert hub.offline_mode() is on
+    if on:
+        assert hub.hub_offline_reason() == f"{var}={value} (offline mode)"
+        with pytest.raises(HivaError, match=f"cannot push to me/x: {var}={value} \\(offline\\)"):
+            require_push_access("me/x", "export locally")
+
+
 def test_hub_model_in_the_local_cache_is_used_without_network(tmp_path, tiny_llm, no_hub_env):
     """No network, no HF_HUB_OFFLINE, the model in the local Hub cache: it is loaded from there
     at once (no retried look-ups) and the run completes."""
