@@ -215,9 +215,7 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
     meta = {"aus": list(mc.aus), "model_config": config_dict(mc), "text_fingerprint": "",
             "text_encoder": "", "imported_from": f"{source}:{Path(path).name}"}
     save_weights(model, to / "model.safetensors", meta)
-    tc = config_dict(cfg)
-    tc["model"] = {k: v for k, v in config_dict(mc).items() if k != "aus"}
-    (to / "train_config.yaml").write_text(yaml.safe_dump(tc, sort_keys=False))
+    (to / "train_config.yaml").write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False))
     mean, std = model.normalisation()
     names = [AUS[a].name for a in mc.aus]
     names += [f"{'Left' if s == 'L' else 'Right'} {AUS[a].name}"
