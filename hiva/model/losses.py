@@ -82,17 +82,12 @@ class HiVALoss:
         # kept connected for DDP when a batch has none).
         return per.sum() / pos.sum().clamp_min(1).to(own.dtype)
 
-    def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
-        if mask is None:
-            mask = torch.ones_like(targets, dtype=torch.bool)
-        mask = mask.to(torch.bool)
-        cls = self.classification(out.logits, targets, mask)
-        parts = {"cls": cls}
-        total = cls
+    def terms(self, out, targets, mask) -> list[tuple[str, torch.Tensor, float]]:
+        """(name, value, weight) of each loss term; the total is their weighted sum."""
+        got = [("cls", self.classification(out.logits, targets, mask), 1.0)]
         if self.cfg.align_weight > 0:
-            align = self.alignment(out.visual, out.prototypes, targets, mask)
-            parts["align"] = align
-            total = total + self.cfg.align_weight * align
+            got.append(("align", self.alignment(out.visual, out.prototypes, targets, mask),
+                        self.cfg.align_weight))
         if self.cfg.map_prior in ("kl", "both") and out.region_frac is not None:
             from hiva.data.regions import map_kl
 
@@ -100,8 +95,15 @@ class HiVALoss:
             if out.pooling_maps is not out.activation_maps:
                 kl = (kl + map_kl(out.pooling_maps, out.region_frac,
                                   self.cfg.map_prior_floor)) / 2
-            parts["map_kl"] = kl
-            total = total + self.cfg.map_prior_weight * kl
+            got.append(("map_kl", kl, self.cfg.map_prior_weight))
+        return got
+
+    def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
+        if mask is None:
+            mask = torch.ones_like(targets, dtype=torch.bool)
+        terms = self.terms(out, targets, mask.to(torch.bool))
+        total = sum(weight * value for _, value, weight in terms)  # cls first, weight 1
+        parts = {name: value for name, value, _ in terms}
         parts["total"] = total
         return total, {k: v.detach() for k, v in parts.items()}
 
@@ -135,19 +137,11 @@ class GraphAULoss(HiVALoss):
                              reduction="none").reshape(b, n * n)
         return (ce * known).sum() / known.sum().clamp_min(1.0)
 
-    def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
-        if mask is None:
-            mask = torch.ones_like(targets, dtype=torch.bool)
-        mask = mask.to(torch.bool)
-        cls = self.classification(out.probs, targets, mask)
-        parts = {"cls": cls}
-        total = cls
+    def terms(self, out, targets, mask) -> list[tuple[str, torch.Tensor, float]]:
+        got = [("cls", self.classification(out.probs, targets, mask), 1.0)]
         if out.edge_logits is not None and self.cfg.edge_weight > 0:
-            e = self.edge(out.edge_logits, targets, mask)
-            parts["edge"] = e
-            total = total + self.cfg.edge_weight * e
-        parts["total"] = total
-        return total, {k: v.detach() for k, v in parts.items()}
+            got.append(("edge", self.edge(out.edge_logits, targets, mask), self.cfg.edge_weight))
+        return got
 
 
 def build_loss(cfg: ModelConfig, au_weights: torch.Tensor | None = None):
