@@ -22,21 +22,20 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def offline_mode() -> bool:
-    """Whether the Hub is switched off: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE set to 1, ON, YES
-    or TRUE (any case), as huggingface_hub parses them. The environment is read now, not
-    huggingface_hub's ``constants.HF_HUB_OFFLINE``, which is fixed when that module is imported
-    and would miss a setting made later in the same process."""
-    return any(os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE")
-               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def offline_setting() -> str:
-    """The variable that switched the Hub off, as the user set it (for messages)."""
+def offline_setting() -> str | None:
+    """``NAME=VALUE`` of the variable that switches the Hub off (HF_HUB_OFFLINE or
+    TRANSFORMERS_OFFLINE set to 1, ON, YES or TRUE, any case, as huggingface_hub parses them),
+    else None. The environment is read now, not huggingface_hub's ``constants.HF_HUB_OFFLINE``,
+    which is fixed when that module is imported and would miss a setting made later."""
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         if os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE"):
             return f"{k}={os.environ[k]}"
-    return "HF_HUB_OFFLINE unset"
+    return None
+
+
+def offline_mode() -> bool:
+    """Whether the Hub is switched off (``offline_setting``)."""
+    return offline_setting() is not None
 
 
 def _probe(url: str, timeout: float) -> str | None:
@@ -60,8 +59,8 @@ def _probe(url: str, timeout: float) -> str | None:
 def hub_offline_reason(timeout: float = _TIMEOUT_S) -> str | None:
     """None when the Hub answers; else why it cannot be used (offline mode, or no answer within
     ``timeout`` seconds). The probe runs in a thread, so a hanging DNS look-up cannot stall it."""
-    if offline_mode():
-        return f"{offline_setting()} (offline mode)"
+    if why := offline_setting():
+        return f"{why} (offline mode)"
     url = endpoint()
     if url in _memo:
         return _memo[url]

@@ -259,10 +259,10 @@ def _manifests_in(out: Path) -> dict[str, dict]:
 def require_push_access(repo_id: str, hint: str) -> None:
     """Fail in one line, before any work, when a push cannot succeed: offline mode or no token.
     ``hint`` says what to do instead (export locally, push later)."""
-    from hiva.hub import offline_mode, offline_setting
+    from hiva.hub import offline_setting
 
-    if offline_mode():
-        raise HivaError(f"cannot push to {repo_id}: {offline_setting()} (offline); unset it "
+    if why := offline_setting():
+        raise HivaError(f"cannot push to {repo_id}: {why} (offline); unset it "
                         f"when online and log in (`hf auth login`); {hint}")
     from huggingface_hub import get_token
 
