@@ -87,6 +87,15 @@ class AUNet(nn.Module):
     def set_region_template(self, discs) -> None:
         """Regions of the average face, for frames without landmarks (HiVA's bias prior)."""
 
+    def region_frac(self, regions, feat: torch.Tensor, size: int) -> torch.Tensor | None:
+        """B×N×P share of each of ``feat``'s cells inside each AU's region (``regions``: B×N×C×3
+        discs in input pixels of ``size``), or None: without regions, and in training without
+        a region prior, which has no use for them (scoring happens in eval)."""
+        if regions is None or (self.cfg.map_prior == "none" and self.training):
+            return None
+        regions = regions.to(device=feat.device, dtype=torch.float32, non_blocking=True)
+        return disc_fractions(regions, size, tuple(feat.shape[-2:])).flatten(-2)
+
 
 class HiVA(AUNet):
     """See shared/design/hiva-model.md. Submodules (the parts of ``param_counts``): backbone,
@@ -165,11 +174,8 @@ class HiVA(AUNet):
         b, _, h, w = feat.shape
         x = self.proj(feat.flatten(2).transpose(1, 2))  # B×P×d
         size = images.shape[-1]
-        frac = bias = None
-        # Training without a prior has no use for the regions (scoring happens in eval).
-        if regions is not None and (self.cfg.map_prior != "none" or not self.training):
-            regions = regions.to(device=x.device, dtype=torch.float32, non_blocking=True)
-            frac = disc_fractions(regions, size, (h, w)).flatten(-2)  # B×N×P
+        bias = None
+        frac = self.region_frac(regions, feat, size)  # B×N×P
         if self.uses_bias:  # a frame's own regions where it has them, else the template's
             src = disc_fractions(self.region_template, size, (h, w)).flatten(-2)
             src = src.unsqueeze(0).expand(b, -1, -1)

@@ -242,12 +242,6 @@ class MEGraphAU(AUNet):
             side = (node[:, self.side_index] * ssc).sum(-1)  # B×2S: L, R per side AU
         energy = fu.float().mean(-1)  # B×N×L, ≥ 0 (after ReLU)
         maps = energy / energy.sum(-1, keepdim=True).clamp_min(1e-12)
-        frac = None
-        if regions is not None and not self.training:
-            from hiva.data.regions import disc_fractions
-
-            regions = regions.to(device=feat.device, dtype=torch.float32, non_blocking=True)
-            frac = disc_fractions(regions, images.shape[-1], (h, w)).flatten(-2)
         p = probs.float().clamp(PROB_EPS, 1 - PROB_EPS)
         return HiVAOutput(
             logits=torch.log(p) - torch.log1p(-p),
@@ -259,7 +253,7 @@ class MEGraphAU(AUNet):
             text_proto=sc.unsqueeze(0).expand(b, -1, -1),
             prototypes=sc,
             text_attention=None,
-            region_frac=frac,
+            region_frac=self.region_frac(regions, feat, images.shape[-1]),
             edge_logits=edge_logits,
             side_probs=side,
         )
