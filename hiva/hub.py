@@ -4,13 +4,17 @@ local Hub cache as the fallback, and what a CLIP checkpoint's towers are configu
 Without network, ``from_pretrained("owner/name")`` retries every request five times with backoff
 (about 25 s per file) before it gives up. ``hub_offline_reason()`` answers in at most a few
 seconds whether the Hub can be reached at all; callers then load from the local Hub cache with no
-network (``local_snapshot``) or fail at once with their one-line message.
+network (``local_snapshot``) or fail at once with their one-line message. ``resolve_model`` turns
+a checkpoint reference, a local folder or a Hub model id ``OWNER/NAME[@REVISION]``, into a folder
+the same way.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
+from pathlib import Path
 
 _TIMEOUT_S = 2.0
 _memo: dict[str, str | None] = {}
@@ -23,13 +27,16 @@ def endpoint() -> str:
 
 
 def offline_setting() -> str | None:
-    """``NAME=VALUE`` of the variable that switches the Hub off (HF_HUB_OFFLINE or
-    TRANSFORMERS_OFFLINE set to 1, ON, YES or TRUE, any case, as huggingface_hub parses them),
-    else None. The environment is read now, not huggingface_hub's ``constants.HF_HUB_OFFLINE``,
-    which is fixed when that module is imported and would miss a setting made later."""
+    """``NAME=VALUE`` of the variable that switches the Hub off, else None. Parsed as
+    huggingface_hub parses it: HF_HUB_OFFLINE when it is set (non-empty), else
+    TRANSFORMERS_OFFLINE, on when 1, ON, YES or TRUE in any case (so HF_HUB_OFFLINE=0 wins over
+    TRANSFORMERS_OFFLINE=1). The environment is read now: huggingface_hub's public check,
+    ``is_offline_mode()``, returns ``constants.HF_HUB_OFFLINE``, fixed when that module is
+    imported, and would miss a setting made later."""
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE"):
-            return f"{k}={os.environ[k]}"
+        v = os.environ.get(k, "")
+        if v:
+            return f"{k}={v}" if v.upper() in ("1", "ON", "YES", "TRUE") else None
     return None
 
 
@@ -93,6 +100,81 @@ def hub_or_cache(repo_id: str, repo_type: str = "model") -> tuple[str | None, st
     if reason is None:
         return None, None
     return local_snapshot(repo_id, repo_type), reason
+
+
+# OWNER/NAME as the Hub spells repo ids: letters, digits, "_", "-", "."; no "--" or "..";
+# neither part starts or ends with "-" or "."; 96 characters at most.
+_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"^{_PART}/{_PART}$")
+
+
+def hub_model_id(ref: str) -> tuple[str, str | None] | None:
+    """``(repo_id, revision)`` when ``ref`` reads as a Hub model id ``OWNER/NAME[@REVISION]``
+    (revision None when not pinned), else None (an absolute or ``./`` path, a deeper path, a
+    bare name)."""
+    repo, at, rev = ref.partition("@")
+    if at and (not rev or any(c.isspace() for c in rev)):
+        return None
+    if len(repo) > 96 or not _REPO_ID.match(repo) or "--" in repo or ".." in repo:
+        return None
+    return repo, rev or None
+
+
+def resolve_model(ref: str | Path, revision: str | None = None, *, what: str = "model",
+                  allow_patterns: list[str] | None = None) -> Path:
+    """Where the files of ``ref`` are. A path that exists, or that cannot be a Hub id, comes back
+    as it is (the caller reports a missing one). A Hub model id ``OWNER/NAME[@REVISION]`` (or
+    ``revision``) is the folder of its snapshot: downloaded through the local Hub cache when the
+    Hub answers (only ``allow_patterns`` when given); offline (``HF_HUB_OFFLINE``) or with the Hub
+    unreachable, the cached snapshot with no network wait, or one HivaError line naming the id,
+    why, and the way out. ``what`` names ``ref`` in messages (``checkpoint``)."""
+    p = Path(ref)
+    if p.exists():
+        return p
+    parsed = hub_model_id(str(ref))
+    if parsed is None:
+        return p
+    repo, rev = parsed
+    if revision and rev and revision != rev:
+        from hiva.errors import HivaError
+
+        raise HivaError(f"{what} {ref} pins revision {rev} but revision {revision} was also "
+                        "given; pass one of them")
+    rev = rev or revision
+    label = f"{repo}@{rev}" if rev else repo
+    fix = (f"on a machine with internet run `hf download {repo}"
+           f"{f' --revision {rev}' if rev else ''} --local-dir DIR`, then pass DIR")
+    from huggingface_hub import snapshot_download
+
+    from hiva.errors import HivaError
+
+    kw = {"revision": rev, "repo_type": "model", "allow_patterns": allow_patterns}
+    reason = hub_offline_reason()
+    if reason is not None:
+        try:
+            return Path(snapshot_download(repo, local_files_only=True, **kw))
+        except Exception:  # not cached, or only part of it: both mean "not here"
+            way = (f"unset {setting.split('=')[0]} when online"
+                   if (setting := offline_setting()) else "check the network or HF_ENDPOINT")
+            raise HivaError(f"{what} {label} is neither a local folder nor in the local Hub "
+                            f"cache, and the Hub cannot be used ({reason}); {way}, or {fix}"
+                            ) from None
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return Path(snapshot_download(repo, **kw))
+    except RevisionNotFoundError:
+        raise HivaError(f"Hub model {repo} has no revision {rev}; pin a branch, tag or commit "
+                        f"of it ({repo}@REVISION), or leave the revision out for its main "
+                        "branch") from None
+    except RepositoryNotFoundError as e:  # also gated, and 401 on a private repo
+        raise HivaError(f"{what} {label} is neither a local folder nor a Hub model you can read "
+                        f"({type(e).__name__}); check the path or id, and for a private or gated "
+                        "repo log in (`hf auth login`)") from None
+    except Exception as e:  # noqa: BLE001 — network, disk: one line with the way out
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise HivaError(f"download of Hub model {label} failed ({type(e).__name__}: {msg}); "
+                        f"check the network and retry, or {fix}") from None
 
 
 def clip_tower_config(path: str, tower: str = "vision"):

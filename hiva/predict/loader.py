@@ -6,7 +6,9 @@ text bank).
 Reads, from a run folder: ``config.yaml``, ``fold{k}/best.safetensors`` (or ``last``) and
 ``fold{k}/metrics.json`` (per-AU thresholds tuned on validation, when the run tuned them). From an
 export folder: ``config.json``, ``model.safetensors``, ``train_config.yaml``, ``text_bank/``.
-Writes nothing.
+A Hub model id ``OWNER/NAME[@REVISION]`` names an export pushed with ``hiva export --push``: its
+snapshot in the local Hub cache is the export folder (``resolve_checkpoint``). Writes nothing
+(but the Hub cache).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from hiva.errors import HivaError
 
 EXPORT_FORMAT = "hiva-export"
 EXPORT_VERSION = 1
+# The files of an export (``hiva export``, ``hiva import-checkpoint``): what a Hub snapshot of one
+# downloads, so a repo holding more (runs, logs) costs only these.
+EXPORT_FILES = ["config.json", "model.safetensors", "aus.txt", "train_config.yaml", "README.md",
+                "LICENSE.md", "text_bank/*"]
 
 
 @dataclass
@@ -55,6 +61,20 @@ def is_export(path: Path) -> bool:
         return json.loads(f.read_text()).get("format") == EXPORT_FORMAT
     except (ValueError, AttributeError):
         return False
+
+
+def resolve_checkpoint(checkpoint: str | Path, revision: str | None = None) -> Path:
+    """The folder of ``checkpoint``: a local path as it is, or a Hub model id
+    ``OWNER/NAME[@REVISION]`` as its export files in the local Hub cache (``hiva.hub``); a Hub
+    repo that is not a hiva export is one line."""
+    from hiva.hub import resolve_model
+
+    src = resolve_model(checkpoint, revision, what="checkpoint", allow_patterns=EXPORT_FILES)
+    if src != Path(checkpoint) and not is_export(src):
+        raise HivaError(f"Hub model {checkpoint} is not a hiva export (no config.json of format "
+                        f"{EXPORT_FORMAT}); pass the id of a repo written by `hiva export --push`, "
+                        "or a local run or export folder")
+    return src
 
 
 def run_folds(run_dir: Path, weights: str = "best") -> list[int]:
@@ -127,10 +147,11 @@ def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
 
 def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
          text_bank: str | None = None, weights: str = "best", threshold: str | float = "auto",
-         align: bool | None = None) -> Loaded:
-    """Build the model of ``checkpoint`` (run folder or export folder) with its weights loaded
-    strictly and its evaluation text fixed. ``threshold``: "auto" (tuned ones when the run stored
-    them, else 0.5) or a number for every AU. ``align`` None = the training preprocessing."""
+         align: bool | None = None, revision: str | None = None) -> Loaded:
+    """Build the model of ``checkpoint`` (run folder, export folder, or the Hub model id of an
+    export, ``OWNER/NAME[@REVISION]``, or ``revision``) with its weights loaded strictly and its
+    evaluation text fixed. ``threshold``: "auto" (tuned ones when the run stored them, else 0.5)
+    or a number for every AU. ``align`` None = the training preprocessing."""
 
     from hiva.config import load_config
     from hiva.model.factory import read_checkpoint, restore
@@ -139,10 +160,10 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     from hiva.textbank import load_text
     from hiva.train.config import TrainConfig
 
-    src = Path(checkpoint)
+    src = resolve_checkpoint(checkpoint, revision)
     if not src.exists():
-        raise HivaError(f"checkpoint {src} does not exist; pass a `hiva train` --out folder or a "
-                        "`hiva export` folder")
+        raise HivaError(f"checkpoint {src} does not exist; pass a `hiva train` --out folder, a "
+                        "`hiva export` folder or the Hub id of an export (OWNER/NAME[@REVISION])")
     if weights not in ("best", "last"):
         raise HivaError(f"weights {weights!r}: use best or last")
     export = is_export(src)

@@ -94,10 +94,10 @@ def train(
 
 
 def evaluate(
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Run folder of `hiva "
-                                           "train`, or an export folder (`hiva export`, `hiva "
-                                           "import-checkpoint`) with --data (not with "
-                                           "--zero-shot)."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint", help="Run folder of `hiva "
+                                          "train`, or an export folder (`hiva export`, `hiva "
+                                          "import-checkpoint`) or a Hub id OWNER/NAME[@REVISION] "
+                                          "of one, with --data (not with --zero-shot)."),
     fold: int = typer.Option(1, "--fold", help="Which fold's test subjects and weights."),
     data: str | None = typer.Option(None, "--data", help="Data (default: the run's)."),
     weights: str = typer.Option("best", "--weights", help="best | last"),
@@ -114,7 +114,10 @@ def evaluate(
                                          "CLIP-embedded descriptions."),
     config: Path | None = typer.Option(None, "--config", help="With --zero-shot: a train "
                                        "config YAML for the protocol (folds, val_fraction, aus)."),
-    out: str | None = typer.Option(None, "--out", help="With --zero-shot: output folder."),
+    out: str | None = typer.Option(None, "--out", help="Output folder: with --zero-shot, its "
+                                   "results; with --checkpoint, evaluate.json and the "
+                                   "predictions (default: the run's fold folder or the export "
+                                   "folder; needed for a Hub id)."),
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Recompute a fold's test metrics from a trained run; or, with --zero-shot, score AUs
@@ -140,15 +143,15 @@ def evaluate(
     if checkpoint is None:
         raise HivaError("--checkpoint RUN_DIR is required (the --out of `hiva train`), or "
                         "pass --zero-shot")
-    if any(v is not None for v in (backbone, text_bank, config, out)) or sets:
-        raise HivaError("--backbone, --text-bank, --config, --out and --set go with "
-                        "--zero-shot; a run's evaluation uses the run's own")
+    if any(v is not None for v in (backbone, text_bank, config)) or sets:
+        raise HivaError("--backbone, --text-bank, --config and --set go with --zero-shot; a "
+                        "run's evaluation uses the run's own")
     from hiva.train.evaluate import evaluate as ev
 
     if weights not in ("best", "last"):
         raise HivaError("--weights must be best or last")
     ev(checkpoint, fold, data=data, device=device, batch_size=batch_size,
-       num_workers=num_workers, weights=weights)
+       num_workers=num_workers, weights=weights, out=out)
 
 
 def report(

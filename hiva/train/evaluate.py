@@ -2,7 +2,9 @@
 ``last``), on the run's data or another manifest, with the run's protocol; writes
 ``fold{k}/evaluate.json`` (with ``localisation``: per-AU energy in the region and pointing game
 of the activation maps, when the manifest has landmarks) and
-``fold{k}/evaluate_<weights>_predictions.parquet``.
+``fold{k}/evaluate_<weights>_predictions.parquet``. An export folder (or an export's Hub id
+``OWNER/NAME[@REVISION]``, read from the local Hub cache) is scored on ``--data`` and writes
+``evaluate_fold{k}.json`` beside its weights, or into ``--out`` (needed for a Hub id).
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.model.factory import read_checkpoint, restore
-from hiva.runtime import amp_dtype, init_dist, pick_device, write_text_atomic
+from hiva.runtime import (
+    amp_dtype,
+    init_dist,
+    pick_device,
+    require_dir_path,
+    writable_dir,
+    write_text_atomic,
+)
 from hiva.textbank import load_text
 from hiva.train.config import TrainConfig
 from hiva.train.logs import save_predictions
@@ -48,8 +57,9 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
     from hiva.model.text import sample_text
+    from hiva.predict.loader import resolve_checkpoint
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_checkpoint(run_dir)  # a Hub id: the export's snapshot in the Hub cache
     # An export folder (`hiva export`, `hiva import-checkpoint`): one set of weights, scored on
     # fold ``fold`` of the data given, under the protocol its train_config.yaml holds.
     exported = ((run_dir / "train_config.yaml").is_file()
@@ -57,7 +67,7 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     if not exported and not (run_dir / "config.yaml").is_file():
         raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml) nor an export "
                         "folder; pass the --out of `hiva train`, `hiva export` or `hiva "
-                        "import-checkpoint`")
+                        "import-checkpoint`, or the Hub id of an export (OWNER/NAME[@REVISION])")
     if exported and not data:
         raise HivaError(f"{run_dir} is an export folder: pass --data (a manifest, bp4d:DIR or "
                         "disfa:DIR) whose fold --fold to score")
@@ -65,6 +75,10 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
                       data=data, resume=None, device=device, **overrides)
     if exported:
         wfile = run_dir / "model.safetensors"
+        bank = Path(cfg.text_bank) if cfg.text_bank else None
+        if bank is not None and not bank.is_absolute() and (run_dir / bank).exists():
+            # an export carries its bank and names it relative to itself (text_bank: text_bank)
+            cfg = dataclasses.replace(cfg, text_bank=str(run_dir / bank))
     else:
         wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
     if not wfile.is_file():
@@ -91,9 +105,20 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
 
 def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
              batch_size: int | None = None, num_workers: int | None = None,
-             weights: str = "best") -> dict:
-    """Recompute fold ``fold``'s test metrics from ``run_dir``'s weights (``best`` or ``last``);
-    writes ``fold{k}/evaluate.json``."""
+             weights: str = "best", out: str | Path | None = None) -> dict:
+    """Recompute fold ``fold``'s test metrics from ``run_dir``'s weights (``best`` or ``last``;
+    a run folder, an export folder or an export's Hub id ``OWNER/NAME[@REVISION]``); writes
+    ``evaluate.json`` and the predictions into ``out`` (default: the run's ``fold{k}/``, the
+    export folder; a Hub id needs ``out``: the Hub cache is not written into)."""
+    if out is not None:
+        require_dir_path(out, "--out")
+    elif not Path(run_dir).exists():
+        from hiva.hub import hub_model_id
+
+        if hub_model_id(str(run_dir)):
+            raise HivaError(f"--checkpoint {run_dir} is a Hub model: pass --out DIR for "
+                            "evaluate.json and the predictions (the Hub cache is not written "
+                            "into)")
     lf = load_fold(run_dir, fold, data, device, weights, eval_batch_size=batch_size,
                    num_workers=num_workers)
     cfg, wfile, meta, model, ds, txt, d, dev = (lf.cfg, lf.weights, lf.meta, lf.model,
@@ -105,11 +130,14 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     if pr.localisation is not None:  # the data has landmarks: score the maps on the regions
         res["localisation"] = localisation_scores(pr.localisation, pr.targets, pr.mask, aus)
     if d.main:
-        # a run's fold folder, or an export folder (one file per scored fold)
+        # a run's fold folder, or an export folder (one file per scored fold), or ``out``
         tag = f"_fold{fold}" if wfile.name == "model.safetensors" else ""
-        save_predictions(wfile.parent / f"evaluate{tag}_{weights}_predictions.parquet", lf.test,
+        dest = wfile.parent
+        if out is not None:
+            dest = writable_dir(out, "--out")
+        save_predictions(dest / f"evaluate{tag}_{weights}_predictions.parquet", lf.test,
                          aus, pr)
-        write_text_atomic(wfile.parent / f"evaluate{tag}.json", json.dumps(res, indent=2))
+        write_text_atomic(dest / f"evaluate{tag}.json", json.dumps(res, indent=2))
         t = res["test"]
         print(format_table({f"fold{fold}": t,
                             "all-pos": {"f1": t["baseline_f1"],

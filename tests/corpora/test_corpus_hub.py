@@ -88,3 +88,25 @@ def test_push_without_token(monkeypatch, tmp_path, corpus_a):
 def test_export_rejects_missing_corpus(tmp_path):
     with pytest.raises(HivaError, match=r"corpus .*nope does not exist; pass a corpus folder"):
         export(tmp_path / "nope", tmp_path / "out")
+
+
+def test_card_marks_a_default_config(tmp_path, corpus_a, corpus_b):
+    """The first config is the default one (``default: true``, the Hub's config YAML), so
+    ``load_dataset(repo)`` needs no config name; the card parses as a ``DatasetCard`` and links
+    nowhere it should not."""
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    out = tmp_path / "shared"
+    export(corpus_a, out)
+    export(corpus_b, out, config_name="second")
+    card = DatasetCard.load(out / "README.md")
+    configs = card.data.to_dict()["configs"]
+    assert [c.get("default", False) for c in configs] == [True, False]
+    assert configs[0]["config_name"] == "llm-a"
+    info = card.data.to_dict()["dataset_info"]
+    assert [f["name"] for f in info[0]["features"]] == CORPUS_SCHEMA.names
+    assert {"name": "created_at", "dtype": "timestamp[s, tz=UTC]"} in info[0]["features"]
+    assert "https://github.com/)" not in card.text
+    ds = datasets.load_dataset(str(out), split="train")  # no config name: the default
+    assert len(ds) == len(load_corpus(corpus_a))
