@@ -10,7 +10,12 @@ video of a real face (scikit-image's astronaut photo, moved and scaled a little 
 - model: HiVA's forward alone on ready batches (the ceiling);
 - end to end: ``hiva.Detector.detect(video)`` (decode/detect/align in a background thread
   overlapping the model), which is what ``hiva predict`` runs; and the same with torch on one
-  core fewer (``--model-threads``), which wins when other processes load the machine.
+  core fewer (``--model-threads``), which wins when other processes load the machine;
+- faces per frame (``--faces 1 3``): end to end on a 480×480 video with three faces in each frame
+  (three cells of a 2×2 grid) against one, as faces/s and frames/s (every face is scored);
+- memory (``--memory-minutes 10``): peak resident memory of ``detect`` on a long video (small
+  frames, whole-frame scoring, so it takes minutes, not the video's length) collecting the table
+  in memory against streaming it with ``save=``, each in a fresh process.
 
 Model-only and end-to-end runs alternate ``--repeats`` times and the best of each is kept (other
 processes on a shared machine only slow a run down); CPU seconds are reported beside wall time.
@@ -18,7 +23,7 @@ Prints faces/s; the issue's goal is ≥ 30 faces/s on 2 cores; Py-Feat reports ~
 LibreFace 2.7-4.5.
 
     .venv/bin/python benchmarks/bench_predict.py [--frames 160] [--batch 16] [--sizes 112 224]
-        [--repeats 3] [--threads 2] [--amp auto|off]
+        [--repeats 3] [--threads 2] [--amp auto|off] [--faces 1 3] [--memory-minutes 10]
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def make_video(path: Path, frames: int) -> Path:
+def make_video(path: Path, frames: int, faces: int = 1, size: tuple[int, int] = (640, 480)
+               ) -> Path:
+    """The astronaut moving a little each frame; ``faces`` 3: three of her, in three cells of a
+    2×2 grid (the top-left one empty)."""
     import av
     import numpy as np
     from PIL import Image
@@ -40,14 +48,23 @@ def make_video(path: Path, frames: int) -> Path:
 
     face = Image.fromarray(data.astronaut())
     rng = np.random.default_rng(0)
+    W, H = size
     with av.open(str(path), "w") as box:
         st = box.add_stream("libx264", rate=30)
-        st.width, st.height, st.pix_fmt = 640, 480, "yuv420p"
+        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
         for i in range(frames):
-            s = int(360 + 40 * np.sin(i / 15))
-            canvas = Image.new("RGB", (640, 480), (90, 90, 90))
-            x, y = 140 + int(rng.integers(-20, 21)), 60 + int(rng.integers(-20, 21))
-            canvas.paste(face.resize((s, s)), (x, y))
+            canvas = Image.new("RGB", (W, H), (90, 90, 90))
+            if faces == 1:
+                s = int((360 + 40 * np.sin(i / 15)) * H / 480)
+                x = (W - s) // 2 + int(int(rng.integers(-20, 21)) * W / 640)
+                y = int((60 + int(rng.integers(-20, 21))) * H / 480)
+                canvas.paste(face.resize((s, s)), (x, y))
+            else:
+                s = int(H / 2 - 10 + 8 * np.sin(i / 15))
+                for cx, cy in [(1, 0), (0, 1), (1, 1)][:faces]:
+                    jx, jy = (int(v) for v in rng.integers(-4, 5, 2))
+                    canvas.paste(face.resize((s, s)), (cx * W // 2 + (W // 2 - s) // 2 + jx,
+                                                       cy * H // 2 + 5 + jy))
             for pkt in st.encode(av.VideoFrame.from_image(canvas)):
                 box.mux(pkt)
         for pkt in st.encode():
@@ -97,7 +114,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--amp", default="auto", help="auto (the trainer's default: bf16 on CPUs "
                     "with native bf16) | off")
+    ap.add_argument("--faces", type=int, nargs="*", default=[], help="also time end to end "
+                    "with these faces per frame (1 and/or 3), at the first size")
+    ap.add_argument("--memory-minutes", type=float, default=0, help="also measure peak memory "
+                    "on a video this long (30 fps), collected vs save=")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # MODE VIDEO RUN (memory)
     args = ap.parse_args()
+    if args.child:
+        return memory_child(*args.child, batch=args.batch, threads=args.threads)
 
     import torch
 
@@ -155,6 +179,23 @@ def main() -> None:
         rows.append((f"end to end, lite0 {size}px {amp} (hiva predict)", *best(e)))
         rows.append((f"  same, --model-threads {max(1, args.threads - 1)}", *best(eall)))
 
+    if args.faces:
+        size = args.sizes[0]
+        det = Detector(tmp / f"run{size}", align=True, batch_size=args.batch, device="cpu")
+        det.prepare(frames[0])
+        for k in args.faces:
+            # square frames: in 4:3 ones MediaPipe's full-range detector found ~2 of the 3
+            vid = make_video(tmp / f"faces{k}.mp4", args.frames, faces=k, size=(480, 480))
+            det.detect(vid, skip_frames=max(1, args.frames // 4))  # warm-up
+
+            def run_k(det=det, vid=vid):
+                return int(det.detect(vid)["success"].sum())
+
+            n, w, c = best([timed(run_k) for _ in range(args.repeats)])
+            rows.append((f"end to end, {k} face(s)/frame: faces ({n / args.frames:.2f}/frame)",
+                         n, w, c))
+            rows.append(("  same, frames", args.frames, w, c))
+
     cores = min(args.threads, os.cpu_count() or 1)
     print(f"{'stage':50s} {'items':>6s} {'wall s':>7s} {'per s':>7s} {'CPU s':>7s} "
           f"{'per s*':>7s}")
@@ -163,6 +204,61 @@ def main() -> None:
     print(f"per s* = items per {cores} CPU-seconds: the rate with {cores} cores to itself "
           "(robust to other load; assumes it would keep them busy)")
     print("goal: >= 30 faces/s end to end; Py-Feat ~5.8 fps (CPU), LibreFace 2.7-4.5 fps")
+    if args.memory_minutes:
+        memory(tmp, args)
+
+
+def _peak_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def memory_child(mode: str, video: str, run: str, batch: int, threads: int) -> None:
+    """One measurement in a fresh process: peak RSS after loading and a warm-up frame, then
+    after ``detect`` of the whole video (collected, or streamed with save=)."""
+    import json
+
+    import torch
+
+    torch.set_num_threads(threads)
+    from hiva.predict import Detector
+
+    det = Detector(run, align=False, batch_size=batch, device="cpu")
+    det.detect(video, skip_frames=10**9)  # frame 0 only: warm-up at the same batch shapes
+    start = _peak_mib()
+    t0 = time.perf_counter()
+    if mode == "save":
+        det.detect(video, save=Path(run) / "rows.csv")
+        rows = det.counts["rows"]
+    else:
+        rows = len(det.detect(video))
+    print(json.dumps({"mode": mode, "rows": rows, "seconds": time.perf_counter() - t0,
+                      "start_mib": start, "peak_mib": _peak_mib()}))
+
+
+def memory(tmp: Path, args) -> None:
+    import json
+    import subprocess
+    import sys
+
+    frames = int(args.memory_minutes * 60 * 30)
+    t0 = time.perf_counter()
+    video = make_video(tmp / "long.mp4", frames, size=(128, 96))
+    run = make_run(tmp / "run_mem", 112, args.amp)
+    print(f"\nmemory: {args.memory_minutes:g}-minute video, {frames} frames 128x96 at 30 fps "
+          f"(written in {time.perf_counter() - t0:.0f} s), whole frames, lite0 112 px, batch "
+          f"{args.batch}")
+    print(f"{'detect':30s} {'rows':>7s} {'s':>6s} {'RSS before MiB':>15s} {'peak MiB':>9s} "
+          f"{'growth MiB':>11s}")
+    for mode in ("collect", "save"):
+        r = subprocess.run([sys.executable, __file__, "--batch", str(args.batch), "--threads",
+                            str(args.threads), "--child", mode, str(video), str(run)],
+                           capture_output=True, text=True, check=True)
+        m = json.loads(r.stdout.strip().splitlines()[-1])
+        name = "in memory (DataFrame)" if mode == "collect" else "save= (streamed CSV)"
+        print(f"{name:30s} {m['rows']:7d} {m['seconds']:6.0f} {m['start_mib']:15.0f} "
+              f"{m['peak_mib']:9.0f} {m['peak_mib'] - m['start_mib']:11.1f}")
 
 
 if __name__ == "__main__":

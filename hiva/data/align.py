@@ -159,14 +159,35 @@ class FaceAligner:
         return best
 
     def __call__(self, rgb: np.ndarray):
-        import cv2
-
+        """The face ``pick`` chooses, aligned: ``(crop, info)``, ``(None, {"faces": 0})`` when
+        none is found."""
         faces = self.detect(rgb)
         if not faces:
             return None, {"faces": 0}
         key = (lambda f: f["box"][2] * f["box"][3]) if self.pick == "largest" else (
             lambda f: f["score"])
-        f = max(faces, key=key)
+        crop, info = self.align(rgb, max(faces, key=key))
+        info["faces"] = len(faces)
+        return crop, info
+
+    def align_all(self, rgb: np.ndarray, max_faces: int | None = None) -> list[tuple]:
+        """Every face found (at most ``max_faces``, the largest ones), largest first, each as
+        ``(crop, info)``; ``[]`` when none is found. The first is the one ``pick="largest"``
+        aligns."""
+        faces = sorted(self.detect(rgb), key=lambda f: f["box"][2] * f["box"][3], reverse=True)
+        out = []
+        for f in faces[:max_faces]:
+            crop, info = self.align(rgb, f)
+            info["faces"] = len(faces)
+            out.append((crop, info))
+        return out
+
+    def align(self, rgb: np.ndarray, f: dict):
+        """One detected face ``f`` (from ``detect``) warped to the canonical crop: ``(crop,
+        info)`` with info's ``score``, ``box`` (x, y, w, h in the frame's pixels), ``M`` and
+        ``landmarks``."""
+        import cv2
+
         (x0, y0), (x1, y1) = f["eyes"]
         src_d = math.hypot(x1 - x0, y1 - y0)
         dst_d = (EYE_RIGHT[0] - EYE_LEFT[0]) * self.size
@@ -182,8 +203,7 @@ class FaceAligner:
                               borderMode=cv2.BORDER_REPLICATE)
         pts = self.mesh(rgb, f["box"]) if self.landmarks else None
         marks = None if pts is None else map_points(pts, M).astype(np.float32)
-        return crop, {"faces": len(faces), "score": f["score"], "box": f["box"], "M": M,
-                      "landmarks": marks}
+        return crop, {"score": f["score"], "box": f["box"], "M": M, "landmarks": marks}
 
 
 def landmarks_path(crop: Path) -> Path:

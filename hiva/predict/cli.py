@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
     app.command("import-checkpoint")(import_checkpoint)
 
 
-_CKPT = "Run folder of `hiva train` or folder of `hiva export`."
+_CKPT = ("Run folder of `hiva train`, folder of `hiva export`, or the Hub id of an export, "
+         "OWNER/NAME[@REVISION] (downloaded into the local Hub cache; offline, read from it).")
 _ALIGN = ("Detect and align the face (MediaPipe) before scoring; --no-align scores whole "
           "images (already aligned crops). Default: as the model was trained (the synthetic set: "
           "off; aligned manifests: on).")
@@ -38,14 +39,23 @@ def predict(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     model_threads: int | None = typer.Option(None, "--model-threads", help="Torch CPU threads "
                                              "(default: torch's). On a busy machine, cores-1."),
+    fmt: str = typer.Option("hiva", "--format", help="Table layout: hiva; openface (OpenFace "
+                            "2's column order and names, read by py-feat's read_openface); feat "
+                            "(py-feat's Detector layout, read by read_feat)."),
+    max_faces: int | None = typer.Option(None, "--max-faces", help="Score at most this many "
+                                         "faces per frame, the largest (default: every face)."),
+    skip_frames: int = typer.Option(1, "--skip-frames", help="Score every k-th frame of a "
+                                    "video (1: every frame)."),
 ) -> None:
-    """AU probabilities and 0/1 decisions for every frame, one row each (no face: success=0)."""
+    """AU probabilities and 0/1 decisions for every face of every frame, one row each (a frame
+    without a face: one row, success=0)."""
     from hiva.predict.detector import PredictConfig, run
 
     run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
                       batch_size=batch_size, device=device, align=align, fold=fold,
                       threshold=threshold, text_bank=text_bank, weights=weights,
-                      progress=progress, model_threads=model_threads))
+                      progress=progress, model_threads=model_threads, format=fmt,
+                      max_faces=max_faces, skip_frames=skip_frames))
 
 
 def explain(

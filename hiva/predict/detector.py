@@ -1,21 +1,27 @@
-"""``hiva predict`` and ``hiva.Detector``: AU probabilities for every frame of images, folders and
-videos.
+"""``hiva predict`` and ``hiva.Detector``: AU probabilities for every face in every frame of
+images, folders, videos and in-memory frames.
 
-Reads: the inputs (``hiva.predict.media``), a run folder of ``hiva train`` or a folder of
-``hiva export`` (``hiva.predict.loader``). Writes (CLI): one table, CSV or Parquet, one row per
-frame in input order, columns in OpenFace's spirit::
+Reads: the inputs (``hiva.predict.media``), a run folder of ``hiva train``, a folder of ``hiva
+export`` or a Hub id (``hiva.predict.loader``). Writes (CLI): one table, CSV or Parquet, one row
+per face in input order, in the layout ``--format`` names (``hiva.predict.table``: hiva, openface
+or feat). The hiva layout::
 
-    input, frame, timestamp, face_id, confidence, success, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+    input, frame, face_id, timestamp, confidence, success, face_x, face_y, face_width,
+    face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
 
-``timestamp`` is in seconds (0 for images), ``confidence`` is MediaPipe's face-detection score,
-``_p`` is the probability (rounded to 6 decimals), ``_c`` is 1 when ``_p`` ≥ the AU's threshold
-(the run's validation-tuned thresholds when it stored them, else 0.5). A frame where no face is
-found is a row with ``success`` 0, ``confidence`` 0 and empty AU columns. Without alignment
-(``--no-align``) each whole frame is scored: ``success`` 1, ``confidence`` empty. One face per
-frame (the largest, as ``hiva data align`` picks), so ``face_id`` is 0.
+``timestamp`` is in seconds (0 for images, NaN for in-memory frames), ``confidence`` is
+MediaPipe's face-detection score, ``face_*`` the detected box in the frame's pixels (x, y of its
+top-left corner), ``_p`` the probability (rounded to 6 decimals), ``_c`` 1 when ``_p`` ≥ the
+AU's threshold (the run's validation-tuned thresholds when it stored them, else 0.5). Every face
+MediaPipe finds is a row (``max_faces``: the largest ones only), ``face_id`` 0, 1, ... from the
+largest face down (no tracking across frames: ids are per frame). A frame where no face is found
+is one row with ``success`` 0, ``confidence`` 0 and empty box and AU columns. Without alignment
+(``--no-align``) each whole frame is one face: ``success`` 1, ``confidence`` and box empty.
 
 Decoding, detection and alignment run in one background thread while the model scores full
 batches in the caller's thread, so the two overlap (benchmarks/bench_predict.py measures it).
+Rows go out batch by batch: ``save=`` / the CLI stream them to the file, so memory stays flat on
+a long video.
 """
 
 from __future__ import annotations
@@ -31,12 +37,16 @@ import numpy as np
 
 from hiva.errors import HivaError
 from hiva.predict.table import (
-    META_COLUMNS,
+    BOX_COLUMNS,
+    FORMATS,
     OUT_SUFFIXES,
     class_columns,
+    columns,
+    in_format,
     prob_columns,
-    write_table,
 )
+
+NO_BOX = (float("nan"),) * 4
 
 
 @dataclass(frozen=True)
@@ -55,13 +65,17 @@ class PredictConfig:
     weights: str = "best"
     progress: bool = True
     model_threads: int | None = None
+    format: str = "hiva"
+    max_faces: int | None = None
+    skip_frames: int = 1
 
     def __post_init__(self) -> None:
         from hiva.config import check_config
 
         check_config("predict", [
             (len(self.inputs) > 0, "give at least one image, folder or video"),
-            (bool(self.checkpoint), "--checkpoint names the run or export folder to use"),
+            (bool(self.checkpoint), "--checkpoint names the run folder, export folder or Hub "
+             "id (OWNER/NAME) to use"),
             (self.batch_size >= 1, f"--batch-size must be ≥ 1, got {self.batch_size}"),
             (Path(self.out).suffix.lower() in OUT_SUFFIXES,
              f"--out {self.out}: end it in .csv or .parquet"),
@@ -73,6 +87,11 @@ class PredictConfig:
              f"--model-threads must be ≥ 1, got {self.model_threads}"),
             (_threshold_ok(self.threshold),
              f"--threshold {self.threshold!r}: pass auto or a number in (0, 1)"),
+            (self.format in FORMATS,
+             f"--format {self.format!r}: use one of {', '.join(FORMATS)}"),
+            (self.max_faces is None or self.max_faces >= 1,
+             f"--max-faces must be ≥ 1, got {self.max_faces}"),
+            (self.skip_frames >= 1, f"--skip-frames must be ≥ 1, got {self.skip_frames}"),
         ])
 
 
@@ -121,22 +140,28 @@ class Detector:
     """A trained HiVA ready to score faces.
 
     ``Detector(checkpoint)`` takes a ``hiva train`` run folder (fold ``fold``, default the
-    lowest trained one) or a ``hiva export`` folder. ``detect(paths)`` → ``pandas.DataFrame``
-    with the columns of ``hiva predict``. ``align`` None follows the training data (aligned
-    crops → align; the synthetic set → whole frames); ``threshold`` "auto" uses the run's tuned
-    thresholds when it stored them, else 0.5. ``model_threads``: torch's CPU threads while
-    ``detect`` runs (None: torch's setting; on a machine shared with other work, cores - 1
-    leaves the background decode/detect thread a core and avoids OpenMP stalls).
+    lowest trained one), a ``hiva export`` folder, or the Hub id of an export
+    (``OWNER/NAME[@REVISION]``, through the local Hub cache). ``detect(inputs)`` → a
+    ``pandas.DataFrame`` with the columns of ``hiva predict``. ``align`` None follows the
+    training data (aligned crops → align; the synthetic set → whole frames); ``threshold``
+    "auto" uses the run's tuned thresholds when it stored them, else 0.5. ``model_threads``:
+    torch's CPU threads while ``detect`` runs (None: torch's setting; on a machine shared with
+    other work, cores - 1 leaves the background decode/detect thread a core and avoids OpenMP
+    stalls).
+    ``max_faces``: score at most this many faces per frame, the largest (None: all).
     """
 
     def __init__(self, checkpoint, *, fold: int | None = None, device: str = "auto",
                  batch_size: int = 16, align: bool | None = None, threshold: str | float = "auto",
                  text_bank: str | None = None, weights: str = "best",
-                 model_threads: int | None = None):
+                 model_threads: int | None = None, max_faces: int | None = None):
         from hiva.predict.loader import load, model_input_transform
 
         if batch_size < 1:
             raise HivaError(f"batch_size must be ≥ 1, got {batch_size}")
+        if max_faces is not None and max_faces < 1:
+            raise HivaError(f"max_faces must be ≥ 1 (or None: every face), got {max_faces}")
+        self.max_faces = max_faces
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
         self.batch_size = batch_size
@@ -144,6 +169,7 @@ class Detector:
         self.transform = model_input_transform(self.loaded)
         self._aligner = None
         self.unreadable: list[tuple[str, str]] = []
+        self.counts = {"rows": 0, "faces": 0}  # of the last ``detect``
 
     # ------------------------------------------------------------------ properties
     @property
@@ -176,7 +202,8 @@ class Detector:
 
     @property
     def columns(self) -> list[str]:
-        return [*META_COLUMNS, *prob_columns(self.outputs), *class_columns(self.outputs)]
+        """The columns of ``detect``'s table in the hiva layout (``hiva.predict.table``)."""
+        return columns(self.outputs)
 
     def describe(self) -> str:
         ld = self.loaded
@@ -217,6 +244,16 @@ class Detector:
             return crop, float(info["score"]), info.get("landmarks")
         return crop, float(info["score"])
 
+    def faces(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float, tuple]]:
+        """Every face of a frame to score, largest first (at most ``max_faces``): (face image
+        before the model's transform, detection confidence, box x, y, w, h in the frame's
+        pixels); ``[]`` when aligning finds none. Without alignment the whole frame is one face
+        (confidence and box NaN)."""
+        if not self.align:
+            return [(rgb, float("nan"), NO_BOX)]
+        return [(crop, float(info["score"]), tuple(float(v) for v in info["box"]))
+                for crop, info in self.aligner().align_all(rgb, self.max_faces)]
+
     def to_tensor(self, img: np.ndarray):
         from PIL import Image
 
@@ -250,19 +287,20 @@ class Detector:
         return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 
     # ------------------------------------------------------------------ the pipeline
-    def _produce(self, sources, q: queue.Queue, stop: threading.Event) -> None:
-        """Background thread: decode → detect/align → tensor, in input order."""
+    def _produce(self, sources, every: int, q: queue.Queue, stop: threading.Event) -> None:
+        """Background thread: decode → detect/align → tensors, in input order; one item per
+        frame with a list of (tensor, confidence, box), empty when no face was found."""
         from hiva.predict.media import Unreadable, iter_frames
 
         try:
             for src in sources:
                 try:
-                    for fr in iter_frames(src):
+                    for fr in iter_frames(src, every):
                         if stop.is_set():
                             return
-                        img, conf = self.prepare(fr.rgb)
-                        x = None if img is None else self.to_tensor(img)
-                        q.put(("row", (fr.source, fr.frame, fr.timestamp, conf, x)))
+                        faces = [(self.to_tensor(img), conf, box)
+                                 for img, conf, box in self.faces(fr.rgb)]
+                        q.put(("frame", (fr.source, fr.frame, fr.timestamp, faces)))
                 except Unreadable as e:
                     q.put(("unreadable", (src.path, str(e))))
         except BaseException as e:  # noqa: BLE001 — handed to the caller's thread to re-raise
@@ -270,22 +308,28 @@ class Detector:
         finally:
             q.put(("end", None))
 
-    def iter_rows(self, paths, progress: bool = False):
-        """Yield one dict per frame (the table's columns), in input order. Unreadable files are
-        appended to ``self.unreadable`` as (path, reason)."""
+    def iter_batches(self, inputs, progress: bool = False, batch_size: int | None = None,
+                     skip_frames: int = 1):
+        """Yield the table (hiva layout, typed) a batch of rows at a time, in input order: one
+        row per face, one per faceless frame. Unreadable files are appended to
+        ``self.unreadable`` as (path, reason)."""
         import torch
         from tqdm import tqdm
 
         from hiva.predict.media import count_frames, expand_inputs
 
-        sources = expand_inputs(paths)
+        bs = self.batch_size if batch_size is None else batch_size
+        if bs < 1 or skip_frames < 1:
+            raise HivaError(f"batch_size and skip_frames must be ≥ 1, got {bs} and "
+                            f"{skip_frames}")
+        sources = expand_inputs(inputs)
         total = None
         if progress:
-            counts = [count_frames(s) for s in sources]
+            counts = [count_frames(s, skip_frames) for s in sources]
             total = None if any(c is None for c in counts) else sum(counts)
         bar = tqdm(total=total, unit="frame", desc="predict", disable=not progress,
                    dynamic_ncols=True, file=sys.stderr)
-        q: queue.Queue = queue.Queue(maxsize=4 * self.batch_size)
+        q: queue.Queue = queue.Queue(maxsize=4 * bs)
         stop = threading.Event()
         # Torch keeps its threads by default: on an idle 2-core machine that is fastest (the
         # decode/detect thread needs ~5 ms a frame). When other processes load the cores, torch's
@@ -295,33 +339,36 @@ class Detector:
         want = self.model_threads or threads
         if self.loaded.device.type == "cpu" and want != threads:
             torch.set_num_threads(want)
-        worker = threading.Thread(target=self._produce, args=(sources, q, stop), daemon=True)
+        worker = threading.Thread(target=self._produce, args=(sources, skip_frames, q, stop),
+                                  daemon=True)
         worker.start()
         pcols, ccols = prob_columns(self.outputs), class_columns(self.outputs)
         th = np.asarray(self.thresholds, dtype=np.float64)
-        pending: list[tuple] = []  # rows in order; faces wait for their batch
+        pending: list[tuple] = []  # frames in order; their faces wait for the batch
 
         def flush():
-            faces = [r for r in pending if r[4] is not None]
+            xs = [x for *_, faces in pending for x, _, _ in faces]
             probs = None
-            if faces:
-                x = torch.stack([r[4] for r in faces])
-                probs = np.round(self._probs(self.forward(x)).astype(np.float64), 6)
-            j = 0
-            for src, frame, ts, conf, xx in pending:
-                row = {"input": src, "frame": frame, "timestamp": round(float(ts), 6),
-                       "face_id": 0, "confidence": conf, "success": int(xx is not None)}
-                if xx is not None:
+            if xs:
+                probs = np.round(self._probs(self.forward(torch.stack(xs))).astype(np.float64),
+                                 6)
+            rows, j = [], 0
+            for src, frame, ts, faces in pending:
+                base = {"input": src, "frame": frame, "timestamp": round(float(ts), 6)}
+                if not faces:
+                    rows.append({**base, "face_id": 0, "confidence": 0.0, "success": 0,
+                                 **dict(zip(BOX_COLUMNS, NO_BOX))})
+                for k, (_, conf, box) in enumerate(faces):
                     p = probs[j]
                     j += 1
+                    row = {**base, "face_id": k, "confidence": round(conf, 6), "success": 1,
+                           **dict(zip(BOX_COLUMNS, (round(v, 2) for v in box)))}
                     row.update(zip(pcols, p.tolist()))
                     row.update(zip(ccols, (p >= th).astype(int).tolist()))
-                else:
-                    row.update(dict.fromkeys(pcols, float("nan")))
-                    row.update(dict.fromkeys(ccols, None))
-                yield row
+                    rows.append(row)
             bar.update(len(pending))
             pending.clear()
+            return self._typed(rows)
 
         try:
             n_faces = 0
@@ -335,13 +382,14 @@ class Detector:
                     self.unreadable.append(item)
                     continue
                 pending.append(item)
-                n_faces += item[4] is not None
+                n_faces += len(item[3])
                 # a full batch of faces, or a long run of frames without one (keeps output and
                 # the progress bar moving through faceless stretches)
-                if n_faces >= self.batch_size or len(pending) >= 8 * self.batch_size:
-                    yield from flush()
+                if n_faces >= bs or len(pending) >= 8 * bs:
+                    yield flush()
                     n_faces = 0
-            yield from flush()
+            if pending:
+                yield flush()
         finally:
             torch.set_num_threads(threads)
             stop.set()
@@ -352,20 +400,58 @@ class Detector:
                     pass
             bar.close()
 
-    def detect(self, paths, progress: bool = False):
-        """A DataFrame with one row per frame of ``paths`` (files, folders, videos). Files that
-        could not be read are listed in ``df.attrs["unreadable"]`` as (path, reason)."""
+    def detect(self, inputs, progress: bool = False, *, batch_size: int | None = None,
+               skip_frames: int = 1, save=None, format: str = "hiva"):
+        """The table of ``inputs``: one row per face (a frame without one: one row), in input
+        order, in layout ``format`` (hiva, openface or feat: ``hiva.predict.table``).
+
+        ``inputs``: a path or a list of paths (images, folders, videos) and/or frames in memory
+        (numpy uint8 H×W×3 RGB or T×H×W×3, PIL images; named ``<array i>``). ``batch_size``:
+        faces per model call (default: the Detector's). ``skip_frames`` k: score every k-th
+        frame of a video (the ``frame`` column keeps the video's index). ``save``: a .csv or
+        .parquet path; rows are written batch by batch as they are scored (memory stays flat on
+        a long video), the file appears complete at the end, and ``detect`` returns its path
+        instead of a DataFrame. Files that could not be read are listed in
+        ``df.attrs["unreadable"]`` (and ``self.unreadable``) as (path, reason)."""
         import pandas as pd
 
-        self.unreadable = []
-        rows = list(self.iter_rows(paths, progress=progress))
-        df = pd.DataFrame(rows, columns=self.columns)
-        return self._typed(df)
+        from hiva.predict.table import TableWriter
 
-    def _typed(self, df):
-        """Stable dtypes, the same from a CSV round trip: ints, floats, nullable Int8 classes."""
+        if format not in FORMATS:
+            raise HivaError(f"format {format!r}: use one of {', '.join(FORMATS)}")
+        self.unreadable = []
+        self.counts = {"rows": 0, "faces": 0}
+        batches = self.iter_batches(inputs, progress, batch_size, skip_frames)
+        empty = self._typed([])
+        if save is not None:
+            if Path(save).suffix.lower() not in OUT_SUFFIXES:
+                raise HivaError(f"save={save}: end it in .csv or .parquet")
+            with TableWriter(save, empty=in_format(empty, self.outputs, format)) as w:
+                for df in batches:
+                    self._count(df)
+                    w.write(in_format(df, self.outputs, format))
+            return Path(save)
+        parts = [empty]
+        for df in batches:
+            self._count(df)
+            parts.append(df)
+        df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else empty
+        df = self._typed(df)
+        return in_format(df, self.outputs, format)
+
+    def _count(self, df) -> None:
+        self.counts["rows"] += len(df)
+        self.counts["faces"] += int(df["success"].sum())
+
+    def _typed(self, rows):
+        """A DataFrame of ``rows`` (dicts or a frame) in the hiva layout with stable dtypes, the
+        same from a CSV round trip: ints, floats, nullable Int8 classes."""
+        import pandas as pd
+
+        df = pd.DataFrame(rows, columns=self.columns)
         df = df.astype({"input": "string", "frame": "int64", "timestamp": "float64",
-                        "face_id": "int64", "confidence": "float64", "success": "int64"})
+                        "face_id": "int64", "confidence": "float64", "success": "int64",
+                        **dict.fromkeys(BOX_COLUMNS, "float64")})
         for c in prob_columns(self.outputs):
             df[c] = df[c].astype("float64")
         for c in class_columns(self.outputs):
@@ -376,7 +462,8 @@ class Detector:
 
 
 def run(cfg: PredictConfig) -> dict:
-    """Score every frame of ``cfg.inputs`` and write ``cfg.out``; returns a summary."""
+    """Score every frame of ``cfg.inputs`` and stream the rows to ``cfg.out``; returns a
+    summary."""
     import time
 
     from hiva.predict.media import expand_inputs
@@ -384,19 +471,21 @@ def run(cfg: PredictConfig) -> dict:
     expand_inputs(cfg.inputs)  # a missing path fails now, not after loading the model
     det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
                    align=cfg.align, threshold=cfg.threshold, text_bank=cfg.text_bank,
-                   weights=cfg.weights, model_threads=cfg.model_threads)
+                   weights=cfg.weights, model_threads=cfg.model_threads,
+                   max_faces=cfg.max_faces)
     print(det.describe(), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    df = det.detect(list(cfg.inputs), progress=cfg.progress)
+    det.detect(list(cfg.inputs), progress=cfg.progress, skip_frames=cfg.skip_frames,
+               save=cfg.out, format=cfg.format)
     secs = time.perf_counter() - t0
-    write_table(df, cfg.out)
-    bad = df.attrs.get("unreadable", [])
-    faces = int(df["success"].sum())
-    summary = {"rows": len(df), "faces": faces, "no_face": len(df) - faces,
-               "unreadable": len(bad), "seconds": round(secs, 3), "out": str(cfg.out)}
-    print(f"wrote {len(df)} rows to {cfg.out}: {faces} faces scored, {len(df) - faces} frames "
-          f"without a face, {len(bad)} unreadable files skipped ({len(df) / max(secs, 1e-9):.1f} "
-          "frames/s)", file=sys.stderr, flush=True)
+    bad = det.unreadable
+    rows, faces = det.counts["rows"], det.counts["faces"]
+    no_face = det.counts["rows"] - faces
+    summary = {"rows": rows, "faces": faces, "no_face": no_face, "unreadable": len(bad),
+               "seconds": round(secs, 3), "out": str(cfg.out)}
+    print(f"wrote {rows} rows to {cfg.out}: {faces} faces scored, {no_face} frames without a "
+          f"face, {len(bad)} unreadable files skipped ({faces / max(secs, 1e-9):.1f} faces/s)",
+          file=sys.stderr, flush=True)
     for path, why in bad[:20]:
         print(f"unreadable: {path} ({why})", file=sys.stderr)
     if len(bad) > 20:

@@ -1,4 +1,5 @@
-"""Reading what ``hiva predict`` is given: image files, folders of them, and videos.
+"""Reading what ``hiva predict`` is given: image files, folders of them, videos, and frames
+already in memory (numpy arrays, PIL images: ``hiva.Detector.detect``).
 
 Reads images with Pillow (EXIF orientation applied) and videos with PyAV, every frame, in decode
 order. A video frame's timestamp is its presentation time (``pts × time_base``) minus the stream's
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,12 @@ VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg",
 @dataclass(frozen=True)
 class Source:
     """One file to read: ``kind`` is image, video, or unknown (an explicit file with another
-    extension: tried as an image, then as a video)."""
+    extension: tried as an image, then as a video); or ``array``: frames in memory (``data``,
+    T×H×W×3 uint8 RGB; ``path`` is ``<array i>``, i its place among the inputs)."""
 
     path: str
     kind: str
+    data: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -52,13 +55,40 @@ def _kind(p: Path) -> str:
     return "image" if ext in IMAGE_EXTS else "video" if ext in VIDEO_EXTS else "unknown"
 
 
+def as_frames(obj, where: str) -> np.ndarray:
+    """An in-memory input as T×H×W×3 uint8 RGB: a PIL image, or a numpy array H×W (grey),
+    H×W×3 (RGB), H×W×4 (RGBA: alpha dropped) or T×H×W×3 (frames of one clip)."""
+    if hasattr(obj, "convert") and hasattr(obj, "size"):  # a PIL image
+        return np.asarray(obj.convert("RGB"))[None]
+    a = np.asarray(obj)
+    if a.dtype != np.uint8:
+        raise HivaError(f"{where}: an array of {a.dtype}; pass uint8 RGB pixels (0-255), e.g. "
+                        "(img * 255).round().astype(numpy.uint8)")
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    if a.ndim == 3 and a.shape[-1] == 4:
+        a = a[..., :3]
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] != 3 or 0 in a.shape:
+        raise HivaError(f"{where}: an array of shape {tuple(np.asarray(obj).shape)}; pass "
+                        "H×W×3 RGB (a frame) or T×H×W×3 (a clip)")
+    return a
+
+
 def expand_inputs(inputs) -> list[Source]:
     """Files in the order given; a folder contributes its images and videos (recursively, sorted
-    by path, hidden files left out). Missing paths and folders without media are errors."""
-    if isinstance(inputs, (str, Path)):
+    by path, hidden files left out); a numpy array or PIL image is frames in memory. Missing
+    paths and folders without media are errors."""
+    if isinstance(inputs, (str, Path, np.ndarray)) or not hasattr(inputs, "__iter__") or (
+            hasattr(inputs, "convert")):  # one path, array or PIL image
         inputs = [inputs]
     out: list[Source] = []
-    for raw in inputs:
+    for i, raw in enumerate(inputs):
+        if not isinstance(raw, (str, Path)):
+            where = f"<array {i}>"
+            out.append(Source(where, "array", as_frames(raw, f"input {i} ({where})")))
+            continue
         p = Path(raw)
         if p.is_dir():
             found = [Source(str(f), _kind(f)) for f in sorted(p.rglob("*"))
@@ -89,11 +119,16 @@ def read_image(path: str) -> np.ndarray:
         raise Unreadable(f"{type(e).__name__}: {e}") from None
 
 
-def count_frames(src: Source) -> int | None:
-    """Frames in ``src`` for a progress bar (the container's count, or duration × rate); None when
-    the container does not say."""
+def count_frames(src: Source, every: int = 1) -> int | None:
+    """Frames of ``src`` that will be scored, for a progress bar (the container's count, or
+    duration × rate; every ``every``-th of a video's); None when the container does not say."""
     if src.kind == "image":
         return 1
+    n = len(src.data) if src.kind == "array" else _video_frames(src)
+    return None if n is None else -(-n // every)
+
+
+def _video_frames(src: Source) -> int | None:
     try:
         import av
 
@@ -110,8 +145,9 @@ def count_frames(src: Source) -> int | None:
     return None
 
 
-def iter_video(path: str) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(index, seconds, RGB) for every frame of the first video stream, in presentation order.
+def iter_video(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(index, seconds, RGB) for every frame of the first video stream, in presentation order;
+    ``every`` k: only frames 0, k, 2k, ... (the others are decoded but not converted).
 
     A file that cannot be opened raises ``Unreadable`` before any frame; a decode error part way
     raises ``Unreadable`` after the frames decoded so far (those are kept by the caller)."""
@@ -138,7 +174,8 @@ def iter_video(path: str) -> Iterator[tuple[int, float, np.ndarray]]:
                     t = i / rate
                 else:
                     t = float("nan")
-                yield i, t, fr.to_ndarray(format="rgb24")
+                if i % every == 0:
+                    yield i, t, fr.to_ndarray(format="rgb24")
                 i += 1
         except Exception as e:  # noqa: BLE001
             raise Unreadable(f"decoding stopped after {i} frames ({type(e).__name__}: {e})"
@@ -147,8 +184,14 @@ def iter_video(path: str) -> Iterator[tuple[int, float, np.ndarray]]:
             raise Unreadable("no decodable frames")
 
 
-def iter_frames(src: Source) -> Iterator[Frame]:
-    """Frames of one source; raises ``Unreadable`` (possibly after some frames of a video)."""
+def iter_frames(src: Source, every: int = 1) -> Iterator[Frame]:
+    """Frames of one source (of a video or an in-memory clip, every ``every``-th); raises
+    ``Unreadable`` (possibly after some frames of a video). In-memory frames have timestamp NaN:
+    their rate is unknown."""
+    if src.kind == "array":
+        for i in range(0, len(src.data), every):
+            yield Frame(src.path, i, float("nan"), src.data[i])
+        return
     if src.kind == "image":
         yield Frame(src.path, 0, 0.0, read_image(src.path))
         return
@@ -160,5 +203,5 @@ def iter_frames(src: Source) -> Iterator[Frame]:
         else:
             yield Frame(src.path, 0, 0.0, rgb)
             return
-    for i, t, rgb in iter_video(src.path):
+    for i, t, rgb in iter_video(src.path, every):
         yield Frame(src.path, i, t, rgb)

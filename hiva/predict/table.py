@@ -1,16 +1,45 @@
-"""The table ``hiva predict`` writes, one row per frame in input order, in OpenFace's spirit::
+"""The table ``hiva predict`` writes, one row per face (a frame without a face: one row), in input
+order, in one of three layouts (``--format``):
 
-    input, frame, timestamp, face_id, confidence, success, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+``hiva`` (default)::
 
-CSV or Parquet by the file's suffix; ``read_table`` gives back the dtypes ``Detector.detect``
-returns. Columns are described in ``hiva.predict.detector``.
+    input, frame, face_id, timestamp, confidence, success, face_x, face_y, face_width,
+    face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+
+``openface``: OpenFace 2's leading columns in its order (``FeatureExtraction``'s CSV, which
+scripts often skip by position), then the face box, the 0/1 decisions under OpenFace's names, our
+probabilities, and the input last (OpenFace writes one file per input and has no such column;
+py-feat's ``read_openface`` replaces it by the file's name)::
+
+    frame, face_id, timestamp, confidence, success, face_x, face_y, face_width, face_height,
+    AU01_c ... AUnn_c, AU01_p ... AUnn_p, input
+
+There are no ``AUxx_r`` columns: OpenFace's ``_r`` is an intensity on 0-5, which hiva does not
+estimate.
+
+``feat``: py-feat's ``Detector.detect`` layout, which ``feat.utils.io.read_feat`` reads back
+(``.aus`` = the columns whose name holds "AU", ``.faceboxes`` = ``FaceRect*``, ``FaceScore``)::
+
+    frame, FaceRectX, FaceRectY, FaceRectWidth, FaceRectHeight, FaceScore, AU01 ... AUnn, input,
+    face_id, timestamp
+
+``AUxx`` there is the probability; decisions are left out (any column holding "AU" would join
+``.aus``).
+
+CSV or Parquet by the file's suffix. ``TableWriter`` streams batches of rows to the file and
+renames it into place at the end (a kill leaves no half table); ``read_table`` gives back the
+dtypes ``Detector.detect`` returns. Columns are described in ``hiva.predict.detector``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-META_COLUMNS = ("input", "frame", "timestamp", "face_id", "confidence", "success")
+FORMATS = ("hiva", "openface", "feat")
+BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
+META_COLUMNS = ("input", "frame", "face_id", "timestamp", "confidence", "success", *BOX_COLUMNS)
+OPENFACE_LEAD = ("frame", "face_id", "timestamp", "confidence", "success")
+FEAT_BOX = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight", "FaceScore")
 OUT_SUFFIXES = (".csv", ".parquet")
 
 
@@ -29,6 +58,34 @@ def class_columns(aus) -> list[str]:
     return [f"{_stem(a)}_c" for a in aus]
 
 
+def columns(outputs, fmt: str = "hiva") -> list[str]:
+    """The columns of a ``fmt`` table for a model with these outputs, in order."""
+    p, c = prob_columns(outputs), class_columns(outputs)
+    if fmt == "hiva":
+        return [*META_COLUMNS, *p, *c]
+    if fmt == "openface":
+        return [*OPENFACE_LEAD, *BOX_COLUMNS, *c, *p, "input"]
+    if fmt == "feat":
+        return ["frame", *FEAT_BOX, *(_stem(a) for a in outputs), "input", "face_id",
+                "timestamp"]
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def in_format(df, outputs, fmt: str = "hiva"):
+    """The hiva-layout table ``df`` (``Detector``'s rows, typed) in layout ``fmt``: the same
+    values, renamed and reordered."""
+    if fmt == "hiva":
+        return df
+    if fmt == "feat":
+        ren = dict(zip(("face_x", "face_y", "face_width", "face_height", "confidence"),
+                       FEAT_BOX))
+        ren.update({f"{_stem(a)}_p": _stem(a) for a in outputs})
+        df = df.rename(columns=ren)
+    out = df[columns(outputs, fmt)]
+    out.attrs = dict(df.attrs)
+    return out
+
+
 def read_table(path):
     """Read a table written by ``hiva predict`` back with the same dtypes ``detect`` returns."""
     import pandas as pd
@@ -43,15 +100,72 @@ def read_table(path):
     return df
 
 
+class TableWriter:
+    """Append batches of rows (DataFrames with the same columns and dtypes) to a CSV or Parquet
+    file, written under a temporary name and renamed into place by ``close()``; ``abort()`` (or
+    leaving the ``with`` block on an exception) removes it. Memory holds one batch at a time."""
+
+    def __init__(self, out, empty=None):
+        self.out = Path(out)
+        if self.out.suffix.lower() not in OUT_SUFFIXES:
+            raise ValueError(f"{out}: end it in .csv or .parquet")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out.with_name(f".{self.out.name}.partial")
+        self.parquet = self.out.suffix.lower() == ".parquet"
+        self.empty = empty  # an empty frame with the columns: what an empty table holds
+        self.rows = 0
+        self._fh = None  # CSV file object or pyarrow ParquetWriter
+
+    def write(self, df) -> None:
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if self._fh is None:
+                self._fh = pq.ParquetWriter(str(self.tmp), table.schema)
+            self._fh.write_table(table)
+        else:
+            if self._fh is None:
+                self._fh = open(self.tmp, "w", newline="", encoding="utf-8")
+                df.to_csv(self._fh, index=False)
+            else:
+                df.to_csv(self._fh, index=False, header=False)
+            self._fh.flush()
+        self.rows += len(df)
+
+    def close(self) -> Path:
+        import os
+
+        if self._fh is None and self.empty is not None:
+            self.write(self.empty)
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            os.replace(self.tmp, self.out)
+        return self.out
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
 def write_table(df, out) -> Path:
     """CSV or Parquet by suffix, written to a temp file and renamed (a kill leaves no half
     table)."""
-    from hiva.runtime import atomic_write
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
-    else:
-        atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
-    return out
+    with TableWriter(out, empty=df) as w:
+        if len(df):
+            w.write(df)
+    return Path(out)

@@ -32,8 +32,9 @@ def test_predict_rows_timestamps_and_no_face(predicted, media):
     from hiva.predict.table import read_table
 
     df = read_table(predicted["csv"])
-    assert list(df.columns) == ["input", "frame", "timestamp", "face_id", "confidence",
-                                "success", *P_COLS, *C_COLS]
+    assert list(df.columns) == ["input", "frame", "face_id", "timestamp", "confidence",
+                                "success", "face_x", "face_y", "face_width", "face_height",
+                                *P_COLS, *C_COLS]
     vid = df[df["input"] == str(media["video"])]
     assert len(vid) == len(VIDEO_PLAN)  # one row per frame, none dropped
     assert vid["frame"].tolist() == list(range(len(VIDEO_PLAN)))
