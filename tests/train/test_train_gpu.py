@@ -53,6 +53,13 @@ def test_predict_on_cuda(tiny_manifest, tmp_path, tiny_cfg):
     df = det.detect(tiny_manifest.parent)
     p = df[[c for c in df.columns if c.startswith("AU") and c.endswith("_p")]]
     assert len(df) > 0 and np.isfinite(p.to_numpy(dtype=float)).all()
+    # streamed to disk in py-feat's layout: the same probabilities
+    import pandas as pd
+
+    out = det.detect(tiny_manifest.parent, save=tmp_path / "au.parquet", format="feat")
+    feat = pd.read_parquet(out)
+    np.testing.assert_allclose(feat[[c[:-2] for c in p.columns]].to_numpy(), p.to_numpy(),
+                               atol=1.01e-6)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="DDP needs 2 CUDA devices")
