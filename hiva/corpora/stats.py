@@ -1,7 +1,11 @@
 """Corpus statistics and quality figures (``hiva corpus stats``).
 
 Reads a corpus (any spec ``load_corpus`` takes) and, for a local folder, its manifest; returns a
-JSON-able dict and optionally writes a PNG. Two quality figures:
+JSON-able dict and optionally writes a PNG. Per AU, the share of rows that pass each of the row
+checks of ``hiva.pipeline.filters`` (unknown words, template residue, repeated clauses, the
+movements against the FACS facts), run on each row on its own, so a corpus made before a check
+existed, or by another tool, is measured the same way; with a judge pass (``judge_score``), how
+often the judge and the fact checks agree. Two more quality figures:
 
 - AU identifiability: the share of descriptions whose nearest AU centroid (cosine, sentence
   encoder) is their own AU. Each description is left out of its own AU's centroid, so a
@@ -163,6 +167,15 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
         emb = np.asarray(encoder.encode(texts))
         ident, ident_per = identifiability(emb, aus)
 
+    from hiva.pipeline.filters import ROW_CHECKS, each_check
+
+    found = [each_check(t, int(a)) for t, a in zip(texts, aus)]
+    passed = {c: np.array([f[c] is None for f in found], dtype=bool) for c in ROW_CHECKS}
+    all_pass = np.logical_and.reduce([passed[c] for c in ROW_CHECKS]) if texts else \
+        np.zeros(0, dtype=bool)
+    reasons = Counter(f["facts"].split(":")[0] for f in found if f["facts"])
+    judge = _judge_agreement(df, passed["facts"]) if "judge_score" in df else None
+
     rng = np.random.default_rng(seed)
     per_au = {}
     for a in sorted(set(aus.tolist())):
@@ -175,6 +188,10 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
             "distinct_2": distinct_n([texts[i] for i in idx], 2),
             "identifiability": ident_per.get(int(a)),
             "contamination": float(cont_flag[idx].mean()),
+            "checks": {c: float(passed[c][idx].mean()) for c in ROW_CHECKS},
+            "checks_all": float(all_pass[idx].mean()),
+            "failures": [f"{texts[i]}  [{'; '.join(f'{c}: {v}' for c, v in found[i].items() if v)}]"
+                         for i in idx if not all_pass[i]][:samples],
             "samples": [texts[i] for i in sorted(pick)],
         }
     return {
@@ -188,6 +205,11 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
         "dedup": dd or None,
         "dedup_kept_ratio": dedup_ratio,
         "filters": manifest.get("filters"),
+        "filters_by_au": manifest.get("filters_by_au"),
+        "checks": {c: float(passed[c].mean()) if texts else None for c in ROW_CHECKS},
+        "checks_all": float(all_pass.mean()) if texts else None,
+        "fact_reasons": dict(reasons),
+        "judge": judge,
         "identifiability": ident,
         "identifiability_encoder": getattr(encoder, "identity", None) if encoder else None,
         "contamination": float(cont_flag.mean()) if len(cont_flag) else 0.0,
@@ -196,6 +218,23 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
         "per_axis": {k: dict(v.most_common()) for k, v in per_axis.items()},
         "per_au": per_au,
     }
+
+
+def _judge_agreement(df, facts_pass) -> dict[str, Any] | None:
+    """How the judge's 1-5 scores line up with the fact checks: mean score of rows that pass
+    and that fail them, and the share of rows where "score ≥ 4" and "passes" agree."""
+    import numpy as np
+
+    score = df["judge_score"].to_numpy(dtype="float64", na_value=np.nan)
+    ok = ~np.isnan(score)
+    if not ok.any():
+        return None
+    good, fp = score[ok] >= 4, facts_pass[ok]
+    mean = lambda m: float(score[ok][m].mean()) if m.any() else None  # noqa: E731
+    return {"scored": int(ok.sum()), "mean_score_facts_pass": mean(fp),
+            "mean_score_facts_fail": mean(~fp), "agreement": float((good == fp).mean()),
+            "judge_good_facts_fail": int((good & ~fp).sum()),
+            "judge_bad_facts_pass": int((~good & fp).sum())}
 
 
 def plot_stats(stats: dict[str, Any], path: str | Path, title: str = "") -> None:
@@ -261,12 +300,28 @@ def format_stats(stats: dict[str, Any]) -> str:
         lines.append(f"most named: {stats['contamination_top']}")
     for k, v in stats["per_axis"].items():
         lines.append(f"axis {k}: {v}")
-    lines.append(f"{'AU':>5} {'rows':>6} {'words':>6} {'dist-2':>6} {'ident':>6} {'contam':>6}")
+    if stats.get("checks"):
+        lines.append("rows passing each check (run on every row): "
+                     + "  ".join(f"{c} {pct(v)}" for c, v in stats["checks"].items())
+                     + f"  all {pct(stats['checks_all'])}  facts: {stats['fact_reasons']}")
+    if stats.get("judge"):
+        j = stats["judge"]
+        lines.append(f"judge: {j['scored']} scored; mean score {j['mean_score_facts_pass']} "
+                     f"where the fact checks pass, {j['mean_score_facts_fail']} where they fail; "
+                     f"agreement (score ≥ 4 vs pass) {pct(j['agreement'])}")
+    lines.append(f"{'AU':>5} {'rows':>6} {'words':>6} {'dist-2':>6} {'ident':>6} {'contam':>6} "
+                 f"{'vocab':>6} {'resid':>6} {'repeat':>6} {'facts':>6} {'all':>6}")
     for a, p in stats["per_au"].items():
+        ch = p.get("checks") or {}
         lines.append(f"{'AU' + str(a):>5} {p['rows']:>6} {p['mean_words']:>6.1f} "
                      f"{p['distinct_2']:>6.2f} {pct(p['identifiability']):>6} "
-                     f"{pct(p['contamination']):>6}  {p['name']}")
+                     f"{pct(p['contamination']):>6} "
+                     + " ".join(f"{pct(ch.get(c)):>6}" for c in
+                                ("unknown_words", "template_residue", "repeated_clause", "facts"))
+                     + f" {pct(p.get('checks_all')):>6}  {p['name']}")
     for a, p in stats["per_au"].items():
         for s in p["samples"]:
             lines.append(f"  AU{a}: {s}")
+        for s in p.get("failures", []):
+            lines.append(f"  AU{a} fails: {s}")
     return "\n".join(lines)

@@ -2,7 +2,19 @@
 
 ``parse_reply`` strips preambles, numbering and quotes and splits list replies into items;
 ``check`` returns None for a kept description or the reason it is dropped. Every drop is counted
-by reason in the corpus manifest.
+by reason (and by AU) in the corpus manifest.
+
+Beyond form (length, language, repetition, naming other AUs), ``fact_checks`` reads what a
+description says:
+
+- ``unknown_words``: a word in no English dictionary (pyspellchecker's word-frequency list) and
+  not in the FACS table's vocabulary (muscle names, cues): invented words like "browcorpse";
+- ``template_residue``: a field label of the prompt page ("Muscle:", "Cues:"), a phrase of its
+  instructions, or one of its example frames with a word changed ("Seen from the inside" for the
+  page's "Seen from the outside"), all read from the built-in templates;
+- ``repeated_clause``: two clauses of one description that are the same under small edits;
+- ``contradicts_facts`` / ``describes_other_au``: a clause that moves a face part against the
+  AU's FACS facts, or moves a part the facts never touch (``hiva.pipeline.facts``).
 """
 
 from __future__ import annotations
@@ -10,6 +22,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
 
 from hiva.config import check_config
 from hiva.facs import AUS
@@ -32,6 +46,7 @@ _OFF_FACE = re.compile(
     r"knees?|elbows?|toes?|spine|back muscles?)\b",
     re.I,
 )
+_CROWS_FEET = re.compile(r"\bcrow'?s[- ]feet\b", re.I)
 _CLAUSE = re.compile(r"[;,.:]")
 _WORD = re.compile(r"[A-Za-z']+")
 _STOP_EN = frozenset(
@@ -61,6 +76,8 @@ class FilterConfig:
     min_english_ratio: float = 0.9  # share of ASCII letters among letters
     min_fact_words: int = 2  # content words shared with the AU's FACS facts (grounding)
     drop_other_au_names: bool = True
+    max_clause_similarity: float = 0.8  # two clauses this alike (difflib ratio): repeated
+    fact_checks: bool = True  # unknown words, template residue, movements against the facts
 
     def __post_init__(self):
         check_config("generate", [
@@ -72,6 +89,8 @@ class FilterConfig:
             (0.0 <= self.min_english_ratio <= 1.0,
              f"min_english_ratio must be in [0, 1], got {self.min_english_ratio}"),
             (self.min_fact_words >= 0, f"min_fact_words must be ≥ 0, got {self.min_fact_words}"),
+            (0.0 < self.max_clause_similarity <= 1.0,
+             f"max_clause_similarity must be in (0, 1], got {self.max_clause_similarity}"),
         ])
 
 
@@ -165,8 +184,7 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
         return "repeated_tokens"
     if any(low[i] == low[i + 1] and len(low[i]) > 2 for i in range(len(low) - 1)):
         return "repeated_tokens"
-    clauses = [c.strip().lower() for c in _CLAUSE.split(text) if len(c.split()) >= 3]
-    if len(clauses) != len(set(clauses)):
+    if _repeated_clause(text, cfg.max_clause_similarity):
         return "repeated_clause"
     for m in _AU_REF.finditer(text):
         if int(m.group(1)) != au:
@@ -180,8 +198,130 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
         m = _GENERIC_ACTION.search(text)
         if m and m.group(1).lower() != AUS[au].name.lower():
             return "other_au"
-    if _OFF_FACE.search(text):
+    if _OFF_FACE.search(_CROWS_FEET.sub(" ", text)):  # crow's-feet are AU6's, not feet
         return "off_face"
     if cfg.min_fact_words and len(set(low) & fact_words(au)) < cfg.min_fact_words:
         return "ungrounded"
+    if cfg.fact_checks:
+        if unknown_words(text):
+            return "unknown_words"
+        if template_residue(text):
+            return "template_residue"
+        from hiva.pipeline.facts import check_facts
+
+        return check_facts(text, au).reason
     return None
+
+
+def _repeated_clause(text: str, max_similarity: float) -> bool:
+    """Two clauses (of ≥ 3 words) that are equal, or alike at ``max_similarity`` or more
+    (difflib's ratio on their words: "the brow is raised" / "the brows are raised")."""
+    clauses = [_WORD.findall(c.lower()) for c in _CLAUSE.split(text)]
+    clauses = [c for c in clauses if len(c) >= 3]
+    for i in range(len(clauses)):
+        for j in range(i + 1, len(clauses)):
+            a, b = clauses[i], clauses[j]
+            if a == b or SequenceMatcher(None, a, b, autojunk=False).ratio() >= max_similarity:
+                return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _speller():
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1)
+
+
+@lru_cache(maxsize=1)
+def facs_vocabulary() -> frozenset[str]:
+    """Every word of the FACS table (names, muscles, regions, cues) and of the movement reader's
+    part names: words a description may use that a general dictionary may lack."""
+    from hiva.pipeline.facts import _PARTS
+
+    text = " ".join(" ".join([a.name, *a.muscles, a.region, *a.appearance])
+                    for a in AUS.values())
+    text += " " + " ".join(re.sub(r"[^A-Za-z ]", " ", rx) for _, rx in _PARTS)
+    return frozenset(w.lower() for w in _WORD.findall(text))
+
+
+def unknown_words(text: str) -> list[str]:
+    """Words of ``text`` in neither pyspellchecker's English word list nor the FACS vocabulary
+    (hyphenated words are split; one- and two-letter words and possessives are let through)."""
+    words = {w.lower().removesuffix("'s").strip("'") for w in _WORD.findall(text)}
+    words = {w for w in words if len(w) > 2 and w not in facs_vocabulary()}
+    return sorted(_speller().unknown(words)) if words else []
+
+
+@lru_cache(maxsize=1)
+def _residue_tables() -> tuple[re.Pattern | None, frozenset[tuple[str, ...]],
+                               tuple[tuple[str, ...], ...]]:
+    """From the built-in templates: their field labels ("Muscle:"), the 4-word phrases of their
+    instructions that the FACS table does not also use, and their example notes' openers."""
+    from hiva.prompts.render import builtin_templates
+
+    jinja = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.S)
+    facts = " ".join(" ".join([a.name, *a.muscles, a.region, *a.appearance])
+                     for a in AUS.values()).lower()
+    fact_grams = _grams(_WORD.findall(facts), 4)
+    labels, grams, frames = set(), set(), []
+    for t in builtin_templates():
+        src = t.source
+        ex = re.search(r"{%-?\s*macro example.*?%}(.*?){%-?\s*endmacro", src, re.S)
+        if ex:
+            for branch in re.split(r"{%-?\s*(?:if|elif|else)[^%]*%}", ex.group(1)):
+                head = jinja.split(branch.strip())[0]
+                if not head[:1].isalpha():  # a continuation ("; also check that"), not an opener
+                    continue
+                words = _WORD.findall(head.lower())
+                if len(words) >= 3:
+                    frames.append(tuple(words))
+            src = src.replace(ex.group(0), " ")
+        static = jinja.sub(" ", src)
+        labels.update(m.lower() for m in re.findall(r"\b([A-Z][a-z]+):", static))
+        grams |= _grams(_WORD.findall(static.lower()), 4) - fact_grams
+    label_re = (re.compile(r"\b(" + "|".join(sorted(labels)) + r"):", re.I) if labels else None)
+    return label_re, frozenset(grams), tuple(frames)
+
+
+def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def template_residue(text: str) -> str | None:
+    """What of the prompt page ``text`` carries: a field label, a phrase of the instructions, or
+    an example frame with a word changed; None when clean."""
+    label_re, grams, frames = _residue_tables()
+    if label_re is not None and (m := label_re.search(text)):
+        return m.group(0)
+    words = _WORD.findall(text.lower())
+    hit = _grams(words, 4) & grams
+    if hit:
+        return " ".join(sorted(hit)[0])
+    for f in frames:
+        n = len(f)
+        head = tuple(words[:n])
+        if len(head) == n and head[:n - 1] == f[:n - 1] and head != f:
+            return " ".join(head)
+    return None
+
+
+# The checks ``hiva corpus stats`` runs on every row of a corpus, each on its own (``check``
+# stops at the first failure): name → what it found in the row, None when it passes.
+ROW_CHECKS = ("unknown_words", "template_residue", "repeated_clause", "facts")
+
+
+def each_check(text: str, au: int, cfg: FilterConfig | None = None) -> dict[str, str | None]:
+    """What each of ``ROW_CHECKS`` finds in ``text`` (None: passes): the unknown words, the
+    residue, "repeated", or the facts reason with the movement ("describes_other_au: jaw down")."""
+    from hiva.pipeline.facts import check_facts
+
+    cfg = cfg or FilterConfig()
+    fc = check_facts(text, au)
+    return {
+        "unknown_words": ", ".join(unknown_words(text)) or None,
+        "template_residue": template_residue(text),
+        "repeated_clause": "repeated" if _repeated_clause(text, cfg.max_clause_similarity)
+        else None,
+        "facts": f"{fc.reason}: {fc.clause}" if fc.reason else None,
+    }

@@ -170,9 +170,14 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
     dcounts["over_target"] = len(kept) - len(capped)
     per_au = {int(a): int(n) for a, n in capped["au"].value_counts().sort_index().items()}
     drops: dict[str, int] = {}
+    by_au: dict[str, dict[str, int]] = {}  # per AU: candidates kept by the filters, drops by reason
     for info in shard_info:
         for k, v in info.get("drops", {}).items():
             drops[k] = drops.get(k, 0) + v
+        for a, d in info.get("drops_by_au", {}).items():
+            mine = by_au.setdefault(a, {})
+            for k, v in d.items():
+                mine[k] = mine.get(k, 0) + v
     short = {a: per_au.get(a, 0) for a in cfg.aus if per_au.get(a, 0) < cfg.per_au}
     first = shard_info[0] if shard_info else {}
     manifest = {
@@ -201,6 +206,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
         "short_of_target": short,
         "candidates": sum(i.get("candidates", 0) for i in shard_info),
         "filters": drops,
+        "filters_by_au": {a: by_au[a] for a in sorted(by_au, key=int)},
         "dedup": dcounts,
         "rounds": [i.get("rounds") for i in shard_info],
         "generation_seconds": round(sum(i.get("seconds", 0.0) for i in shard_info), 1),

@@ -60,6 +60,10 @@ def generate_descriptions(
         None, "--json/--no-json", help="vLLM: JSON-schema constrained replies."
     ),
     trust_remote_code: bool | None = typer.Option(None, "--trust-remote-code"),
+    fact_checks: bool | None = typer.Option(
+        None, "--fact-checks/--no-fact-checks",
+        help="Drop descriptions with unknown words, prompt-page residue, or a clause that moves "
+        "a face part against the AU's FACS facts (default on)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard earlier work in --out."),
     finalize: bool = typer.Option(
         False, "--finalize", help="Only merge and dedup finished shards."
@@ -78,6 +82,7 @@ def generate_descriptions(
         out=str(out),
         aus=aus,
         per_au=per_au,
+        fact_checks=fact_checks,
         llm=llm,
         backend=backend,
         prompt_style=prompt_style,

@@ -41,6 +41,7 @@ class GenerateConfig:
     min_words: int = 5
     max_words: int = 60
     min_fact_words: int = 2
+    fact_checks: bool = True  # unknown words, template residue, movements against the facts
     dtype: str = "auto"
     device: str = "auto"
     tensor_parallel_size: int = 1
@@ -89,7 +90,7 @@ class GenerateConfig:
 
     def filter_config(self) -> FilterConfig:
         return FilterConfig(min_words=self.min_words, max_words=self.max_words,
-                            min_fact_words=self.min_fact_words)
+                            min_fact_words=self.min_fact_words, fact_checks=self.fact_checks)
 
     def dedup_config(self) -> DedupConfig:
         return DedupConfig(minhash=self.dedup, threshold=self.dedup_threshold)

@@ -112,7 +112,8 @@ def generate_shard(cfg: GenerateConfig, out: Path, gen: Generator) -> None:
     max_new = cfg.max_new_tokens or (40 if style == "completion" else 400)
     state = _Progress(cfg)
     pointer = {au: 0 for au in cfg.aus}
-    stats: dict[str, Any] = {"drops": {}, "candidates": 0, "tokens": 0, "seconds": 0.0}
+    stats: dict[str, Any] = {"drops": {}, "drops_by_au": {}, "candidates": 0, "tokens": 0,
+                             "seconds": 0.0}
     total = target * len(cfg.aus)
     bar = tqdm(total=total, unit="desc", desc=f"generate shard {cfg.shard_index}",
                dynamic_ncols=True, smoothing=0.1)
@@ -147,6 +148,10 @@ def generate_shard(cfg: GenerateConfig, out: Path, gen: Generator) -> None:
                 write_text_atomic(dpath, json.dumps(info))
             for k2, v in info["drops"].items():
                 stats["drops"][k2] = stats["drops"].get(k2, 0) + v
+            for au_s, d in info.get("drops_by_au", {}).items():  # absent in older chunks
+                mine = stats["drops_by_au"].setdefault(au_s, {})
+                for k2, v in d.items():
+                    mine[k2] = mine.get(k2, 0) + v
             stats["candidates"] += info["candidates"]
             stats["tokens"] += info.get("tokens", 0)
             stats["seconds"] += info.get("seconds", 0.0)
@@ -192,20 +197,25 @@ def run_chunk(gen: Generator, chunk: list[PromptSpec], cfg: GenerateConfig, styl
             "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": seed}
     rows: list[dict] = []
     drops: dict[str, int] = {}
+    by_au: dict[str, dict[str, int]] = {}  # JSON keys: the AU number as a string
     candidates = 0
     for p, prompt, reps in zip(chunk, prompts, replies):
         phash = _h(json.dumps(prompt, sort_keys=True))
         for si, reply in enumerate(reps):
             items = parse_reply(reply)
+            mine = by_au.setdefault(str(p.au), {})
             if not items:
                 drops["unparseable"] = drops.get("unparseable", 0) + 1
+                mine["unparseable"] = mine.get("unparseable", 0) + 1
             for item_i, raw in enumerate(items):
                 candidates += 1
                 text = tidy(raw)
                 reason = check(text, p.au, fcfg)
                 if reason:
                     drops[reason] = drops.get(reason, 0) + 1
+                    mine[reason] = mine.get(reason, 0) + 1
                     continue
+                mine["kept"] = mine.get("kept", 0) + 1
                 rows.append({
                     "row_id": _h(phash, si, item_i, text),
                     "au": p.au,
@@ -222,7 +232,8 @@ def run_chunk(gen: Generator, chunk: list[PromptSpec], cfg: GenerateConfig, styl
                     "created_at": now,
                     "schema_version": SCHEMA_VERSION,
                 })
-    info = {"seed": seed, "drops": drops, "candidates": candidates, "tokens": tokens,
+    info = {"seed": seed, "drops": drops, "drops_by_au": by_au, "candidates": candidates,
+            "tokens": tokens,
             "seconds": round(seconds, 3), "prompts": len(chunk)}
     return rows, info
 

@@ -50,6 +50,11 @@ def test_corpus_layout_schema_and_counts(tiny_llm, tmp_path):
     assert d["input"] == d["kept"] + d["exact_duplicates"] + d["near_duplicates"]
     assert d["kept"] - d["over_target"] == len(df)
     assert m["candidates"] == d["input"] + sum(m["filters"].values())
+    # per AU: the candidates the filters kept, and the drops by reason, adding up to the totals
+    by_au = m["filters_by_au"]
+    assert sum(v.get("kept", 0) for v in by_au.values()) == d["input"]
+    for reason, n in m["filters"].items():
+        assert sum(v.get(reason, 0) for v in by_au.values()) == n
     assert df.groupby("au").size().max() <= 4
     assert not df.duplicated(["au", "text_hash"]).any()
     axes = [json.loads(a) for a in df["axes"]]

@@ -1,0 +1,204 @@
+"""Does a description say what its AU's FACS facts say? Clause-level movement checks.
+
+A *movement* is (face part, direction): "the inner ends of the eyebrows are pulled upward" is
+(inner brow, up). The same reader turns every AU's facts in ``hiva.facs`` (its name, e.g. "Inner
+Brow Raiser", and its appearance cues) into that AU's movements, and every clause of a
+description into the movements it claims. An AU added to the FACS table is covered with no code
+change: only the English vocabulary of parts and directions lives here.
+
+A description's movement is judged against its own AU's facts:
+
+- *supported*: the facts move the same part (or a part it contains, or that contains it: "the
+  lips" and "the lip corners") the same way;
+- ``contradicts_facts``: the facts move that part the opposite way (up/down, in/out,
+  forward/back) and never this way ("the brows are pulled downward" for AU1);
+- ``describes_other_au``: the facts neither move nor mention that part at all ("the jaw drops" for
+  AU2, "the upper lip is pulled down" for AU12, "the lip corners are pulled down" for AU6): the
+  clause describes another action. ``other_aus`` names the AUs whose facts it matches.
+
+Anything else (a part the facts mention without a direction, a direction the facts do not
+oppose) passes: the check is meant to drop clear errors, not paraphrases. Clauses with a negation
+("without cheek lift", "not raised") claim no movement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+# Face parts: canonical name → regular expression (longest, most specific first when matching).
+# A part's parent (``_PARENT``) contains it: a movement of one relates to the other.
+_PARTS: tuple[tuple[str, str], ...] = (
+    ("inner brow", r"inner (?:ends? |parts? |corners? )?(?:of (?:the |their )?)?(?:eye)?brows?"),
+    ("outer brow", r"(?:outer|lateral) (?:ends? |parts? |corners? )?(?:of (?:the |their )?)?"
+                   r"(?:eye)?brows?"),
+    ("brow", r"(?:eye)?brows?(?: ridges?)?"),
+    ("upper lid", r"upper (?:eye)?lids?"),
+    ("lower lid", r"lower (?:eye)?lids?"),
+    ("eyelid", r"(?:eye)?lids?"),
+    ("eye", r"eyes?(?: (?:opening|aperture)s?)?|eye ?balls?"),
+    ("lip corner", r"(?:lip|mouth) corners?|corners? of the (?:lips?|mouth)"),
+    ("upper lip", r"upper lips?"),
+    ("lower lip", r"lower lips?"),
+    ("lip", r"lips?"),
+    ("mouth", r"mouth(?: opening)?"),
+    ("nostril", r"nostrils?|nos(?:e|al) wings?|alae"),
+    ("nose", r"nose|nasal bridge"),
+    ("cheek", r"cheeks?(?:bones?)?"),
+    ("chin", r"chin(?: boss| skin)?"),
+    ("jaw", r"jaw|mandible"),
+    ("forehead", r"forehead"),
+)
+_PARENT = {"inner brow": "brow", "outer brow": "brow", "upper lid": "eyelid",
+           "lower lid": "eyelid", "lip corner": "lip", "upper lip": "lip", "lower lip": "lip",
+           "nostril": "nose"}
+
+# Directions: words (verbs, adverbs, the agent nouns of FACS names) → up, down, in, out,
+# forward, back. "lower" and "part" are left out: they are mostly an adjective and a noun here.
+_DIRECTIONS: tuple[tuple[str, str], ...] = (
+    ("up", r"up|upwards?|rais(?:e|es|ed|ing)|raiser|lift(?:s|ed|ing)?|ris(?:e|es|en|ing)|rose|"
+           r"elevat(?:e|es|ed|ing)|heighten(?:s|ed)?"),
+    ("down", r"down|downwards?|lowered|lowers|lowering|lowerer|depress(?:es|ed|ing)?|depressor|"
+             r"drops?|dropped|dropping|sag(?:s|ged|ging)?|droop(?:s|ed|ing)?|fall(?:s|en|ing)?"),
+    ("in", r"together|inwards?|narrow(?:s|ed|ing)?|clos(?:e|es|ed|ing)\b(?! to)|"
+           r"squeez(?:e|es|ed|ing)"),
+    ("out", r"outwards?|apart|wide|widen(?:s|ed|ing)?|spread(?:s|ing)?|open(?:s|ed|ing)?|"
+            r"stretch(?:es|ed|ing)?|stretcher|sideways|separat(?:e|es|ed|ing)|parted|"
+            r"(?<=lips )part"),
+    ("forward", r"forwards?|protrud(?:e|es|ed|ing)|pout(?:s|ed|ing)?|push(?:es|ed)? out"),
+    ("back", r"backwards?|back|retract(?:s|ed|ing)?"),
+)
+OPPOSITE = {"up": "down", "down": "up", "in": "out", "out": "in", "forward": "back",
+            "back": "forward"}
+_NEGATION = re.compile(r"\b(?:not|no|never|without|neither|nor)\b|n't\b", re.I)
+_CLAUSE = re.compile(r"[;,.:!?]|\b(?:and|but|while|whereas|as)\b", re.I)
+_PART_RE = re.compile(r"\b(?:" + "|".join(f"(?P<p{i}>{rx})" for i, (_, rx) in
+                                           enumerate(_PARTS)) + r")\b", re.I)
+_DIR_RE = re.compile(r"\b(?:" + "|".join(f"(?P<d{i}>{rx})" for i, (_, rx) in
+                                          enumerate(_DIRECTIONS)) + r")\b", re.I)
+
+
+@dataclass(frozen=True)
+class Movement:
+    part: str
+    direction: str
+
+
+def _parts_in(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, part) of each part named in ``text``."""
+    out = []
+    for m in _PART_RE.finditer(text):
+        i = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
+        out.append((m.start(), m.end(), _PARTS[i][0]))
+    return out
+
+
+def _directions_in(text: str, parts) -> list[tuple[int, str]]:
+    """(position, direction) of each direction word outside the parts' names ("the eye
+    opening" is a part, not an opening)."""
+    out = []
+    for m in _DIR_RE.finditer(text):
+        if any(a <= m.start() < b for a, b, _ in parts):
+            continue
+        i = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
+        out.append((m.start(), _DIRECTIONS[i][0]))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _muscle_re() -> re.Pattern:
+    """The FACS table's muscle names ("depressor anguli oris" is not a movement down)."""
+    from hiva.facs import AUS
+
+    names = set()
+    for a in AUS.values():
+        for mu in a.muscles:
+            m = mu.lower().replace("relaxation of ", "").replace(" relaxed", "")
+            names.update(x.strip() for x in re.findall(r"\(([^)]*)\)", m))
+            names.add(re.sub(r"\([^)]*\)", "", m).split(",")[0].strip())
+    keys = sorted((n for n in names if n), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keys) + r")\b", re.I)
+
+
+def movements(text: str) -> list[Movement]:
+    """The movements ``text`` claims: in each clause without a negation, each direction word
+    paired with the nearest part named before it in the same sentence part ("the lip corners are
+    pulled up and outward" → (lip corner, up), (lip corner, out)). A direction with no part
+    before it ("raised brows" reads as adjective + noun) takes the first part after it. Muscle
+    names are read as names, not words."""
+    found: list[Movement] = []
+    text = _muscle_re().sub("muscle", text)
+    for sentence in re.split(r"[;.!?]", text):
+        subject: str | None = None
+        for clause in re.split(r",|\b(?:but|while|whereas)\b", sentence, flags=re.I):
+            if _NEGATION.search(clause):
+                subject = None
+                continue
+            parts = _parts_in(clause)
+            for pos, d in _directions_in(clause, parts):
+                before = [p for q, _, p in parts if q < pos]
+                after = [p for q, _, p in parts if q > pos]
+                part = before[-1] if before else (subject if subject else
+                                                  (after[0] if after else None))
+                if part is not None:
+                    found.append(Movement(part, d))
+            if parts:
+                subject = parts[-1][2]
+    return list(dict.fromkeys(found))
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or _PARENT.get(a) == b or _PARENT.get(b) == a
+
+
+@dataclass(frozen=True)
+class AUFacts:
+    moves: frozenset[Movement]
+    parts: frozenset[str]  # every part the facts name, moved or not
+
+
+@cache
+def au_facts(au: int) -> AUFacts:
+    """AU ``au``'s movements and named parts, read from its FACS name and appearance cues."""
+    from hiva.facs import AUS
+
+    a = AUS[au]
+    texts = [a.name, *a.appearance]
+    moves = {m for t in texts for m in movements(t)}
+    parts = {p for t in [*texts, a.region] for _, _, p in _parts_in(t)} | {m.part for m in moves}
+    return AUFacts(frozenset(moves), frozenset(parts))
+
+
+def judge_movement(m: Movement, facts: AUFacts) -> str | None:
+    """None when the facts allow ``m``; else ``contradicts_facts`` or ``describes_other_au``."""
+    rel = [f for f in facts.moves if _related(f.part, m.part)]
+    if any(f.direction == m.direction for f in rel):
+        return None
+    if any(f.direction == OPPOSITE[m.direction] for f in rel):
+        return "contradicts_facts"
+    if not any(_related(p, m.part) for p in facts.parts):
+        return "describes_other_au"
+    return None
+
+
+@dataclass(frozen=True)
+class FactCheck:
+    reason: str | None  # None: consistent
+    clause: str = ""  # the movement that failed, as "part direction"
+    other_aus: tuple[int, ...] = ()  # AUs whose facts have that movement
+
+
+def check_facts(text: str, au: int) -> FactCheck:
+    """The first movement of ``text`` that its AU's facts do not allow, with the reason."""
+    from hiva.facs import AUS
+
+    facts = au_facts(au)
+    for m in movements(text):
+        why = judge_movement(m, facts)
+        if why:
+            others = tuple(n for n in AUS if n != au and any(
+                f.direction == m.direction and _related(f.part, m.part)
+                for f in au_facts(n).moves))
+            return FactCheck(why, f"{m.part} {m.direction}", others)
+    return FactCheck(None)
