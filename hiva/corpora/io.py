@@ -15,6 +15,8 @@ from hiva.corpora.schema import (
     CORPUS_SCHEMA,
     DATA_DIR,
     MANIFEST,
+    SCHEMA_COLUMNS,
+    SCHEMA_VERSION,
     SUPPORTED_SCHEMA_VERSIONS,
     data_file,
 )
@@ -73,14 +75,34 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
             f"could not load corpus {spec} ({type(e).__name__}: {msg}); check the path or id, "
             "and for a Hub id that you are online and logged in (`hf auth login`)"
         ) from None
-    # Parquet keeps timestamp[s] as [ms]; give every reader the exact CORPUS_SCHEMA types.
-    if set(ds.column_names) == set(CORPUS_SCHEMA.names):
-        feats = datasets.Features.from_arrow_schema(CORPUS_SCHEMA)
-        if ds.features != feats:
-            ds = ds.cast(feats)
+    # Parquet keeps timestamp[s] as [ms]; give every reader the exact CORPUS_SCHEMA types (of
+    # the schema version whose columns these are).
+    for cols in SCHEMA_COLUMNS.values():
+        if set(ds.column_names) == set(cols):
+            import pyarrow as pa
+
+            feats = datasets.Features.from_arrow_schema(
+                pa.schema([CORPUS_SCHEMA.field(n) for n in cols]))
+            if ds.features != feats:
+                ds = ds.cast(feats)
     df = ds.to_pandas()
     check_schema_version(spec, df, read_corpus_manifest(p) if p.is_dir() else {})
-    return df
+    return upgrade_rows(df)
+
+
+def upgrade_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an older schema version with the columns it lacks added, null (version 1 has no
+    judge columns), typed as reading a current corpus with those columns null would type them.
+    ``schema_version`` keeps what the rows were written with; ``to_table`` stamps the current
+    one when they are written again (they then have every current column)."""
+    import pyarrow as pa
+
+    missing = [f for f in CORPUS_SCHEMA if f.name not in df.columns and f.nullable]
+    if not missing:
+        return df
+    nulls = pa.table({f.name: pa.nulls(len(df), f.type) for f in missing}).to_pandas()
+    nulls.index = df.index
+    return df.join(nulls)
 
 
 def _local_parquet(p: Path, config_name: str | None) -> list[Path]:
@@ -147,8 +169,9 @@ def check_schema_version(spec, df: pd.DataFrame, manifest: dict) -> int | None:
         what = "; ".join(f"version {v}: {n} rows" if n else f"version {v} in {MANIFEST}"
                          for v, n in sorted(found.items()))
         raise HivaError(
-            f"corpus {spec} has schema version {bad[0]} ({what}); this hiva reads schema version "
-            f"{supported}: upgrade hiva (`pip install -U hiva`) or pass a corpus it wrote"
+            f"corpus {spec} has schema version {bad[0]} ({what}); this hiva reads schema "
+            f"version{'s' if len(SUPPORTED_SCHEMA_VERSIONS) > 1 else ''} {supported}: upgrade "
+            "hiva (`pip install -U hiva`) or pass a corpus it wrote"
         )
     if len(found) > 1:
         what = ", ".join(f"version {v}: {n} rows" for v, n in sorted(found.items()))
@@ -166,7 +189,9 @@ def read_corpus_manifest(corpus_dir: str | Path) -> dict:
 
 
 def to_table(df: pd.DataFrame):
-    """The rows as a pyarrow table with exactly CORPUS_SCHEMA (column order and types)."""
+    """The rows as a pyarrow table with exactly CORPUS_SCHEMA (column order and types), so
+    with the current ``schema_version``: rows of an older version read by ``load_corpus`` have
+    every current column (``upgrade_rows``) and are written as current rows."""
     import pyarrow as pa
 
     missing = [f.name for f in CORPUS_SCHEMA if f.name not in df.columns]
@@ -175,8 +200,8 @@ def to_table(df: pd.DataFrame):
             f"corpus lacks column(s) {', '.join(missing)}; it was not written by "
             "`hiva generate-descriptions` (regenerate it or fix the Parquet files)"
         )
-    return pa.Table.from_pandas(df[[f.name for f in CORPUS_SCHEMA]], schema=CORPUS_SCHEMA,
-                                preserve_index=False)
+    df = df[[f.name for f in CORPUS_SCHEMA]].assign(schema_version=SCHEMA_VERSION)
+    return pa.Table.from_pandas(df, schema=CORPUS_SCHEMA, preserve_index=False)
 
 
 def write_corpus(out: str | Path, rows: pd.DataFrame, manifest: dict[str, Any], cfg: Any,

@@ -4,7 +4,8 @@ Reads corpora (any spec ``load_corpus`` takes); writes a corpus folder (``data/t
 ``_manifest.json``, ``_config.yaml``). Rows keep their own llm/template/prompt columns, so every
 row still says where it came from; sources are listed in the manifest. The first corpus given
 wins a duplicate. ``text_hash`` is recomputed from each row's text (a hand-edited row keeps a
-stale hash), and corpora of different schema versions are not mixed. An existing corpus at
+stale hash). Inputs of older schema versions this hiva reads are written as current rows
+(the columns they lack null), so the merge has the current schema version. An existing corpus at
 ``--out`` is replaced only with ``overwrite``; a folder hiva did not write, never.
 """
 
@@ -88,13 +89,9 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
                         "config_hash": m.get("config_hash"),
                         "created_at": m.get("created_at"),
                         "schema_version": versions[str(s)]})
-    known = {v for v in versions.values() if v is not None}
-    if len(known) > 1:
-        raise HivaError(
-            "cannot merge corpora of different schema versions ("
-            + ", ".join(f"{s}: {v}" for s, v in versions.items())
-            + "); merge corpora of one version (regenerate the older ones with this hiva)"
-        )
+    # Each input is of a version this hiva reads (load_corpus refuses others) and comes back
+    # with every current column (older versions' missing ones null), so they merge into a
+    # corpus of the current version; each source's own version is listed in the manifest.
     # Stable order: by source then the source's own order (so the first corpus wins), then
     # sorted per AU for a deterministic file.
     allrows = pd.concat(frames, ignore_index=True)
@@ -110,7 +107,7 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
     llms = sorted(kept["llm"].astype(str).unique().tolist())
     manifest = {
         "kind": CORPUS_KIND,
-        "schema_version": next(iter(known), SCHEMA_VERSION),
+        "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "merged": True,
         "config": config_dict(cfg),

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)  # what this hiva reads
+# Version 2 added the judge columns (judge_score, judge_reason, judge); version-1 corpora are
+# still read, with those columns null (``hiva.corpora.io.upgrade_rows``).
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, SCHEMA_VERSION)  # what this hiva reads
 CORPUS_KIND = "hiva-description-corpus"  # the manifest's "kind": marks a folder hiva wrote
 DATA_DIR = "data"
 MANIFEST = "_manifest.json"
@@ -56,8 +58,18 @@ CORPUS_SCHEMA = pa.schema(
         pa.field("shard", pa.int32(), nullable=False),
         pa.field("created_at", pa.timestamp("s", tz="UTC"), nullable=False),
         pa.field("schema_version", pa.int16(), nullable=False),
+        # The optional judge pass (``hiva.pipeline.judge``); null where no judge ran.
+        pa.field("judge_score", pa.int8(), nullable=True),  # 1..5; null: not judged/unparseable
+        pa.field("judge_reason", pa.string(), nullable=True),  # the judge's one-sentence reason
+        pa.field("judge", pa.string(), nullable=True),  # the judge model (its --judge name)
     ]
 )
+JUDGE_COLUMNS = ("judge_score", "judge_reason", "judge")
+# The columns of each schema version this hiva reads (older ones are a prefix of the current).
+SCHEMA_COLUMNS: dict[int, tuple[str, ...]] = {
+    1: tuple(n for n in CORPUS_SCHEMA.names if n not in JUDGE_COLUMNS),
+    2: tuple(CORPUS_SCHEMA.names),
+}
 
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]")

@@ -154,7 +154,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
     import pyarrow.parquet as pq
 
     from hiva.corpora.dedup import dedup_frame
-    from hiva.corpora.io import write_corpus
+    from hiva.corpora.io import upgrade_rows, write_corpus
 
     frames, shard_info = [], []
     for s in range(cfg.num_shards):
@@ -164,6 +164,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
             if f.with_suffix(".done").exists():
                 frames.append(pq.read_table(f).to_pandas())
     df = pd.concat(frames, ignore_index=True) if frames else CORPUS_SCHEMA.empty_table().to_pandas()
+    df = upgrade_rows(df)  # chunks staged by an older hiva lack the newer columns
     kept, dcounts = dedup_frame(df, cfg.dedup_config())
     capped = kept.groupby("au", sort=False, group_keys=False).head(cfg.per_au)
     capped = capped.sort_values("au", kind="stable").reset_index(drop=True)

@@ -12,6 +12,7 @@ from hiva.corpora.schema import (
     CONFIG,
     CORPUS_SCHEMA,
     MANIFEST,
+    SCHEMA_COLUMNS,
     SCHEMA_VERSION,
     data_file,
     text_hash,
@@ -31,21 +32,28 @@ def make_rows(texts_by_au: dict[int, list[str]], llm: str = "llm-a", axes=None) 
                 "temperature": 0.8, "top_p": 0.95, "seed": 1, "sample_idx": i,
                 "prompt_hash": "ph", "shard": 0, "created_at": t0,
                 "schema_version": SCHEMA_VERSION,
+                "judge_score": None, "judge_reason": None, "judge": None,
             })
     return rows
 
 
-def write_corpus(path, rows, llm="llm-a", dedup=None):
+def write_corpus(path, rows, llm="llm-a", dedup=None, version=SCHEMA_VERSION):
+    """``version`` 1: the layout of schema version 1 (no judge columns), as an older hiva
+    wrote it."""
     import pandas as pd
+    import pyarrow as pa
 
     df = pd.DataFrame(rows)
+    schema = CORPUS_SCHEMA
+    if version != SCHEMA_VERSION:
+        schema = pa.schema([CORPUS_SCHEMA.field(n) for n in SCHEMA_COLUMNS[version]])
+        df = df[list(schema.names)].assign(schema_version=version)
     f = path / data_file(0, 1)
     f.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(__import__("pyarrow").Table.from_pandas(df, schema=CORPUS_SCHEMA,
-                                                             preserve_index=False), f)
+    pq.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False), f)
     per = {int(k): int(v) for k, v in df["au"].value_counts().items()}
     (path / MANIFEST).write_text(json.dumps({
-        "schema_version": SCHEMA_VERSION, "config": {"per_au": 3}, "config_hash": "abc123",
+        "schema_version": version, "config": {"per_au": 3}, "config_hash": "abc123",
         "llm": llm, "llm_fingerprint": f"fp-{llm}", "backend": "transformers",
         "sampling": {"temperature": 0.8, "top_p": 0.95}, "templates": {f"tpl-{llm}": "th"},
         "axes": ["perspective"], "aus": sorted(per), "rows": len(df), "rows_per_au": per,

@@ -13,7 +13,7 @@ from hiva.cli import app
 from hiva.corpora.hub import export
 from hiva.corpora.io import load_corpus, read_corpus_manifest
 from hiva.corpora.merge import MergeConfig, run
-from hiva.corpora.schema import MANIFEST, text_hash
+from hiva.corpora.schema import MANIFEST, SCHEMA_VERSION, text_hash
 from hiva.corpora.stats import corpus_stats
 from hiva.errors import HivaError
 
@@ -67,39 +67,61 @@ def test_merge_recomputes_a_stale_text_hash(tmp_path, corpus_a, tools):
     assert m["text_hash_recomputed"] == 1
 
 
-def _v2(tmp_path, tools, name="v2"):
-    rows = tools.make_rows({1: ["the inner brows rise in a future schema"]}, "llm-v2")
+def _future(tmp_path, tools, name="v3"):
+    """A corpus of the schema version after this hiva's."""
+    v = SCHEMA_VERSION + 1
+    rows = tools.make_rows({1: ["the inner brows rise in a future schema"]}, "llm-v3")
     for r in rows:
-        r["schema_version"] = 2
-    d = tools.write_corpus(tmp_path / name, rows, "llm-v2")
+        r["schema_version"] = v
+    d = tools.write_corpus(tmp_path / name, rows, "llm-v3")
     m = json.loads((d / MANIFEST).read_text())
-    (d / MANIFEST).write_text(json.dumps({**m, "schema_version": 2}))
+    (d / MANIFEST).write_text(json.dumps({**m, "schema_version": v}))
     return d
 
 
 def test_other_schema_versions_are_refused_by_merge_export_and_stats(tmp_path, corpus_a, tools):
-    v2 = _v2(tmp_path, tools)
-    msg = r"schema version 2 \(version 2: 1 rows.*\); this hiva reads schema version 1"
+    v3 = _future(tmp_path, tools)
+    v = SCHEMA_VERSION + 1
+    msg = (rf"schema version {v} \(version {v}: 1 rows.*\); this hiva reads schema versions "
+           rf"1, {SCHEMA_VERSION}")
     with pytest.raises(HivaError, match=msg):
-        _merge(corpus_a, v2, tmp_path / "m")
+        _merge(corpus_a, v3, tmp_path / "m")
     assert not (tmp_path / "m").exists()
     with pytest.raises(HivaError, match=msg):
-        export(v2, tmp_path / "x")
+        export(v3, tmp_path / "x")
     with pytest.raises(HivaError, match=msg):
-        corpus_stats(v2, identify=False)
-    res = CliRunner().invoke(app, ["corpus", "export", str(v2), "--to", str(tmp_path / "y")])
+        corpus_stats(v3, identify=False)
+    res = CliRunner().invoke(app, ["corpus", "export", str(v3), "--to", str(tmp_path / "y")])
     assert res.exit_code == 1 and isinstance(res.exception, HivaError)
 
 
-def test_merge_refuses_mixed_schema_versions(tmp_path, corpus_a, tools, monkeypatch):
-    # Once a hiva reads versions 1 and 2, merging one of each must still not mix them.
-    import hiva.corpora.io as io
+def test_schema_1_corpus_loads_merges_and_exports_as_current(tmp_path, corpus_b, tools):
+    # A corpus an older hiva wrote (schema 1: no judge columns) still loads, with those columns
+    # null; merged with a current one, or exported, its rows are written as current rows.
+    from hiva.corpora.schema import CORPUS_SCHEMA, JUDGE_COLUMNS
 
-    monkeypatch.setattr(io, "SUPPORTED_SCHEMA_VERSIONS", (1, 2))
-    v2 = _v2(tmp_path, tools)
-    assert len(load_corpus(v2)) == 1
-    with pytest.raises(HivaError, match=r"different schema versions \(.*a: 1, .*v2: 2\)"):
-        _merge(corpus_a, v2, tmp_path / "m")
+    texts = {1: ["the inner brow ends rise toward the forehead in a worried slant",
+                 "horizontal wrinkles form in the centre of the forehead as inner brows lift"],
+             12: ["the lip corners pull up and back into a broad smile"]}
+    old = tools.write_corpus(tmp_path / "old", tools.make_rows(texts, "llm-o"), "llm-o",
+                             version=1)
+    assert "judge_score" not in pd.read_parquet(old).columns
+    df = load_corpus(old)
+    assert list(df.columns) == CORPUS_SCHEMA.names and len(df) == 3
+    assert df[list(JUDGE_COLUMNS)].isna().all().all() and set(df["schema_version"]) == {1}
+    judged = load_corpus(corpus_b)
+    assert df["judge_score"].dtype == judged["judge_score"].dtype  # typed alike when all null
+    m = _merge(old, corpus_b, tmp_path / "m")
+    assert m["schema_version"] == SCHEMA_VERSION
+    assert [s["schema_version"] for s in m["sources"]] == [1, SCHEMA_VERSION]
+    merged = load_corpus(tmp_path / "m")
+    assert set(merged["schema_version"]) == {SCHEMA_VERSION} and len(merged) == m["rows"]
+    assert merged["judge_score"].isna().all()
+    export(old, tmp_path / "x")
+    ds = pd.read_parquet(tmp_path / "x" / "data")
+    assert list(ds.columns) == CORPUS_SCHEMA.names and set(ds["schema_version"]) == {2}
+    xm = json.loads(next((tmp_path / "x" / "hiva").glob(f"*/{MANIFEST}")).read_text())
+    assert xm["schema_version"] == SCHEMA_VERSION and xm["upgraded_from_schema_version"] == 1
 
 
 def test_zero_row_corpus_says_so(tmp_path, tools):

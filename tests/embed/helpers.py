@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiva.corpora.schema import CORPUS_SCHEMA, data_file, text_hash
+from hiva.corpora.schema import CORPUS_SCHEMA, SCHEMA_VERSION, data_file, text_hash
 
 WORDS = ("the inner outer brow brows raise raised lip lips corner corners pull pulled up down "
          "upward downward cheek cheeks eye eyes lid lids tighten nose wrinkle chin jaw drop mouth "
@@ -25,7 +25,8 @@ def write_corpus(folder, rows):
                     text=text, text_hash=text_hash(text), template_id="t", template_hash="h",
                     axes="{}", llm="test", llm_fingerprint="x", backend="none", temperature=0.7,
                     top_p=0.9, seed=0, sample_idx=0, prompt_hash="p", shard=0, created_at=now,
-                    schema_version=1)
+                    schema_version=SCHEMA_VERSION, judge_score=None, judge_reason=None,
+                    judge=None)
         for k in cols:
             cols[k].append(vals[k])
     table = pa.table(cols, schema=CORPUS_SCHEMA)
