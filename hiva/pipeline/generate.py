@@ -5,12 +5,14 @@ Reads: the FACS table, the prompt templates, an LLM. Writes into ``OUT``:
   nothing doubled and nothing lost (see ``rounds``), and the settings' hash (``config_hash``).
 - ``data/train-*.parquet`` (CORPUS_SCHEMA) + ``_manifest.json`` + ``_config.yaml``: the final
   corpus (layout in hiva/corpora/schema.py), after dedup over all shards (exact, then MinHash LSH,
-  per AU), capped at ``per_au`` per AU.
+  per AU), with ``--judge``: rated by an LLM judge (``judge``; its cache in ``.staging/judge/``),
+  capped at ``per_au`` per AU.
 
 Generation goes in rounds: each round gives every AU that still lacks ``per_au`` distinct
 survivors (per shard: its share) a few more prompts, until all have enough or ``max_rounds`` ends.
 Modules: ``generate_config`` (the settings), ``prompt_plan`` (prompts, style, template checks),
-``rounds`` (one shard's work), this one (checks, ``--out``, the final pass).
+``rounds`` (one shard's work), ``judge`` (the optional judge pass), this one (checks, ``--out``,
+the final pass).
 """
 
 from __future__ import annotations
@@ -51,8 +53,11 @@ def run(cfg: GenerateConfig, generator=None) -> dict:
     Everything that can fail without a model load is checked before ``--out`` is touched; with
     ``--overwrite`` over earlier work the model is also loaded first (it is needed anyway), so a
     model that does not load costs nothing that was there."""
+    from hiva.pipeline.judge import judge_ref, same_model
+
     chash = config_hash(cfg, NOT_IN_HASH)
     ref = validate(cfg, generator)
+    jref = judge_ref(cfg)  # --judge's weights: checked before --out is touched, too
     out = Path(cfg.out)
     gen = generator
     try:
@@ -67,19 +72,24 @@ def run(cfg: GenerateConfig, generator=None) -> dict:
             if gen is None:
                 gen = _make_generator(cfg, ref)  # loaded only if a chunk must be sampled
             generate_shard(cfg, out, gen)
+        missing = [s for s in range(cfg.num_shards)
+                   if not (shard_dir(out, s) / "shard.done").exists()]
+        if missing:
+            if cfg.finalize:
+                raise HivaError(
+                    f"shards {missing} of {cfg.num_shards} have not finished; run them "
+                    "(same command with --shard-index) before --finalize"
+                )
+            return {"status": "shard-done", "shard": cfg.shard_index, "waiting_for": missing}
+        # The judge uses the generator when it is the same model, already loaded; else the
+        # generator goes before the judge loads (one model in memory at a time).
+        reuse = gen if same_model(cfg, gen, jref) else None
+        if reuse is None and gen is not None and gen is not generator:
+            gen.unload()
+        return finalize(cfg, out, chash, judge_gen=reuse, judge_ref=jref)
     finally:
         if gen is not None and gen is not generator:
             gen.unload()
-    missing = [s for s in range(cfg.num_shards)
-               if not (shard_dir(out, s) / "shard.done").exists()]
-    if missing:
-        if cfg.finalize:
-            raise HivaError(
-                f"shards {missing} of {cfg.num_shards} have not finished; run them "
-                "(same command with --shard-index) before --finalize"
-            )
-        return {"status": "shard-done", "shard": cfg.shard_index, "waiting_for": missing}
-    return finalize(cfg, out, chash)
 
 
 def validate(cfg: GenerateConfig, generator=None):
@@ -148,8 +158,10 @@ def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
     return out
 
 
-def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
-    """Dedup all shards' candidates per AU, cap at per_au, write the corpus and its manifest."""
+def finalize(cfg: GenerateConfig, out: Path, chash: str, judge_gen=None, judge_ref=None) -> dict:
+    """Dedup all shards' candidates per AU, judge them when ``cfg.judge`` is set (``judge_gen``:
+    an already loaded judge model; see ``hiva.pipeline.judge``), cap at per_au, write the corpus
+    and its manifest."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -166,9 +178,19 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
     df = pd.concat(frames, ignore_index=True) if frames else CORPUS_SCHEMA.empty_table().to_pandas()
     df = upgrade_rows(df)  # chunks staged by an older hiva lack the newer columns
     kept, dcounts = dedup_frame(df, cfg.dedup_config())
-    capped = kept.groupby("au", sort=False, group_keys=False).head(cfg.per_au)
+    judged = None
+    if cfg.judge is not None:
+        from hiva.pipeline.judge import judge_and_select
+
+        # Before the cap: a row the judge drops is replaced by the AU's next surplus row.
+        capped, judged = judge_and_select(kept.reset_index(drop=True), cfg, out, judge_gen,
+                                          judge_ref)
+    else:
+        capped = kept.groupby("au", sort=False, group_keys=False).head(cfg.per_au)
+        capped = capped.assign(judge_score=None, judge_reason=None, judge=None)
     capped = capped.sort_values("au", kind="stable").reset_index(drop=True)
-    dcounts["over_target"] = len(kept) - len(capped)
+    dropped = (judged["dropped_below"] + judged["dropped_unscored"]) if judged else 0
+    dcounts["over_target"] = len(kept) - len(capped) - dropped
     per_au = {int(a): int(n) for a, n in capped["au"].value_counts().sort_index().items()}
     drops: dict[str, int] = {}
     by_au: dict[str, dict[str, int]] = {}  # per AU: candidates kept by the filters, drops by reason
@@ -213,6 +235,7 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str) -> dict:
         "generation_seconds": round(sum(i.get("seconds", 0.0) for i in shard_info), 1),
         "generated_tokens": sum(i.get("tokens", 0) for i in shard_info),
         "shards": cfg.num_shards,
+        "judge": judged,  # None: no judge pass
         "schema": [f"{f.name}: {f.type}" for f in CORPUS_SCHEMA],
     }
     write_corpus(out, capped, manifest, cfg)

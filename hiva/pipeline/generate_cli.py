@@ -68,6 +68,17 @@ def generate_descriptions(
     finalize: bool = typer.Option(
         False, "--finalize", help="Only merge and dedup finished shards."
     ),
+    judge: str | None = typer.Option(
+        None, "--judge", help="An LLM (what --llm takes) that rates each kept description 1-5 "
+        "against the AU's FACS facts; adds judge_score/judge_reason. Rerun a finished --out "
+        "with it to judge that corpus."),
+    judge_backend: str | None = typer.Option(
+        None, "--judge-backend", help="auto | vllm | transformers (default: --backend)."),
+    min_judge_score: int | None = typer.Option(
+        None, "--min-judge-score", help="1-5: drop descriptions the judge scores below it "
+        "(surplus ones of the AU take their place). Default: keep all, only annotate."),
+    judge_batch_size: int | None = typer.Option(
+        None, "--judge-batch-size", help="Descriptions per judge generate call."),
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Generate a deduplicated corpus of FACS AU descriptions with an LLM."""
@@ -104,6 +115,10 @@ def generate_descriptions(
         trust_remote_code=trust_remote_code,
         overwrite=overwrite or None,
         finalize=finalize or None,
+        judge=judge,
+        judge_backend=judge_backend,
+        min_judge_score=min_judge_score,
+        judge_batch_size=judge_batch_size,
     )
     res = run(cfg)
     if res["status"] != "done":
@@ -118,11 +133,20 @@ def generate_descriptions(
         f"{res['dedup']['near_duplicates']} near duplicates; filters dropped "
         f"{sum(res['filters'].values())})"
     )
+    j = res.get("judge")
+    if j:
+        counts = " ".join(f"{k}:{v}" for k, v in j["score_counts"].items())
+        dropped = (f"; dropped {j['dropped_below']} below --min-judge-score {j['min_score']} "
+                   f"and {j['dropped_unscored']} unscored" if j["min_score"] else "")
+        typer.echo(f"judge {j['model']} rated {j['judged']} descriptions (scores {counts}; "
+                   f"{j['unparseable']} replies unparseable){dropped}")
     if res["short_of_target"]:
+        why = ("; the judge dropped some: lower --min-judge-score, or "
+               if j and j["min_score"] else "; ")
         typer.echo(
             f"warning: below --per-au after {max(r or 0 for r in res['rounds'])} rounds: "
             + ", ".join(f"AU{a}={n}" for a, n in res["short_of_target"].items())
-            + "; raise --max-rounds or --samples-per-prompt",
+            + why + "raise --max-rounds or --samples-per-prompt",
             err=True,
         )
 

@@ -49,6 +49,13 @@ class GenerateConfig:
     trust_remote_code: bool = False
     overwrite: bool = False
     finalize: bool = False  # only merge and dedup finished shards
+    # The optional judge pass (hiva.pipeline.judge): an LLM rates each kept description 1-5.
+    judge: str | None = None  # None: no judge pass; else a spec like --llm's
+    judge_backend: str | None = None  # None: the --backend
+    judge_prompt_style: str = "auto"  # auto | chat | completion (auto: as for generation)
+    min_judge_score: int | None = None  # None: only annotate; N: drop rows scored below N
+    judge_batch_size: int = 16  # descriptions per judge generate call
+    judge_max_new_tokens: int = 64  # per judge reply ("Rating: N" and one sentence)
 
     def __post_init__(self):
         aus = self.aus
@@ -85,6 +92,23 @@ class GenerateConfig:
              f"--device {self.device!r}: use auto, cpu, cuda, cuda:N or mps"),
             (self.tensor_parallel_size >= 1,
              f"--tensor-parallel-size must be ≥ 1, got {self.tensor_parallel_size}"),
+            (self.judge is None or bool(self.judge.strip()),
+             "--judge is empty; name an alias, a Hub id, a folder or a .gguf file (or leave it "
+             "out)"),
+            (self.judge_backend is None or self.judge_backend in BACKENDS,
+             f"--judge-backend {self.judge_backend!r}: choose {', '.join(BACKENDS)}"),
+            (self.judge_prompt_style in PROMPT_STYLES,
+             f"judge_prompt_style {self.judge_prompt_style!r}: choose "
+             f"{', '.join(PROMPT_STYLES)}"),
+            (self.min_judge_score is None or 1 <= self.min_judge_score <= 5,
+             f"--min-judge-score must be in 1..5 (the judge's rubric), got "
+             f"{self.min_judge_score}"),
+            (self.min_judge_score is None or self.judge is not None,
+             "--min-judge-score needs --judge MODEL (the model that scores the descriptions)"),
+            (self.judge_batch_size >= 1,
+             f"--judge-batch-size must be ≥ 1, got {self.judge_batch_size}"),
+            (self.judge_max_new_tokens >= 1,
+             f"judge_max_new_tokens must be ≥ 1, got {self.judge_max_new_tokens}"),
         ])
         self.filter_config()  # its own rules: min_words, max_words, min_fact_words
 
@@ -96,5 +120,10 @@ class GenerateConfig:
         return DedupConfig(minhash=self.dedup, threshold=self.dedup_threshold)
 
 
-# Settings that do not change what is generated: excluded from the resume check.
-NOT_IN_HASH = ("out", "overwrite", "finalize", "shard_index", "device")
+# Settings that do not change what is generated: excluded from the resume check. The judge's
+# settings only change the final pass, whose cache is keyed by the judge's weights, prompt and
+# decoding (hiva.pipeline.judge), so a finished run can be judged, or judged again with another
+# judge or threshold, by rerunning it with other judge flags.
+JUDGE_SETTINGS = ("judge", "judge_backend", "judge_prompt_style", "min_judge_score",
+                  "judge_batch_size", "judge_max_new_tokens")
+NOT_IN_HASH = ("out", "overwrite", "finalize", "shard_index", "device", *JUDGE_SETTINGS)

@@ -129,6 +129,13 @@ def builtin_templates() -> list[Template]:
     return out
 
 
+def packaged_template(path: str, tid: str, kind: str) -> Template:
+    """A template shipped in this package outside the description templates (``path`` is
+    relative to ``hiva/prompts``, e.g. ``judge/chat.jinja``), rendered in the same sandbox."""
+    entry = resources.files("hiva.prompts").joinpath(*path.split("/"))
+    return _make(tid, kind, entry.read_text())
+
+
 def load_templates(
     user_dir: str | Path | None, kind: str, only_user: bool = False
 ) -> list[Template]:
