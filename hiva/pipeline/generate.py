@@ -86,6 +86,7 @@ def run(cfg: GenerateConfig, generator=None) -> dict:
         reuse = gen if same_model(cfg, gen, jref) else None
         if reuse is None and gen is not None and gen is not generator:
             gen.unload()
+            gen = None  # unloaded once
         return finalize(cfg, out, chash, judge_gen=reuse, judge_ref=jref)
     finally:
         if gen is not None and gen is not generator:

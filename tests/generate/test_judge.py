@@ -158,6 +158,16 @@ def test_judge_pass_on_the_tiny_model_writes_columns_and_counts(tiny, tmp_path, 
     assert list((out / STAGING / "judge").glob("c-*.parquet"))
 
 
+def test_chat_judge_prompts_go_through_the_chat_template(tiny, base_corpus, tmp_path):
+    # The tiny Llama has a chat template; its replies are no ratings, which is counted.
+    out = _copy(base_corpus, tmp_path)
+    res = run(_cfg(tiny, out, judge=str(tiny[0]), judge_prompt_style="chat",
+                   judge_max_new_tokens=8))
+    j = res["judge"]
+    assert j["prompt_style"] == "chat" and j["judged"] == res["rows"]
+    assert j["unparseable"] + j["scored"] == j["judged"]
+
+
 def test_annotate_only_keeps_the_rows_of_a_run_without_judge(tiny, base_corpus, tmp_path,
                                                               fixed_judge):
     plain = pd.read_parquet(base_corpus)
