@@ -97,6 +97,15 @@ def _card_body(configs: dict[str, dict], pretty_name: str, repo_hint: str) -> st
             lines.append("- Axes: " + ", ".join(str(a) for a in m["axes"]))
         f = m.get("filters") or {}
         lines.append("- Filtered out: " + (", ".join(f"{k}: {v}" for k, v in f.items()) or "none"))
+        j = m.get("judge") or {}
+        if j:
+            low = j.get("min_score")
+            lines.append(
+                f"- Judge: `{j.get('model')}` (fingerprint `{j.get('fingerprint')}`) rated "
+                f"{j.get('judged')} rows, scores " + ", ".join(
+                    f"{k}: {v}" for k, v in (j.get("score_counts") or {}).items())
+                + f", {j.get('unparseable')} unparseable"
+                + (f"; rows scored below {low} dropped" if low else "; no row dropped"))
         d = m.get("dedup") or {}
         if d:
             lines.append("- Dedup: " + ", ".join(f"{k}: {v}" for k, v in d.items()))
@@ -147,7 +156,7 @@ def build_card(configs: dict[str, dict], *, license: str = "cc-by-4.0",
         dataset_info=_dataset_info(list(configs)),
         hiva={n: {k: m.get(k) for k in ("llm", "llm_fingerprint", "backend", "rows",
                                           "config_hash", "sampling", "filters", "dedup",
-                                          "schema_version")}
+                                          "schema_version", "judge")}
               for n, m in configs.items()},
     )
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n"

@@ -180,6 +180,11 @@ def test_annotate_only_keeps_the_rows_of_a_run_without_judge(tiny, base_corpus, 
     assert df["judge_score"].tolist() == [_rule(t) for t in df["text"]]
     assert df["judge_reason"].tolist() == [f"rule {_rule(t)} for this one." for t in df["text"]]
     assert res["judge"]["dropped_below"] == 0 and res["judge"]["min_score"] is None
+    from hiva.corpora.hub import export
+
+    export(out, tmp_path / "x")  # the dataset card says who judged and how
+    card = (tmp_path / "x" / "README.md").read_text()
+    assert f"- Judge: `{tiny[0]}`" in card and "no row dropped" in card
 
 
 def test_min_judge_score_drops_rows_and_surplus_ones_take_their_place(tiny, base_corpus,
