@@ -71,7 +71,7 @@ def _description(prompt) -> str:
 def fixed_judge(monkeypatch):
     """The tiny Llama's generate answering with ``_rule``'s rating; records each description
     it was asked about, and can be made to fail (KeyboardInterrupt) on a given call."""
-    state = {"asked": [], "calls": 0, "fail_on": None}
+    state = {"asked": [], "calls": 0, "fail_on": None, "rule": _rule}
 
     def generate(self, prompts, sampling):
         state["calls"] += 1
@@ -82,7 +82,8 @@ def fixed_judge(monkeypatch):
         for p in prompts:
             d = _description(p)
             state["asked"].append(d)
-            out.append([f" {_rule(d)}\nRationale: rule {_rule(d)} for this one."])
+            r = state["rule"](d)
+            out.append([f" {r}\nRationale: rule {r} for this one."])
         return out
 
     monkeypatch.setattr(TransformersGenerator, "generate", generate)
@@ -189,6 +190,16 @@ def test_annotate_only_keeps_the_rows_of_a_run_without_judge(tiny, base_corpus, 
 
 def test_min_judge_score_drops_rows_and_surplus_ones_take_their_place(tiny, base_corpus,
                                                                        tmp_path, fixed_judge):
+    order = {au: _dedup_order(base_corpus, au) for au in (1, 4, 12)}
+    with_surplus = [au for au, texts in order.items() if len(texts) > 3]
+    assert with_surplus, {au: len(t) for au, t in order.items()}  # the fixture's run has some
+    au0 = with_surplus[0]
+    first, spare = order[au0][0], order[au0][3:]
+
+    def rule(t):  # the first row of an AU with surplus fails, its surplus passes
+        return 1 if t == first else 5 if t in spare else _rule(t)
+
+    fixed_judge["rule"] = rule
     out = _copy(base_corpus, tmp_path)
     res = run(_cfg(tiny, out, judge=str(tiny[0]), min_judge_score=3, judge_batch_size=2))
     df = pd.read_parquet(out)
@@ -196,22 +207,20 @@ def test_min_judge_score_drops_rows_and_surplus_ones_take_their_place(tiny, base
     j = res["judge"]
     asked = fixed_judge["asked"]
     assert j["judged"] == len(asked) == len(set(asked))
-    assert j["dropped_below"] == sum(_rule(t) < 3 for t in asked) > 0
+    assert j["dropped_below"] == sum(rule(t) < 3 for t in asked) > 0
     assert j["dropped_unscored"] == 0
     _counts_hold(json.loads((out / MANIFEST).read_text()), df)
     # AU by AU in dedup order: a dropped row's place goes to the AU's next row
-    plain = pd.read_parquet(base_corpus)
-    for au in (1, 4, 12):
-        mine = df.loc[df["au"] == au, "text"].tolist()
-        if len(mine) == 3:
-            assert mine == [t for t in _dedup_order(out, au) if _rule(t) >= 3][:3]
-    assert len(df) > sum(_rule(t) >= 3 for t in plain["text"])  # surplus rows filled in
+    for au, texts in order.items():
+        assert df.loc[df["au"] == au, "text"].tolist() == [t for t in texts if rule(t) >= 3][:3]
+    mine = set(df.loc[df["au"] == au0, "text"])
+    assert first not in mine and spare[0] in mine
     # Another threshold: judged rows come from the cache; only rows not judged yet are asked.
     before = set(asked)
     res2 = run(_cfg(tiny, out, judge=str(tiny[0]), min_judge_score=4))
     assert not set(asked[len(before):]) & before
     assert (pd.read_parquet(out)["judge_score"] >= 4).all()
-    assert res2["judge"]["dropped_below"] == sum(_rule(t) < 4 for t in set(asked))
+    assert res2["judge"]["dropped_below"] == sum(rule(t) < 4 for t in set(asked))
 
 
 def _dedup_order(out, au):
