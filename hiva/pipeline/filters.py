@@ -278,9 +278,12 @@ def _residue_tables() -> tuple[re.Pattern | None, frozenset[tuple[str, ...]],
                     frames.append(tuple(words))
             src = src.replace(ex.group(0), " ")
         static = jinja.sub(" ", src)
-        labels.update(m.lower() for m in re.findall(r"\b([A-Z][a-z]+):", static))
+        # "Muscle:", "Often seen with:": a capitalised phrase of up to three words before a colon
+        labels.update(m.lower() for m in re.findall(r"\b([A-Z][a-z]+(?: [a-z]+){0,2}):", static))
         grams |= _grams(_WORD.findall(static.lower()), 4) - fact_grams
-    label_re = (re.compile(r"\b(" + "|".join(sorted(labels)) + r"):", re.I) if labels else None)
+    label_re = (re.compile(r"\b(" + "|".join(re.escape(x) for x in sorted(labels, key=len,
+                                                                          reverse=True))
+                           + r"):", re.I) if labels else None)
     return label_re, frozenset(grams), tuple(frames)
 
 

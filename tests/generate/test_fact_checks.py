@@ -57,6 +57,8 @@ WRONG = [
      "template_residue"),
     (10, "Upper Lip Raiser. Muscle: levator labii superioris. Cues: the upper lip is drawn "
          "straight up.", "template_residue"),
+    (23, "The lips are tightened and their red parts narrow. Often seen with: the brow.",
+     "template_residue"),
     (4, "The eyebrows are lowered and drawn together; the eye opening narrows from above; the "
         "eyebrows are lowered and pulled together.", "repeated_clause"),
 ]
