@@ -216,7 +216,7 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
 def _repeated_clause(text: str, max_similarity: float) -> bool:
     """Two clauses (of ≥ 3 words) that are equal, or alike at ``max_similarity`` or more
     (difflib's ratio on their words: "the brow ridges take a slanted shape" / "the brow ridges
-    take a crescent shape", 0.83)."""
+    take a crescent shape", 0.86)."""
     clauses = [_WORD.findall(c.lower()) for c in _CLAUSE.split(text)]
     clauses = [c for c in clauses if len(c) >= 3]
     for i in range(len(clauses)):
