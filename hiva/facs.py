@@ -26,6 +26,20 @@ class ActionUnit:
     def code(self) -> str:
         return f"AU{self.number}"
 
+    @property
+    def fact_text(self) -> str:
+        """Its name, muscles, region and cues as one text (the words its facts use)."""
+        return " ".join([self.name, *self.muscles, self.region, *self.appearance])
+
+
+def muscle_keys(muscle: str) -> list[str]:
+    """Searchable names of one muscle entry of the table: the base name and its alternative in
+    () ("depressor anguli oris (triangularis)" → both; "relaxation of mentalis" → mentalis)."""
+    m = muscle.lower().replace("relaxation of ", "").replace(" relaxed", "")
+    alt = re.findall(r"\(([^)]*)\)", m)
+    base = re.sub(r"\([^)]*\)", "", m).split(",")[0].strip()
+    return [k for k in [base, *alt] if k]
+
 
 # The table, one block per AU, in the order of ``AUS``:
 #   <number>. <name> (<region>; often with <AUs it commonly co-occurs with>)

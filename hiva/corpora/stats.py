@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hiva.corpora.io import load_corpus, read_corpus_manifest
-from hiva.facs import AUS
+from hiva.facs import AUS, muscle_keys
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,20 +34,12 @@ if TYPE_CHECKING:
 _CODE = re.compile(r"\b(?:AU|action\s+unit)\s*-?\s*(\d{1,2})\b", re.IGNORECASE)
 
 
-def _muscle_keys(muscle: str) -> list[str]:
-    """Searchable names of one FACS muscle entry: the base name and its alternative in ()."""
-    m = muscle.lower().replace("relaxation of ", "").replace(" relaxed", "")
-    alt = re.findall(r"\(([^)]*)\)", m)
-    base = re.sub(r"\([^)]*\)", "", m).split(",")[0].strip()
-    return [k for k in [base, *alt] if k]
-
-
 @lru_cache(maxsize=1)
 def _contamination_tables():
     owners: dict[str, set[int]] = {}
     for a in AUS.values():
         for mu in a.muscles:
-            for k in _muscle_keys(mu):
+            for k in muscle_keys(mu):
                 owners.setdefault(k, set()).add(a.number)
     # Longest first so "levator labii superioris alaeque nasi" (AU9) wins over
     # "levator labii superioris" (AU10) at the same place; an optional plural s.
@@ -67,7 +59,7 @@ def contamination(text: str, au: int) -> list[str]:
     22/23/24/28's, so it is clean in an AU24 description and contamination in an AU12 one).
     """
     owners, muscle_re, names, name_re = _contamination_tables()
-    own_keys = {k for mu in (AUS[au].muscles if au in AUS else ()) for k in _muscle_keys(mu)}
+    own_keys = {k for mu in (AUS[au].muscles if au in AUS else ()) for k in muscle_keys(mu)}
     hits = []
     for m in _CODE.finditer(text):
         if int(m.group(1)) != au:

@@ -109,14 +109,9 @@ def _directions_in(text: str, parts) -> list[tuple[int, str]]:
 @lru_cache(maxsize=1)
 def _muscle_re() -> re.Pattern:
     """The FACS table's muscle names ("depressor anguli oris" is not a movement down)."""
-    from hiva.facs import AUS
+    from hiva.facs import AUS, muscle_keys
 
-    names = set()
-    for a in AUS.values():
-        for mu in a.muscles:
-            m = mu.lower().replace("relaxation of ", "").replace(" relaxed", "")
-            names.update(x.strip() for x in re.findall(r"\(([^)]*)\)", m))
-            names.add(re.sub(r"\([^)]*\)", "", m).split(",")[0].strip())
+    names = {k.strip() for a in AUS.values() for mu in a.muscles for k in muscle_keys(mu)}
     keys = sorted((n for n in names if n), key=len, reverse=True)
     return re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keys) + r")\b", re.I)
 

@@ -135,7 +135,7 @@ _FACT_WORDS: dict[int, frozenset[str]] = {}
 def fact_words(au: int) -> frozenset[str]:
     if au not in _FACT_WORDS:
         a = AUS[au]
-        words = " ".join([a.name, *a.muscles, a.region, *a.appearance]).lower()
+        words = a.fact_text.lower()
         _FACT_WORDS[au] = frozenset(
             w for w in _WORD.findall(words) if len(w) > 3 and w not in _STOP_EN
         )
@@ -240,8 +240,7 @@ def facs_vocabulary() -> frozenset[str]:
     part names: words a description may use that a general dictionary may lack."""
     from hiva.pipeline.facts import _PARTS
 
-    text = " ".join(" ".join([a.name, *a.muscles, a.region, *a.appearance])
-                    for a in AUS.values())
+    text = " ".join(a.fact_text for a in AUS.values())
     text += " " + " ".join(re.sub(r"[^A-Za-z ]", " ", rx) for _, rx in _PARTS)
     return frozenset(w.lower() for w in _WORD.findall(text))
 
@@ -262,8 +261,7 @@ def _residue_tables() -> tuple[re.Pattern | None, frozenset[tuple[str, ...]],
     from hiva.prompts.render import builtin_templates
 
     jinja = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.S)
-    facts = " ".join(" ".join([a.name, *a.muscles, a.region, *a.appearance])
-                     for a in AUS.values()).lower()
+    facts = " ".join(a.fact_text for a in AUS.values()).lower()
     fact_grams = _grams(_WORD.findall(facts), 4)
     labels, grams, frames = set(), set(), []
     for t in builtin_templates():
