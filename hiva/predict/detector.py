@@ -435,9 +435,9 @@ class Detector:
         for df in batches:
             self._count(df)
             parts.append(df)
+        # the batches are typed already; the table only needs this call's attrs
         df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else empty
-        df = self._typed(df)
-        return in_format(df, self.outputs, format)
+        return in_format(self._with_attrs(df), self.outputs, format)
 
     def _count(self, df) -> None:
         self.counts["rows"] += len(df)
@@ -456,6 +456,10 @@ class Detector:
             df[c] = df[c].astype("float64")
         for c in class_columns(self.outputs):
             df[c] = df[c].astype("Int8")
+        return self._with_attrs(df)
+
+    def _with_attrs(self, df):
+        """``df`` with the unreadable files so far and the thresholds in ``df.attrs``."""
         df.attrs["unreadable"] = list(self.unreadable)
         df.attrs["thresholds"] = dict(zip(prob_columns(self.outputs), self.thresholds))
         return df
