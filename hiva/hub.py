@@ -82,12 +82,15 @@ def hub_offline_reason(timeout: float = _TIMEOUT_S) -> str | None:
     return reason
 
 
-def local_snapshot(repo_id: str, repo_type: str = "model") -> str | None:
-    """The folder of ``repo_id`` in the local Hub cache (no network), or None."""
+def local_snapshot(repo_id: str, repo_type: str = "model", revision: str | None = None,
+                   allow_patterns: list[str] | None = None) -> str | None:
+    """The folder of ``repo_id`` (at ``revision``) in the local Hub cache (no network), or
+    None."""
     try:
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(repo_id, repo_type=repo_type, local_files_only=True)
+        return snapshot_download(repo_id, repo_type=repo_type, local_files_only=True,
+                                 revision=revision, allow_patterns=allow_patterns)
     except Exception:  # not cached, or a partial cache entry: both mean "not here"
         return None
 
@@ -151,14 +154,13 @@ def resolve_model(ref: str | Path, revision: str | None = None, *, what: str = "
     kw = {"revision": rev, "repo_type": "model", "allow_patterns": allow_patterns}
     reason = hub_offline_reason()
     if reason is not None:
-        try:
-            return Path(snapshot_download(repo, local_files_only=True, **kw))
-        except Exception:  # not cached, or only part of it: both mean "not here"
-            way = (f"unset {setting.split('=')[0]} when online"
-                   if (setting := offline_setting()) else "check the network or HF_ENDPOINT")
-            raise HivaError(f"{what} {label} is neither a local folder nor in the local Hub "
-                            f"cache, and the Hub cannot be used ({reason}); {way}, or {fix}"
-                            ) from None
+        snap = local_snapshot(repo, "model", rev, allow_patterns)
+        if snap is not None:
+            return Path(snap)
+        way = (f"unset {setting.split('=')[0]} when online"
+               if (setting := offline_setting()) else "check the network or HF_ENDPOINT")
+        raise HivaError(f"{what} {label} is neither a local folder nor in the local Hub cache, "
+                        f"and the Hub cannot be used ({reason}); {way}, or {fix}")
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
