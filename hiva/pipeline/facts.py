@@ -89,8 +89,7 @@ def _parts_in(text: str) -> list[tuple[int, int, str]]:
     """(start, end, part) of each part named in ``text``."""
     out = []
     for m in _PART_RE.finditer(text):
-        i = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
-        out.append((m.start(), m.end(), _PARTS[i][0]))
+        out.append((m.start(), m.end(), _PARTS[int(m.lastgroup[1:])][0]))
     return out
 
 
@@ -101,8 +100,7 @@ def _directions_in(text: str, parts) -> list[tuple[int, str]]:
     for m in _DIR_RE.finditer(text):
         if any(a <= m.start() < b for a, b, _ in parts):
             continue
-        i = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
-        out.append((m.start(), _DIRECTIONS[i][0]))
+        out.append((m.start(), _DIRECTIONS[int(m.lastgroup[1:])][0]))
     return out
 
 
