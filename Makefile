@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm demo demo-data ablations language maps baselines lint clean-demo
+.PHONY: setup test test-gpu test-vllm demo demo-data app app-screenshots ablations language maps \
+	baselines lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,16 @@ demo-data: setup
 demo: demo-data
 	$(HIVA) train --config configs/demo.yaml --data $(DEMO)/synth/manifest.parquet \
 		--aus bp4d --text-bank $(DEMO)/text-bank --out $(DEMO)/run --resume latest
+
+# The web page (hiva app) on the demo's run and corpus, after `make demo`: http://127.0.0.1:7860
+app: setup
+	$(HIVA) app --checkpoint $(DEMO)/run --corpus $(DEMO)/corpus
+
+# The README's screenshots of that page, taken in headless Chromium (Debian's `chromium`) through
+# Playwright: the astronaut photo (aligned), a 3 s clip of it, a corpus search, the model tab.
+app-screenshots: setup
+	HF_HUB_OFFLINE=1 $(PY) -m tests.app.drive --checkpoint $(DEMO)/run --corpus $(DEMO)/corpus \
+		--align --out docs/app
 
 # The README's ablation table: every arm of configs/sweeps/ablations.yaml x 3 seeds on the demo data
 # (about 25 runs of 3-4 min on 2 CPU cores; resumes), the report with 95% intervals, and the

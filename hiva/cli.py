@@ -22,7 +22,7 @@ app = typer.Typer(
 # Modules exposing ``register(app)``; order is the order of ``hiva --help``.
 _PARTS = ("hiva.pipeline.generate_cli", "hiva.data.cli", "hiva.model.cli",
           "hiva.train.cli", "hiva.train.sweep_cli", "hiva.pipeline.embed_cli",
-          "hiva.corpora.cli", "hiva.predict.cli")
+          "hiva.corpora.cli", "hiva.predict.cli", "hiva.app.cli")
 for _name in _PARTS:
     importlib.import_module(_name).register(app)
 

@@ -244,15 +244,17 @@ class Detector:
             return crop, float(info["score"]), info.get("landmarks")
         return crop, float(info["score"])
 
-    def faces(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float, tuple]]:
+    def faces(self, rgb: np.ndarray, landmarks: bool = False) -> list[tuple]:
         """Every face of a frame to score, largest first (at most ``max_faces``): (face image
         before the model's transform, detection confidence, box x, y, w, h in the frame's
         pixels); ``[]`` when aligning finds none. Without alignment the whole frame is one face
-        (confidence and box NaN)."""
+        (confidence and box NaN). ``landmarks=True`` appends the face mesh's points in the face
+        image's pixels to each tuple (None without alignment or when the mesh missed)."""
         if not self.align:
-            return [(rgb, float("nan"), NO_BOX)]
+            return [(rgb, float("nan"), NO_BOX) + ((None,) if landmarks else ())]
         return [(crop, float(info["score"]), tuple(float(v) for v in info["box"]))
-                for crop, info in self.aligner().align_all(rgb, self.max_faces)]
+                + ((info.get("landmarks"),) if landmarks else ())
+                for crop, info in self.aligner(landmarks).align_all(rgb, self.max_faces)]
 
     def to_tensor(self, img: np.ndarray):
         from PIL import Image

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,7 @@ def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, st
 
 
 def _overlay(ax, face, amap, title: str, region=None, dashed: bool = False) -> None:
-    ax.imshow(face)
-    ax.imshow(amap, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0,
-              extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5))
+    ax.imshow(blend(face, amap))
     if region is not None and region.any():
         ax.contour(region.astype(float), levels=[0.5], colors="white", linewidths=1.2,
                    linestyles="--" if dashed else "-")
@@ -97,6 +96,88 @@ def face_regions(det, face: np.ndarray, points, scheme: str):
     return torch.from_numpy(au_discs(moved.numpy(), scheme, det.aus)).unsqueeze(0)
 
 
+@dataclass
+class FaceMaps:
+    """One face explained (``explain_face``): what ``hiva explain`` and ``hiva app`` show."""
+
+    aus: tuple[int, ...]
+    face: np.ndarray  # the face the model saw, H×W×3 float in [0, 1] (after its transform)
+    probs: np.ndarray  # N
+    thresholds: list[float]
+    maps: np.ndarray  # N×H×W, each AU's map upsampled to the face and scaled to its maximum
+    cells: np.ndarray  # N×h×w, the maps as the model made them (each sums to 1)
+    peak_share: np.ndarray  # N, the largest cell's share of each map
+    matches: dict[int, list[tuple[float, str]]]  # au -> [(attention weight, text)], best first
+    outlines: list  # N region masks at the face's size, or None per AU
+    scores: list | None  # energy, pointing, energy chance, pointing chance (N each), or None
+    dashed: bool  # the outlines are a prior model's average face, not this face's
+
+    @property
+    def on(self) -> np.ndarray:
+        return self.probs >= np.asarray(self.thresholds)
+
+    def peak_yx(self, i: int) -> list[float]:
+        """AU ``i``'s peak cell centre as a fraction of the face (y, x)."""
+        h, w = self.cells.shape[1:]
+        iy, ix = np.unravel_index(int(np.argmax(self.cells[i])), (h, w))
+        return [float((iy + 0.5) / h), float((ix + 0.5) / w)]
+
+
+def explain_face(det, face: np.ndarray, points=None, scheme: str | None = None,
+                 top_k: int = 3) -> FaceMaps:
+    """Run ``det``'s model on one face image (an aligned crop, or a whole frame without
+    alignment) and gather its maps, probabilities, matched descriptions and, with landmarks
+    ``points`` (K×2 in the face's pixels, of ``scheme``), each AU's region and how much of the
+    map falls in it."""
+    import torch
+    import torch.nn.functional as F
+
+    ld = det.loaded
+    regions = None
+    if points is not None and np.isfinite(points).all():
+        regions = face_regions(det, face, points, scheme)
+    x = det.to_tensor(face).unsqueeze(0)
+    o = det.forward(x, regions)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in ld.model.normalisation())
+    shown = (x[0].cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+    h, w = o.map_size
+    size = shown.shape[:2]
+    maps = o.activation_maps[0].float().reshape(-1, 1, h, w).cpu()
+    peak_share = maps.flatten(1).max(1).values.numpy()
+    up = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
+    up = up / np.maximum(up.reshape(len(up), -1).max(1), 1e-12)[:, None, None]
+    outlines, scores, dashed = _outlines(ld.model, regions, o, size)
+    return FaceMaps(aus=tuple(ld.aus), face=shown, probs=o.probs[0].float().cpu().numpy(),
+                    thresholds=list(ld.thresholds), maps=up, cells=maps[:, 0].numpy(),
+                    peak_share=peak_share, matches=matched_descriptions(det, o, top_k),
+                    outlines=outlines, scores=scores, dashed=dashed)
+
+
+def blend(face: np.ndarray, amap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """``amap`` (H×W in [0, 1]) in the jet colour map over ``face`` (H×W×3 in [0, 1]), as
+    matplotlib draws an ``alpha`` layer: H×W×3 float."""
+    from matplotlib import colormaps
+
+    return (1 - alpha) * face + alpha * colormaps["jet"](np.clip(amap, 0, 1))[..., :3]
+
+
+def overlay_image(fm: FaceMaps, i: int) -> np.ndarray:
+    """AU ``i``'s map over the face with its region's outline in white (dotted for an average
+    face's), as an H×W×3 uint8 image (for the web page; the PNGs draw the outline with
+    matplotlib)."""
+    from scipy.ndimage import binary_erosion
+
+    img = blend(fm.face, fm.maps[i])
+    region = fm.outlines[i]
+    if region is not None and region.any():
+        edge = region & ~binary_erosion(region, iterations=2)
+        if fm.dashed:
+            yy, xx = np.indices(edge.shape)
+            edge &= ((yy + xx) // 4) % 2 == 0
+        img[edge] = 1.0
+    return (img * 255).round().astype(np.uint8)
+
+
 def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "auto",
             align: bool | None = None, top_k: int = 3, text_bank: str | None = None,
             threshold: str | float = "auto", manifest: str | None = None) -> dict:
@@ -106,8 +187,6 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
-    import torch.nn.functional as F
 
     from hiva.data.align import LANDMARK_SCHEME
     from hiva.facs import AUS, au_column
@@ -135,22 +214,10 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
                             "--manifest out to use the aligner's face mesh)")
         points, scheme = _manifest_landmarks(manifest, path)
     ld = det.loaded
-    regions = None
-    if points is not None and np.isfinite(points).all():
-        regions = face_regions(det, face, points, scheme)
-    x = det.to_tensor(face).unsqueeze(0)
-    o = det.forward(x, regions)
-    mean, std = (torch.tensor(v).view(3, 1, 1) for v in ld.model.normalisation())
-    shown = (x[0].cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
-    h, w = o.map_size
-    size = shown.shape[:2]
-    maps = o.activation_maps[0].float().reshape(-1, 1, h, w).cpu()
-    peak_share = maps.flatten(1).max(1).values.numpy()
-    up = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
-    up = up / np.maximum(up.reshape(len(up), -1).max(1), 1e-12)[:, None, None]
-    probs = o.probs[0].float().cpu().numpy()
-    matches = matched_descriptions(det, o, top_k)
-    outlines, scores, dashed = _outlines(ld.model, regions, o, size)
+    fm = explain_face(det, face, points, scheme, top_k)
+    shown, up, probs, matches = fm.face, fm.maps, fm.probs, fm.matches
+    outlines, scores, dashed, peak_share = fm.outlines, fm.scores, fm.dashed, fm.peak_share
+    h, w = fm.cells.shape[1:]
 
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -182,11 +249,10 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         fig.savefig(f, dpi=110)
         plt.close(fig)
         written.append(f)
-        iy, ix = np.unravel_index(int(np.argmax(maps[i, 0].numpy())), (h, w))
         record["aus"][au_column(a)] = {
             "probability": float(probs[i]), "threshold": ld.thresholds[i], "on": bool(on),
             "peak_share": float(peak_share[i]),
-            "peak_yx": [float((iy + 0.5) / h), float((ix + 0.5) / w)],  # fraction of the crop
+            "peak_yx": fm.peak_yx(i),  # fraction of the crop
             "matched": [{"attention": s, "text": t} for s, t in matches[a]],
         }
         if scores is not None and np.isfinite(scores[0][i]):

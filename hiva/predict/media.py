@@ -145,6 +145,24 @@ def _video_frames(src: Source) -> int | None:
     return None
 
 
+def video_seconds(path: str) -> float | None:
+    """A video's length in seconds as its container states it (None when it does not say or
+    the file does not open): a limit check before decoding."""
+    try:
+        import av
+
+        with av.open(path) as box:
+            if box.duration:
+                return float(box.duration) / 1_000_000  # av.time_base: microseconds
+            if box.streams.video:
+                st = box.streams.video[0]
+                if st.duration and st.time_base:
+                    return float(st.duration * st.time_base)
+    except Exception:  # noqa: BLE001 — only a limit check; decoding reports the real problem
+        return None
+    return None
+
+
 def iter_video(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
     """(index, seconds, RGB) for every frame of the first video stream, in presentation order;
     ``every`` k: only frames 0, k, 2k, ... (the others are decoded but not converted).

@@ -42,11 +42,14 @@ def write_text_bank(folder: Path, aus=TINY_AUS, per_au: int = 5, dim: int = 16) 
     return folder
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
+def write_video(path: Path, frames: list[np.ndarray], fps: int = FPS, codec: str = "mpeg4"
+                ) -> Path:
+    """``codec`` libvpx with a .webm path: a clip a browser plays (Chromium has no MPEG-4
+    part 2)."""
     import av
 
     with av.open(str(path), "w") as box:
-        st = box.add_stream("mpeg4", rate=fps)
+        st = box.add_stream(codec, rate=fps)
         st.width, st.height, st.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         for rgb in frames:
             for pkt in st.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
