@@ -123,12 +123,13 @@ def _detect_tab(gr, view, work: Path) -> None:
             go_video = gr.Button("Detect AUs over the video", elem_id="detect-video")
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="detect-status")
-            faces = gr.Gallery(label="Faces the model saw (largest first)", columns=4,
-                               height=180, object_fit="contain", elem_id="faces",
-                               allow_preview=False)
-            pick = gr.Dropdown(label="Face", choices=[], value=None, elem_id="face-pick",
-                               interactive=True)
-            bars = gr.Plot(label="AU probabilities", elem_id="bars")
+            with gr.Row():
+                face = gr.Image(label="The face the model saw", elem_id="face", height=240,
+                                interactive=False, scale=1)
+                with gr.Column(scale=2):
+                    pick = gr.Dropdown(label="Face (largest first)", choices=[], value=None,
+                                       elem_id="face-pick", interactive=True)
+                    bars = gr.Plot(label="AU probabilities", elem_id="bars")
     maps = gr.Gallery(label="Where the model looked for each AU (DDCA activation map; white: "
                             "the AU's region)", columns=6, height="auto", elem_id="maps")
     table = gr.Dataframe(label="Per AU: probability and the descriptions it drew on",
@@ -140,32 +141,30 @@ def _detect_tab(gr, view, work: Path) -> None:
         csv = gr.File(label="Download the table (CSV)", elem_id="csv")
 
     def show(results, which):
+        """The face ``which`` of ``results``: its image, chart, maps and table."""
         if not results:
-            return None, [], None
-        k = int(which or 0) if str(which or "0").isdigit() else 0
+            return None, None, [], None
+        k = int(which) if str(which or "").isdigit() else 0
         r = results[min(k, len(results) - 1)]
-        return bar_chart(r), r.overlays(), r.table()
+        return (r.maps.face * 255).round().astype("uint8"), bar_chart(r), r.overlays(), r.table()
 
     @_page_errors
     def on_image(rgb, progress=gr.Progress()):
         progress(0.1, desc="finding faces and scoring")
         results = view.image(rgb)
         if not results:
-            return ([], "**No face found.** Upload a clearer, frontal photo.", [],
-                    gr.update(choices=[], value=None), None, [], None)
-        gallery = [((r.maps.face * 255).astype("uint8"),
-                    f"face {r.face_id}" + ("" if r.confidence != r.confidence else
-                                            f" (detector {r.confidence:.2f})"))
+            return ([], "**No face found.** Upload a clearer, frontal photo.",
+                    gr.update(choices=[], value=None), None, None, [], None)
+        choices = [(f"face {r.face_id}" + ("" if r.confidence != r.confidence else
+                                           f" (detector {r.confidence:.2f})"), str(r.face_id))
                    for r in results]
-        fig, overlays, tab = show(results, 0)
         on = [a for a, o in zip(results[0].maps.aus, results[0].maps.on) if o]
         msg = (f"**{len(results)} face(s).** Face 0: "
                + (", ".join(f"AU{a}" for a in on) + " on" if on else "no AU on"))
-        return (results, msg, gallery, gr.update(choices=[str(r.face_id) for r in results],
-                                                 value="0"), fig, overlays, tab)
+        return (results, msg, gr.update(choices=choices, value="0"), *show(results, 0))
 
-    go_image.click(on_image, [image], [faces_state, status, faces, pick, bars, maps, table])
-    pick.change(_page_errors(show), [faces_state, pick], [bars, maps, table])
+    go_image.click(on_image, [image], [faces_state, status, pick, face, bars, maps, table])
+    pick.input(_page_errors(show), [faces_state, pick], [face, bars, maps, table])
 
     @_page_errors
     def on_video(path, progress=gr.Progress(track_tqdm=True)):

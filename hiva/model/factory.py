@@ -73,7 +73,8 @@ def check_identity(meta: dict, aus, text_fingerprint: str | None, text_encoder: 
     if text_fingerprint and ck_fp and ck_fp != text_fingerprint:
         raise HivaError(
             f"checkpoint {path} was trained on text bank {ck_fp}, this run's bank is "
-            f"{text_fingerprint}; pass the same --text-bank or start a new --out"
+            f"{text_fingerprint}; pass the --text-bank it was trained with (resuming training: "
+            "or start a new --out)"
         )
 
 

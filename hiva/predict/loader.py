@@ -123,6 +123,25 @@ def default_align(cfg) -> tuple[bool, str]:
     return True, "training data unknown"
 
 
+def run_path(name: str, cfg, run_dir: Path) -> Path:
+    """Where a relative path that a run's config names (its text bank) lies, the first that
+    exists of: the folder training ran in (the run folder less its relative ``out``, so a run
+    opened from another folder, or a project moved whole, still finds its own bank), here, and
+    the run folder (exports name their files relative to themselves); ``name`` as given when
+    none exists."""
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    cands = []
+    out = Path(cfg.out) if getattr(cfg, "out", None) else None
+    if out is not None and not out.is_absolute() and ".." not in out.parts:
+        parts, n = Path(run_dir).resolve().parts, len(out.parts)
+        if n < len(parts) and parts[-n:] == out.parts:
+            cands.append(Path(*parts[:-n]) / p)
+    cands += [p, Path(run_dir) / p]
+    return next((c for c in cands if c.exists()), p)
+
+
 def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
     """The embed bundle a run reads: corpus and shuffled need one; random was sized by one when
     it was trained with one; names and learned need none."""
@@ -135,9 +154,7 @@ def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
     if not cand:
         raise HivaError(f"{run_dir} uses text_mode {mode} but names no text bank; pass "
                         "--text-bank DIR (the `hiva embed` folder it was trained with)")
-    p = Path(cand)
-    if not p.is_absolute() and not p.exists() and (run_dir / p).exists():
-        p = run_dir / p  # exports store it relative to themselves
+    p = Path(cand) if override else run_path(cand, cfg, run_dir)
     if not p.exists():
         raise HivaError(f"the text bank {cand} of {run_dir} does not exist from here; pass "
                         "--text-bank DIR (the `hiva embed` folder it was trained with), or use a "

@@ -57,7 +57,7 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
     from hiva.model.text import sample_text
-    from hiva.predict.loader import resolve_checkpoint
+    from hiva.predict.loader import resolve_checkpoint, run_path
 
     run_dir = resolve_checkpoint(run_dir)  # a Hub id: the export's snapshot in the Hub cache
     # An export folder (`hiva export`, `hiva import-checkpoint`): one set of weights, scored on
@@ -73,12 +73,10 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
                         "disfa:DIR) whose fold --fold to score")
     cfg = load_config(TrainConfig, run_dir / ("train_config.yaml" if exported else "config.yaml"),
                       data=data, resume=None, device=device, **overrides)
+    if cfg.text_bank:  # relative: to where training ran, here, or the export folder
+        cfg = dataclasses.replace(cfg, text_bank=str(run_path(cfg.text_bank, cfg, run_dir)))
     if exported:
         wfile = run_dir / "model.safetensors"
-        bank = Path(cfg.text_bank) if cfg.text_bank else None
-        if bank is not None and not bank.is_absolute() and (run_dir / bank).exists():
-            # an export carries its bank and names it relative to itself (text_bank: text_bank)
-            cfg = dataclasses.replace(cfg, text_bank=str(run_dir / bank))
     else:
         wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
     if not wfile.is_file():

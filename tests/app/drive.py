@@ -13,6 +13,15 @@ from pathlib import Path
 TIMEOUT_MS = 120_000  # a cold first forward pass on a loaded 2-core machine
 
 
+def settle(page) -> None:
+    """Wait until no event is running (every Gradio status tracker hidden) and the outputs'
+    fade-in is over, so a screenshot shows the results, not their pending state."""
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[data-testid=status-tracker]'))"
+        ".every(e => e.classList.contains('hide'))", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(600)
+
+
 def wait_text(page, elem_id: str, text: str) -> str:
     """Wait until the element's visible text holds ``text``; return that text."""
     page.wait_for_function(
@@ -37,9 +46,10 @@ def drive(browser, url: str, image: Path, shots: Path, *, video: Path | None = N
         page.locator("#bars img").first.wait_for(timeout=TIMEOUT_MS)
         page.locator("#maps img").first.wait_for(timeout=TIMEOUT_MS)
         seen["maps"] = page.locator("#maps img").count()
-        seen["faces"] = page.locator("#faces img").count()
+        seen["faces"] = page.locator("#face img").count()
         seen["au_table"] = wait_text(page, "au-table", "AU01")
         seen["status"] = page.locator("#detect-status").inner_text()
+        settle(page)
         page.screenshot(path=str(shots / "detect.png"), full_page=True)
         if video is not None:
             page.locator("#video-in input[type=file]").set_input_files(str(video))
@@ -49,28 +59,33 @@ def drive(browser, url: str, image: Path, shots: Path, *, video: Path | None = N
             seen["rows"] = wait_text(page, "rows", "frame")
             seen["csv_link"] = page.locator("#csv a").first.get_attribute("href")
             page.locator("#timeline").scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "video.png"), full_page=True)
+            settle(page)
+        page.screenshot(path=str(shots / "video.png"), full_page=True)
 
         page.get_by_role("tab", name="Corpus").click()
         wait_text(page, "c-rows", "AU")
         seen["browse"] = page.locator("#c-count").inner_text()
+        settle(page)
         page.screenshot(path=str(shots / "corpus_browse.png"), full_page=True)
         page.get_by_role("tab", name="Search").click()
         page.locator("#c-query textarea, #c-query input").first.fill(query)
         page.locator("#c-search").click()
         seen["search"] = wait_text(page, "c-found", expect_text or "AU")
         seen["search_first"] = page.locator("#c-found .virtual-row").first.inner_text()
+        settle(page)
         page.screenshot(path=str(shots / "corpus_search.png"), full_page=True)
 
         page.get_by_role("tab", name="Stats").click()
         page.locator("#c-stats").click()
         page.locator("#c-stats-plot img").first.wait_for(timeout=TIMEOUT_MS)
         seen["stats"] = wait_text(page, "c-stats-text", "identifiab")
+        settle(page)
         page.screenshot(path=str(shots / "corpus_stats.png"), full_page=True)
 
         page.get_by_role("tab", name="Model").click()
         seen["model"] = wait_text(page, "m-f1", "mean")
         seen["summary"] = page.locator("#m-summary").inner_text()
+        settle(page)
         page.screenshot(path=str(shots / "model.png"), full_page=True)
     except Exception:
         page.screenshot(path=str(shots / "failed.png"), full_page=True)
@@ -117,6 +132,9 @@ def main() -> None:  # pragma: no cover - run by hand / make app-screenshots
         page.close()
         img.unlink()
         (a.out / "astronaut.webm").unlink(missing_ok=True)
+    for f in a.out.glob("*.png"):  # 256 colours: a third of the bytes, for the README
+        Image.open(f).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(
+            f, optimize=True)
     for k, v in seen.items():
         print(f"--- {k}\n{str(v)[:600]}")
 

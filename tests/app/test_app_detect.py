@@ -51,6 +51,24 @@ def test_image_whole_frame_maps_and_table(view):
         assert f"AU{a} description number" in drew
 
 
+@pytest.mark.gpu
+def test_image_on_cuda_matches_cpu(view, tiny_run):
+    """The page's model on CUDA (``make test-gpu``): the same maps and probabilities as on the
+    CPU, and the overlays drawn from them."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from hiva.app.detect import DetectView
+
+    g = DetectView(tiny_run, device="cuda")
+    assert g.det.loaded.device.type == "cuda"
+    r, c = g.image(astronaut())[0], view.image(astronaut())[0]
+    np.testing.assert_allclose(r.maps.probs, c.maps.probs, atol=5e-3)
+    np.testing.assert_allclose(r.maps.cells, c.maps.cells, atol=5e-3)
+    assert [o.shape for o, _ in r.overlays()] == [o.shape for o, _ in c.overlays()]
+
+
 def test_image_aligned_faces_have_scored_regions(tiny_run):
     """Aligned: the astronaut's face is found, its box lies in the photo, and with the face
     mesh's landmarks each AU's map is scored against its region and outlined."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -228,3 +229,27 @@ def test_expand_inputs_and_unreadable_video(tmp_path, media):
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(Unreadable):
         list(iter_frames(Source(str(bad), "video")))
+
+
+def test_run_path_finds_the_bank_the_run_was_trained_with(tmp_path, monkeypatch):
+    """A run's relative text bank is relative to where training ran (the run folder less its
+    relative ``out``), even opened from a folder holding another bank of the same name; an
+    export's is relative to the export."""
+    from types import SimpleNamespace
+
+    from hiva.predict.loader import run_path
+
+    proj, other = tmp_path / "proj", tmp_path / "other"
+    (proj / "out/demo/run").mkdir(parents=True)
+    (proj / "out/demo/text-bank").mkdir()
+    (other / "out/demo/text-bank").mkdir(parents=True)
+    monkeypatch.chdir(other)
+    cfg = SimpleNamespace(out="out/demo/run")
+    got = run_path("out/demo/text-bank", cfg, proj / "out/demo/run")
+    assert got.resolve() == (proj / "out/demo/text-bank").resolve()
+    # trained with an absolute --out: the bank is looked for here, as before
+    here = run_path("out/demo/text-bank", SimpleNamespace(out="/abs/run"), proj / "out/demo/run")
+    assert here.resolve() == (other / "out/demo/text-bank").resolve()
+    (tmp_path / "exp/text_bank").mkdir(parents=True)
+    assert run_path("text_bank", cfg, tmp_path / "exp") == tmp_path / "exp/text_bank"
+    assert run_path("/abs/bank", cfg, tmp_path / "exp") == Path("/abs/bank")
