@@ -168,7 +168,6 @@ def _detect_tab(gr, view, work: Path) -> None:
 
     @_page_errors
     def on_video(path, progress=gr.Progress(track_tqdm=True)):
-        view.check_video(path)
         out_csv, df = view.video(path, work / "videos")
         fig = timeline(df, view.aus, view.det.thresholds)
         faces_seen = int((df["success"] == 1).sum()) if "success" in df else len(df)

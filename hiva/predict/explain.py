@@ -225,7 +225,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
                            "align": ld.align, "confidence": conf, "aus": {}}
     for i, a in enumerate(ld.aus):
         name = AUS[a].name if a in AUS else ""
-        on = probs[i] >= ld.thresholds[i]
+        on = fm.on[i]
         fig = plt.figure(figsize=(9, 4.2))
         ax = fig.add_axes((0.02, 0.05, 0.42, 0.82))
         _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
