@@ -135,18 +135,18 @@ class DetectView:
 
 
 def bar_chart(face: FaceResult, title: str = ""):
-    """Horizontal bars of each AU's probability, the threshold of each marked; on AUs filled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Horizontal bars of each AU's probability, the threshold of each marked; on AUs filled.
+    A ``matplotlib.figure.Figure`` outside pyplot, so a long-running page does not pile up open
+    figures (so is ``timeline``'s)."""
+    from matplotlib.figure import Figure
 
     from hiva.facs import AUS, au_column
 
     fm = face.maps
     n = len(fm.aus)
     labels = [f"{au_column(a)} {AUS[a].name if a in AUS else ''}" for a in fm.aus]
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * n + 1.0))
+    fig = Figure(figsize=(6.4, 0.32 * n + 1.0))
+    ax = fig.subplots()
     y = np.arange(n)[::-1]
     ax.barh(y, fm.probs, color=["tab:red" if on else "tab:gray" for on in fm.on], height=0.7)
     ax.scatter(fm.thresholds, y, marker="|", s=260, color="black", zorder=3)
@@ -163,10 +163,7 @@ def bar_chart(face: FaceResult, title: str = ""):
 def timeline(df, aus, thresholds, face_id: int = 0):
     """One small panel per AU: its probability over the video (face ``face_id``) with its
     threshold dashed and the frames where it is on shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from hiva.facs import AUS, au_column
 
@@ -175,7 +172,8 @@ def timeline(df, aus, thresholds, face_id: int = 0):
     x, xlabel = (t, "seconds") if len(t) and np.isfinite(t).all() else (
         d["frame"].to_numpy(float), "frame")
     n = len(aus)
-    fig, axes = plt.subplots(n, 1, figsize=(8, 0.55 * n + 0.9), sharex=True, squeeze=False)
+    fig = Figure(figsize=(8, 0.55 * n + 0.9))
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)
     for ax, a, th in zip(axes[:, 0], aus, thresholds):
         p = d[f"{au_column(a)}_p"].to_numpy(float)
         ax.plot(x, p, color="tab:blue", lw=1.2)
