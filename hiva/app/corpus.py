@@ -30,8 +30,9 @@ SEARCH_COLUMNS = ("score", "au", "text", "template", "llm")
 
 def corpus_of_text_bank(bank_dir: str | Path) -> str | None:
     """The corpus folder the text bank at ``bank_dir`` was embedded from (the ``corpus`` its
-    ``manifest.json`` records, as ``hiva embed`` was given it), when that is a folder that still
-    exists here; else None (no bundle, a names-only bank, a Hub id, a folder since moved)."""
+    ``manifest.json`` records, as ``hiva embed`` was given it; a relative one found as
+    ``hiva.predict.loader.run_path`` finds a run's bank), when that is a folder that exists; else
+    None (no bundle, a names-only bank, a Hub id, a folder since moved)."""
     from hiva.textbank.bundle import MANIFEST
 
     d = Path(bank_dir)
@@ -40,13 +41,17 @@ def corpus_of_text_bank(bank_dir: str | Path) -> str | None:
     if not found:
         return None
     try:
-        corpus = json.loads(found[0].read_text()).get("corpus")
+        manifest = json.loads(found[0].read_text())
+        corpus, out = manifest.get("corpus"), (manifest.get("config") or {}).get("out")
     except (OSError, ValueError, AttributeError):
         return None
-    if isinstance(corpus, str) and corpus.strip() and corpus != "names-only" \
-            and Path(corpus).is_dir():
-        return corpus
-    return None
+    if not isinstance(corpus, str) or not corpus.strip() or corpus == "names-only":
+        return None
+    from hiva.predict.loader import run_path
+
+    # a relative corpus is relative to where `hiva embed` ran (the bank less its relative out)
+    p = run_path(corpus, out if isinstance(out, str) else None, d)
+    return str(p) if p.is_dir() else None
 
 
 def parse_au(value: Any) -> int:

@@ -123,22 +123,23 @@ def default_align(cfg) -> tuple[bool, str]:
     return True, "training data unknown"
 
 
-def run_path(name: str, cfg, run_dir: Path) -> Path:
-    """Where a relative path that a run's config names (its text bank) lies, the first that
-    exists of: the folder training ran in (the run folder less its relative ``out``, so a run
-    opened from another folder, or a project moved whole, still finds its own bank), here, and
-    the run folder (exports name their files relative to themselves); ``name`` as given when
-    none exists."""
+def run_path(name: str, out: str | None, folder: Path) -> Path:
+    """Where a relative path named in the config of an output ``folder`` (a run's text bank, a
+    text bank's corpus) lies, the first that exists of: the folder the command ran in
+    (``folder`` less its relative ``out``, as the config recorded it: so a run opened from
+    another folder, or a project moved whole, still finds its own files), here, and ``folder``
+    itself (exports name their files relative to themselves); ``name`` as given when none
+    exists."""
     p = Path(name)
     if p.is_absolute():
         return p
     cands = []
-    out = Path(cfg.out) if getattr(cfg, "out", None) else None
-    if out is not None and not out.is_absolute() and ".." not in out.parts:
-        parts, n = Path(run_dir).resolve().parts, len(out.parts)
-        if n < len(parts) and parts[-n:] == out.parts:
+    o = Path(out) if out else None
+    if o is not None and not o.is_absolute() and ".." not in o.parts:
+        parts, n = Path(folder).resolve().parts, len(o.parts)
+        if n < len(parts) and parts[-n:] == o.parts:
             cands.append(Path(*parts[:-n]) / p)
-    cands += [p, Path(run_dir) / p]
+    cands += [p, Path(folder) / p]
     return next((c for c in cands if c.exists()), p)
 
 
@@ -154,7 +155,7 @@ def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
     if not cand:
         raise HivaError(f"{run_dir} uses text_mode {mode} but names no text bank; pass "
                         "--text-bank DIR (the `hiva embed` folder it was trained with)")
-    p = Path(cand) if override else run_path(cand, cfg, run_dir)
+    p = Path(cand) if override else run_path(cand, cfg.out, run_dir)
     if not p.exists():
         raise HivaError(f"the text bank {cand} of {run_dir} does not exist from here; pass "
                         "--text-bank DIR (the `hiva embed` folder it was trained with), or use a "

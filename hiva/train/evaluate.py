@@ -74,7 +74,7 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     cfg = load_config(TrainConfig, run_dir / ("train_config.yaml" if exported else "config.yaml"),
                       data=data, resume=None, device=device, **overrides)
     if cfg.text_bank:  # relative: to where training ran, here, or the export folder
-        cfg = dataclasses.replace(cfg, text_bank=str(run_path(cfg.text_bank, cfg, run_dir)))
+        cfg = dataclasses.replace(cfg, text_bank=str(run_path(cfg.text_bank, cfg.out, run_dir)))
     if exported:
         wfile = run_dir / "model.safetensors"
     else:

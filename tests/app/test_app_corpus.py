@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,6 +312,19 @@ def test_corpus_of_text_bank(tmp_path, corpus, bank):
     fake(sharded / "shard-00000-of-00002", str(corpus))
     fake(sharded / "shard-00001-of-00002", str(corpus))
     assert corpus_of_text_bank(sharded) == str(corpus)
+
+
+def test_corpus_of_text_bank_relative_from_another_folder(tmp_path, monkeypatch):
+    """`hiva embed --corpus out/c --out out/bank` run in a project folder: the relative corpus is
+    found from anywhere, through the bank's recorded out."""
+    proj = tmp_path / "proj"
+    (proj / "out/c").mkdir(parents=True)
+    (proj / "out/bank").mkdir()
+    (proj / "out/bank/manifest.json").write_text(json.dumps(
+        {"bundle_version": 1, "corpus": "out/c", "config": {"out": "out/bank"}}))
+    monkeypatch.chdir(tmp_path)
+    got = corpus_of_text_bank(proj / "out/bank")
+    assert got is not None and Path(got).resolve() == (proj / "out/c").resolve()
 
 
 @pytest.mark.integration

@@ -245,11 +245,11 @@ def test_run_path_finds_the_bank_the_run_was_trained_with(tmp_path, monkeypatch)
     (other / "out/demo/text-bank").mkdir(parents=True)
     monkeypatch.chdir(other)
     cfg = SimpleNamespace(out="out/demo/run")
-    got = run_path("out/demo/text-bank", cfg, proj / "out/demo/run")
+    got = run_path("out/demo/text-bank", cfg.out, proj / "out/demo/run")
     assert got.resolve() == (proj / "out/demo/text-bank").resolve()
     # trained with an absolute --out: the bank is looked for here, as before
-    here = run_path("out/demo/text-bank", SimpleNamespace(out="/abs/run"), proj / "out/demo/run")
+    here = run_path("out/demo/text-bank", "/abs/run", proj / "out/demo/run")
     assert here.resolve() == (other / "out/demo/text-bank").resolve()
     (tmp_path / "exp/text_bank").mkdir(parents=True)
-    assert run_path("text_bank", cfg, tmp_path / "exp") == tmp_path / "exp/text_bank"
-    assert run_path("/abs/bank", cfg, tmp_path / "exp") == Path("/abs/bank")
+    assert run_path("text_bank", cfg.out, tmp_path / "exp") == tmp_path / "exp/text_bank"
+    assert run_path("/abs/bank", cfg.out, tmp_path / "exp") == Path("/abs/bank")
