@@ -42,8 +42,8 @@ class FaceResult:
         return out
 
     def table(self):
-        """One row per AU: probability, threshold, on/off, peak attention share, and the
-        descriptions the model drew on (DDCA attention weight)."""
+        """One row per AU: probability, threshold, on/off, and the descriptions the model drew
+        on (DDCA attention weight)."""
         import pandas as pd
 
         from hiva.facs import AUS, au_column

@@ -22,7 +22,7 @@ class ModelView:
     """``loaded``: a ``hiva.predict.loader.Loaded`` (``DetectView.det.loaded``)."""
 
     def __init__(self, loaded):
-        from hiva.predict.loader import is_export
+        from hiva.predict.loader import fold_metrics, is_export
 
         self.ld = loaded
         self.export = is_export(loaded.source)
@@ -33,10 +33,7 @@ class ModelView:
             test["aus"] = info.get("aus")
             self.metrics = {"test": test}
         else:
-            try:
-                self.metrics = json.loads((self.fold_dir / "metrics.json").read_text())
-            except (OSError, ValueError):
-                self.metrics = {}  # a run still training, or one whose metrics were removed
+            self.metrics = fold_metrics(self.fold_dir)  # {}: a fold still training
 
     def summary(self) -> str:
         """Markdown: where the weights come from, the text they read, thresholds, alignment."""

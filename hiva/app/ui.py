@@ -18,6 +18,11 @@ from hiva.errors import HivaError
 log = logging.getLogger("hiva.app")
 
 ALL = "(all)"
+
+
+def _chosen(v):
+    """A filter dropdown's value for the views: None for "(all)" (or nothing chosen)."""
+    return None if v in (None, "", ALL) else v
 MAX_FILE_SIZE = "50mb"  # per upload: a photo or a short clip
 
 
@@ -193,9 +198,7 @@ def _corpus_tab(gr, cview, work: Path) -> None:
             contains = gr.Textbox(label="Text contains", elem_id="c-contains")
 
         def browse(a, t, x, m, c):
-            def pick(v):
-                return None if v in (None, "", ALL) else v
-            df, total = cview.browse(pick(a), pick(t), pick(x), pick(m), c or None)
+            df, total = cview.browse(_chosen(a), _chosen(t), _chosen(x), _chosen(m), c or None)
             return f"Showing {len(df):,} of {total:,} matching descriptions.", df
 
         first = browse(ALL, ALL, ALL, ALL, "")
@@ -218,7 +221,7 @@ def _corpus_tab(gr, cview, work: Path) -> None:
 
         @_page_errors
         def search(q, a, kk):
-            df = cview.search(q, k=int(kk), au=None if a in (None, "", ALL) else a)
+            df = cview.search(q, k=int(kk), au=_chosen(a))
             return f"*{cview.search_note}*" if cview.search_note else "", df
 
         go.click(search, [query, s_au, k], [note, found])

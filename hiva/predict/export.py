@@ -41,14 +41,6 @@ def _copy_bank(src: str, dst: Path) -> None:
                 shutil.copyfile(f, dst / rel / f.name)
 
 
-def _metrics(run_dir: Path, k: int | None) -> dict:
-    f = run_dir / f"fold{k}" / "metrics.json"
-    try:
-        return json.loads(f.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 # What a model learned from, by the ``kind`` of its training data: (Hub dataset id or None, pretty
 # name, licence, licence name, who licenses the data). Models inherit the terms of BP4D and DISFA.
 _DATA = {
@@ -285,7 +277,7 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
     from hiva import __version__
     from hiva.config import config_dict
     from hiva.facs import AUS, au_column
-    from hiva.predict.loader import EXPORT_FORMAT, EXPORT_VERSION, is_export, load
+    from hiva.predict.loader import EXPORT_FORMAT, EXPORT_VERSION, fold_metrics, is_export, load
 
     run_dir, to = Path(run_dir), Path(to)
     if push is not None and "/" not in push:
@@ -316,7 +308,7 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
     cfg["text_bank"] = "text_bank" if ld.text_bank else None
     (to / "train_config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     mean, std = ld.model.normalisation()
-    metrics = _metrics(run_dir, ld.fold)
+    metrics = fold_metrics(run_dir / f"fold{ld.fold}")
     info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION, "hiva_version": __version__,
         "aus": list(ld.aus), "au_names": [AUS[a].name if a in AUS else "" for a in ld.aus],

@@ -86,15 +86,18 @@ def run_folds(run_dir: Path, weights: str = "best") -> list[int]:
     return sorted(out)
 
 
+def fold_metrics(fold_dir: Path) -> dict:
+    """A trained fold's ``metrics.json`` (test F1, tuned thresholds, localisation); {} when the
+    fold has none or it does not parse (a fold still training)."""
+    try:
+        return json.loads((Path(fold_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def tuned_thresholds(fold_dir: Path, n: int) -> list[float] | None:
     """Per-AU thresholds the trainer tuned on validation (``metrics.json`` → ``test_tuned``)."""
-    f = fold_dir / "metrics.json"
-    if not f.is_file():
-        return None
-    try:
-        th = json.loads(f.read_text()).get("test_tuned", {}).get("thresholds")
-    except ValueError:
-        return None
+    th = fold_metrics(fold_dir).get("test_tuned", {}).get("thresholds")
     if not th or len(th) != n:
         return None
     return [float(x) for x in th]
