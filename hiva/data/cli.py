@@ -131,6 +131,11 @@ def synth(
     difficulty: float | None = typer.Option(None, "--difficulty", help="0 clear .. 1 subtle."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (0 = all cores)."),
     grid: bool | None = typer.Option(None, "--grid/--no-grid", help="Write per-AU grid PNGs."),
+    cooccurrence: str | None = typer.Option(
+        None, "--cooccurrence", help="emotions (default: prototypes, AUs fire together) | "
+        "independent (each AU on by itself: no label predicts another)."),
+    base_rate: float | None = typer.Option(
+        None, "--base-rate", help="independent: each AU's probability of being on (0.3)."),
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Render a SYNTHETIC AU-labelled face set with a manifest."""
@@ -139,9 +144,11 @@ def synth(
 
     cfg = load_config(SynthConfig, config, sets, out=str(out), subjects=subjects,
                       per_subject=per_subject, seed=seed, size=size, difficulty=difficulty,
-                      workers=workers, grid=grid)
+                      workers=workers, grid=grid, cooccurrence=cooccurrence,
+                      base_rate=base_rate)
     path = render_synthetic(cfg.out, cfg.subjects, cfg.per_subject, cfg.seed, cfg.size,
-                            cfg.difficulty, cfg.workers, cfg.grid, cfg.jpeg_quality)
+                            cfg.difficulty, cfg.workers, cfg.grid, cfg.jpeg_quality,
+                            cooccurrence=cfg.cooccurrence, base_rate=cfg.base_rate)
     typer.echo(f"wrote {cfg.subjects * cfg.per_subject} synthetic images and {path}")
 
 

@@ -26,14 +26,18 @@ log = logging.getLogger(__name__)
 
 
 class AUDataset:
-    """``dataset[i]`` → ``{"image", "target", "mask", "index"}`` (+ ``"regions"``) or ``None``
-    for a bad image.
+    """``dataset[i]`` → ``{"image", "target", "mask", "index"}`` (+ ``"regions"``,
+    ``"prior_regions"``) or ``None`` for a bad image.
 
     When the manifest has a ``landmarks`` column and its metadata (``df.attrs["hiva"]``) names
     the ``landmark_scheme`` (or ``scheme`` is passed), each item also carries ``regions``: the
     AUs' region discs (N×C×3: x, y, r in pixels of the transformed image; NaN where a frame has
     no landmarks or an AU no region). The landmarks go through the same transform as the image
-    (``tv_tensors.KeyPoints``), so crops, resizes and flips move the regions with the face."""
+    (``tv_tensors.KeyPoints``), so crops, resizes and flips move the regions with the face.
+    They move with the AUs too (a raised brow lifts its landmarks), so they only score maps.
+    A ``landmarks_neutral`` column (the same face with no AU, as ``hiva data synth`` renders
+    it) gives ``prior_regions`` the same way: the AU-independent regions a region prior may
+    read in training."""
 
     def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None,
                  scheme: str | None = None):
@@ -48,6 +52,9 @@ class AUDataset:
                 raise HivaError(f"unknown landmark_scheme {self.scheme!r} in the manifest; "
                                 f"known: {', '.join(SCHEMES)}")
             self.landmarks = df["landmarks"].tolist()
+        self.neutral = (df["landmarks_neutral"].tolist()
+                        if self.landmarks is not None and "landmarks_neutral" in df.columns
+                        else None)
         labels = df[[au_column(n) for n in self.aus]].astype("Float64")
         self.mask = labels.notna().to_numpy(dtype=bool)
         self.target = labels.fillna(0).to_numpy(dtype=np.float32)
@@ -85,7 +92,11 @@ class AUDataset:
             self.bad_paths.append(self.paths[i])
             log.warning("skipping unreadable image %s (%s)", self.paths[i], type(e).__name__)
             return None
-        inputs = (img,) if self.landmarks is None else (img, self._keypoints(i, img.size))
+        inputs = (img,)
+        if self.landmarks is not None:
+            inputs += (self._keypoints(self.landmarks[i], img.size),)
+        if self.neutral is not None:
+            inputs += (self._keypoints(self.neutral[i], img.size),)
         if self.transform is None:
             out = (_to_tensor(img),) + inputs[1:]
         elif self.seed is None:
@@ -105,17 +116,18 @@ class AUDataset:
         if self.landmarks is not None:
             from hiva.data.regions import au_discs
 
-            pts = out[1].numpy() if isinstance(out, tuple) else np.full((1, 2), np.nan)
-            item["regions"] = torch.from_numpy(au_discs(pts, self.scheme, self.aus))
+            for j, key in enumerate(("regions", "prior_regions")[:len(inputs) - 1]):
+                pts = (out[1 + j].numpy() if isinstance(out, tuple)
+                       else np.full((1, 2), np.nan))
+                item[key] = torch.from_numpy(au_discs(pts, self.scheme, self.aus))
         return item
 
-    def _keypoints(self, i: int, size):
+    def _keypoints(self, raw, size):
         from torchvision import tv_tensors
 
         from hiva.data.regions import SCHEME_POINTS
 
         k = SCHEME_POINTS[self.scheme]
-        raw = self.landmarks[i]
         pts = np.full((k, 2), np.nan, np.float32)
         if isinstance(raw, (list, tuple, np.ndarray)) and len(raw) == 2 * k:
             pts = np.asarray(raw, dtype=np.float32).reshape(k, 2)

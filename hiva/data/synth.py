@@ -3,13 +3,18 @@ drawn by ``hiva.data.synth_face``.
 
 Clearly synthetic: the set exists so that anyone can train and test the pipeline offline (no
 AU-labelled face data can be had here). Each identity (= manifest ``subject``) has its own face
-shape, proportions, skin tone, hair, eyes and background; each image samples an expression from
-emotion prototypes plus noise, a small pose change, lighting, noise, blur and JPEG quality.
+shape, proportions, skin tone, hair, eyes and background; each image samples an expression, a
+small pose change, lighting, noise, blur and JPEG quality. Expressions (``cooccurrence``):
+``emotions`` (the demo's default) draws emotion prototypes plus extras, so AUs co-occur as in real
+faces (AU1 with AU2 in surprise and fear); ``independent`` switches each AU on by itself with
+probability ``base_rate`` and an independent intensity, so no AU's label says anything about
+another's (the benchmark's sets: a detector of one AU cannot stand in for another's).
 
 Writes ``OUT/images/<subject>/<frame>.jpg``, ``OUT/manifest.parquet`` (labels + ``_intensity``
 columns on the FACS 0-5 scale; occurrence = intensity >= 1; ``landmarks``: the exact anchor points
 of each drawn face, scheme ``hiva-synth``, from which ``hiva.data.regions`` builds every AU's
-region), ``OUT/README.md`` and
+region; ``landmarks_neutral``: the same anchors of the same identity at the same pose with no AU,
+which do not move with the labels: what a region prior may read), ``OUT/README.md`` and
 ``OUT/config.yaml``. Finished subjects are kept in ``OUT/parts/`` so a killed run resumes.
 """
 
@@ -48,6 +53,7 @@ _PROTO_P = np.array([0.12, 0.16, 0.09, 0.09, 0.07, 0.08, 0.07, 0.06, 0.06, 0.1, 
 _PROTO_P = _PROTO_P / _PROTO_P.sum()
 
 SIZES = (64, 512)  # image side in pixels (128..256 recommended)
+COOCCURRENCE = ("emotions", "independent")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class SynthConfig:
     workers: int = 0  # 0 = os.cpu_count()
     grid: bool = True
     jpeg_quality: int = 0  # 0 = random per image in [60, 95]
+    cooccurrence: str = "emotions"  # emotions: prototypes (AUs co-occur); independent: none
+    base_rate: float = 0.3  # independent: each AU's probability of being on
 
     def __post_init__(self) -> None:
         lo, hi = SIZES
@@ -78,15 +86,24 @@ class SynthConfig:
             (0 <= self.jpeg_quality <= 100,
              f"jpeg_quality must be in 1..100, or 0 for a random one per image in 60..95, got "
              f"{self.jpeg_quality}"),
+            (self.cooccurrence in COOCCURRENCE,
+             f"cooccurrence must be one of {', '.join(COOCCURRENCE)}, got {self.cooccurrence!r}"),
+            (0.0 < self.base_rate < 1.0,
+             f"base_rate must be in (0, 1) (e.g. 0.3), got {self.base_rate}"),
         ])
 
 
-def sample_expression(rng: np.random.Generator, difficulty: float) -> dict[int, float]:
-    """AU intensities on the FACS 0-5 scale: a prototype's AUs (each kept with p=0.8), random
-    extras, and sub-threshold traces that grow with ``difficulty``."""
-    proto = PROTOTYPES[list(PROTOTYPES)[rng.choice(len(PROTOTYPES), p=_PROTO_P)]]
-    on = {a for a in proto if rng.random() < 0.8}
-    on |= {a for a in SYNTH_AUS if rng.random() < 0.06}
+def sample_expression(rng: np.random.Generator, difficulty: float,
+                      cooccurrence: str = "emotions", base_rate: float = 0.3) -> dict[int, float]:
+    """AU intensities on the FACS 0-5 scale, and sub-threshold traces that grow with
+    ``difficulty``. ``emotions``: a prototype's AUs (each kept with p=0.8) and random extras;
+    ``independent``: each AU on with probability ``base_rate``, independently of the others."""
+    if cooccurrence == "independent":
+        on = {a for a in SYNTH_AUS if rng.random() < base_rate}
+    else:
+        proto = PROTOTYPES[list(PROTOTYPES)[rng.choice(len(PROTOTYPES), p=_PROTO_P)]]
+        on = {a for a in proto if rng.random() < 0.8}
+        on |= {a for a in SYNTH_AUS if rng.random() < 0.06}
     expo = 1.0 + 3.0 * difficulty  # higher difficulty → intensities pile up near the threshold
     out = {}
     for a in SYNTH_AUS:
@@ -114,7 +131,7 @@ def _subject_rng(seed: int, subject: int, stream: int) -> np.random.Generator:
 
 
 def _render_subject(args) -> list[dict]:
-    out, subj, n, seed, size, difficulty, q = args
+    out, subj, n, seed, size, difficulty, q, cooc, base_rate = args
     rng_id = _subject_rng(seed, subj, 0)
     ident = sample_identity(rng_id)
     base_pose = sample_pose(rng_id, difficulty)
@@ -124,14 +141,16 @@ def _render_subject(args) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n):
-        au = sample_expression(rng, difficulty)
-        img, marks = render_face(ident, au, size, sample_pose(rng, difficulty, base_pose), rng,
-                                 difficulty, landmarks=True)
+        au = sample_expression(rng, difficulty, cooc, base_rate)
+        pose = sample_pose(rng, difficulty, base_pose)
+        img, marks = render_face(ident, au, size, pose, rng, difficulty, landmarks=True)
+        rest = render_face(ident, {}, size, pose, landmarks=True)[1]  # no rng: draws nothing
         quality = q or int(rng.integers(60, 96))
         rel = f"images/{name}/{i:05d}.jpg"
         write_image(Path(out) / rel, img, quality)
         row = {"path": rel, "subject": name, "sequence": "synth", "frame": i,
-               "landmarks": [round(float(v), 2) for v in marks.ravel()]}
+               "landmarks": [round(float(v), 2) for v in marks.ravel()],
+               "landmarks_neutral": [round(float(v), 2) for v in rest.ravel()]}
         for k in SYNTH_AUS:
             row[au_column(k)] = int(au[k] >= 1.0)
             row[f"{au_column(k)}_intensity"] = round(au[k], 3)
@@ -144,7 +163,8 @@ def _render_subject(args) -> list[dict]:
 
 def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int = 0,
                      size: int = 160, difficulty: float = 0.3, workers: int = 0,
-                     grid: bool = True, jpeg_quality: int = 0, progress: bool = True) -> Path:
+                     grid: bool = True, jpeg_quality: int = 0, progress: bool = True,
+                     cooccurrence: str = "emotions", base_rate: float = 0.3) -> Path:
     """Render the set into ``out``; returns the manifest path. Deterministic by ``seed``."""
     import pandas as pd
     import yaml
@@ -154,13 +174,16 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
 
     out = Path(out)
     cfg = SynthConfig(str(out), subjects, per_subject, seed, size, difficulty, workers, grid,
-                      jpeg_quality)
+                      jpeg_quality, cooccurrence, base_rate)
     out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / "config.yaml"
     if cfg_file.exists() and (out / "parts").exists():
         old = yaml.safe_load(cfg_file.read_text()) or {}
-        keys = ("seed", "size", "difficulty", "per_subject", "jpeg_quality")
-        if any(old.get(k) != getattr(cfg, k) for k in keys):
+        keys = ("seed", "size", "difficulty", "per_subject", "jpeg_quality", "cooccurrence")
+        if cfg.cooccurrence == "independent":
+            keys += ("base_rate",)
+        default = SynthConfig()  # a set written before a key existed was drawn with its default
+        if any(old.get(k, getattr(default, k)) != getattr(cfg, k) for k in keys):
             raise HivaError(f"{out} holds a synthetic set made with other settings; "
                             "pass a new --out or delete the folder")
     write_config(cfg, cfg_file)
@@ -168,10 +191,11 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
     for s in range(subjects):
         part = out / "parts" / f"S{s:04d}.json"
         done = json.loads(part.read_text()) if part.exists() else None
-        if done and all("landmarks" in r for r in done):
+        if done and all("landmarks_neutral" in r for r in done):
             rows.extend(done)
-        else:  # not rendered yet, or by a hiva that wrote no landmarks: render it (same pixels)
-            todo.append((str(out), s, per_subject, seed, size, difficulty, jpeg_quality))
+        else:  # not rendered yet, or by a hiva that wrote fewer landmarks: render it (same pixels)
+            todo.append((str(out), s, per_subject, seed, size, difficulty, jpeg_quality,
+                         cooccurrence, base_rate))
     nw = workers or os.cpu_count() or 1
     if todo:
         from tqdm import tqdm
@@ -194,7 +218,10 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
     df = pd.DataFrame(rows).sort_values(["subject", "frame"]).reset_index(drop=True)
     meta = {"source": "synthetic", "synthetic": True, "generator": "hiva.data.synth",
             "seed": seed, "difficulty": difficulty, "occurrence_rule": "intensity >= 1 (0-5)",
-            "landmark_scheme": "hiva-synth"}
+            "landmark_scheme": "hiva-synth", "cooccurrence": cooccurrence,
+            "base_rate": base_rate if cooccurrence == "independent" else None,
+            "subjects": subjects, "per_subject": per_subject, "size": size,
+            "prior_landmarks": "landmarks_neutral (the identity at the frame's pose, no AU)"}
     path = write_manifest(df, out / "manifest.parquet", meta)
     (out / "README.md").write_text(
         "# SYNTHETIC faces — not real people\n\n"
@@ -202,7 +229,9 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
         "expressions are driven by FACS Action Units with intensities "
         "(0-5; label = intensity >= 1)."
         f"\n\n{subjects} identities x {per_subject} images, {size}px, seed {seed}, difficulty "
-        f"{difficulty}. AUs: {', '.join(map(str, SYNTH_AUS))}.\n\n"
+        f"{difficulty}. AUs: {', '.join(map(str, SYNTH_AUS))}. Co-occurrence: {cooccurrence}"
+        + (f" (each AU on with p={base_rate}, independently)" if cooccurrence == "independent"
+           else " (emotion prototypes: AUs fire together)") + ".\n\n"
         "Useful to test and demo the pipeline offline; numbers measured on it say nothing about "
         "real faces.\n")
     if grid:
