@@ -35,6 +35,7 @@ class HiVAOutput:
     prototypes: torch.Tensor  # N×d, pure text prototypes (before any image conditioning)
     text_attention: torch.Tensor | None  # B×N×M, DDCA vision←text weights over descriptions
     region_frac: torch.Tensor | None = None  # B×N×P, share of each cell in the AU's region
+    prior_frac: torch.Tensor | None = None  # B×N×P, the region prior's cells (bias and KL)
     edge_logits: torch.Tensor | None = None  # B×N²×4, ME-GraphAU stage 2's edge classes
     side_probs: torch.Tensor | None = None  # B×2S, left/right outputs (OpenGraphAU side_aus)
 
@@ -74,6 +75,35 @@ class AUNet(nn.Module):
     def input_size(self) -> int:
         return self.cfg.input_size
 
+    def _build_backbone(self, cfg: ModelConfig) -> nn.Module:
+        """``cfg.backbone`` with its weights; with ``cfg.freeze_backbone`` its parameters take
+        no gradient (``param_groups`` leaves them out) and it stays in eval mode (``train``)."""
+        backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size,
+                                 cfg.feature_stride)
+        if cfg.freeze_backbone:
+            backbone.requires_grad_(False)
+            backbone.eval()
+        return backbone
+
+    def train(self, mode: bool = True):
+        """``nn.Module.train``, except that a frozen backbone stays in eval mode: its BatchNorm
+        statistics never move, so features computed once (``hiva.train.feature_cache``) are
+        the ones the backbone would give at every step."""
+        super().train(mode)
+        if self.cfg.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def encode(self, images: torch.Tensor | None,
+               features: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+        """(feature map B×C×h×w, input size in pixels): the backbone's output for ``images``,
+        or ``features`` when given (that output, computed earlier: the backbone is skipped).
+        The size is ``images``' width, or ``cfg.input_size`` when only features are given
+        (the regions' pixels)."""
+        if features is None:
+            return self.backbone(images), images.shape[-1]
+        return features, (images.shape[-1] if images is not None else self.cfg.input_size)
+
     def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(mean, std) the backbone's weights expect (Lite0: 0.5/0.5; others ImageNet)."""
         return self.backbone.mean, self.backbone.std
@@ -85,13 +115,14 @@ class AUNet(nn.Module):
         return out
 
     def set_region_template(self, discs) -> None:
-        """Regions of the average face, for frames without landmarks (HiVA's bias prior)."""
+        """Regions of the average neutral face: the region prior of every frame but those
+        trained with ``prior_regions`` (HiVA's bias and KL priors)."""
 
     def region_frac(self, regions, feat: torch.Tensor, size: int) -> torch.Tensor | None:
         """B×N×P share of each of ``feat``'s cells inside each AU's region (``regions``: B×N×C×3
-        discs in input pixels of ``size``), or None: without regions, and in training without
-        a region prior, which has no use for them (scoring happens in eval)."""
-        if regions is None or (self.cfg.map_prior == "none" and self.training):
+        discs in input pixels of ``size``), or None: without regions, and in training, which
+        has no use for them (they score the maps; the prior never reads them)."""
+        if regions is None or self.training:
             return None
         regions = regions.to(device=feat.device, dtype=torch.float32, non_blocking=True)
         return disc_fractions(regions, size, tuple(feat.shape[-2:])).flatten(-2)
@@ -107,8 +138,7 @@ class HiVA(AUNet):
         super().__init__()
         self.cfg = cfg
         n, d = cfg.num_aus, cfg.d_model
-        self.backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size,
-                                      cfg.feature_stride)
+        self.backbone = self._build_backbone(cfg)
         self.proj = nn.Sequential(nn.Linear(self.backbone.num_features, d), nn.LayerNorm(d))
         self.pool = AUQueryPooling(d)
         self.graph = DynamicGraph(d, cfg.k, cfg.graph_layers) if cfg.graph else None
@@ -125,20 +155,41 @@ class HiVA(AUNet):
             bank = torch.randn(n, cfg.learned_tokens, cfg.text_width)
             self.learned_text = nn.Parameter(F.normalize(bank, dim=-1))
         if self.uses_bias:
-            # The regions of an average training face (N×C×3 discs in input pixels; NaN = none
-            # yet): the prior of frames that come without landmarks (predict, video). The
-            # trainer fills it (``set_region_template``); it is saved with the weights.
+            # The regions of the average neutral training face (N×C×3 discs in input pixels;
+            # NaN = none yet): the prior at evaluation, test and predict alike, from landmarks
+            # that do not move with the AUs. The trainer fills it (``set_region_template``);
+            # it is saved with the weights.
             self.register_buffer("region_template",
                                  torch.full((n, max_discs(cfg.aus), 3), float("nan")))
+        elif cfg.map_prior != "none":  # a KL prior's template shapes training only: not saved
+            self.register_buffer("region_template",
+                                 torch.full((n, max_discs(cfg.aus), 3), float("nan")),
+                                 persistent=False)
 
     @property
     def uses_bias(self) -> bool:
         return self.cfg.map_prior in ("bias", "both")
 
     def set_region_template(self, discs) -> None:
-        """Store the average face's regions (N×C×3, input pixels) for frames without landmarks."""
-        if self.uses_bias:
+        """Store the average neutral face's regions (N×C×3, input pixels)."""
+        if self.cfg.map_prior != "none":
             self.region_template.copy_(torch.as_tensor(discs, dtype=torch.float32))
+
+    def prior_frac(self, prior_regions, feat: torch.Tensor, size: int) -> torch.Tensor | None:
+        """B×N×P cells of the region prior, or None without a prior: each frame's
+        ``prior_regions`` (AU-independent landmarks: a training frame's neutral face) where it
+        has them, else the template. Never the frame's own drawn landmarks, which move with
+        the AUs; at test the prior is the template alone, as in ``hiva predict``."""
+        if self.cfg.map_prior == "none" or not (self.uses_bias or self.training):
+            return None  # a KL prior only shapes training
+        b, _, h, w = feat.shape
+        src = disc_fractions(self.region_template, size, (h, w)).flatten(-2)
+        src = src.unsqueeze(0).expand(b, -1, -1)
+        if prior_regions is not None:
+            own = disc_fractions(prior_regions.to(device=feat.device, dtype=torch.float32,
+                                                  non_blocking=True), size, (h, w)).flatten(-2)
+            src = torch.where(own.sum(-1, keepdim=True) > 0, own, src)
+        return src
 
     def _check_text(self, text, text_mask):
         n, dt = self.cfg.num_aus, self.cfg.text_width
@@ -164,24 +215,25 @@ class HiVA(AUNet):
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         regions: torch.Tensor | None = None,
+        prior_regions: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
     ) -> HiVAOutput:
         """``regions``: B×N×C×3 discs (x, y, r in input pixels; NaN rows = none) of each frame's
-        AU regions (``AUDataset`` makes them from landmarks). They give ``region_frac`` (for the
-        KL term and localisation scores; not computed when training without a prior) and, with
-        map_prior bias, the prior; without them that prior comes from ``region_template``."""
+        AU regions from its own landmarks (``AUDataset``): they only score the maps
+        (``region_frac``, in eval). ``prior_regions``: the same from landmarks that do not move
+        with the AUs (training frames' neutral faces), for the bias and KL priors; without them
+        the prior is the template (``prior_frac``). ``features``: the backbone's output for
+        these images (B×C×h×w), computed earlier: the backbone is skipped and ``images`` may be
+        None (``encode``); with ``features = self.backbone(images)`` the output is the same."""
         text, text_mask = self._check_text(text, text_mask)
-        feat = self.backbone(images)
+        feat, size = self.encode(images, features)
         b, _, h, w = feat.shape
         x = self.proj(feat.flatten(2).transpose(1, 2))  # B×P×d
-        size = images.shape[-1]
         bias = None
         frac = self.region_frac(regions, feat, size)  # B×N×P
-        if self.uses_bias:  # a frame's own regions where it has them, else the template's
-            src = disc_fractions(self.region_template, size, (h, w)).flatten(-2)
-            src = src.unsqueeze(0).expand(b, -1, -1)
-            if frac is not None:
-                src = torch.where(frac.sum(-1, keepdim=True) > 0, frac, src)
-            bias = region_prior(src, self.cfg.map_prior_floor)[0]
+        prior = self.prior_frac(prior_regions, feat, size)
+        if self.uses_bias:
+            bias = region_prior(prior, self.cfg.map_prior_floor)[0]
         # The bank is sampled on the CPU; everything the model reads lives on the images' device.
         if text_mask is not None:
             text_mask = text_mask.to(device=x.device, dtype=torch.bool, non_blocking=True)
@@ -211,4 +263,5 @@ class HiVA(AUNet):
             prototypes=proto,
             text_attention=text_w,
             region_frac=frac,
+            prior_frac=prior,
         )

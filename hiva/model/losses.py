@@ -88,12 +88,12 @@ class HiVALoss:
         if self.cfg.align_weight > 0:
             got.append(("align", self.alignment(out.visual, out.prototypes, targets, mask),
                         self.cfg.align_weight))
-        if self.cfg.map_prior in ("kl", "both") and out.region_frac is not None:
+        if self.cfg.map_prior in ("kl", "both") and out.prior_frac is not None:
             from hiva.data.regions import map_kl
 
-            kl = map_kl(out.activation_maps, out.region_frac, self.cfg.map_prior_floor)
+            kl = map_kl(out.activation_maps, out.prior_frac, self.cfg.map_prior_floor)
             if out.pooling_maps is not out.activation_maps:
-                kl = (kl + map_kl(out.pooling_maps, out.region_frac,
+                kl = (kl + map_kl(out.pooling_maps, out.prior_frac,
                                   self.cfg.map_prior_floor)) / 2
             got.append(("map_kl", kl, self.cfg.map_prior_weight))
         return got

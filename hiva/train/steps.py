@@ -46,6 +46,11 @@ def lr_lambda(total: int, warmup: int, min_frac: float):
 
 
 def make_loader(ds, indices, batch_size, cfg: TrainConfig, device, seed: int, drop_last: bool):
+    """Batches of ``ds`` at ``indices``: a DataLoader over images, or the batches of an
+    in-memory feature set (``hiva.train.feature_set.FeatureSet``: heads-only, nothing to decode,
+    no workers)."""
+    if hasattr(ds, "batches"):
+        return ds.batches(indices, batch_size, drop_last)
     import torch
     from torch.utils.data import DataLoader
 
@@ -81,27 +86,37 @@ def epoch_indices(n: int, epoch: int, seed: int, d: Dist, length: int | None = N
 # The training and evaluation steps take the device explicitly: tests run them with the model on
 # PyTorch's meta device, where any tensor left on the CPU raises (no GPU needed to find one).
 def batch_to(batch: dict, device, channels_last: bool):
-    """(images, targets, known-label mask) of a collated batch, on ``device``."""
+    """(images, targets, known-label mask) of a collated batch, on ``device``; a heads-only
+    batch gives the backbone's feature maps instead of images, read through one cast to float32
+    from the cache's dtype whether they were cached or just computed."""
     import torch
 
-    x = batch["image"].to(device, non_blocking=True)
-    if channels_last:
+    if "features" in batch:
+        x = batch["features"].to(device, non_blocking=True).float()
+    else:
+        x = batch["image"].to(device, non_blocking=True)
+    if channels_last and "features" not in batch:
         x = x.contiguous(memory_format=torch.channels_last)
     return (x, batch["target"].to(device, non_blocking=True),
             batch["mask"].to(device, non_blocking=True))
 
 
-def forward(net, x, text, amp, regions=None):
+def forward(net, x, text, amp, regions=None, prior_regions=None, features: bool = False):
     """The model's output for images ``x`` and ``text`` = (N×M×D, N×M mask) or None;
-    ``regions``: the batch's AU region discs (B×N×C×3, on any device) or None."""
+    ``regions``: the batch's AU region discs from its own landmarks (B×N×C×3, on any device;
+    they score the maps) or None; ``prior_regions``: the same from AU-independent landmarks (a
+    training frame's neutral face; the region prior) or None. ``features``: ``x`` holds the
+    backbone's feature maps (B×C×h×w, heads-only), not images: the backbone is skipped."""
     import torch
 
     txt, tmask = text if text is not None else (None, None)
     ctx = torch.autocast(x.device.type, dtype=amp) if amp is not None else nullcontext()
+    kw = {k: v for k, v in (("regions", regions), ("prior_regions", prior_regions))
+          if v is not None}
+    if features:
+        x, kw["features"] = None, x
     with ctx:
-        if regions is None:
-            return net(x, txt, tmask)
-        return net(x, txt, tmask, regions=regions)
+        return net(x, txt, tmask, **kw)
 
 
 def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
@@ -109,7 +124,8 @@ def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
     """Forward, loss and backward of one micro-batch; returns the detached loss parts."""
     x, y, m = batch_to(batch, device, channels_last)
     with sync if sync is not None else nullcontext():
-        out = forward(net, x, text, amp, batch.get("regions"))
+        out = forward(net, x, text, amp, batch.get("regions"), batch.get("prior_regions"),
+                      features="features" in batch)
         loss, parts = loss_fn(out, y, m)
         scaler.scale(loss / grad_accum).backward()
     return parts
@@ -134,7 +150,7 @@ def eval_step(model, batch: dict, text, device, amp, *, channels_last: bool, los
 
     x, y, m = batch_to(batch, device, channels_last)
     with torch.no_grad():
-        out = forward(model, x, text, amp, batch.get("regions"))
+        out = forward(model, x, text, amp, batch.get("regions"), features="features" in batch)
         loss = loss_fn(out, y, m)[0] if loss_fn is not None else None
     return out, loss
 

@@ -1,5 +1,6 @@
-"""Region priors in the model: finer maps, the log-prior bias on both attention maps, the template
-prior for frames without landmarks, and the KL term."""
+"""Region priors in the model: finer maps, the log-prior bias on both attention maps (from
+AU-independent ``prior_regions`` in training, else the template; never from the frame's own
+``regions``, which only score the maps), and the KL term."""
 
 from __future__ import annotations
 
@@ -45,17 +46,21 @@ def test_the_bias_makes_flat_attention_equal_the_prior(toy_cfg, toy_batch):
             blk.t_from_v.attn.in_proj_bias.zero_()
     images, text, _ = toy_batch(cfg)
     regions = _regions(cfg)
-    out = model(images, text, regions=regions)
+    out = model(images, text, prior_regions=regions)
     frac = disc_fractions(regions, SIZE, (4, 4)).flatten(-2)
     logp, has = region_prior(frac, 0.2)
     prior = torch.where(has.unsqueeze(-1), logp.exp(), torch.full_like(logp, 1 / 16))
     torch.testing.assert_close(out.pooling_maps, prior, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.activation_maps, prior, atol=1e-5, rtol=0)
-    torch.testing.assert_close(out.region_frac, frac)
-    # Frames without landmarks fall back to the stored average face's regions.
+    torch.testing.assert_close(out.prior_frac, frac)
+    # Without prior_regions (evaluation, predict) the prior is the stored template: a frame's own
+    # regions score the maps and change nothing else.
     model.set_region_template(regions[0])
-    torch.testing.assert_close(model(images, text).activation_maps,
-                               prior[:1].expand(2, -1, -1), atol=1e-5, rtol=0)
+    own = model(images, text, regions=regions.flip(0))
+    torch.testing.assert_close(own.activation_maps, prior[:1].expand(2, -1, -1), atol=1e-5,
+                               rtol=0)
+    torch.testing.assert_close(own.region_frac, frac.flip(0))
+    torch.testing.assert_close(model(images, text).logits, own.logits)
     assert "region_template" in model.state_dict()
 
 
@@ -75,6 +80,10 @@ def test_the_kl_term_joins_the_loss_and_reaches_the_backbone(toy_cfg, toy_batch)
     model = HiVA(cfg).train()
     images, text, targets = toy_batch(cfg)
     out = model(images, text, regions=_regions(cfg))
+    assert float(HiVALoss(cfg)(out, targets)[1]["map_kl"]) == 0  # no template: no prior
+    model.set_region_template(_regions(cfg)[0])
+    assert float(HiVALoss(cfg)(model(images, text), targets)[1]["map_kl"]) > 0  # the template
+    out = model(images, text, prior_regions=_regions(cfg))
     total, parts = HiVALoss(cfg)(out, targets)
     assert float(parts["map_kl"]) > 0
     without = HiVALoss(toy_cfg(feature_stride=16))(out, targets)[0]
