@@ -40,6 +40,12 @@ class TrainConfig:
     val_fraction: float = 0.15  # of TRAINING subjects, to pick the epoch
     label_fraction: float = 1.0  # labelled share of the training set (limited-label runs)
     label_by: str = "subject"  # subject | segment: how that share is drawn (never random frames)
+    # A label budget that counts every labelled subject, validation included: N subjects of the
+    # training pool are labelled (seeded), label_val_subjects of them (-1: N // 4) pick the epoch
+    # and the tuned thresholds, the rest train; the pool's other subjects are not used. With no
+    # validation subject the last epoch is tested at threshold 0.5. 0 = off (label_fraction).
+    label_subjects: int = 0
+    label_val_subjects: int = -1
     schedule: str = "epochs"  # epochs over the labelled share | steps: as many as the full set
     # Unseen AUs: their labels are withheld from training and from picking the epoch, so they are
     # detected from their descriptions alone; the test fold still scores them.
@@ -108,6 +114,15 @@ class TrainConfig:
             (0.0 < self.test_fraction < 1.0, "test_fraction must be in (0, 1)"),
             (0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)"),
             (0.0 < self.label_fraction <= 1.0, "label_fraction must be in (0, 1]"),
+            (self.label_subjects >= 0, f"label_subjects must be ≥ 0 (0 = off), got "
+             f"{self.label_subjects}"),
+            (self.label_subjects == 0 or self.label_fraction == 1.0,
+             "label_subjects and label_fraction are two ways to set the labels: keep "
+             "label_fraction 1.0 with a label_subjects budget"),
+            (self.label_val_subjects >= -1 and (self.label_subjects == 0 or
+                                                self.label_val_subjects < self.label_subjects),
+             f"label_val_subjects must be -1 (auto: label_subjects // 4) or 0..label_subjects-1 "
+             f"(at least one subject trains), got {self.label_val_subjects}"),
             (self.label_by in LABEL_UNITS,
              f"label_by must be one of {', '.join(LABEL_UNITS)}, got {self.label_by!r}"),
             (self.schedule in SCHEDULES,

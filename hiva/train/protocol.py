@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from hiva.config import config_dict
 from hiva.errors import HivaError
 from hiva.runtime import Dist
@@ -111,11 +113,52 @@ def split_pool(cfg: TrainConfig, pool):
     """Training pool → (train, val, all_train): validation subjects held out first, then, for a
     limited-label run, the labelled share of the rest (``label_fraction`` by ``label_by``).
     ``all_train`` is the training set before that share was drawn (``schedule: steps`` sizes the
-    schedule by it). The validation subjects are the same at every label fraction."""
+    schedule by it). The validation subjects are the same at every label fraction. With a
+    ``label_subjects`` budget: ``budget_split``."""
     from hiva.data.folds import limit_labels, split_train_val
 
+    if cfg.label_subjects:
+        return budget_split(cfg, pool)
     train, val = split_train_val(pool, cfg.val_fraction, cfg.seed)
     return limit_labels(train, cfg.label_fraction, cfg.label_by, cfg.seed), val, train
+
+
+def budget_val_subjects(cfg: TrainConfig) -> int:
+    """How many of the ``label_subjects`` budget validate (the rest train)."""
+    n = cfg.label_subjects
+    return cfg.label_val_subjects if cfg.label_val_subjects >= 0 else n // 4
+
+
+def budget_split(cfg: TrainConfig, pool):
+    """(train, val, pool) for a budget of ``label_subjects`` labelled subjects, validation
+    counted: a seeded order of the pool's subjects, its first N labelled, the last
+    ``budget_val_subjects`` of those validating. The order depends on the seed and the data
+    only (every arm at a seed labels the same subjects), and budgets nest: the training
+    subjects of a smaller budget are among those of a larger one."""
+    subjects = subject_ids(pool)
+    n, n_val = cfg.label_subjects, budget_val_subjects(cfg)
+    if n > len(subjects):
+        raise HivaError(f"label_subjects {n} is more than the {len(subjects)} subjects of the "
+                        "training pool; lower it or use more subjects")
+    order = [subjects[i] for i in np.random.default_rng([cfg.seed, 104_729])
+             .permutation(len(subjects))[:n]]
+    val, train = set(order[n - n_val:]), set(order[:n - n_val])
+    ids = pool["subject"].astype(str)
+    return pool[ids.isin(train)], pool[ids.isin(val)], pool
+
+
+def label_budget(cfg: TrainConfig, train, val) -> dict:
+    """What a run's labels were, for its metrics.json and the report: every labelled subject
+    counted, validation included, and how the epoch and thresholds were chosen."""
+    n_train, n_val = train["subject"].nunique(), val["subject"].nunique()
+    out = {"labelled_subjects": int(n_train + n_val), "train_subjects": int(n_train),
+           "val_subjects": int(n_val),
+           "rule": ("label_subjects" if cfg.label_subjects else
+                    f"label_fraction {cfg.label_fraction:g} by {cfg.label_by}"),
+           "epoch": "picked on validation" if n_val else "last (no validation subject)",
+           "thresholds": ("0.5 (the protocol); tuned on validation reported apart" if n_val
+                          else "0.5 (no validation subject to tune on)")}
+    return out
 
 
 def subject_ids(df) -> list[str]:
