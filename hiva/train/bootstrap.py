@@ -1,171 +1,59 @@
-"""Subject-level bootstrap of test F1, paired between runs (what ``hiva report`` prints).
+"""The bootstrap behind ``hiva report``: test F1 and ROC AUC per group of runs, with intervals
+that cover which test subjects were drawn and (by default) which seeds trained.
 
-Per run and fold, the per-frame test predictions (``fold{k}/test_predictions.parquet``) reduce to
-TP/FP/FN counts per test subject and AU at threshold 0.5 (p ≥ 0.5 = present; unknown labels
-skipped): an array subjects × AUs × 3 (``FoldCounts``). A resample draws each fold's test
-subjects with replacement; its pooled counts are the subject weights (how often each subject was
-drawn) times those counts, and F1 follows as in ``hiva.train.metrics``: per AU pooled over the
-fold, NaN (left out of the mean) where the resample holds no positive label. The draw depends on
-(seed, fold) only, so every run, arm and seed sees the same subjects: differences are paired.
+Runs are read by hiva.train.boot_runs (per fold: TP/FP/FN counts and AUC pair counts per test
+subject and AU). A resample
 
-A run's statistic is the mean over its folds of the mean over AUs (the ``mean_f1`` of its
-metrics.json); a group's is the mean over its runs (seeds). Counts are integers held in float64,
-so pooled counts are exact whatever order BLAS sums in, and means are summed term by term: runs
-with the same predictions give bit-identical statistics, and their difference is exactly 0.
+- draws each fold's test subjects with replacement: a function of (seed, fold) only, so every
+  run, arm and seed sees the same subjects and differences are paired; the run's pooled counts
+  are the subject weights (how often each subject was drawn) times its counts, and F1 follows as
+  in ``hiva.train.metrics`` (per AU pooled over the fold, NaN where the resample holds no positive
+  label), AUC as in hiva.train.boot_auc (NaN without a positive or a negative frame);
+- under the hierarchical bootstrap (the default), also draws each group's runs (seeds) with
+  replacement, and the group's statistic is the mean over the drawn runs of each one's statistic
+  under that subject draw. Groups whose runs have the same seeds share the seed draw (an arm and
+  its control share data splits and label subsets at a seed: paired); other groups draw
+  independently. Under ``resample="subjects"`` a group's statistic is the mean over all its runs:
+  the trained models are held fixed and seed noise is invisible.
 
-numpy and pandas only (no torch).
+A run's statistic is the mean over its folds of the mean over AUs (the ``mean_f1`` / ``mean_auc``
+of its metrics.json). Counts are integers held in float64, so pooled counts are exact whatever
+order BLAS sums in, and means are summed term by term: runs with the same predictions give
+bit-identical statistics, and (paired by seed) their difference is exactly 0.
+
+Map scores (energy in the AU regions, pointing game) are in hiva.train.boot_localisation; the
+helpers (means, intervals, p, Holm) in hiva.train.boot_stats. numpy and pandas only (no torch).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.train.boot_auc import weighted_auc
+from hiva.train.boot_runs import (
+    EVALUATED,
+    PREDICTIONS,
+    THRESHOLD,
+    FoldCounts,
+    Run,
+    check_paired,
+    fold_counts,
+    load_run,
+    read_fold,
+)
+from hiva.train.boot_stats import CI_LEVEL, bootstrap_p, clean, holm, nanmean_terms, percentile_ci
 
-THRESHOLD = 0.5
-PREDICTIONS = "test_predictions.parquet"
-EVALUATED = "evaluate_best_predictions.parquet"  # what `hiva evaluate --fold K` writes
+__all__ = ["EVALUATED", "PREDICTIONS", "THRESHOLD", "FoldCounts", "Run", "check_paired",
+           "fold_counts", "load_run", "read_fold", "nanmean_terms", "percentile_ci",
+           "bootstrap_p", "holm", "Stat", "Comparison", "compare", "add_holm", "run_stats",
+           "group_stat", "subject_draws", "draw_weights", "seed_draws", "pooled_f1"]
 
-
-@dataclass(frozen=True)
-class FoldCounts:
-    """One fold's test counts: ``counts[s, a] = (TP, FP, FN)`` (int64) of subject
-    ``subjects[s]`` (sorted) and AU ``aus[a]`` at threshold 0.5."""
-
-    subjects: tuple[str, ...]
-    aus: tuple[int, ...]
-    counts: np.ndarray
-
-
-@dataclass
-class Run:
-    """A finished run folder's test counts per fold number."""
-
-    name: str
-    path: Path
-    folds: dict[int, FoldCounts]
-
-
-def fold_counts(df, source: str = "the predictions") -> FoldCounts:
-    """``FoldCounts`` of a predictions table (columns subject, ``p_AUxx``, ``y_AUxx``; y null =
-    label unknown), the format ``hiva.train.logs.save_predictions`` writes."""
-    import pandas as pd
-
-    aus = sorted(int(c[4:]) for c in df.columns if c.startswith("p_AU"))
-    need = ["subject"] + [f"y_AU{a:02d}" for a in aus]
-    missing = [c for c in need if c not in df.columns]
-    if not aus or missing:
-        raise HivaError(f"{source} is not a hiva predictions table (missing "
-                        f"{', '.join(missing) or 'p_AU columns'}); rerun `hiva evaluate` to "
-                        "rewrite it")
-    if not len(df):
-        raise HivaError(f"{source} holds no scored test frame; check the run's data and rerun "
-                        "`hiva evaluate`")
-    codes, subjects = pd.factorize(df["subject"].astype(str), sort=True)
-    p = df[[f"p_AU{a:02d}" for a in aus]].to_numpy(np.float64)
-    y = df[need[1:]].to_numpy(np.float64, na_value=np.nan)
-    pred, pos, neg = p >= THRESHOLD, y == 1, y == 0  # NaN (unknown) is neither 1 nor 0
-    frames = np.stack([pred & pos, pred & neg, ~pred & pos], axis=2).reshape(len(df), -1)
-    n = len(subjects)
-    counts = np.stack([np.bincount(codes, weights=frames[:, j], minlength=n)
-                       for j in range(frames.shape[1])], axis=1)
-    return FoldCounts(tuple(subjects), tuple(aus),
-                      np.rint(counts).astype(np.int64).reshape(n, len(aus), 3))
-
-
-def read_fold(path: str | Path) -> FoldCounts:
-    """``FoldCounts`` of one predictions Parquet file (only the columns needed are read)."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    try:
-        names = pq.read_schema(path).names
-        cols = [c for c in names if c == "subject" or c[:4] in ("p_AU", "y_AU")]
-        df = pd.read_parquet(path, columns=cols)
-    except (OSError, ValueError) as e:
-        raise HivaError(f"{path} cannot be read as Parquet ({e}); rerun `hiva evaluate` to "
-                        "rewrite it") from None
-    return fold_counts(df, str(path))
-
-
-def load_run(path: str | Path, name: str | None = None) -> Run:
-    """The test counts of every fold a finished run folder (one with ``metrics.json``) lists.
-    A fold without ``test_predictions.parquet`` falls back to the ``hiva evaluate`` file."""
-    path = Path(path)
-    name = name or path.name
-    mfile = path / "metrics.json"
-    if not mfile.is_file():
-        raise HivaError(f"{path} has no metrics.json (run {name} is unfinished); finish "
-                        f"`hiva train --out {path}` first")
-    try:
-        folds_meta = json.loads(mfile.read_text())["folds"]
-        ks = sorted(int(k) for k in folds_meta)
-    except (ValueError, KeyError, TypeError):
-        raise HivaError(f"{mfile} is not a hiva train summary (no folds); rerun `hiva train "
-                        f"--out {path}`") from None
-    if not ks:
-        raise HivaError(f"{mfile} lists no fold; rerun `hiva train --out {path}`")
-    folds = {}
-    for k in ks:
-        file = path / f"fold{k}" / PREDICTIONS
-        if not file.is_file() and (file.parent / EVALUATED).is_file():
-            file = file.parent / EVALUATED
-        if not file.is_file():
-            raise HivaError(f"{path / f'fold{k}' / PREDICTIONS} is missing: run {name} was trained "
-                            "before hiva saved per-frame test predictions; run `hiva evaluate "
-                            f"--checkpoint {path} --fold {k}` (hiva report reads the {EVALUATED} "
-                            "it writes)")
-        fc = read_fold(file)
-        listed = (folds_meta[str(k)].get("subject_ids") or {}).get("test") \
-            if isinstance(folds_meta.get(str(k)), dict) else None
-        extra = sorted(set(fc.subjects) - set(map(str, listed))) if listed else []
-        if extra:
-            raise HivaError(f"{file} holds subjects {', '.join(extra[:5])} that are not fold "
-                            f"{k}'s test subjects in {mfile} (predictions on other data?); rerun "
-                            f"`hiva evaluate --checkpoint {path} --fold {k}` on the run's data")
-        folds[k] = fc
-    return Run(name, path, folds)
-
-
-def check_paired(runs: list[Run]) -> None:
-    """Paired resampling needs every run to test the same folds on the same subjects."""
-    first = runs[0]
-    for r in runs[1:]:
-        if set(r.folds) != set(first.folds):
-            raise HivaError(
-                f"run {r.name} tested folds {_ks(r)} but {first.name} tested {_ks(first)}: "
-                "paired intervals need the same folds in every run; train the missing folds "
-                "(hiva train --resume latest --folds ...) or leave the run out")
-        for k, fc in first.folds.items():
-            a, b = set(fc.subjects), set(r.folds[k].subjects)
-            if a != b:
-                diff = [f"{s} only in {first.name}" for s in sorted(a - b)[:3]]
-                diff += [f"{s} only in {r.name}" for s in sorted(b - a)[:3]]
-                raise HivaError(
-                    f"fold {k}'s test subjects differ between runs {first.name} and {r.name} "
-                    f"({'; '.join(diff)}): paired intervals need runs on the same folds; train "
-                    "them with the same --data, --num-folds, --fold-scheme and fold seed")
-
-
-def _ks(r: Run) -> str:
-    return ",".join(map(str, sorted(r.folds)))
-
-
-def nanmean_terms(terms: list[np.ndarray]) -> np.ndarray:
-    """Elementwise mean of ``terms``, NaNs left out (NaN where every term is NaN). Summed term
-    by term in order, so equal inputs give bit-equal outputs whatever their memory layout."""
-    total = np.zeros(np.shape(terms[0]))
-    n = np.zeros_like(total)
-    for t in terms:
-        ok = ~np.isnan(t)
-        total += np.where(ok, t, 0.0)
-        n += ok
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, total / n, np.nan)
+RESAMPLE_MODES = ("hierarchical", "subjects")
+EXPLORATORY_BELOW = 8  # a group with fewer runs (seeds) is exploratory, not a claim
+_SEED_STREAM = 0x5EED  # keeps the seed draws' random streams apart from the subject draws'
 
 
 def pooled_f1(pooled: np.ndarray) -> np.ndarray:
@@ -190,19 +78,51 @@ def draw_weights(draws: np.ndarray, n_subjects: int) -> np.ndarray:
     return np.bincount(flat, minlength=b * n_subjects).reshape(b, n_subjects).astype(np.float64)
 
 
+def seed_draws(groups: dict[str, list[Run]], resamples: int, seed: int) -> dict[str, np.ndarray]:
+    """Per group, resamples × runs indices into its runs, drawn with replacement. A group whose
+    runs have known, distinct seeds draws positions in its sorted seed list from a stream that
+    depends on (seed, that seed list) only: groups with the same seeds draw the same seeds.
+    Others (a seed unknown or repeated) draw from a stream of their own."""
+    out = {}
+    for i, (g, runs) in enumerate(groups.items()):
+        n = len(runs)
+        seeds = [r.seed for r in runs]
+        if all(s is not None and s >= 0 for s in seeds) and len(set(seeds)) == n:
+            rng = np.random.default_rng([seed, _SEED_STREAM, 0, n, *sorted(seeds)])
+            out[g] = np.argsort(seeds, kind="stable")[rng.integers(0, n, size=(resamples, n))]
+        else:
+            rng = np.random.default_rng([seed, _SEED_STREAM, 1, i])
+            out[g] = rng.integers(0, n, size=(resamples, n))
+    return out
+
+
+def resample_runs(values: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Per resample b, the mean (NaN left out) of ``values[idx[b, j]][b]`` over j: the group's
+    statistic when its runs are drawn as ``idx`` (resamples × runs)."""
+    v = np.stack(values)
+    picked = v[idx, np.arange(len(idx))[:, None]]
+    return nanmean_terms([picked[:, j] for j in range(idx.shape[1])])
+
+
 @dataclass
 class Stat:
-    """A statistic per resample: ``mean`` (mean F1, shape [B]) and ``au`` (AU → F1, [B])."""
+    """A statistic per resample: ``mean`` (mean F1, shape [B]), ``au`` (AU → F1, [B]),
+    ``auc_mean`` (mean ROC AUC, [B]; None when the folds carry no AUC) and ``auc`` (AU → AUC)."""
 
     mean: np.ndarray
     au: dict[int, np.ndarray]
+    auc_mean: np.ndarray | None = None
+    auc: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def run_stats(runs: list[Run], weights: dict[int, np.ndarray]) -> list[Stat]:
     """Each run's statistic under the subject weights of each fold (B × subjects; a row of
-    ones is the observed data). One matrix product per fold covers every run."""
-    fold_mean: list[list[np.ndarray]] = [[] for _ in runs]
-    fold_au: list[dict[int, list[np.ndarray]]] = [{} for _ in runs]
+    ones is the observed data). One matrix product per fold covers every run's F1."""
+    n_runs = len(runs)
+    f1_mean: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
+    f1_au: list[dict[int, list[np.ndarray]]] = [{} for _ in range(n_runs)]
+    auc_mean: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
+    auc_au: list[dict[int, list[np.ndarray]]] = [{} for _ in range(n_runs)]
     for k, w in weights.items():
         members = [(i, r.folds[k]) for i, r in enumerate(runs) if k in r.folds]
         if not members:
@@ -214,43 +134,51 @@ def run_stats(runs: list[Run], weights: dict[int, np.ndarray]) -> list[Stat]:
             n = len(fc.aus)
             f1 = pooled_f1(pooled[:, off:off + 3 * n].reshape(len(w), n, 3))
             off += 3 * n
-            fold_mean[i].append(nanmean_terms([f1[:, j] for j in range(n)]))
+            f1_mean[i].append(nanmean_terms([f1[:, j] for j in range(n)]))
             for j, a in enumerate(fc.aus):
-                fold_au[i].setdefault(a, []).append(f1[:, j])
-    return [Stat(nanmean_terms(m), {a: nanmean_terms(v) for a, v in sorted(fa.items())})
-            for m, fa in zip(fold_mean, fold_au)]
+                f1_au[i].setdefault(a, []).append(f1[:, j])
+            if fc.auc is not None:
+                auc = weighted_auc(fc.auc, w)
+                auc_mean[i].append(nanmean_terms([auc[:, j] for j in range(n)]))
+                for j, a in enumerate(fc.aus):
+                    auc_au[i].setdefault(a, []).append(auc[:, j])
+    return [Stat(nanmean_terms(f1_mean[i]),
+                 {a: nanmean_terms(v) for a, v in sorted(f1_au[i].items())},
+                 nanmean_terms(auc_mean[i]) if auc_mean[i] else None,
+                 {a: nanmean_terms(v) for a, v in sorted(auc_au[i].items())})
+            for i in range(n_runs)]
 
 
-def group_stat(members: list[Stat]) -> Stat:
-    """The mean over a group's runs (seeds), per resample."""
-    aus = sorted({a for m in members for a in m.au})
-    return Stat(nanmean_terms([m.mean for m in members]),
-                {a: nanmean_terms([m.au[a] for m in members if a in m.au]) for a in aus})
+def group_stat(members: list[Stat], idx: np.ndarray | None = None) -> Stat:
+    """A group's statistic per resample: the mean over its runs (seeds), or, given ``idx``
+    (resamples × runs), over the runs drawn in each resample. A run without an AU counts NaN."""
+    def combine(values):
+        return nanmean_terms(values) if idx is None else resample_runs(values, idx)
+
+    nan = np.full(len(members[0].mean), np.nan)
+
+    def per_au(key):
+        aus = sorted({a for m in members for a in getattr(m, key)})
+        return {a: combine([getattr(m, key).get(a, nan) for m in members]) for a in aus}
+
+    has_auc = any(m.auc_mean is not None for m in members)
+    return Stat(combine([m.mean for m in members]), per_au("au"),
+                combine([nan if m.auc_mean is None else m.auc_mean for m in members])
+                if has_auc else None, per_au("auc"))
 
 
-def percentile_ci(x: np.ndarray, level: float = 0.95) -> list[float]:
-    x = np.asarray(x, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    if not len(x):
-        return [float("nan")] * 2
-    lo, hi = np.percentile(x, [50 * (1 - level), 50 * (1 + level)])
-    return [float(lo), float(hi)]
-
-
-def bootstrap_p(diff: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of a difference: 2·min(share ≤ 0, share ≥ 0), at most 1."""
-    d = np.asarray(diff, dtype=np.float64)
-    d = d[~np.isnan(d)]
-    if not len(d):
-        return float("nan")
-    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+def _at(stat: Stat, metric: str) -> np.ndarray:
+    if metric == "f1":
+        return stat.mean
+    return stat.auc_mean if stat.auc_mean is not None else np.full(len(stat.mean), np.nan)
 
 
 @dataclass
 class Comparison:
-    """Groups of runs under a paired subject bootstrap: ``observed``/``boot`` group statistics
-    (point estimate, one value; resamples, B values), the per-run point estimates, and the
-    subject ``draws`` per fold (B × subjects indices into ``subjects[k]``)."""
+    """Groups of runs under a paired bootstrap: ``observed``/``boot`` group statistics (point
+    estimate, one value; resamples, B values), the per-run point estimates, the subject
+    ``draws`` per fold (B × subjects indices into ``subjects[k]``) and, under the hierarchical
+    bootstrap, the ``run_draws`` per group (B × runs indices into ``groups[g]``)."""
 
     groups: dict[str, list[Run]]
     reference: str
@@ -261,43 +189,127 @@ class Comparison:
     observed: dict[str, Stat]
     boot: dict[str, Stat]
     run_point: dict[str, float]
+    resample: str = "subjects"
+    run_draws: dict[str, np.ndarray] | None = None
+    run_point_auc: dict[str, float] = field(default_factory=dict)
 
-    def summary(self) -> dict:
-        """JSON-ready results (F1 as fractions; NaN as None): per group the mean F1 and its 95%
-        CI, per-AU F1 with CIs and, against the reference, the observed difference, the mean
-        of the paired resampled differences, their 95% CI and the bootstrap p-value."""
-        ref = self.boot[self.reference].mean
+    def resampled(self, group: str, values: list[np.ndarray]) -> np.ndarray:
+        """The group's value per resample from its runs' ``values`` (each [B], the group's run
+        order), under the same run draws as its F1."""
+        if self.run_draws is None:
+            return nanmean_terms(values)
+        return resample_runs(values, self.run_draws[group])
+
+    def exploratory(self, group: str) -> bool:
+        return len(self.groups[group]) < EXPLORATORY_BELOW
+
+    def delta(self, a: str, b: str, metric: str = "f1") -> dict:
+        """The paired difference a − b of mean F1 (metric "f1") or mean AUC ("auc"): observed,
+        the mean of the resampled differences, their 95% CI and the bootstrap p-value."""
+        d = _at(self.boot[a], metric) - _at(self.boot[b], metric)
+        obs = float(_at(self.observed[a], metric)[0] - _at(self.observed[b], metric)[0])
+        mean = float(np.nanmean(d)) if (~np.isnan(d)).any() else float("nan")
+        return {"delta": obs, "delta_resample_mean": mean, "delta_ci": percentile_ci(d),
+                "p": bootstrap_p(d)}
+
+    def contrast(self, a: str, b: str) -> dict:
+        """The contrast a − b: Δ mean F1 and Δ mean AUC with intervals and p, runs per side."""
+        for g in (a, b):
+            if g not in self.groups:
+                raise HivaError(f"the contrast {a} - {b} names {g}, which has no finished run; "
+                                f"the groups are: {', '.join(self.groups)}")
+        f1, auc = self.delta(a, b), self.delta(a, b, "auc")
+        return {"name": f"{a} - {b}", "a": a, "b": b,
+                "runs": [len(self.groups[a]), len(self.groups[b])],
+                "exploratory": self.exploratory(a) or self.exploratory(b), **f1,
+                "delta_auc": auc["delta"], "delta_auc_ci": auc["delta_ci"], "p_auc": auc["p"]}
+
+    def summary(self, primary: tuple[str, str] | None = None) -> dict:
+        """JSON-ready results (F1 and AUC as fractions; NaN as None): per group mean F1 and mean
+        AUC with 95% CIs, per-AU F1 and AUC with CIs, whether it is exploratory and, against
+        the reference, the paired differences (CI, p, Holm-adjusted p); the ``primary``
+        contrast (a, b) when given, and the size of the Holm family."""
         out = []
         for name, runs in self.groups.items():
             obs, bt = self.observed[name], self.boot[name]
             nf = {len(r.folds) for r in runs}
-            g = {"name": name, "runs": [r.name for r in runs],
+            aus_auc = list(obs.auc)
+            g = {"name": name, "runs": [r.name for r in runs], "seeds": [r.seed for r in runs],
                  "runs_label": f"{len(runs)}×{nf.pop()}" if len(nf) == 1 else f"{len(runs)} runs",
+                 "exploratory": self.exploratory(name),
                  "folds": sorted({k for r in runs for k in r.folds}),
                  "run_mean_f1": {r.name: self.run_point[r.name] for r in runs},
+                 "run_mean_auc": {r.name: self.run_point_auc.get(r.name, float("nan"))
+                                  for r in runs},
                  "mean_f1": float(obs.mean[0]), "mean_f1_ci": percentile_ci(bt.mean),
+                 "mean_auc": float(_at(obs, "auc")[0]),
+                 "mean_auc_ci": percentile_ci(_at(bt, "auc")),
                  "aus": list(obs.au), "f1": [float(obs.au[a][0]) for a in obs.au],
-                 "f1_ci": [percentile_ci(bt.au[a]) for a in obs.au]}
+                 "f1_ci": [percentile_ci(bt.au[a]) for a in obs.au],
+                 "auc_aus": aus_auc, "auc": [float(obs.auc[a][0]) for a in aus_auc],
+                 "auc_ci": [percentile_ci(bt.auc[a]) for a in aus_auc]}
             if name != self.reference:
-                d = bt.mean - ref
-                g.update(delta=float(obs.mean[0] - self.observed[self.reference].mean[0]),
-                         delta_resample_mean=float(np.nanmean(d)) if (~np.isnan(d)).any()
-                         else float("nan"),
-                         delta_ci=percentile_ci(d), p=bootstrap_p(d))
+                auc = self.delta(name, self.reference, "auc")
+                g.update(self.delta(name, self.reference), delta_auc=auc["delta"],
+                         delta_auc_ci=auc["delta_ci"], p_auc=auc["p"],
+                         contrast_exploratory=self.exploratory(name)
+                         or self.exploratory(self.reference))
             out.append(g)
-        return _clean({"threshold": THRESHOLD, "resamples": self.resamples, "seed": self.seed,
-                       "reference": self.reference, "ci_level": 0.95,
-                       "subjects_per_fold": {str(k): len(s) for k, s in self.subjects.items()},
-                       "groups": out})
+        s = {"threshold": THRESHOLD, "resamples": self.resamples, "seed": self.seed,
+             "resample": self.resample, "reference": self.reference, "ci_level": CI_LEVEL,
+             "exploratory_below": EXPLORATORY_BELOW,
+             "subjects_per_fold": {str(k): len(s) for k, s in self.subjects.items()},
+             "groups": out}
+        if primary is not None:
+            s["primary"] = self.contrast(*primary)
+        return add_holm(clean(s))
+
+
+def add_holm(s: dict) -> dict:
+    """Holm-adjust, in place, every p-value of a summary's contrasts (each group vs the
+    reference on mean F1 and mean AUC, the primary contrast, the localisation deltas): each
+    ``p…`` key gains a ``p…_holm`` twin and ``holm_family`` counts the contrasts with a p. A
+    contrast printed twice (the primary one is also a group vs the reference) counts once. A p
+    of 0 (no resample crossed 0) enters as its resolution 2/B, so its adjusted value is an upper
+    bound rather than a spurious 0."""
+    entries = []
+    ref = s["reference"]
+    for g in s["groups"]:
+        if g["name"] != ref:
+            pair = frozenset((g["name"], ref))
+            entries += [((pair, "f1"), g, "p"), ((pair, "auc"), g, "p_auc")]
+    if s.get("primary"):
+        pr = s["primary"]
+        pair = frozenset((pr["a"], pr["b"]))
+        entries += [((pair, "f1"), pr, "p"), ((pair, "auc"), pr, "p_auc")]
+    loc = s.get("localisation") or {}
+    for row in loc.get("groups", []) if loc.get("reference") else []:
+        if row["name"] != loc["reference"]:
+            pair = frozenset((row["name"], loc["reference"]))
+            entries += [((pair, k), row, f"delta_{k}_p") for k in ("energy", "pointing")]
+    family: dict = {}
+    for key, d, pk in entries:
+        p = d.get(pk)
+        family.setdefault(key, 2 / s["resamples"] if p == 0 else p)
+    adjusted = dict(zip(family, holm(list(family.values()))))
+    for key, d, pk in entries:
+        v = float(adjusted[key])
+        d[f"{pk}_holm"] = None if v != v else v
+    s["holm_family"] = int(sum(1 for v in adjusted.values() if v == v))
+    return s
 
 
 def compare(groups: dict[str, list[Run]], reference: str, resamples: int = 2000,
-            seed: int = 0) -> Comparison:
-    """The paired subject bootstrap of ``groups`` (name → runs) against ``reference``."""
+            seed: int = 0, resample: str = "hierarchical") -> Comparison:
+    """The paired bootstrap of ``groups`` (name → runs) against ``reference``: ``resample``
+    "hierarchical" (test subjects and seeds) or "subjects" (test subjects only)."""
     if reference not in groups:
         raise HivaError(f"unknown --reference {reference}; pick one of: {', '.join(groups)}")
     if resamples < 1:
         raise HivaError(f"--resamples {resamples}: pass at least 1 (e.g. 2000)")
+    if resample not in RESAMPLE_MODES:
+        raise HivaError(f"--resample {resample}: pass hierarchical (test subjects and seeds) or "
+                        "subjects (test subjects only)")
     runs = [r for rs in groups.values() for r in rs]
     if not runs or not all(groups.values()):
         raise HivaError("every group needs at least one finished run; finish one first")
@@ -310,145 +322,15 @@ def compare(groups: dict[str, list[Run]], reference: str, resamples: int = 2000,
     draws = {k: subject_draws(len(s), resamples, seed, k) for k, s in subjects.items()}
     point = run_stats(runs, {k: np.ones((1, len(s))) for k, s in subjects.items()})
     boot = run_stats(runs, {k: draw_weights(d, len(subjects[k])) for k, d in draws.items()})
+    run_draws = seed_draws(groups, resamples, seed) if resample == "hierarchical" else None
     idx = {r.name: i for i, r in enumerate(runs)}
 
-    def by_group(stats):
-        return {g: group_stat([stats[idx[r.name]] for r in rs]) for g, rs in groups.items()}
+    def by_group(stats, draw):
+        return {g: group_stat([stats[idx[r.name]] for r in rs], None if draw is None
+                              else draw[g]) for g, rs in groups.items()}
 
-    return Comparison(groups, reference, resamples, seed, draws, subjects, by_group(point),
-                      by_group(boot), {r.name: float(point[idx[r.name]].mean[0]) for r in runs})
-
-
-def _clean(x):
-    """NaN → None, recursively, for JSON."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_clean(v) for v in x]
-    if isinstance(x, float) and x != x:
-        return None
-    return x
-
-
-# --------------------------------------------------------------------------- localisation
-LOC_KEYS = ("energy", "pointing", "energy_chance", "pointing_chance")
-
-
-@dataclass(frozen=True)
-class FoldLocalisation:
-    """One fold's map scores summed per test subject and AU over the frames where the AU is
-    labelled present and has a region: ``sums[s, a] = (frames, Σ energy, Σ pointing, Σ energy
-    chance, Σ pointing chance)``."""
-
-    subjects: tuple[str, ...]
-    aus: tuple[int, ...]
-    sums: np.ndarray
-
-
-def read_fold_localisation(path: str | Path) -> FoldLocalisation | None:
-    """``FoldLocalisation`` of a predictions file, or None when it holds no map scores."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    aus = sorted(int(c[len("energy_AU"):]) for c in names if c.startswith("energy_AU"))
-    if not aus:
-        return None
-    cols = ["subject"] + [f"{k}_AU{a:02d}" for a in aus for k in ("y",) + LOC_KEYS]
-    df = pd.read_parquet(path, columns=cols)
-    codes, subjects = pd.factorize(df["subject"].astype(str), sort=True)
-    n = len(subjects)
-    sums = np.zeros((n, len(aus), 1 + len(LOC_KEYS)))
-    for j, a in enumerate(aus):
-        y = df[f"y_AU{a:02d}"].to_numpy(np.float64, na_value=np.nan)
-        vals = [df[f"{k}_AU{a:02d}"].to_numpy(np.float64) for k in LOC_KEYS]
-        sel = (y == 1) & np.isfinite(vals[0])
-        sums[:, j, 0] = np.bincount(codes, weights=sel.astype(np.float64), minlength=n)
-        for t, v in enumerate(vals):
-            sums[:, j, 1 + t] = np.bincount(codes, weights=np.where(sel, v, 0.0), minlength=n)
-    return FoldLocalisation(tuple(subjects), tuple(aus), sums)
-
-
-def load_localisation(run: Run) -> dict[int, FoldLocalisation] | None:
-    """Map scores of every fold of a run: from its test predictions, or else from the file
-    ``hiva evaluate`` wrote (a run trained before hiva scored maps); None when a fold has none."""
-    out = {}
-    for k in run.folds:
-        got = None
-        for name in (PREDICTIONS, EVALUATED):
-            f = run.path / f"fold{k}" / name
-            if f.is_file() and (got := read_fold_localisation(f)) is not None:
-                break
-        if got is None:
-            return None
-        out[k] = got
-    return out
-
-
-def localisation_comparison(comp: Comparison) -> dict | None:
-    """Energy in the region and pointing game of each group of ``comp`` (the mean over its runs
-    of each AU's frame-pooled mean, and of their mean over AUs), with 95% CIs from the same
-    subject resamples as its F1 and the paired difference against the reference; None when no
-    group has map scores. Groups some of whose runs lack scores are named in ``missing``."""
-    per_run: dict[str, dict[int, FoldLocalisation]] = {}
-    missing = []
-    for g, runs in comp.groups.items():
-        locs = [load_localisation(r) for r in runs]
-        if any(x is None for x in locs):
-            missing.append(g)
-            continue
-        for r, x in zip(runs, locs):
-            per_run[r.name] = x
-    if not per_run:
-        return None
-    weights = {k: draw_weights(d, len(comp.subjects[k])) for k, d in comp.draws.items()}
-    ones = {k: np.ones((1, len(s))) for k, s in comp.subjects.items()}
-
-    def stats(name, w):
-        """{key: (AU → [B] mean over folds of the frame-pooled means), mean over AUs [B]}."""
-        folds = per_run[name]
-        res = {}
-        for t, key in enumerate(LOC_KEYS):
-            au_terms: dict[int, list[np.ndarray]] = {}
-            for k, fl in folds.items():
-                order = [comp.subjects[k].index(s) for s in fl.subjects]
-                wk = w[k][:, order]
-                pooled = np.einsum("bs,sac->bac", wk, fl.sums)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    m = np.where(pooled[..., 0] > 0, pooled[..., 1 + t] / pooled[..., 0], np.nan)
-                for j, a in enumerate(fl.aus):
-                    au_terms.setdefault(a, []).append(m[:, j])
-            au = {a: nanmean_terms(v) for a, v in sorted(au_terms.items())}
-            res[key] = (au, nanmean_terms(list(au.values())))
-        return res
-
-    groups = [g for g in comp.groups if g not in missing]
-    obs, boot = {}, {}
-    for g in groups:
-        runs = [r.name for r in comp.groups[g]]
-        o = [stats(n, ones) for n in runs]
-        b = [stats(n, weights) for n in runs]
-        obs[g] = {key: ({a: nanmean_terms([x[key][0][a] for x in o]) for a in o[0][key][0]},
-                        nanmean_terms([x[key][1] for x in o])) for key in LOC_KEYS}
-        boot[g] = {key: ({a: nanmean_terms([x[key][0][a] for x in b]) for a in b[0][key][0]},
-                         nanmean_terms([x[key][1] for x in b])) for key in LOC_KEYS}
-    ref = comp.reference if comp.reference in obs else None
-    out = []
-    for g in groups:
-        row = {"name": g, "aus": list(obs[g]["energy"][0])}
-        for key in LOC_KEYS:
-            au_o, mean_o = obs[g][key]
-            au_b, mean_b = boot[g][key]
-            row[key] = [float(au_o[a][0]) for a in au_o]
-            row[f"mean_{key}"] = float(mean_o[0])
-            if not key.endswith("chance"):
-                row[f"{key}_ci"] = [percentile_ci(au_b[a]) for a in au_b]
-                row[f"mean_{key}_ci"] = percentile_ci(mean_b)
-                if ref is not None and g != ref:
-                    d = mean_b - boot[ref][key][1]
-                    row[f"delta_{key}"] = float(mean_o[0] - obs[ref][key][1][0])
-                    row[f"delta_{key}_ci"] = percentile_ci(d)
-                    row[f"delta_{key}_p"] = bootstrap_p(d)
-        out.append(row)
-    return _clean({"reference": ref, "groups": out, "missing": missing,
-                   "frames": "test frames with the AU labelled present and a region"})
+    return Comparison(groups, reference, resamples, seed, draws, subjects,
+                      by_group(point, None), by_group(boot, run_draws),
+                      {r.name: float(point[idx[r.name]].mean[0]) for r in runs}, resample,
+                      run_draws, {r.name: float(_at(point[idx[r.name]], "auc")[0])
+                                  for r in runs})

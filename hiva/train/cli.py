@@ -163,14 +163,20 @@ def report(
                                          "the first run folder)."),
     resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples (0: point "
                                   "estimates only, run folders)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the test-subject draws."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap draws."),
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write a Markdown table."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Forest plot PNG of the differences."),
+    resample: str = typer.Option("hierarchical", "--resample", help="hierarchical: draw test "
+                                 "subjects and each group's seeds (training noise counts) | "
+                                 "subjects: test subjects only (the trained runs held fixed)."),
+    primary: str | None = typer.Option(None, "--primary", help='The contrast printed first, '
+                                       '"A - B" (group or run names; over sweep.json\'s).'),
 ) -> None:
-    """Test F1 with 95% subject-bootstrap CIs: per arm of a sweep (mean over seeds and folds)
-    and paired differences against a reference arm; or several run folders side by side."""
+    """Test F1 and ROC AUC with 95% bootstrap CIs (test subjects and seeds resampled): per arm
+    of a sweep (mean over seeds and folds) and paired differences against a reference arm, with
+    Holm-adjusted p; or several run folders side by side."""
     from hiva.train.report import run_report
 
     typer.echo(run_report(runs, name or None, reference, resamples, seed, markdown, json_out,
-                          plot))
+                          plot, resample, primary))

@@ -95,12 +95,13 @@ def _differing_keys(root: Path, run: Run) -> list[str]:
 
 def write_plan(sweep: Sweep) -> None:
     """Create ROOT and write ``sweep.json`` unless the same plan is there (every shard writes the
-    same bytes, atomically, so shards need no coordination)."""
+    same bytes, atomically, so shards need no coordination). The same runs with another
+    ``primary`` contrast (e.g. one added to the sweep file later) rewrite it."""
     from hiva.runtime import writable_dir, write_text_atomic
 
     old = check_root(sweep)
     root = writable_dir(sweep.root, "--out")
-    if old is None:
+    if old is None or old.get("primary") != sweep.primary:
         write_text_atomic(root / PLAN_FILE, json.dumps(sweep.plan(), indent=2) + "\n")
 
 

@@ -1,21 +1,24 @@
-"""``hiva report``: test F1 of runs with subject-level bootstrap confidence intervals.
+"""``hiva report``: test F1 and ROC AUC of runs with bootstrap confidence intervals.
 
 - ``hiva report ROOT``, ROOT holding ``sweep.json`` (``hiva sweep``'s layout: ``{"version": 1,
-  "runs": [{"id", "arm", "seed", "label_fraction", "dir"}, ...]}``, ``dir`` relative to ROOT):
-  finished runs (with ``metrics.json``) grouped by (arm, label_fraction), named ``arm`` at
-  label_fraction 1.0 else ``arm@10%``; per group the mean F1 over seeds and folds with a 95% CI,
-  and the paired difference against the reference group (CI, p). Unfinished runs are named and
-  left out.
+  "runs": [{"id", "arm", "seed", "label_fraction", "dir"}, ...], "primary": "A - B"}``, ``dir``
+  relative to ROOT, ``primary`` optional): finished runs (with ``metrics.json``) grouped by (arm,
+  label_fraction), named ``arm`` at label_fraction 1.0 else ``arm@10%``; per group the mean F1
+  and mean AUC over seeds and folds with 95% CIs, and the paired differences against the
+  reference group (CI, p, Holm-adjusted p). The primary contrast (sweep.json's or ``--primary``)
+  comes first. Unfinished runs are named and left out.
 - ``hiva report RUN_DIR...``: the per-AU point estimates of each run's ``metrics.json`` side by
   side, then the same intervals with each run folder its own group (skipped, with a note, where
   the runs cannot be paired).
 
-Runs whose test predictions carry map scores (data with landmarks; or ``hiva evaluate`` run on
-them) also get the activation maps' energy in the AU regions and pointing game, with intervals
-from the same subject resamples.
+The bootstrap is hierarchical by default (test subjects and each group's seeds resampled, seeds
+paired across groups that share them), or over test subjects only (``resample="subjects"``).
+Groups with fewer than 8 runs (seeds) are marked exploratory. Runs whose test predictions carry
+map scores (data with landmarks; or ``hiva evaluate`` run on them) also get the activation maps'
+energy in the AU regions and pointing game, with intervals from the same resamples.
 
-The statistics are in hiva.train.bootstrap, the tables and the forest plot in
-hiva.train.report_format.
+The statistics are in hiva.train.bootstrap (and boot_*), the tables and the forest plot in
+hiva.train.report_format, group names and the primary contrast in hiva.train.contrast.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 from pathlib import Path
 
 from hiva.errors import HivaError
+from hiva.train.contrast import group_name, parse_contrast
 from hiva.train.metrics import format_table
 
 SWEEP_FILE = "sweep.json"
@@ -83,16 +87,9 @@ def to_markdown(text: str) -> str:
     return "\n".join(out)
 
 
-def group_name(arm: str, label_fraction: float) -> str:
-    """``arm`` at label fraction 1.0, else e.g. ``arm@10%``."""
-    return arm if label_fraction == 1.0 else f"{arm}@{100 * label_fraction:g}%"
-
-
-def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], list[str]]:
-    """({group: [(run id, run folder)] of finished runs}, unfinished run ids) of a sweep ROOT;
-    groups in the order sweep.json first names them (a group may have no finished run)."""
-    root = Path(root)
-    f = root / SWEEP_FILE
+def read_plan(root: str | Path) -> dict:
+    """A sweep ROOT's ``sweep.json`` (checked to be a version-1 plan)."""
+    f = Path(root) / SWEEP_FILE
     try:
         data = json.loads(f.read_text())
     except (ValueError, UnicodeDecodeError) as e:
@@ -102,6 +99,15 @@ def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], lis
             or not isinstance(data.get("runs"), list):
         raise HivaError(f'{f} is not a version-1 hiva sweep file ({{"version": 1, "runs": '
                         "[...]}); rerun `hiva sweep`")
+    return data
+
+
+def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], list[str]]:
+    """({group: [(run id, run folder)] of finished runs}, unfinished run ids) of a sweep ROOT;
+    groups in the order sweep.json first names them (a group may have no finished run)."""
+    root = Path(root)
+    f = root / SWEEP_FILE
+    data = read_plan(root)
     groups: dict[str, list[tuple[str, Path]]] = {}
     unfinished = []
     for i, r in enumerate(data["runs"]):
@@ -121,9 +127,9 @@ def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], lis
 
 
 def sweep_comparison(root: str | Path, reference: str | None = None, resamples: int = 2000,
-                     seed: int = 0):
+                     seed: int = 0, resample: str = "hierarchical"):
     """(``Comparison``, unfinished run ids) of a sweep ROOT. The reference defaults to the
-    first group in sweep.json with a finished run."""
+    first group in sweep.json with a finished run; each run's seed is sweep.json's."""
     from hiva.train.bootstrap import compare, load_run
 
     listed, unfinished = read_sweep(root)
@@ -136,12 +142,17 @@ def sweep_comparison(root: str | Path, reference: str | None = None, resamples: 
     if reference is not None and reference not in done:
         raise HivaError(f"--reference {reference} has no finished run yet; wait for it or pick "
                         f"one of: {', '.join(done)}")
-    groups = {g: [load_run(p, rid) for rid, p in rs] for g, rs in done.items()}
-    return compare(groups, reference or next(iter(done)), resamples, seed), unfinished
+    seeds = {}
+    for r in read_plan(root)["runs"]:
+        s = r.get("seed") if isinstance(r, dict) else None
+        if isinstance(s, int) and not isinstance(s, bool):
+            seeds[str(r["id"])] = s
+    groups = {g: [load_run(p, rid, seeds.get(rid)) for rid, p in rs] for g, rs in done.items()}
+    return compare(groups, reference or next(iter(done)), resamples, seed, resample), unfinished
 
 
 def runs_comparison(run_dirs, names=None, reference: str | None = None, resamples: int = 2000,
-                    seed: int = 0):
+                    seed: int = 0, resample: str = "hierarchical"):
     """``Comparison`` of run folders, each its own group (named as the ``report`` columns)."""
     from hiva.train.bootstrap import compare, load_run
 
@@ -151,19 +162,48 @@ def runs_comparison(run_dirs, names=None, reference: str | None = None, resample
     groups = {n: [load_run(r, n)] for n, r in zip(names, run_dirs)}
     if reference is not None and reference not in groups:
         raise HivaError(f"unknown --reference {reference}; pick one of: {', '.join(groups)}")
-    return compare(groups, reference or names[0], resamples, seed)
+    return compare(groups, reference or names[0], resamples, seed, resample)
+
+
+def _primary(comp, text: str | None, what: str, listed) -> tuple[tuple[str, str] | None, str]:
+    """((A, B) or None, a note) of the primary contrast ``text`` against ``comp``'s groups:
+    a name outside ``listed`` is refused; a group without a finished run only noted."""
+    if text is None:
+        return None, ""
+    a, b = parse_contrast(text, listed, what)
+    idle = [g for g in (a, b) if g not in comp.groups]
+    if idle:
+        return None, f"primary contrast {a} - {b}: {idle[0]} has no finished run yet, not shown"
+    return (a, b), ""
 
 
 def run_report(paths, names=None, reference: str | None = None, resamples: int = 2000,
                seed: int = 0, markdown: Path | None = None, json_path: Path | None = None,
-               plot: Path | None = None) -> str:
-    """What ``hiva report`` does: the text it prints; writes the Markdown/JSON/PNG asked for."""
+               plot: Path | None = None, resample: str = "hierarchical",
+               primary: str | None = None) -> str:
+    """What ``hiva report`` does: the text it prints; writes the Markdown/JSON/PNG asked for.
+    ``primary`` ("A - B") sets the contrast printed first (over sweep.json's)."""
     from hiva.train import report_format as fmt
+    from hiva.train.boot_localisation import localisation_comparison
+    from hiva.train.bootstrap import add_holm
 
     if not paths:
         raise HivaError("pass a sweep folder or run folders: hiva report ROOT | RUN_DIR...")
     if resamples < 0 or seed < 0:
         raise HivaError("--resamples and --seed must be 0 or more (e.g. --resamples 2000)")
+
+    def full_summary(comp, text, what, declared_in, listed, **extra):
+        pair, note = _primary(comp, text, what, listed)
+        s = dict(comp.summary(pair), **extra)
+        if pair is not None:
+            s["primary"]["declared_in"] = declared_in
+        if note:
+            s["notes"] = [note]
+        loc = localisation_comparison(comp)
+        if loc is not None:
+            s["localisation"] = loc
+        return add_holm(s)
+
     summary = None
     if len(paths) == 1 and (Path(paths[0]) / SWEEP_FILE).is_file():
         if names:
@@ -171,34 +211,32 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
                             "arms: drop --name")
         if resamples == 0:
             raise HivaError("--resamples 0 gives no intervals; pass e.g. --resamples 2000")
-        from hiva.train.bootstrap import localisation_comparison
-
-        comp, unfinished = sweep_comparison(paths[0], reference, resamples, seed)
-        summary = dict(comp.summary(), root=str(paths[0]), unfinished=unfinished)
-        loc = localisation_comparison(comp)
-        if loc is not None:
-            summary["localisation"] = loc
+        comp, unfinished = sweep_comparison(paths[0], reference, resamples, seed, resample)
+        listed, _ = read_sweep(paths[0])
+        plan_primary = read_plan(paths[0]).get("primary")
+        given = primary is not None
+        what = "--primary" if given else f"{Path(paths[0]) / SWEEP_FILE}: primary"
+        summary = full_summary(comp, primary if given else plan_primary, what,
+                               "--primary" if given else SWEEP_FILE, listed,
+                               root=str(paths[0]), unfinished=unfinished)
         text, md = fmt.to_text(summary), fmt.to_markdown(summary)
     else:
         text, _ = report(paths, names)
         md = to_markdown(text)
-        explicit = bool(reference or json_path or plot)
+        explicit = bool(reference or json_path or plot or primary)
         if resamples == 0 and explicit:
-            raise HivaError("--reference, --json and --plot need intervals: drop --resamples 0")
+            raise HivaError("--reference, --primary, --json and --plot need intervals: drop "
+                            "--resamples 0")
         if resamples:
             try:
-                comp = runs_comparison(paths, names, reference, resamples, seed)
+                comp = runs_comparison(paths, names, reference, resamples, seed, resample)
             except HivaError as e:
                 if explicit:
                     raise
                 text += f"\nno intervals: {e}"
             else:
-                from hiva.train.bootstrap import localisation_comparison
-
-                summary = dict(comp.summary(), runs=[str(p) for p in paths])
-                loc = localisation_comparison(comp)
-                if loc is not None:
-                    summary["localisation"] = loc
+                summary = full_summary(comp, primary, "--primary", "--primary",
+                                       list(comp.groups), runs=[str(p) for p in paths])
                 text += "\n\n" + fmt.to_text(summary)
                 md += "\n\n" + fmt.to_markdown(summary)
     js = json.dumps(summary, indent=2, ensure_ascii=False)

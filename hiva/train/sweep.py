@@ -13,6 +13,7 @@ in the configs relative to where ``hiva sweep`` runs, like ``hiva train``'s)::
     seeds: [0, 1, 2]                # TrainConfig.seed (default [0]); fold_seed stays the base's
     label_fractions: [1.0]          # default [1.0]
     folds: [1]                      # optional: TrainConfig.folds of every run
+    primary: "no_graph - full"      # optional: the contrast `hiva report` prints first (A - B)
     slurm: {partition: gpu, time: 240, gpus_per_node: 1, cpus_per_task: 8, mem_gb: 64,
             array_parallelism: 8, account: ..., qos: ..., constraint: ..., setup: [...]}
 
@@ -24,7 +25,8 @@ the sweep's ``folds``, the command line's ``--set``, then the plan's ``seed``, `
 
     {"version": 1, "runs": [{"id": "full/seed0", "arm": "full", "seed": 0,
                              "label_fraction": 1.0, "dir": "full/seed0", "config_hash": ...}],
-     "sweep": {...the resolved sweep...}, "hiva_version": "..."}
+     "primary": "A - B" (only when declared), "sweep": {...the resolved sweep...},
+     "hiva_version": "..."}
 
 Run ids/dirs are ``{arm}/seed{seed}``, plus ``/labels{pct}`` when the label fraction is not 1
 (``labels10`` for 0.1). Each run dir is an ordinary ``hiva train --out`` folder with its resolved
@@ -37,24 +39,24 @@ Launchers (``hiva.train.launch`` carries the plan out; ``hiva.train.slurm``): ``
 sweep); ``slurm`` submits the shard's runs as a submitit job array (each job runs the same
 subprocess, under ``torchrun`` when ``gpus_per_node`` > 1) and waits.
 ``HIVA_SUBMITIT_CLUSTER=local`` runs that path through submitit's local executor (tests, trials
-on a workstation). Imports neither torch nor numpy.
+on a workstation). The ``slurm`` section's checks are in hiva.train.sweep_slurm, group names and
+the primary contrast in hiva.train.contrast. Imports neither torch nor numpy.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.train.contrast import check_primary
+from hiva.train.sweep_slurm import slurm_settings
 
-SWEEP_KEYS = ("base", "set", "arms", "seeds", "label_fractions", "folds", "slurm")
-SLURM_KEYS = ("partition", "time", "gpus_per_node", "cpus_per_task", "mem_gb",
-              "array_parallelism", "account", "qos", "constraint", "setup")
+SWEEP_KEYS = ("base", "set", "arms", "seeds", "label_fractions", "folds", "slurm", "primary")
 PLAN_KEYS = ("seed", "label_fraction", "out", "resume")  # the plan sets these in every run
 # Keys that change how a run is executed, not what it computes: outside the plan's identity.
 FREE_KEYS = ("out", "resume", "progress", "num_workers", "device", "tensorboard", "plots",
@@ -114,11 +116,13 @@ class Sweep:
     runs: list[Run]
     resolved: dict  # the sweep as read: base, set, arms (overlays), seeds, fractions, folds
     slurm: dict = field(default_factory=dict)
+    primary: str | None = None  # the contrast "A - B" hiva report prints first
 
     def plan(self) -> dict:
         from hiva import __version__
 
-        return {"version": 1, "runs": [r.entry() for r in self.runs], "sweep": self.resolved,
+        return {"version": 1, "runs": [r.entry() for r in self.runs],
+                **({"primary": self.primary} if self.primary else {}), "sweep": self.resolved,
                 "hiva_version": __version__}
 
 
@@ -221,62 +225,6 @@ def _check_layer(layer: dict, what: str, where: str) -> None:
     coerce_fields(TrainConfig, layer, f"{what} ({where})")
 
 
-def _minutes(v: Any, where: str) -> int:
-    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-        return v
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+):(\d{1,2}):(\d{1,2})", str(v).strip())
-    if m:
-        d, h, mi, s = (int(x or 0) for x in m.groups())
-        total = math.ceil((((d * 24 + h) * 60 + mi) * 60 + s) / 60)
-        if total > 0:
-            return total
-    if str(v).strip().isdigit() and int(str(v).strip()) > 0:
-        return int(str(v).strip())
-    raise HivaError(f"{where}: slurm.time {v!r} must be minutes or D-HH:MM:SS; fix the sweep "
-                    "file (e.g. time: 240)")
-
-
-def _slurm(v: Any, where: str) -> dict:
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise HivaError(f"{where}: slurm must be a mapping (partition, time, ...); fix the "
-                        "sweep file")
-    unknown = sorted(set(v) - set(SLURM_KEYS))
-    if unknown:
-        raise HivaError(f"{where}: unknown key(s) in slurm: {', '.join(map(str, unknown))}; "
-                        f"valid keys are: {', '.join(SLURM_KEYS)}")
-    out: dict[str, Any] = {}
-    for k, x in v.items():
-        if x is None:
-            continue
-        if k == "time":
-            out[k] = _minutes(x, where)
-        elif k in ("gpus_per_node", "cpus_per_task", "array_parallelism"):
-            low = 0 if k == "gpus_per_node" else 1
-            if not isinstance(x, int) or isinstance(x, bool) or x < low:
-                raise HivaError(f"{where}: slurm.{k} must be a whole number ≥ {low}, got {x!r}; "
-                                "fix the sweep file")
-            out[k] = x
-        elif k == "mem_gb":
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or x <= 0:
-                raise HivaError(f"{where}: slurm.mem_gb must be a number > 0, got {x!r}; fix "
-                                "the sweep file")
-            out[k] = x
-        elif k == "setup":
-            lines = x if isinstance(x, list) else [x]
-            if not all(isinstance(s, str) for s in lines):
-                raise HivaError(f"{where}: slurm.setup must be a list of shell lines; fix the "
-                                "sweep file")
-            out[k] = lines
-        else:
-            if not isinstance(x, str) or not x.strip():
-                raise HivaError(f"{where}: slurm.{k} must be a text, got {x!r}; fix the sweep "
-                                "file")
-            out[k] = x
-    return out
-
-
 def load_sweep(path: str | Path, root: str | Path,
                sets: list[str] | tuple[str, ...] | None = None) -> Sweep:
     """Read and validate the sweep file and build every run's TrainConfig (its own checks run);
@@ -318,7 +266,7 @@ def load_sweep(path: str | Path, root: str | Path,
     if doc.get("folds") is not None:
         f = doc["folds"]
         folds = _int_list(f.split(",") if isinstance(f, str) else f, "folds", where, [])
-    slurm = _slurm(doc.get("slurm"), where)
+    slurm = slurm_settings(doc.get("slurm"), where)
 
     arms: dict[str, dict] = {}
     arm_fractions: dict[str, list[float]] = {}
@@ -347,6 +295,7 @@ def load_sweep(path: str | Path, root: str | Path,
                             f"TrainConfig keys, got {spec!r}; fix the sweep file")
         _check_layer(overlay, "overlay", aw)
         arms[name] = overlay
+    primary = check_primary(doc.get("primary"), arms, fractions, arm_fractions, where)
 
     runs: list[Run] = []
     for name, overlay in arms.items():
@@ -380,7 +329,7 @@ def load_sweep(path: str | Path, root: str | Path,
     resolved = {"base": doc.get("base"), "set": common, "arms": arms,
                 "arm_label_fractions": arm_fractions, "seeds": seeds,
                 "label_fractions": fractions, "folds": folds, "cli_set": list(sets or ())}
-    return Sweep(path, root, runs, json.loads(json.dumps(resolved, default=str)), slurm)
+    return Sweep(path, root, runs, json.loads(json.dumps(resolved, default=str)), slurm, primary)
 
 
 # --------------------------------------------------------------------------- the root folder

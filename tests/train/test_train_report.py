@@ -11,13 +11,8 @@ import pandas as pd
 import pytest
 
 from hiva.errors import HivaError
-from hiva.train.bootstrap import (
-    compare,
-    fold_counts,
-    load_run,
-    localisation_comparison,
-    run_stats,
-)
+from hiva.train.boot_localisation import localisation_comparison
+from hiva.train.bootstrap import compare, fold_counts, load_run, run_stats
 from hiva.train.metrics import au_metrics, mean_over_folds
 from hiva.train.report import read_sweep, run_report, sweep_comparison
 
@@ -185,6 +180,8 @@ def test_point_estimate_equals_metrics_json_of_a_real_run(tiny_manifest, tmp_pat
     assert g["mean_f1"] == pytest.approx(summary["mean"]["mean_f1"], abs=1e-12)
     assert g["aus"] == summary["mean"]["aus"]
     assert g["f1"] == pytest.approx(summary["mean"]["f1"], abs=1e-12, nan_ok=True)
+    assert g["mean_auc"] == pytest.approx(summary["mean"]["mean_auc"], abs=1e-9)
+    assert g["auc"] == pytest.approx(summary["mean"]["auc"], abs=1e-9, nan_ok=True)
     # The tiny set has landmarks: map scores are saved per frame, and the report's point
     # estimate is the mean over folds of each fold's metrics.json localisation.
     loc = localisation_comparison(comp)["groups"][0]
@@ -274,11 +271,13 @@ def test_cli_writes_markdown_json_and_png(tmp_path, cli):
             "--plot", png)
     assert "Δ vs full [95% CI]" in r.stdout and "full@10%" in r.stdout and "AU02" in r.stdout
     assert "left out: full/seed1" in r.stdout
-    head = "\n| group | runs | mean F1 [95% CI] | Δ vs full [95% CI] | p | per run |\n"
-    assert head in md.read_text()
-    assert "\n| AU | full | nolang | full@10% |\n" in md.read_text()
+    for stat in ("F1", "AUC"):
+        head = f"| group | runs | mean {stat} [95% CI] | Δ vs full [95% CI] | p | p (Holm) |"
+        assert f"\n{head} per run |\n" in md.read_text()
+    assert "\n| AU | full* | nolang* | full@10%* |\n" in md.read_text()
     data = json.loads(js.read_text())
     assert data["reference"] == "full" and data["resamples"] == 300 and data["seed"] == 2
+    assert data["resample"] == "hierarchical" and data["holm_family"] == 4
     assert [g["name"] for g in data["groups"]] == ["full", "nolang", "full@10%"]
     assert data["groups"][0]["runs"] == ["full/seed0"] and data["unfinished"] == ["full/seed1"]
     lo, hi = data["groups"][1]["delta_ci"]
