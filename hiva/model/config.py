@@ -90,6 +90,11 @@ class ModelConfig:
     ffn_mult: int = 4
     dropout: float = 0.1
     feature_stride: int = 32  # 16: the backbone's stride-16 stage (finer maps, later stages cut)
+    # Heads-only training: the backbone stays in eval mode (BatchNorm statistics frozen even
+    # when the model is .train()), its parameters take no gradient and no optimizer slot; its
+    # weights still save and load with the model. The trainer then feeds cached feature maps
+    # (hiva.train.feature_cache) instead of images.
+    freeze_backbone: bool = False
     map_prior: str = "none"
     map_prior_weight: float = 1.0  # λ of the KL term (kl, both)
     map_prior_floor: float = 0.1  # share of the prior's mass spread over the whole map
@@ -174,6 +179,9 @@ class ModelConfig:
         if self.map_prior_weight < 0 or not 0 < self.map_prior_floor <= 1:
             raise HivaError("map_prior_weight must be ≥ 0 and map_prior_floor in (0, 1]; fix the "
                             "config")
+        if not isinstance(self.freeze_backbone, bool):
+            raise HivaError(f"freeze_backbone must be true or false, got "
+                            f"{self.freeze_backbone!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise HivaError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.align_weight < 0 or self.align_temperature <= 0:

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hiva.model.backbone import make_backbone
 from hiva.model.config import ModelConfig
 from hiva.model.hiva import AUNet, HiVAOutput
 
@@ -188,8 +187,7 @@ class MEGraphAU(AUNet):
         super().__init__()
         self.cfg = cfg
         n = cfg.num_aus
-        self.backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size,
-                                      cfg.feature_stride)
+        self.backbone = self._build_backbone(cfg)
         cin = self.backbone.num_features
         c = cfg.graph_width or (cin // 2 if "swin" in cfg.backbone else cin // 4)
         self.global_linear = LinearBlock(cin, c)
@@ -216,10 +214,12 @@ class MEGraphAU(AUNet):
                 self.edge_fc = nn.Linear(c, 4)
                 nn.init.xavier_uniform_(self.edge_fc.weight)
 
-    def forward(self, images: torch.Tensor, text=None, text_mask=None, regions=None):
-        """``text`` and ``text_mask`` are ignored (no language path); ``regions`` (B×N×C×3) give
-        ``region_frac`` for the localisation scores, as in HiVA."""
-        feat = self.backbone(images)
+    def forward(self, images: torch.Tensor | None, text=None, text_mask=None, regions=None,
+                prior_regions=None, features: torch.Tensor | None = None):
+        """``text``, ``text_mask`` and ``prior_regions`` are ignored (no language path, no region
+        prior); ``regions`` (B×N×C×3) give ``region_frac`` for the localisation scores, as in
+        HiVA."""
+        feat, size = self.encode(images, features)  # precomputed ``features`` skip the backbone
         b, _, h, w = feat.shape
         x = self.global_linear(feat.flatten(2).transpose(1, 2))  # B×L×c
         fu = self.au_blocks(x)  # B×N×L×c
@@ -253,7 +253,7 @@ class MEGraphAU(AUNet):
             text_proto=sc.unsqueeze(0).expand(b, -1, -1),
             prototypes=sc,
             text_attention=None,
-            region_frac=self.region_frac(regions, feat, images.shape[-1]),
+            region_frac=self.region_frac(regions, feat, size),
             edge_logits=edge_logits,
             side_probs=side,
         )

@@ -5,7 +5,8 @@ Public: ``TrainConfig`` (hiva.train.config), ``run(cfg)`` (hiva.train.trainer; t
 is ``FoldRun``), ``evaluate(run_dir, fold, ...)`` (hiva.train.evaluate), ``au_metrics``
 (hiva.train.metrics), ``report(run_dirs)`` (hiva.train.report). The parts: ``protocol``
 (data, AUs, folds, run folders, summary), ``steps`` (train/eval steps, loaders, ``predict``),
-``logs`` (CSV/TensorBoard, predictions, weight identity), ``checkpoint`` (resume state).
+``logs`` (CSV/TensorBoard, predictions, weight identity), ``checkpoint`` (resume state),
+``feature_cache`` and ``feature_set`` (heads-only training on a frozen backbone's cached maps).
 """
 
 from hiva.train.config import TrainConfig

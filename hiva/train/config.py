@@ -19,6 +19,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 FOLD_SCHEMES = ("auto", "manifest", "bp4d", "disfa", "kfold")
 LABEL_UNITS = ("subject", "segment")  # as hiva.data.folds.LABEL_UNITS (that module needs pandas)
 SCHEDULES = ("epochs", "steps")
+FEATURE_DTYPES = ("float16", "float32")  # how the heads-only feature cache stores maps
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,16 @@ class TrainConfig:
     resize: int | None = None  # None → input_size × 8/7 (256 for 224)
     jitter: float = 0.3
     flip: bool = True
+    # Heads-only training (model.freeze_backbone): the frozen backbone's maps come from a
+    # content-addressed cache (hiva.train.feature_cache) in the folder ``feature_cache`` (None →
+    # hiva's cache folder /features: $HIVA_CACHE, else $XDG_CACHE_HOME/hiva or ~/.cache/hiva),
+    # stored as ``feature_dtype`` (float16 | float32). Each training frame draws its view per
+    # epoch among ``feature_views``: 0 the eval crop, 1 its flip (with flip), more: seeded
+    # crops of the train transform (no colour jitter: ``jitter`` is not used). Validation and
+    # test read view 0.
+    feature_views: int = 2
+    feature_cache: str | None = None
+    feature_dtype: str = "float16"
     num_workers: int = 2
     amp: str = "auto"  # auto: bf16/fp16 on CUDA, bf16 on CPUs with native bf16, else off
     channels_last: bool = True
@@ -138,6 +149,10 @@ class TrainConfig:
             (self.select_metric in ("mean_f1", "loss"), "select_metric must be mean_f1 or loss"),
             (self.resume in (None, "latest"), "resume must be 'latest' (or left out)"),
             (self.num_workers >= 0, "num_workers must be ≥ 0"),
+            (self.feature_views >= 1, f"feature_views must be ≥ 1, got {self.feature_views}"),
+            (self.feature_dtype in FEATURE_DTYPES,
+             f"feature_dtype must be one of {', '.join(FEATURE_DTYPES)}, got "
+             f"{self.feature_dtype!r}"),
         ]
         check_config("train", checks)
 

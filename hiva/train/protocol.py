@@ -21,7 +21,8 @@ from hiva.train.metrics import format_table, mean_over_folds
 
 # Keys that may change between a run and its resume without changing what is computed.
 RESUME_FREE = {"resume", "progress", "num_workers", "folds", "tensorboard", "plots", "out",
-                "eval_batch_size", "device", "epochs"}  # epochs: a resume may train longer
+                "eval_batch_size", "device", "epochs",  # epochs: a resume may train longer
+                "feature_cache"}  # where cached maps live, not what they are
 
 
 def load_data(spec: str):

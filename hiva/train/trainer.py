@@ -47,8 +47,9 @@ from hiva.runtime import (
 from hiva.textbank import Text, load_text
 from hiva.train.checkpoint import load_checkpoint, save_checkpoint
 from hiva.train.config import TrainConfig
+from hiva.train.fold_eval import fold_result, validate
+from hiva.train.fold_setup import init_weights, mean_regions, model_config_for
 from hiva.train.logs import RunLogs, identity_meta, save_predictions
-from hiva.train.metrics import au_metrics, localisation_scores, tune_thresholds
 from hiva.train.protocol import (
     check_images,
     check_run_dir,
@@ -57,7 +58,6 @@ from hiva.train.protocol import (
     make_folds,
     resolve_aus,
     split_pool,
-    subject_ids,
     summarise,
     summary_table,
     withhold_labels,
@@ -71,37 +71,6 @@ from hiva.train.steps import (
     predict,
     train_micro_step,
 )
-
-
-def model_config_for(cfg: TrainConfig, aus, text: Text):
-    """The run's ``ModelConfig``: the config's model section on these AUs, its ``text_dim`` the
-    text bank's width (a different one given in the config is refused)."""
-    from dataclasses import replace
-
-    mc = cfg.model_config(aus)
-    if text.dim is not None and mc.text_dim != text.dim:
-        if mc.text_dim is not None:
-            raise HivaError(f"model.text_dim {mc.text_dim} differs from the text bank's width "
-                            f"{text.dim}; drop text_dim from the config")
-        mc = replace(mc, text_dim=text.dim)
-    if mc.side_aus:
-        raise HivaError("model.side_aus (left/right outputs) exist for imported OpenGraphAU "
-                        "weights; training them needs left/right labels, which manifests do not "
-                        "carry: drop side_aus")
-    return mc
-
-
-def _validate(model, ds_val, cfg: TrainConfig, device, text, d: Dist, amp, loss_fn, aus,
-              epoch: int) -> tuple[dict, float]:
-    """(history columns, selection score) of one epoch; higher score = better. Without a
-    validation set the last epoch is the pick."""
-    if ds_val is None:
-        return {}, float(epoch)
-    pv = predict(model, ds_val, cfg, device, text, d, amp, loss_fn)
-    vm = au_metrics(pv.probs, pv.targets, pv.mask, aus)
-    score = vm["mean_f1"] if cfg.select_metric == "mean_f1" else -pv.loss
-    row = {"val_loss": pv.loss, "val_mean_f1": vm["mean_f1"], "val_mean_auc": vm["mean_auc"]}
-    return row, (-math.inf if score != score else score)
 
 
 class FoldRun:
@@ -226,6 +195,20 @@ class FoldRun:
             self.net = DDP(self.net, find_unused_parameters=True,
                            device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
+    def use_features(self) -> None:
+        """Heads-only (``model.freeze_backbone``): swap the image datasets for in-memory feature
+        sets, read from the feature cache or computed into it (``hiva.train.feature_set``):
+        training draws among ``feature_views`` views, validation and test read view 0 (the eval
+        transform). Once, after any resume (the backbone's weights are in the cache key)."""
+        if not self.mc.freeze_backbone or hasattr(self.ds_test, "batches"):
+            return
+        from hiva.train.feature_set import feature_sets
+
+        sets = [self.ds_train, self.ds_val, self.ds_calib, self.ds_test]
+        views = [self.cfg.feature_views, 1, 1, 1]
+        self.ds_train, self.ds_val, self.ds_calib, self.ds_test = feature_sets(
+            self.model, self.cfg, sets, views, self.device, self.d, desc=f"fold {self.k} features")
+
     def train_epoch(self, epoch: int) -> dict:
         """Train epoch ``epoch`` (from 0), validate, save best/last; returns the history row."""
         import torch
@@ -233,6 +216,7 @@ class FoldRun:
 
         from hiva.model.text import sample_text
 
+        self.use_features()
         cfg, k, d, aus = self.cfg, self.k, self.d, self.aus
         bank = self.text.bank
         net = self.net
@@ -293,7 +277,7 @@ class FoldRun:
                "skipped": int(tot[6])}
         if self.mc.arch == "megraphau":
             row["train_edge"] = train_loss[4]
-        vrow, score = _validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
+        vrow, score = validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
                                 self.amp, self.loss_fn, aus, epoch + 1)
         row.update(vrow)
         improved = score > self.best
@@ -324,41 +308,13 @@ class FoldRun:
     def test(self) -> dict:
         """Test once, with the weights of the epoch picked on validation; writes the fold's
         metrics.json, test_predictions.parquet and plots."""
+        self.use_features()
         cfg, d, aus = self.cfg, self.d, self.aus
-        train_df, val_df, test_df = self.train_df, self.val_df, self.test_df
         ck_meta = load_weights(self.model, self.folder / "best.safetensors")
         pt = predict(self.model, self.ds_test, cfg, self.device, self.val_text, d, self.amp)
-        result = {
-            "fold": self.k, "epochs": cfg.epochs,
-            "best_epoch": int(ck_meta.get("epoch", self.best_epoch)),
-            "frames": {"train": len(self.ds_train), "val": len(self.ds_val or []),
-                       "test": len(self.ds_test), "test_scored": len(pt.index)},
-            "subjects": {"train": int(train_df["subject"].nunique()),
-                         "val": int(val_df["subject"].nunique()),
-                         "test": int(test_df["subject"].nunique())},
-            "subject_ids": {"train": subject_ids(train_df), "val": subject_ids(val_df),
-                            "test": subject_ids(test_df)},
-            "test": au_metrics(pt.probs, pt.targets, pt.mask, aus),
-        }
-        if self.zero_shot:
-            result["zero_shot_aus"] = list(self.zero_shot)
-        if pt.text_entropy is not None:
-            # Entropy of each AU's attention over its descriptions, against log M (uniform).
-            m = (self.val_text[1].sum(1).numpy() if self.val_text is not None
-                 else np.full(len(aus), self.mc.learned_tokens))
-            result["text_attention"] = {
-                "entropy": pt.text_entropy.mean(0).round(4).tolist(),
-                "max_entropy": np.log(np.maximum(m, 1)).round(4).tolist(),
-                "descriptions": m.astype(int).tolist()}
-        if cfg.tune_thresholds and self.ds_calib is not None:
-            pv = predict(self.model, self.ds_calib, cfg, self.device, self.val_text, d, self.amp)
-            th = tune_thresholds(pv.probs, pv.targets, pv.mask)
-            result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
-        if pt.localisation is not None:
-            result["localisation"] = localisation_scores(pt.localisation, pt.targets, pt.mask,
-                                                         aus)
+        result = fold_result(self, pt, int(ck_meta.get("epoch", self.best_epoch)))
         if d.main:
-            save_predictions(self.folder / "test_predictions.parquet", test_df, aus, pt)
+            save_predictions(self.folder / "test_predictions.parquet", self.test_df, aus, pt)
             write_text_atomic(self.folder / "metrics.json", json.dumps(result, indent=2))
             if cfg.plots:
                 from hiva.train.plots import plot_fold
@@ -377,48 +333,6 @@ class FoldRun:
             self.train_epoch(epoch)
         self.logs.close()
         return self.test()
-
-
-def init_weights(model, src: str, k: int, verbose: bool = True) -> int:
-    """Copy into ``model`` the tensors of ``src`` (a run folder: its fold ``k``'s
-    best.safetensors; or a .safetensors file) that it has under the same name and shape; the
-    rest keep their initialisation. Returns how many were copied (none is an error)."""
-    import torch
-    from safetensors.torch import load_file
-
-    p = Path(src)
-    f = p / f"fold{k}" / "best.safetensors" if p.is_dir() else p
-    if not f.is_file():
-        raise HivaError(f"init_from {src}: {f} does not exist; train that run (fold {k}) first, "
-                        "or pass a .safetensors file")
-    state = load_file(str(f))
-    own = model.state_dict()
-    hit = {n: t for n, t in state.items() if n in own and tuple(t.shape) == tuple(own[n].shape)}
-    if not any(not n.endswith("num_batches_tracked") for n in hit):  # (BN step counters: any)
-        raise HivaError(f"init_from {f}: no tensor fits this model (names or shapes differ); "
-                        "pass weights of the same backbone and AUs")
-    with torch.no_grad():
-        for n, t in hit.items():
-            own[n].copy_(t)
-    if verbose:
-        print(f"fold {k}: {len(hit)} of {len(own)} tensors from {f} (the rest as initialised)",
-              flush=True)
-    return len(hit)
-
-
-def mean_regions(ds, limit: int = 256) -> np.ndarray:
-    """The AU regions of the average face of ``ds`` (N×C×3 discs): the mean over up to
-    ``limit`` evenly spaced frames with landmarks, through the dataset's own transform."""
-    idx = np.unique(np.linspace(0, len(ds) - 1, min(limit, len(ds))).round().astype(int))
-    got = [item["regions"].numpy() for item in (ds[int(i)] for i in idx)
-           if item is not None and "regions" in item]
-    if not got:
-        return np.full((len(ds.aus), 1, 3), np.nan, np.float32)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (no region) stay NaN
-        return np.nanmean(np.stack(got), axis=0).astype(np.float32)
 
 
 def train_fold(cfg: TrainConfig, k: int, pool, test_df, aus, text: Text, d: Dist, device) -> dict:

@@ -54,7 +54,7 @@ def test_init_from_copies_matching_tensors(tmp_path):
 
     from hiva.model.config import ModelConfig
     from hiva.model.factory import build_model, save_weights
-    from hiva.train.trainer import init_weights
+    from hiva.train.fold_setup import init_weights
 
     one = build_model(ModelConfig(**GRAPH), "cpu", False)
     two = build_model(ModelConfig(**dict(GRAPH, graph_stage=2)), "cpu", False)

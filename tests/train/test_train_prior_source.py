@@ -46,7 +46,7 @@ def test_one_face_with_and_without_an_au_gets_the_same_prior(tmp_path):
     from hiva.data.transforms import eval_transform
     from hiva.model.config import ModelConfig
     from hiva.model.hiva import HiVA
-    from hiva.train.trainer import mean_regions
+    from hiva.train.fold_setup import mean_regions
 
     df = read_manifest(_pair_manifest(tmp_path))
     ds = AUDataset(df, AUS, eval_transform(size=32, resize=36))

@@ -17,7 +17,7 @@ from hiva.data.manifest import read_manifest
 from hiva.errors import HivaError
 from hiva.facs import au_column
 from hiva.model.factory import build_model
-from hiva.train import protocol, steps, trainer
+from hiva.train import fold_eval, protocol, steps, trainer
 from hiva.train.config import TrainConfig
 from hiva.train.evaluate import evaluate
 
@@ -144,7 +144,7 @@ def pinned(tiny_manifest, tmp_path_factory, tiny_cfg):
     tmp = tmp_path_factory.mktemp("pinned")
     mp = pytest.MonkeyPatch()
     scores = iter([3.0, 1.0, 2.0])
-    real_validate, real_tune = trainer._validate, trainer.tune_thresholds
+    real_validate, real_tune = trainer.validate, fold_eval.tune_thresholds
     tuned = []
 
     def validate(*a, **kw):
@@ -155,8 +155,8 @@ def pinned(tiny_manifest, tmp_path_factory, tiny_cfg):
         tuned.append((p, y, m))
         return real_tune(p, y, m)
 
-    mp.setattr(trainer, "_validate", validate)
-    mp.setattr(trainer, "tune_thresholds", tune)
+    mp.setattr(trainer, "validate", validate)
+    mp.setattr(fold_eval, "tune_thresholds", tune)
     try:
         cfg = _cfg(tiny_cfg, tmp, tiny_manifest, epochs=3, lr=0.01)
         summary = trainer.run(cfg)
@@ -190,7 +190,7 @@ def test_thresholds_are_tuned_on_validation_frames_only(pinned, tiny_manifest):
     np.testing.assert_array_equal(m, labels.notna().to_numpy())
     np.testing.assert_array_equal(y, labels.fillna(0).to_numpy(dtype=np.float32))
     assert fold["test_tuned"]["thresholds"] == pytest.approx(
-        list(trainer.tune_thresholds(*tuned[0])))
+        list(fold_eval.tune_thresholds(*tuned[0])))
 
 
 def test_the_test_score_uses_the_weights_picked_on_validation(pinned):

@@ -236,3 +236,27 @@ def test_the_shipped_language_sweep_validates(tmp_path):
     centred = load_sweep(path.parent / "language_centred.yaml", tmp_path / "c").runs
     assert [r.config.model.text_center for r in centred] == [True] * 9
     assert {r.config.model.text_mode for r in centred} == {"corpus", "shuffled"}
+
+
+def test_the_benchmark_sweeps_validate(tmp_path):
+    """The confirmatory benchmark (issue 28): heads-only on the independent set, 8 seeds, the
+    primary contrast declared in the file; the fine-tuned check trains the backbone."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "configs" / "sweeps"
+    main = load_sweep(folder / "bench_main.yaml", tmp_path / "m")
+    by_id = {r.id: r.config for r in main.runs}
+    assert len(by_id) == 10 * 8 and main.primary == "corpus - shuffled"
+    c = by_id["corpus/seed7"]
+    assert (c.data, c.model.freeze_backbone, c.model.feature_stride, c.num_folds) == (
+        "out/bench/confirm/manifest.parquet", True, 16, 1)
+    assert by_id["bias/seed0"].model.map_prior == "bias"
+    assert by_id["no_ddca/seed3"].model.ddca is False
+    assert by_id["shuffled/seed0"].model.text_mode == "shuffled"
+    unseen = load_sweep(folder / "bench_unseen.yaml", tmp_path / "u")
+    assert len(unseen.runs) == 3 * 8
+    assert all(r.config.zero_shot_aus == (2,) for r in unseen.runs)
+    fine = load_sweep(folder / "bench_finetune.yaml", tmp_path / "f")
+    assert len(fine.runs) == 2 * 3
+    assert all(not r.config.model.freeze_backbone and r.config.backbone_lr_mult == 0.3
+               for r in fine.runs)
