@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
 .PHONY: setup test test-gpu test-vllm demo demo-data app app-screenshots ablations language maps \
-	baselines lint clean-demo
+	baselines benchmark benchmark-data lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,7 +67,47 @@ app-screenshots: setup
 	HF_HUB_OFFLINE=1 $(PY) -m tests.app.drive --checkpoint $(DEMO)/run --corpus $(DEMO)/corpus \
 		--align --out docs/app
 
-# The README's ablation table: every arm of configs/sweeps/ablations.yaml x 3 seeds on the demo data
+# The confirmatory benchmark (issue 28; README "What hiva has measured", docs/results/benchmark.md):
+# render the confirmatory set (independent AUs, render seed 7, 96 subjects; nothing is tuned on
+# it: settings come from the development set, seed 7 → seed 1), run the heads-only sweeps (8
+# seeds: 104 runs of ~45 s on 2 CPU cores after the feature cache fills) and the fine-tuned check
+# of the primary contrast (6 runs of ~3 min), report them with hierarchical intervals, AUC and Holm
+# p, time the heads-only path, and rewrite the README's and the write-up's sections (~1.7 h).
+BENCH ?= out/bench
+SYNTH_BENCH := --cooccurrence independent --subjects 96 --per-subject 20
+benchmark-data: demo-data
+	$(HIVA) data synth --out $(BENCH)/confirm $(SYNTH_BENCH) --seed 7
+	$(HIVA) data synth --out $(BENCH)/dev $(SYNTH_BENCH) --seed 1
+
+benchmark: benchmark-data
+	$(HIVA) sweep configs/sweeps/bench_unseen.yaml --out $(BENCH)/unseen
+	$(HIVA) sweep configs/sweeps/bench_main.yaml --out $(BENCH)/main
+	$(HIVA) sweep configs/sweeps/bench_finetune.yaml --out $(BENCH)/finetune
+	$(HIVA) report $(BENCH)/main --reference corpus --markdown $(BENCH)/main/report.md \
+		--json $(BENCH)/main/report.json --plot docs/results/bench_forest.png
+	$(HIVA) report $(BENCH)/unseen --reference shuffled_unseen_au2 \
+		--markdown $(BENCH)/unseen/report.md --json $(BENCH)/unseen/report.json
+	$(HIVA) report $(BENCH)/finetune --reference shuffled --markdown $(BENCH)/finetune/report.md \
+		--json $(BENCH)/finetune/report.json
+	$(PY) benchmarks/unseen_au.py $(BENCH)/unseen --au 2 --reference shuffled_unseen_au2 \
+		--markdown $(BENCH)/unseen/unseen_au2.md
+	$(PY) benchmarks/bench_summary.py --main $(BENCH)/main/report.json \
+		--finetune $(BENCH)/finetune/report.json --unseen $(BENCH)/unseen/unseen_au2.md \
+		--out $(BENCH)/summary.md
+	$(PY) benchmarks/bench_heads_only.py --with-finetune --markdown $(BENCH)/heads_only.md
+	$(PY) benchmarks/readme_section.py benchmark $(BENCH)/summary.md
+	$(PY) benchmarks/readme_section.py heads-only $(BENCH)/heads_only.md
+	{ cat $(BENCH)/unseen/unseen_au2.md; echo; cat $(BENCH)/unseen/report.md; } \
+		> $(BENCH)/unseen/both.md
+	$(PY) benchmarks/readme_section.py bench-unseen $(BENCH)/unseen/both.md \
+		--doc docs/results/benchmark.md
+	for s in main finetune; do $(PY) benchmarks/readme_section.py bench-$$s \
+		$(BENCH)/$$s/report.md --doc docs/results/benchmark.md; done
+
+# The round-2 write-ups on the emotions set (superseded, kept reproducible): docs/results/.
+ROUND2 := docs/results/round2-emotions-set.md
+
+# The ablation table: every arm of configs/sweeps/ablations.yaml x 3 seeds on the demo data
 # (about 25 runs of 3-4 min on 2 CPU cores; resumes), the report with 95% intervals, and the
 # README section between its markers rewritten from it.
 ABL ?= out/ablations
@@ -75,7 +115,7 @@ ablations: demo-data
 	$(HIVA) sweep configs/sweeps/ablations.yaml --out $(ABL)
 	$(HIVA) report $(ABL) --reference full --markdown $(ABL)/report.md --json $(ABL)/report.json \
 		--plot docs/ablations_forest.png
-	$(PY) benchmarks/readme_section.py ablations $(ABL)/report.md
+	$(PY) benchmarks/readme_section.py ablations $(ABL)/report.md --doc $(ROUND2)
 
 # The README's language controls: configs/sweeps/language.yaml (text modes corpus, names, learned,
 # shuffled, random at 100% and 5% of the training subjects labelled, plus AU2 withheld, 3 seeds;
@@ -92,9 +132,9 @@ language: demo-data
 	$(PY) benchmarks/unseen_au.py $(LANGUAGE) --au 2 --reference learned_unseen_au2 \
 		--arms corpus_unseen_au2 shuffled_unseen_au2 learned_unseen_au2 corpus learned \
 		--markdown $(LANGUAGE)/unseen_au2.md
-	$(PY) benchmarks/readme_section.py language $(LANGUAGE)/report.md
-	$(PY) benchmarks/readme_section.py language5 $(LANGUAGE)/report5.md --summary
-	$(PY) benchmarks/readme_section.py unseen $(LANGUAGE)/unseen_au2.md
+	$(PY) benchmarks/readme_section.py language $(LANGUAGE)/report.md --doc $(ROUND2)
+	$(PY) benchmarks/readme_section.py language5 $(LANGUAGE)/report5.md --summary --doc $(ROUND2)
+	$(PY) benchmarks/readme_section.py unseen $(LANGUAGE)/unseen_au2.md --doc $(ROUND2)
 	$(HIVA) sweep configs/sweeps/language_centred.yaml --out $(LANGUAGE)-centred
 	$(PY) benchmarks/compare_sweeps.py --reference corpus_centred learned=$(LANGUAGE)/learned \
 		corpus=$(LANGUAGE)/corpus shuffled=$(LANGUAGE)/shuffled \
@@ -104,7 +144,7 @@ language: demo-data
 		learned=$(LANGUAGE)/learned corpus=$(LANGUAGE)/corpus shuffled=$(LANGUAGE)/shuffled \
 		corpus_centred=$(LANGUAGE)-centred/corpus_centred --markdown $(LANGUAGE)-centred/cmp5.md
 	{ cat $(LANGUAGE)-centred/cmp.md; echo; cat $(LANGUAGE)-centred/cmp5.md; } > $(LANGUAGE)-centred/both.md
-	$(PY) benchmarks/readme_section.py centred $(LANGUAGE)-centred/both.md
+	$(PY) benchmarks/readme_section.py centred $(LANGUAGE)-centred/both.md --doc $(ROUND2)
 
 # The README's activation-map section: configs/sweeps/maps.yaml (no prior at stride 32 and 16, the
 # region prior as a bias and as a KL term; 3 seeds; 12 runs of ~3-4 min), the report (F1 and the
@@ -119,13 +159,13 @@ maps: demo-data
 	$(PY) benchmarks/faithfulness.py $(MAPS) --arms none_stride32 none bias kl --frames 32 \
 		--markdown $(MAPS)/faithfulness.md
 	$(PY) benchmarks/maps_figure.py $(MAPS) --arms none_stride32 none bias kl --out docs/maps_grid.png
-	$(PY) benchmarks/readme_section.py maps $(MAPS)/report.md
-	$(PY) benchmarks/readme_section.py faithfulness $(MAPS)/faithfulness.md
+	$(PY) benchmarks/readme_section.py maps $(MAPS)/report.md --doc $(ROUND2)
+	$(PY) benchmarks/readme_section.py faithfulness $(MAPS)/faithfulness.md --doc $(ROUND2)
 	$(HIVA) sweep configs/sweeps/language_stride16.yaml --out out/language-s16
 	$(PY) benchmarks/compare_sweeps.py --reference corpus corpus=$(MAPS)/none \
 		learned=out/language-s16/learned shuffled=out/language-s16/shuffled \
 		random=out/language-s16/random --markdown out/language-s16/cmp.md
-	$(PY) benchmarks/readme_section.py language16 out/language-s16/cmp.md
+	$(PY) benchmarks/readme_section.py language16 out/language-s16/cmp.md --doc $(ROUND2)
 
 # The README's HiVA vs ME-GraphAU section: configs/sweeps/baselines.yaml (HiVA, ME-GraphAU stage 1
 # and 2, stage 1 at stride 16; 100% and 5% labels; 3 seeds; 24 runs, the 3 HiVA runs at 100% are
@@ -138,8 +178,8 @@ baselines: demo-data
 		--json $(BASELINES)/report.json --plot docs/baselines_forest.png
 	$(HIVA) report $(BASELINES) --reference hiva@5% --markdown $(BASELINES)/report5.md \
 		--json $(BASELINES)/report5.json
-	$(PY) benchmarks/readme_section.py baselines $(BASELINES)/report.md
-	$(PY) benchmarks/readme_section.py baselines5 $(BASELINES)/report5.md --summary
+	$(PY) benchmarks/readme_section.py baselines $(BASELINES)/report.md --doc $(ROUND2)
+	$(PY) benchmarks/readme_section.py baselines5 $(BASELINES)/report5.md --summary --doc $(ROUND2)
 
 clean-demo:
 	rm -rf $(DEMO)

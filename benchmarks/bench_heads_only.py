@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--with-finetune", action="store_true", help="also time the fine-tuned demo "
                     "run (~3 min on 2 cores)")
     ap.add_argument("--keep", help="folder for the runs and caches (default: a temp folder)")
+    ap.add_argument("--markdown", type=Path, help="also write the table as Markdown (the README's "
+                    "heads-only section)")
     args = ap.parse_args()
     for p in (args.manifest, args.text_bank):
         if not Path(p).exists():
@@ -67,7 +69,7 @@ def main() -> None:
           f"threads; config {args.config}; runs under {root}")
     print(f"loadavg before: {open('/proc/loadavg').read().strip()}")
     print(f"{'run':28} {'wall s':>8} {'test F1':>8} {'cache MB':>9}")
-    rows = {}
+    rows, md = {}, []
     for dtype in args.dtypes.split(","):
         cache = root / f"cache-{dtype}"
         sets = ["model.freeze_backbone=true", f"feature_cache={cache}", f"feature_dtype={dtype}"]
@@ -77,12 +79,32 @@ def main() -> None:
             rows[name] = secs
             print(f"{name:28} {secs:8.1f} {100 * m['mean']['mean_f1']:8.1f} {size_mb(cache):9.1f}",
                   flush=True)
+            md.append([name, f"{secs:.1f}", f"{100 * m['mean']['mean_f1']:.1f}"])
     if args.with_finetune:
         secs, m = train(args, root / "run-finetune", [])
         print(f"{'fine-tuned (default)':28} {secs:8.1f} {100 * m['mean']['mean_f1']:8.1f} {'-':>9}")
+        md.append(["fine-tuned backbone (the default)", f"{secs:.1f}",
+                   f"{100 * m['mean']['mean_f1']:.1f}"])
         for name, s in rows.items():
             print(f"  {name}: {secs / s:.1f}× faster than fine-tuning")
-    print(f"loadavg after: {open('/proc/loadavg').read().strip()}")
+        for row in md[:-1]:
+            row.append(f"{secs / float(row[1]):.1f}×")
+        md[-1].append("1×")
+    load = open("/proc/loadavg").read().strip()
+    print(f"loadavg after: {load}")
+    if args.markdown:
+        head = ["| demo-sized `hiva train` (configs/demo.yaml, 1,200 frames) | wall s | test F1 |"
+                + (" speed-up |" if args.with_finetune else ""),
+                "|---|---|---|" + ("---|" if args.with_finetune else "")]
+        lines = head + ["| " + " | ".join(r) + " |" for r in md]
+        when = time.strftime("%Y-%m-%d")
+        lines += ["", f"Measured by `benchmarks/bench_heads_only.py` on {os.cpu_count()} CPU "
+                  f"cores, torch {torch.__version__} with {torch.get_num_threads()} threads, no "
+                  f"GPU, {when}; whole processes, imports included; cold = an empty feature "
+                  "cache (it fills as the run goes), warm = the second run. Load average after: "
+                  f"{' '.join(load.split()[:3])}."]
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,116 +1,122 @@
-"""The unseen-AU test of a language sweep: how well an AU whose labels were withheld from training
-(``zero_shot_aus``) is detected from its descriptions alone, against the same AU trained normally
-and against chance. Reads the sweep's per-frame test predictions; writes a Markdown table.
+"""The unseen-AU test of a sweep: how well an AU whose labels were withheld from training, epoch
+choice and thresholds (``zero_shot_aus``) is detected from its descriptions alone, beside the
+shortcut that could fake it: another AU's label used as its score (co-occurrence).
 
-    python benchmarks/unseen_au.py out/language --au 2 \
-        --arms corpus_unseen_au2 shuffled_unseen_au2 learned_unseen_au2 corpus learned \
-        --reference learned_unseen_au2 --markdown out/language/unseen_au2.md
+    python benchmarks/unseen_au.py out/bench/unseen --au 2 --reference shuffled_unseen_au2 \
+        --markdown out/bench/unseen/unseen_au2.md
 
-Per arm (runs at label fraction 1, one per seed): test AUC of the AU (threshold-free: the ranking
-the model makes), F1 at 0.5, F1 at the threshold calibrated on the validation subjects
-(``test_tuned`` in the run's metrics.json), and the chance levels (AUC 0.5; F1 of predicting the
-AU everywhere). Intervals: 95% percentile of a subject-level bootstrap (the test subjects of the
-fold resampled with replacement, the same draws for every run, so differences are paired); the
-AUC of a resample is sklearn's with each frame weighted by how often its subject was drawn. Seeds
-are averaged inside each resample; the interval covers the choice of test subjects, not training
-noise (the per-seed values are shown for that).
+Per arm of the sweep (one run per seed): the AU's test ROC AUC (threshold-free, the primary
+number: no label of the AU chooses anything) and its F1 at threshold 0.5, with 95% intervals from
+``hiva report``'s hierarchical bootstrap (test subjects and seeds resampled, paired across arms),
+and the paired Δ AUC against the reference with its p. No validation-calibrated threshold is shown:
+calibrating on the AU's labelled validation frames would be few-shot, not zero-shot.
+
+The co-occurrence baselines score the AU on the same test frames with another AU's *label*: AU1's
+(the AU's neighbour on the brow) and the best of all other AUs' (chosen on the test frames, so an
+upper bound). On a set whose AUs co-occur they sit far above 50; on the independent set near 50.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 
-def runs_of(root: Path, arm: str) -> list[Path]:
-    plan = json.loads((root / "sweep.json").read_text())["runs"]
-    dirs = [root / r["dir"] for r in plan if r["arm"] == arm and float(r["label_fraction"]) == 1.0]
-    return [d for d in dirs if (d / "metrics.json").is_file()]
+def _ci(x) -> str:
+    from hiva.train.boot_stats import percentile_ci
 
-
-def boot_auc(frames: list[pd.DataFrame], au: str, resamples: int, seed: int):
-    """(observed mean AUC over runs, resampled means [B]) with shared subject draws."""
-    from sklearn.metrics import roc_auc_score
-
-    from hiva.train.bootstrap import draw_weights, subject_draws
-
-    subjects = sorted(set(frames[0]["subject"].astype(str)))
-    w = draw_weights(subject_draws(len(subjects), resamples, seed, 1), len(subjects))
-    w = np.vstack([np.ones(len(subjects)), w])
-    col = {s: i for i, s in enumerate(subjects)}
-    out = np.zeros((len(frames), len(w)))
-    for r, df in enumerate(frames):
-        df = df[df[f"y_{au}"].notna()]
-        y = df[f"y_{au}"].astype(int).to_numpy()
-        p = df[f"p_{au}"].to_numpy()
-        s = df["subject"].astype(str).map(col).to_numpy()
-        for b in range(len(w)):
-            fw = w[b, s]
-            keep = fw > 0
-            yk = y[keep]
-            out[r, b] = roc_auc_score(yk, p[keep], sample_weight=fw[keep]) \
-                if 0 < yk.sum() < len(yk) else np.nan
-    mean = np.nanmean(out, 0)
-    return mean[0], mean[1:], out[:, 0]
-
-
-def ci(x) -> str:
-    x = np.asarray(x)[~np.isnan(x)]
-    lo, hi = np.percentile(x, [2.5, 97.5])
+    lo, hi = percentile_ci(np.asarray(x, dtype=np.float64))
     return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def label_baselines(comp, au: int) -> list[tuple[str, float, np.ndarray]]:
+    """(name, observed AUC, resampled AUCs) of other AUs' labels as the score of ``au``, on the
+    test frames of the comparison's first run, under its subject draws (fold 1)."""
+    from hiva.train.boot_auc import fold_auc, weighted_auc
+    from hiva.train.bootstrap import draw_weights
+
+    run = next(iter(comp.groups.values()))[0]
+    k = min(run.folds)
+    df = pd.read_parquet(run.path / f"fold{k}" / "test_predictions.parquet")
+    ys = sorted(int(c[4:]) for c in df.columns if c.startswith("y_AU"))
+    subjects = comp.subjects[k]
+    codes = df["subject"].astype(str).map({s: i for i, s in enumerate(subjects)}).to_numpy()
+    y = df[f"y_AU{au:02d}"].to_numpy(np.float64, na_value=np.nan)
+    w = draw_weights(comp.draws[k], len(subjects))
+    ones = np.ones((1, len(subjects)))
+    out = []
+    for other in (a for a in ys if a != au):
+        score = df[f"y_AU{other:02d}"].to_numpy(np.float64, na_value=np.nan)
+        fa = fold_auc(codes, len(subjects), np.nan_to_num(score, nan=0.5)[:, None], y[:, None])
+        out.append((f"AU{other}'s label", float(weighted_auc(fa, ones)[0, 0]),
+                    weighted_auc(fa, w)[:, 0]))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path)
     ap.add_argument("--au", type=int, default=2)
-    ap.add_argument("--arms", nargs="+", required=True)
     ap.add_argument("--reference", default=None, help="Arm the AUC differences are against.")
-    ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", type=Path, default=None)
     a = ap.parse_args()
-    au = f"AU{a.au:02d}"
-    rows, boots, observed = [], {}, {}
-    for arm in a.arms:
-        dirs = runs_of(a.root, arm)
-        if not dirs:
-            print(f"{arm}: no finished run at label fraction 1; skipped")
+    from hiva.train.boot_stats import bootstrap_p
+    from hiva.train.report import sweep_comparison
+
+    comp, _ = sweep_comparison(a.root, a.reference, a.resamples, a.seed)
+    ref = comp.reference
+    au = a.au
+    name = f"AU{au}"
+    lines = [f"{name} on the test subjects, its labels withheld from training, epoch choice and "
+             f"thresholds. AUC ×100 (primary) and F1 at 0.5 ×100 with 95% intervals from a "
+             f"hierarchical bootstrap ({comp.resamples} resamples of test subjects and seeds, "
+             f"paired across arms); Δ AUC vs {ref}.", "",
+             f"| arm | seeds | {name} AUC [95% CI] | Δ AUC vs {ref} [95% CI] | p | "
+             f"{name} F1@0.5 [95% CI] | AUC per seed |", "|---|---|---|---|---|---|---|"]
+    for g, runs in comp.groups.items():
+        obs, bt = comp.observed[g], comp.boot[g]
+        if au not in obs.auc:
             continue
-        frames = [pd.read_parquet(d / "fold1" / "test_predictions.parquet") for d in dirs]
-        obs, bt, per_run = boot_auc(frames, au, a.resamples, a.seed)
-        boots[arm], observed[arm] = bt, obs
-        ms = [json.loads((d / "fold1" / "metrics.json").read_text()) for d in dirs]
-        i = ms[0]["test"]["aus"].index(a.au)
-        f1 = np.mean([m["test"]["f1"][i] for m in ms])
-        tuned = np.mean([m["test_tuned"]["f1"][i] for m in ms if "test_tuned" in m])
-        base = ms[0]["test"]["baseline_f1"][i]
-        unseen = a.au in (ms[0].get("zero_shot_aus") or [])
-        rows.append((arm, len(dirs), unseen, obs, bt, per_run, f1, tuned, base))
-    ref = a.reference if a.reference in boots else None
-    lines = [f"{au} on the test subjects ({rows[0][1] if rows else 0} seeds per arm; 95% CIs from "
-             f"a subject bootstrap, {a.resamples} resamples, paired across arms)", "",
-             f"| arm | {au} labels in training | AUC [95% CI] | Δ AUC vs {ref or '-'} [95% CI] "
-             f"| AUC per seed | F1@0.5 | F1, val-calibrated threshold | F1 all-positive |",
-             "|---|---|---|---|---|---|---|---|"]
-    for arm, _n, unseen, obs, bt, per_run, f1, tuned, base in rows:
-        if ref and arm != ref:
-            d = bt - boots[ref]
-            delta = f"{100 * (obs - observed[ref]):+.1f} {ci(d)}"
-        else:
-            delta = "reference" if arm == ref else ""
-        lines.append(f"| {arm} | {'withheld' if unseen else 'used'} | {100 * obs:.1f} {ci(bt)} | "
-                     f"{delta} | {' / '.join(f'{100 * v:.1f}' for v in per_run)} | "
-                     f"{100 * f1:.1f} | {100 * tuned:.1f} | {100 * base:.1f} |")
-    lines += ["", "Chance: AUC 50.0; F1 of predicting the AU on every frame in the last column."]
+        delta = p = ""
+        if g != ref:
+            d = bt.auc[au] - comp.boot[ref].auc[au]
+            delta = f"{100 * (obs.auc[au][0] - comp.observed[ref].auc[au][0]):+.1f} {_ci(d)}"
+            p = f"{bootstrap_p(d):.3f}"
+        seeds = " / ".join(f"{100 * v:.1f}" for v in run_au_auc(comp, g, au))
+        lines.append(f"| {g}{'*' if comp.exploratory(g) else ''} | {len(runs)} | "
+                     f"{100 * obs.auc[au][0]:.1f} {_ci(bt.auc[au])} | "
+                     f"{'reference' if g == ref else delta} | {p} | "
+                     f"{100 * obs.au[au][0]:.1f} {_ci(bt.au[au])} | {seeds} |")
+    base = label_baselines(comp, au)
+    best = max(base, key=lambda t: t[1])
+    au1 = [t for t in base if t[0] == "AU1's label"]
+    lines += ["", f"Co-occurrence baselines (no model: another AU's test label as the {name} "
+              "score; same subject draws): " + "; ".join(
+                  f"{n} AUC {100 * v:.1f} {_ci(b)}" for n, v, b in
+                  ([au1[0]] if au1 else []) + [(f"best other ({best[0]})", best[1], best[2])])
+              + ". Chance: AUC 50.0."]
+    if any(comp.exploratory(g) for g in comp.groups):
+        lines.append("* fewer than 8 seeds: exploratory, not a claim.")
     text = "\n".join(lines)
     print(text)
     if a.markdown:
+        a.markdown.parent.mkdir(parents=True, exist_ok=True)
         a.markdown.write_text(text + "\n")
+
+
+def run_au_auc(comp, group: str, au: int) -> list[float]:
+    """Each run's own AUC of ``au`` (all test subjects, no resampling)."""
+    from hiva.train.bootstrap import run_stats
+
+    runs = comp.groups[group]
+    ones = {k: np.ones((1, len(s))) for k, s in comp.subjects.items()}
+    return [float(s.auc[au][0]) if au in s.auc else float("nan")
+            for s in run_stats(runs, ones)]
 
 
 if __name__ == "__main__":
