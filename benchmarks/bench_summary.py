@@ -38,8 +38,11 @@ def _ci(v, ci) -> str:
     return f"{_pct(v)} [{_pct(ci[0])}, {_pct(ci[1])}]"
 
 
-def _p(p) -> str:
-    return "n/a" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
+def _p(p, raw=None) -> str:
+    """A Holm p; "≤" where the raw p was 0 (no resample crossed 0: an upper bound)."""
+    if p is None:
+        return "n/a"
+    return ("≤" if raw == 0 else "") + (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
 def _seeds(n: int) -> str:
@@ -51,8 +54,9 @@ def rows(report: dict, label: str) -> list[str]:
     pr = report.get("primary")
     if pr:
         out.append(f"| **primary: {pr['a']} − {pr['b']}** ({label}) | {_seeds(min(pr['runs']))} | "
-                   f"{_ci(pr['delta'], pr['delta_ci'])} | {_p(pr.get('p_holm'))} | "
-                   f"{_ci(pr['delta_auc'], pr['delta_auc_ci'])} | {_p(pr.get('p_auc_holm'))} |")
+                   f"{_ci(pr['delta'], pr['delta_ci'])} | {_p(pr.get('p_holm'), pr.get('p'))} | "
+                   f"{_ci(pr['delta_auc'], pr['delta_auc_ci'])} | "
+                   f"{_p(pr.get('p_auc_holm'), pr.get('p_auc'))} |")
     return out
 
 
@@ -76,9 +80,10 @@ def main() -> None:
             continue
         x = g[name]
         body.append(f"| {name} − {ref} ({what}) | {_seeds(len(x['runs']))} | "
-                    f"{_ci(x.get('delta'), x.get('delta_ci'))} | {_p(x.get('p_holm'))} | "
+                    f"{_ci(x.get('delta'), x.get('delta_ci'))} | "
+                    f"{_p(x.get('p_holm'), x.get('p'))} | "
                     f"{_ci(x.get('delta_auc'), x.get('delta_auc_ci'))} | "
-                    f"{_p(x.get('p_auc_holm'))} |")
+                    f"{_p(x.get('p_auc_holm'), x.get('p_auc'))} |")
     r = g[ref]
     sub = main_r.get("subjects_per_fold", {})
     intro = (f"The full model (`{ref}`) scores mean F1 {_pct(r['mean_f1'], False)} "
@@ -88,7 +93,7 @@ def main() -> None:
              f"{', '.join(map(str, sub.values()))} test subjects. Intervals: a hierarchical "
              f"bootstrap ({main_r['resamples']} resamples of test subjects and seeds, paired by "
              f"seed); p Holm-adjusted over the {main_r.get('holm_family', '?')} contrasts of "
-             "each report.")
+             "this report (F1, AUC and map scores of every arm).")
     parts = [intro, "", *head, *body]
     if a.unseen and a.unseen.is_file():
         parts += ["", a.unseen.read_text().strip()]

@@ -45,6 +45,7 @@ class Run:
     path: Path
     folds: dict[int, FoldCounts]
     seed: int | None = None
+    labels: dict | None = None  # its first fold's label_budget (who was labelled), if recorded
 
 
 def fold_counts(df, source: str = "the predictions") -> FoldCounts:
@@ -146,7 +147,10 @@ def load_run(path: str | Path, name: str | None = None, seed: int | None = None)
                             f"{k}'s test subjects in {mfile} (predictions on other data?); rerun "
                             f"`hiva evaluate --checkpoint {path} --fold {k}` on the run's data")
         folds[k] = fc
-    return Run(name, path, folds, run_seed(path, name) if seed is None else int(seed))
+    first = folds_meta.get(str(ks[0]))
+    labels = first.get("label_budget") if isinstance(first, dict) else None
+    return Run(name, path, folds, run_seed(path, name) if seed is None else int(seed),
+               labels if isinstance(labels, dict) else None)
 
 
 def check_paired(runs: list[Run]) -> None:

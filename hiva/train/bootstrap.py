@@ -236,7 +236,7 @@ class Comparison:
             aus_auc = list(obs.auc)
             g = {"name": name, "runs": [r.name for r in runs], "seeds": [r.seed for r in runs],
                  "runs_label": f"{len(runs)}×{nf.pop()}" if len(nf) == 1 else f"{len(runs)} runs",
-                 "exploratory": self.exploratory(name),
+                 "exploratory": self.exploratory(name), "label_budget": runs[0].labels,
                  "folds": sorted({k for r in runs for k in r.folds}),
                  "run_mean_f1": {r.name: self.run_point[r.name] for r in runs},
                  "run_mean_auc": {r.name: self.run_point_auc.get(r.name, float("nan"))

@@ -179,8 +179,28 @@ def localisation_tables(loc: dict, resamples: int) -> list[tuple[str, list[list[
             ("Per-AU energy / pointing ×100 (point estimates; chance last)", per_au, "")]
 
 
+def label_note(s: dict) -> str | None:
+    """One line saying who was labelled in each group (every labelled subject counted,
+    validation included), from the runs' ``label_budget``; None when no run recorded it."""
+    said: dict[str, list[str]] = {}
+    for g in s.get("groups", []):
+        b = g.get("label_budget")
+        if not b:
+            continue
+        text = (f"{b['labelled_subjects']} labelled subjects ({b['train_subjects']} train + "
+                f"{b['val_subjects']} validation), epoch {b['epoch']}, threshold 0.5")
+        said.setdefault(text, []).append(g["name"])
+    if not said:
+        return None
+    if len(said) == 1:
+        return "Labels, every group: " + next(iter(said))
+    return "Labels: " + "; ".join(f"{', '.join(v)}: {k}" for k, v in said.items())
+
+
 def _notes(s: dict) -> list[str]:
     notes = list(s.get("notes") or [])
+    if label_note(s):
+        notes.insert(0, label_note(s))
     if s.get("unfinished"):
         notes.append("unfinished (no metrics.json), left out: " + ", ".join(s["unfinished"]))
     return notes

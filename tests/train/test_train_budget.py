@@ -75,3 +75,8 @@ def test_one_labelled_subject_trains_the_last_epoch_at_threshold_half(tiny_manif
     m = json.loads((tmp_path / "run" / "fold1" / "metrics.json").read_text())
     assert m["label_budget"]["labelled_subjects"] == 1 and m["subjects"]["val"] == 0
     assert m["best_epoch"] == 2 and "test_tuned" not in m
+    from hiva.train.report import run_report
+
+    text = run_report([tmp_path / "run"], resamples=20)
+    assert ("Labels, every group: 1 labelled subjects (1 train + 0 validation), epoch last (no "
+            "validation subject)") in text
