@@ -128,6 +128,14 @@ def amp_dtype(mode: str, device):
     return None
 
 
+def stable_hash(key: str) -> int:
+    """A 64-bit unsigned integer from ``key``, the same in every process and platform (Python's
+    ``hash`` is salted per process): per-item seeds and draws (augmentations, feature views)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
 def seed_everything(seed: int, deterministic: bool) -> None:
     import random
 

@@ -13,7 +13,6 @@ dataset when the loader starts iterating, with ``persistent_workers=False``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 
 from hiva.errors import HivaError
 from hiva.facs import au_column
+from hiva.runtime import stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ class AUDataset:
 
     def sample_seed(self, i: int) -> int:
         """A 63-bit seed from (seed, epoch, index), the same in every process."""
-        key = f"hiva-aug:{self.seed}:{self.epoch}:{int(i)}".encode()
-        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+        return stable_hash(f"hiva-aug:{self.seed}:{self.epoch}:{int(i)}") >> 1
 
     def load(self, i: int):
         from PIL import Image
@@ -94,9 +93,9 @@ class AUDataset:
             return None
         inputs = (img,)
         if self.landmarks is not None:
-            inputs += (self._keypoints(self.landmarks[i], img.size),)
+            inputs += (self.keypoints(self.landmarks[i], img.size),)
         if self.neutral is not None:
-            inputs += (self._keypoints(self.neutral[i], img.size),)
+            inputs += (self.keypoints(self.neutral[i], img.size),)
         if self.transform is None:
             out = (_to_tensor(img),) + inputs[1:]
         elif self.seed is None:
@@ -122,7 +121,9 @@ class AUDataset:
                 item[key] = torch.from_numpy(au_discs(pts, self.scheme, self.aus))
         return item
 
-    def _keypoints(self, raw, size):
+    def keypoints(self, raw, size):
+        """One frame's landmarks ``raw`` (a flat list in this scheme, else all NaN) as
+        ``KeyPoints`` on an image of ``size`` (w, h), for the transforms."""
         from torchvision import tv_tensors
 
         from hiva.data.regions import SCHEME_POINTS

@@ -154,17 +154,14 @@ class HiVA(AUNet):
         if cfg.text_mode == "learned":
             bank = torch.randn(n, cfg.learned_tokens, cfg.text_width)
             self.learned_text = nn.Parameter(F.normalize(bank, dim=-1))
-        if self.uses_bias:
+        if cfg.map_prior != "none":
             # The regions of the average neutral training face (N×C×3 discs in input pixels;
-            # NaN = none yet): the prior at evaluation, test and predict alike, from landmarks
-            # that do not move with the AUs. The trainer fills it (``set_region_template``);
-            # it is saved with the weights.
-            self.register_buffer("region_template",
-                                 torch.full((n, max_discs(cfg.aus), 3), float("nan")))
-        elif cfg.map_prior != "none":  # a KL prior's template shapes training only: not saved
+            # NaN = none yet), from landmarks that do not move with the AUs. The trainer fills
+            # it (``set_region_template``). The bias prior reads it at evaluation, test and
+            # predict alike, so it is saved with the weights; a KL prior only shapes training.
             self.register_buffer("region_template",
                                  torch.full((n, max_discs(cfg.aus), 3), float("nan")),
-                                 persistent=False)
+                                 persistent=self.uses_bias)
 
     @property
     def uses_bias(self) -> bool:

@@ -15,13 +15,12 @@ memory beside the features.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 
 import numpy as np
 
 from hiva.errors import HivaError
-from hiva.runtime import Dist, barrier
+from hiva.runtime import Dist, barrier, stable_hash
 from hiva.train.feature_cache import (
     FeatureCache,
     backbone_fingerprint,
@@ -67,8 +66,7 @@ class ViewTransform:
 
     def __init__(self, spec: dict, digest: str):
         self.spec_json = json.dumps(spec, sort_keys=True)
-        key = f"hiva-view:{spec['view']}:{digest}".encode()
-        self.seed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+        self.seed = stable_hash(f"hiva-view:{spec['view']}:{digest}") >> 1
 
     def __call__(self, *inputs):
         import torch
@@ -109,9 +107,7 @@ class FeatureSet:
         """Item ``i``'s view this epoch: from (seed, epoch, index); 0 without a seed."""
         if self.seed is None or self.num_views == 1:
             return 0
-        key = f"hiva-view:{self.seed}:{self.epoch}:{int(i)}".encode()
-        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") \
-            % self.num_views
+        return stable_hash(f"hiva-view:{self.seed}:{self.epoch}:{int(i)}") % self.num_views
 
     def batches(self, indices, batch_size: int, drop_last: bool):
         import torch
@@ -153,7 +149,7 @@ def view_regions(ds, infos: list, views: list[list[ViewTransform]], n_views: int
     for i, info in enumerate(infos):
         if info is None:
             continue
-        kps = [ds._keypoints(raw[i], info[1]) for raw in raws]
+        kps = [ds.keypoints(raw[i], info[1]) for raw in raws]
         for v, tf in enumerate(views[i]):
             got = tf(*kps)
             got = got if isinstance(got, tuple) else (got,)

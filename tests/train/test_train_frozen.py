@@ -92,7 +92,7 @@ def test_crop_views_move_the_landmarks_with_the_image(tiny_manifest):
     df = read_manifest(tiny_manifest)
     ds = AUDataset(df.iloc[:1], AUS)
     img = ds.load(0)
-    kp = ds._keypoints(ds.landmarks[0], img.size)
+    kp = ds.keypoints(ds.landmarks[0], img.size)
     spec = view_specs(4, 32, 36, (0.5,) * 3, (0.5,) * 3)[3]
     assert spec["kind"] == "crop"
     tf = ViewTransform(spec, "digest-a")
