@@ -38,15 +38,22 @@ GRAPH_METRICS = ("dots", "cosine", "l1", "l2")  # how ME-GraphAU's stage 1 picks
 GRAPH_VARIANTS = ("me-graphau", "opengraphau")
 # Where the AU text comes from. Language modes read a bank of frozen description embeddings
 # (corpus: the embed stage's; names: one "AU12 Lip Corner Puller" per AU; shuffled: the corpus
-# with whole AU banks deranged across AUs; random: a corpus-sized bank of random unit vectors,
-# sampled per step like the corpus). learned: free per-AU vectors, the no-language control.
-TEXT_MODES = ("corpus", "names", "learned", "shuffled", "random")
-BANK_MODES = ("corpus", "names", "shuffled", "random")  # modes whose text is a bank of rows
+# with whole AU banks deranged across AUs; neighbour: each AU reads its nearest other AU's bank;
+# random: a corpus-sized bank of isotropic random unit vectors, sampled per step like the corpus;
+# random_cov: the same drawn with the corpus's pooled between- and within-AU covariance).
+# learned: free per-AU vectors, the no-language control. hiva.textbank.controls builds them.
+TEXT_MODES = ("corpus", "names", "learned", "shuffled", "neighbour", "random", "random_cov")
+# modes whose text is a bank of rows
+BANK_MODES = ("corpus", "names", "shuffled", "neighbour", "random", "random_cov")
 HEADS = ("match", "linear", "both")
 # How AU regions on face landmarks shape the maps: none (the paper: maps emerge or not), bias (the
 # log region prior added to the pooling and DDCA text←vision attention logits), kl (a KL(map ‖
 # prior) loss term of weight map_prior_weight), both.
 MAP_PRIORS = ("none", "bias", "kl", "both")
+# Where the prior's AU regions come from: facs (the FACS table, hiva.facs.REGIONS), corpus (the
+# face parts the AU's descriptions in the text bank move, hiva.data.text_regions), shuffled (the
+# same corpus regions deranged across AUs with text_seed: the wrong AU's parts).
+MAP_PRIOR_SOURCES = ("facs", "corpus", "shuffled")
 FEATURE_STRIDES = (16, 32)
 LOSSES = ("asl", "bce")
 
@@ -80,7 +87,10 @@ class ModelConfig:
     text_mode: str = "corpus"
     text_rank: int = 32  # rank of the one shared projection from text embeddings to the model
     text_center: bool = False  # subtract the mean of all AUs' descriptions before projecting
-    text_seed: int = 0  # the derangement (shuffled) and the random bank (random)
+    # Whiten the bank (any bank mode) with the pooled mean and covariance of all AUs' rows, at
+    # load time (hiva.textbank.controls.whiten_bank): nothing per AU, the common direction gone.
+    text_whiten: bool = False
+    text_seed: int = 0  # the derangement (shuffled) and the random banks (random, random_cov)
     random_text_tokens: int = 32  # rows per AU of the random bank when no corpus sizes it
     learned_tokens: int = 8  # free vectors per AU in text_mode learned
     head: str = "match"
@@ -98,6 +108,7 @@ class ModelConfig:
     map_prior: str = "none"
     map_prior_weight: float = 1.0  # λ of the KL term (kl, both)
     map_prior_floor: float = 0.1  # share of the prior's mass spread over the whole map
+    map_prior_source: str = "facs"  # where the prior's regions come from (MAP_PRIOR_SOURCES)
     # arch megraphau (ME-GraphAU): graph_k is its neighbour count K (default round(N/3): 4 on
     # BP4D, 3 on DISFA, as its configs); the fields below apply to it alone.
     graph_stage: int = 1  # 1: ANFL (top-k node graph); 2: MEFL (multi-dimensional edges)
@@ -153,6 +164,7 @@ class ModelConfig:
         set_(self, "side_aus", tuple(int(a) for a in self.side_aus or ()))
         for f, allowed in (("text_mode", TEXT_MODES), ("head", HEADS), ("loss", LOSSES),
                            ("map_prior", MAP_PRIORS), ("feature_stride", FEATURE_STRIDES),
+                           ("map_prior_source", MAP_PRIOR_SOURCES),
                            ("arch", ARCHS), ("graph_stage", (1, 2)),
                            ("graph_metric", GRAPH_METRICS), ("graph_variant", GRAPH_VARIANTS)):
             if getattr(self, f) not in allowed:
@@ -179,6 +191,10 @@ class ModelConfig:
         if self.map_prior_weight < 0 or not 0 < self.map_prior_floor <= 1:
             raise HivaError("map_prior_weight must be ≥ 0 and map_prior_floor in (0, 1]; fix the "
                             "config")
+        if self.text_whiten and self.text_mode not in BANK_MODES:
+            raise HivaError(f"text_whiten applies to a bank of descriptions "
+                            f"({', '.join(BANK_MODES)}), not text_mode {self.text_mode}; set "
+                            "text_whiten false")
         if not isinstance(self.freeze_backbone, bool):
             raise HivaError(f"freeze_backbone must be true or false, got "
                             f"{self.freeze_backbone!r}")
