@@ -55,8 +55,8 @@ def fold_result(fr, pt, best_epoch: int) -> dict:
             "entropy": pt.text_entropy.mean(0).round(4).tolist(),
             "max_entropy": np.log(np.maximum(m, 1)).round(4).tolist(),
             "descriptions": m.astype(int).tolist()}
-    if cfg.tune_thresholds and fr.ds_calib is not None:
-        pv = predict(fr.model, fr.ds_calib, cfg, fr.device, fr.val_text, fr.d, fr.amp)
+    if cfg.tune_thresholds and fr.ds_val is not None:
+        pv = predict(fr.model, fr.ds_val, cfg, fr.device, fr.val_text, fr.d, fr.amp)
         th = tune_thresholds(pv.probs, pv.targets, pv.mask)
         result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
     if pt.localisation is not None:

@@ -95,7 +95,8 @@ class FoldRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.train_df, self.val_df, all_train = split_pool(cfg, pool)
         self.zero_shot = check_zero_shot(cfg, aus)
-        val_labelled = self.val_df  # thresholds of unseen AUs are calibrated on it, nothing else
+        # Unseen AUs: no label of theirs reaches the loss, the epoch choice or a tuned threshold
+        # (validation has them unknown, so tune_thresholds keeps 0.5 for them).
         self.train_df = withhold_labels(self.train_df, self.zero_shot)
         self.val_df = withhold_labels(self.val_df, self.zero_shot)
         self.test_df = test_df
@@ -117,8 +118,6 @@ class FoldRun:
         tf_eval = eval_transform(mean, std, size=mc.input_size, resize=cfg.resize_to)
         self.ds_train = AUDataset(self.train_df, aus, tf_train, seed=seed)
         self.ds_val = AUDataset(self.val_df, aus, tf_eval) if len(self.val_df) else None
-        self.ds_calib = (AUDataset(val_labelled, aus, tf_eval)
-                         if self.zero_shot and len(val_labelled) else self.ds_val)
         self.ds_test = AUDataset(test_df, aus, tf_eval)
         if mc.map_prior != "none":
             if self.ds_train.landmarks is None:
@@ -204,9 +203,9 @@ class FoldRun:
             return
         from hiva.train.feature_set import feature_sets
 
-        sets = [self.ds_train, self.ds_val, self.ds_calib, self.ds_test]
-        views = [self.cfg.feature_views, 1, 1, 1]
-        self.ds_train, self.ds_val, self.ds_calib, self.ds_test = feature_sets(
+        sets = [self.ds_train, self.ds_val, self.ds_test]
+        views = [self.cfg.feature_views, 1, 1]
+        self.ds_train, self.ds_val, self.ds_test = feature_sets(
             self.model, self.cfg, sets, views, self.device, self.d, desc=f"fold {self.k} features")
 
     def train_epoch(self, epoch: int) -> dict:
