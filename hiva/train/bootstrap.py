@@ -224,11 +224,12 @@ class Comparison:
                 "exploratory": self.exploratory(a) or self.exploratory(b), **f1,
                 "delta_auc": auc["delta"], "delta_auc_ci": auc["delta_ci"], "p_auc": auc["p"]}
 
-    def summary(self, primary: tuple[str, str] | None = None) -> dict:
+    def summary(self, primary=None) -> dict:
         """JSON-ready results (F1 and AUC as fractions; NaN as None): per group mean F1 and mean
         AUC with 95% CIs, per-AU F1 and AUC with CIs, whether it is exploratory and, against
         the reference, the paired differences (CI, p, Holm-adjusted p); the ``primary``
-        contrast (a, b) when given, and the size of the Holm family."""
+        contrast (a, b) or contrasts [(a, b), …] when given (``primaries``, the first also as
+        ``primary``), and the size of the Holm family."""
         out = []
         for name, runs in self.groups.items():
             obs, bt = self.observed[name], self.boot[name]
@@ -260,14 +261,15 @@ class Comparison:
              "exploratory_below": EXPLORATORY_BELOW,
              "subjects_per_fold": {str(k): len(s) for k, s in self.subjects.items()},
              "groups": out}
-        if primary is not None:
-            s["primary"] = self.contrast(*primary)
+        pairs = [primary] if isinstance(primary, tuple) else list(primary or [])
+        if pairs:
+            s["primaries"] = [self.contrast(*p) for p in pairs]
         return add_holm(clean(s))
 
 
 def add_holm(s: dict) -> dict:
     """Holm-adjust, in place, every p-value of a summary's contrasts (each group vs the
-    reference on mean F1 and mean AUC, the primary contrast, the localisation deltas): each
+    reference on mean F1 and mean AUC, the primary contrasts, the localisation deltas): each
     ``p…`` key gains a ``p…_holm`` twin and ``holm_family`` counts the contrasts with a p. A
     contrast printed twice (the primary one is also a group vs the reference) counts once. A p
     of 0 (no resample crossed 0) enters as its resolution 2/B, so its adjusted value is an upper
@@ -278,8 +280,7 @@ def add_holm(s: dict) -> dict:
         if g["name"] != ref:
             pair = frozenset((g["name"], ref))
             entries += [((pair, "f1"), g, "p"), ((pair, "auc"), g, "p_auc")]
-    if s.get("primary"):
-        pr = s["primary"]
+    for pr in s.get("primaries") or []:
         pair = frozenset((pr["a"], pr["b"]))
         entries += [((pair, "f1"), pr, "p"), ((pair, "auc"), pr, "p_auc")]
     loc = s.get("localisation") or {}
@@ -296,6 +297,8 @@ def add_holm(s: dict) -> dict:
         v = float(adjusted[key])
         d[f"{pk}_holm"] = None if v != v else v
     s["holm_family"] = int(sum(1 for v in adjusted.values() if v == v))
+    if s.get("primaries"):
+        s["primary"] = s["primaries"][0]
     return s
 
 

@@ -170,8 +170,12 @@ def report(
     resample: str = typer.Option("hierarchical", "--resample", help="hierarchical: draw test "
                                  "subjects and each group's seeds (training noise counts) | "
                                  "subjects: test subjects only (the trained runs held fixed)."),
-    primary: str | None = typer.Option(None, "--primary", help='The contrast printed first, '
-                                       '"A - B" (group or run names; over sweep.json\'s).'),
+    primary: list[str] | None = typer.Option(None, "--primary", help='A contrast printed '
+                                             'first, "A - B" (group or run names; repeatable; '
+                                             'over sweep.json\'s).'),
+    only: list[str] | None = typer.Option(None, "--only", help="Report only a sweep's groups "
+                                          "matching this shell pattern (repeatable), e.g. "
+                                          "'*_s1': contrasts and Holm p over those alone."),
 ) -> None:
     """Test F1 and ROC AUC with 95% bootstrap CIs (test subjects and seeds resampled): per arm
     of a sweep (mean over seeds and folds) and paired differences against a reference arm, with
@@ -179,4 +183,4 @@ def report(
     from hiva.train.report import run_report
 
     typer.echo(run_report(runs, name or None, reference, resamples, seed, markdown, json_out,
-                          plot, resample, primary))
+                          plot, resample, primary, only))

@@ -2,8 +2,9 @@
 
 A sweep's runs group by (arm, label fraction): ``arm`` at label fraction 1.0, else ``arm@5%``
 (``group_name``). The primary contrast is the one comparison a sweep is run for, written
-``"A - B"`` (two group names, a minus between spaces: Δ = A − B), in the sweep YAML
-(``primary: "corpus@5% - shuffled@5%"``, carried into sweep.json) or as ``hiva report --primary``.
+``"A - B"`` (two group names, a minus between spaces: Δ = A − B), or a list of them, in the sweep
+YAML (``primary: "corpus@5% - shuffled@5%"``, carried into sweep.json) or as ``hiva report
+--primary`` (repeatable).
 Imports neither numpy nor torch.
 """
 
@@ -51,11 +52,22 @@ def sweep_groups(arms, fractions: list[float], arm_fractions: dict) -> list[str]
     return out
 
 
+def primaries(value) -> list:
+    """The declared primary contrasts as a list: one "A - B", or a list of them (several
+    primary contrasts, e.g. one per label budget; each printed first and Holm-adjusted)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def check_primary(value, arms, fractions: list[float], arm_fractions: dict,
-                  where: str) -> str | None:
-    """The sweep file's ``primary`` as "A - B" (validated against its groups), or None."""
+                  where: str) -> str | list[str] | None:
+    """The sweep file's ``primary``: "A - B" or a list of them (validated against its groups),
+    or None."""
     if value is None:
         return None
-    a, b = parse_contrast(value, sweep_groups(arms, fractions, arm_fractions),
-                          f"{where}: primary")
-    return f"{a} - {b}"
+    groups = sweep_groups(arms, fractions, arm_fractions)
+    out = [" - ".join(parse_contrast(v, groups, f"{where}: primary")) for v in primaries(value)]
+    if not out:
+        raise HivaError(f"{where}: primary is an empty list; name a contrast, e.g. {EXAMPLE}")
+    return out[0] if isinstance(value, str) else out

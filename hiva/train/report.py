@@ -126,13 +126,33 @@ def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], lis
     return groups, unfinished
 
 
+def select_groups(listed: dict, only) -> dict:
+    """The groups of ``listed`` whose names match one of the shell patterns ``only`` (all of
+    them when ``only`` is empty), in order; none matching is one line naming the groups."""
+    import fnmatch
+
+    if not only:
+        return listed
+    keep = {g: v for g, v in listed.items() if any(fnmatch.fnmatchcase(g, p) for p in only)}
+    if not keep:
+        raise HivaError(f"--only {' '.join(only)} matches no group; the groups are: "
+                        f"{', '.join(listed)}")
+    return keep
+
+
 def sweep_comparison(root: str | Path, reference: str | None = None, resamples: int = 2000,
-                     seed: int = 0, resample: str = "hierarchical"):
-    """(``Comparison``, unfinished run ids) of a sweep ROOT. The reference defaults to the
-    first group in sweep.json with a finished run; each run's seed is sweep.json's."""
+                     seed: int = 0, resample: str = "hierarchical", only=None):
+    """(``Comparison``, unfinished run ids) of a sweep ROOT, over the groups ``only`` selects
+    (shell patterns; all by default). The reference defaults to the first group in sweep.json
+    with a finished run; each run's seed is sweep.json's."""
     from hiva.train.bootstrap import compare, load_run
 
     listed, unfinished = read_sweep(root)
+    if only:
+        listed = select_groups(listed, only)
+        kept = {str(r["id"]) for r in read_plan(root)["runs"]
+                if group_name(str(r["arm"]), float(r.get("label_fraction") or 1.0)) in listed}
+        unfinished = [rid for rid in unfinished if rid in kept]
     if reference is not None and reference not in listed:
         raise HivaError(f"unknown --reference {reference}; the groups are: {', '.join(listed)}")
     done = {g: rs for g, rs in listed.items() if rs}
@@ -165,24 +185,35 @@ def runs_comparison(run_dirs, names=None, reference: str | None = None, resample
     return compare(groups, reference or names[0], resamples, seed, resample)
 
 
-def _primary(comp, text: str | None, what: str, listed) -> tuple[tuple[str, str] | None, str]:
-    """((A, B) or None, a note) of the primary contrast ``text`` against ``comp``'s groups:
-    a name outside ``listed`` is refused; a group without a finished run only noted."""
-    if text is None:
-        return None, ""
-    a, b = parse_contrast(text, listed, what)
-    idle = [g for g in (a, b) if g not in comp.groups]
-    if idle:
-        return None, f"primary contrast {a} - {b}: {idle[0]} has no finished run yet, not shown"
-    return (a, b), ""
+def _primary(comp, text, what: str, listed, selected=None
+             ) -> tuple[list[tuple[str, str]], str]:
+    """([(A, B), …], a note) of the primary contrast(s) ``text`` ("A - B" or a list of them)
+    against ``comp``'s groups: a name outside ``listed`` is refused; a contrast with a group
+    left out by ``--only`` (outside ``selected``) or without a finished run only noted."""
+    from hiva.train.contrast import primaries
+
+    pairs, notes = [], []
+    for one in primaries(text):
+        a, b = parse_contrast(one, listed, what)
+        out = [g for g in (a, b) if selected is not None and g not in selected]
+        idle = [g for g in (a, b) if g not in comp.groups]
+        if out:
+            notes.append(f"primary contrast {a} - {b}: {out[0]} is left out by --only")
+        elif idle:
+            notes.append(f"primary contrast {a} - {b}: {idle[0]} has no finished run yet, "
+                         "not shown")
+        else:
+            pairs.append((a, b))
+    return pairs, "; ".join(notes)
 
 
 def run_report(paths, names=None, reference: str | None = None, resamples: int = 2000,
                seed: int = 0, markdown: Path | None = None, json_path: Path | None = None,
                plot: Path | None = None, resample: str = "hierarchical",
-               primary: str | None = None) -> str:
+               primary: str | list[str] | None = None, only=None) -> str:
     """What ``hiva report`` does: the text it prints; writes the Markdown/JSON/PNG asked for.
-    ``primary`` ("A - B") sets the contrast printed first (over sweep.json's)."""
+    ``primary`` ("A - B", or a list of them) sets the contrasts printed first (over
+    sweep.json's). ``only``: shell patterns of a sweep's groups to report (all by default)."""
     from hiva.train import report_format as fmt
     from hiva.train.boot_localisation import localisation_comparison
     from hiva.train.bootstrap import add_holm
@@ -192,11 +223,11 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
     if resamples < 0 or seed < 0:
         raise HivaError("--resamples and --seed must be 0 or more (e.g. --resamples 2000)")
 
-    def full_summary(comp, text, what, declared_in, listed, **extra):
-        pair, note = _primary(comp, text, what, listed)
-        s = dict(comp.summary(pair), **extra)
-        if pair is not None:
-            s["primary"]["declared_in"] = declared_in
+    def full_summary(comp, text, what, declared_in, listed, selected=None, **extra):
+        pairs, note = _primary(comp, text, what, listed, selected)
+        s = dict(comp.summary(pairs), **extra)
+        for pr in s.get("primaries", []):
+            pr["declared_in"] = declared_in
         if note:
             s["notes"] = [note]
         loc = localisation_comparison(comp)
@@ -211,16 +242,23 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
                             "arms: drop --name")
         if resamples == 0:
             raise HivaError("--resamples 0 gives no intervals; pass e.g. --resamples 2000")
-        comp, unfinished = sweep_comparison(paths[0], reference, resamples, seed, resample)
+        comp, unfinished = sweep_comparison(paths[0], reference, resamples, seed, resample,
+                                            only)
         listed, _ = read_sweep(paths[0])
+        selected = select_groups(listed, only) if only else None
         plan_primary = read_plan(paths[0]).get("primary")
+        primary = primary or None  # an empty --primary list: the plan's
         given = primary is not None
         what = "--primary" if given else f"{Path(paths[0]) / SWEEP_FILE}: primary"
         summary = full_summary(comp, primary if given else plan_primary, what,
-                               "--primary" if given else SWEEP_FILE, listed,
-                               root=str(paths[0]), unfinished=unfinished)
+                               "--primary" if given else SWEEP_FILE, listed, selected,
+                               root=str(paths[0]), unfinished=unfinished,
+                               **({"only": list(only)} if only else {}))
         text, md = fmt.to_text(summary), fmt.to_markdown(summary)
     else:
+        if only:
+            raise HivaError("--only selects a sweep's groups; with run folders, list the ones "
+                            "to compare")
         text, _ = report(paths, names)
         md = to_markdown(text)
         explicit = bool(reference or json_path or plot or primary)

@@ -69,20 +69,24 @@ def _holm_words(s: dict) -> str:
 
 
 def primary_table(s: dict) -> tuple[str, list[list[str]], str]:
-    """The primary contrast: Δ mean F1 and Δ mean AUC with CIs, p and Holm p, seeds per side."""
-    pr, b = s["primary"], s["resamples"]
+    """The primary contrast(s): Δ mean F1 and Δ mean AUC with CIs, p and Holm p, seeds per
+    side, one row each."""
+    prs, b = s.get("primaries") or [s["primary"]], s["resamples"]
     how, _ = resample_words(s)
-    head = (f"Primary contrast ({pr.get('declared_in', 'declared')}): Δ = {pr['a']} − {pr['b']} "
-            f"×100, 95% percentile CIs from {how}, {b} resamples, seed {s['seed']}\n"
-            + _holm_words(s))
+    names = "; ".join(f"{pr['a']} − {pr['b']}" for pr in prs)
+    head = (f"Primary contrast{'s' if len(prs) > 1 else ''} "
+            f"({prs[0].get('declared_in', 'declared')}): Δ = {names} ×100, 95% percentile CIs "
+            f"from {how}, {b} resamples, seed {s['seed']}\n" + _holm_words(s))
     rows = [["contrast", "seeds", "Δ mean F1 [95% CI]", "p", "p (Holm)", "Δ mean AUC [95% CI]",
-             "p", "p (Holm)"],
-            [pr["name"] + ("*" if pr.get("exploratory") else ""),
-             " vs ".join(map(str, pr["runs"])), _ci(pr["delta"], pr["delta_ci"], sign=True),
-             _p(pr["p"], b), _holm(pr["p"], pr.get("p_holm")),
-             _ci(pr.get("delta_auc"), pr.get("delta_auc_ci") or [None, None], sign=True),
-             _p(pr.get("p_auc"), b), _holm(pr.get("p_auc"), pr.get("p_auc_holm"))]]
-    return head, rows, _foot(s, bool(pr.get("exploratory")))
+             "p", "p (Holm)"]]
+    for pr in prs:
+        rows.append([pr["name"] + ("*" if pr.get("exploratory") else ""),
+                     " vs ".join(map(str, pr["runs"])),
+                     _ci(pr["delta"], pr["delta_ci"], sign=True),
+                     _p(pr["p"], b), _holm(pr["p"], pr.get("p_holm")),
+                     _ci(pr.get("delta_auc"), pr.get("delta_auc_ci") or [None, None], sign=True),
+                     _p(pr.get("p_auc"), b), _holm(pr.get("p_auc"), pr.get("p_auc_holm"))])
+    return head, rows, _foot(s, any(pr.get("exploratory") for pr in prs))
 
 
 def _group_rows(s: dict, metric: str) -> list[list[str]]:

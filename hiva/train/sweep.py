@@ -116,7 +116,7 @@ class Sweep:
     runs: list[Run]
     resolved: dict  # the sweep as read: base, set, arms (overlays), seeds, fractions, folds
     slurm: dict = field(default_factory=dict)
-    primary: str | None = None  # the contrast "A - B" hiva report prints first
+    primary: str | list | None = None  # the contrast(s) "A - B" hiva report prints first
 
     def plan(self) -> dict:
         from hiva import __version__

@@ -224,6 +224,55 @@ def test_primary_from_the_sweep_file_is_printed_first(tmp_path, tiny_cfg, cli):
     assert bad.stderr.strip().count("\n") == 0 and 'is not a contrast "A - B"' in bad.stderr
 
 
+def test_several_primary_contrasts_are_each_printed_first_and_adjusted(tmp_path, tiny_cfg):
+    """A list of primaries (e.g. one per label budget): a row each in the first table, each in
+    the Holm family once, the first also as ``primary``; a bad one in the list is named."""
+    root = tmp_path / "root"
+    both = ["corpus@5% - shuffled@5%", "corpus - shuffled"]
+    sw = load_sweep(_sweep_yaml(tmp_path, tiny_cfg, both), root)
+    assert sw.primary == both
+    write_plan(sw)
+    plan = json.loads((root / "sweep.json").read_text())
+    for i, r in enumerate(plan["runs"]):
+        write_run(root / r["dir"], noisy(i, flip=0.2 if r["arm"] == "corpus" else 0.3))
+    js = tmp_path / "r.json"
+    first = run_report([root], resamples=200, json_path=js).split("\n\n")[0]
+    assert first.startswith("Primary contrasts (sweep.json): Δ = corpus@5% − shuffled@5%; "
+                            "corpus − shuffled")
+    assert "corpus@5% - shuffled@5%*" in first and "corpus - shuffled*" in first
+    data = json.loads(js.read_text())
+    assert [p["name"] for p in data["primaries"]] == both
+    assert data["primary"] == data["primaries"][0]
+    # 3 groups vs corpus × (F1, AUC) + corpus@5% - shuffled@5% × (F1, AUC); corpus - shuffled
+    # is already a group against the reference: a family of 8.
+    assert data["holm_family"] == 8
+    assert all(p["p_holm"] >= p["p"] for p in data["primaries"])
+    with pytest.raises(HivaError, match="names learned, which is not a group"):
+        load_sweep(_sweep_yaml(tmp_path, tiny_cfg, ["corpus - shuffled", "corpus - learned"]),
+                   root)
+    with pytest.raises(HivaError, match="primary is an empty list"):
+        load_sweep(_sweep_yaml(tmp_path, tiny_cfg, []), root)
+
+
+def test_only_reports_the_selected_groups(tmp_path, tiny_cfg, cli):
+    root = tmp_path / "root"
+    sw = load_sweep(_sweep_yaml(tmp_path, tiny_cfg, ["corpus@5% - shuffled@5%",
+                                                     "corpus - shuffled"]), root)
+    write_plan(sw)
+    for i, r in enumerate(json.loads((root / "sweep.json").read_text())["runs"]):
+        write_run(root / r["dir"], noisy(i, flip=0.2 if r["arm"] == "corpus" else 0.3))
+    js = tmp_path / "r.json"
+    run_report([root], resamples=100, json_path=js, only=["*@5%"], reference="shuffled@5%")
+    data = json.loads(js.read_text())
+    assert [g["name"] for g in data["groups"]] == ["corpus@5%", "shuffled@5%"]
+    assert [p["name"] for p in data["primaries"]] == ["corpus@5% - shuffled@5%"]
+    assert "corpus - shuffled: corpus is left out by --only" in data["notes"][0]
+    assert data["holm_family"] == 2  # the one contrast, on F1 and AUC
+    bad = cli("report", root, "--only", "names*", check=False)
+    assert bad.returncode == 1 and "--only names* matches no group; the groups are: corpus, " \
+        "corpus@5%, shuffled, shuffled@5%" in bad.stderr
+
+
 @pytest.mark.parametrize("primary, match", [
     ("corpus@5% minus shuffled@5%", r"primary 'corpus@5% minus shuffled@5%' is not a contrast "
                                     r"\"A - B\" .*the groups are: corpus, corpus@5%, shuffled"),
