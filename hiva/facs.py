@@ -304,7 +304,7 @@ class RegionDisc:
     radius: float  # in eye distances
 
 
-def _parse_regions(text: str) -> dict[int, tuple[RegionDisc, ...]]:
+def parse_regions(text: str) -> dict[int, tuple[RegionDisc, ...]]:
     from hiva.data.regions import ANCHORS
 
     out: dict[int, tuple[RegionDisc, ...]] = {}
@@ -325,7 +325,7 @@ def _parse_regions(text: str) -> dict[int, tuple[RegionDisc, ...]]:
     return out
 
 
-REGIONS: dict[int, tuple[RegionDisc, ...]] = _parse_regions(_REGION_TABLE)
+REGIONS: dict[int, tuple[RegionDisc, ...]] = parse_regions(_REGION_TABLE)
 
 AU_SETS: dict[str, tuple[int, ...]] = {
     "bp4d": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),

@@ -37,10 +37,13 @@ class AUDataset:
     They move with the AUs too (a raised brow lifts its landmarks), so they only score maps.
     A ``landmarks_neutral`` column (the same face with no AU, as ``hiva data synth`` renders
     it) gives ``prior_regions`` the same way: the AU-independent regions a region prior may
-    read in training."""
+    read in training. ``region_table``/``prior_table``: the {au: discs} table each is drawn
+    from (None: ``hiva.facs.REGIONS``; ``hiva.data.text_regions`` reads one from text)."""
 
     def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None,
-                 scheme: str | None = None):
+                 scheme: str | None = None, region_table: dict | None = None,
+                 prior_table: dict | None = None):
+        self.region_table, self.prior_table = region_table, prior_table
         self.paths = df["path"].astype(str).tolist()
         self.aus = tuple(aus)
         self.scheme = scheme or (df.attrs.get("hiva") or {}).get("landmark_scheme")
@@ -115,10 +118,11 @@ class AUDataset:
         if self.landmarks is not None:
             from hiva.data.regions import au_discs
 
+            tables = (self.region_table, self.prior_table)
             for j, key in enumerate(("regions", "prior_regions")[:len(inputs) - 1]):
                 pts = (out[1 + j].numpy() if isinstance(out, tuple)
                        else np.full((1, 2), np.nan))
-                item[key] = torch.from_numpy(au_discs(pts, self.scheme, self.aus))
+                item[key] = torch.from_numpy(au_discs(pts, self.scheme, self.aus, tables[j]))
         return item
 
     def keypoints(self, raw, size):

@@ -55,18 +55,22 @@ def anchors(points: np.ndarray, scheme: str) -> dict[str, np.ndarray]:
     return {a: pts[list(idx[a])].mean(0) for a in ANCHORS}
 
 
-def max_discs(aus) -> int:
+def max_discs(aus, table: dict | None = None) -> int:
+    """The most discs any of ``aus`` has in ``table`` ({au: discs}; None: ``hiva.facs.REGIONS``)."""
     from hiva.facs import REGIONS
 
-    return max([len(REGIONS.get(a, ())) for a in aus] + [1])
+    table = REGIONS if table is None else table
+    return max([len(table.get(a, ())) for a in aus] + [1])
 
 
-def au_discs(points, scheme: str, aus) -> np.ndarray:
+def au_discs(points, scheme: str, aus, table: dict | None = None) -> np.ndarray:
     """N×C×3 discs (x, y, r) in the landmarks' pixels for ``aus``; rows of NaN pad AUs with
-    fewer discs (or no region). NaN landmarks give all NaN."""
+    fewer discs (or no region). NaN landmarks give all NaN. ``table``: {au: discs} (None: the
+    FACS table ``hiva.facs.REGIONS``; ``hiva.data.text_regions`` makes one from descriptions)."""
     from hiva.facs import REGIONS
 
-    c = max_discs(aus)
+    REGIONS = REGIONS if table is None else table  # noqa: N806 (the table in use)
+    c = max_discs(aus, REGIONS)
     out = np.full((len(aus), c, 3), np.nan, dtype=np.float32)
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if not np.isfinite(pts).all():

@@ -159,8 +159,12 @@ class HiVA(AUNet):
             # NaN = none yet), from landmarks that do not move with the AUs. The trainer fills
             # it (``set_region_template``). The bias prior reads it at evaluation, test and
             # predict alike, so it is saved with the weights; a KL prior only shapes training.
-            self.register_buffer("region_template",
-                                 torch.full((n, max_discs(cfg.aus), 3), float("nan")),
+            c = max_discs(cfg.aus)
+            if cfg.map_prior_source != "facs":  # regions read from text: their own disc count
+                from hiva.data.text_regions import max_text_discs
+
+                c = max(c, max_text_discs())
+            self.register_buffer("region_template", torch.full((n, c, 3), float("nan")),
                                  persistent=self.uses_bias)
 
     @property
@@ -168,9 +172,12 @@ class HiVA(AUNet):
         return self.cfg.map_prior in ("bias", "both")
 
     def set_region_template(self, discs) -> None:
-        """Store the average neutral face's regions (N×C×3, input pixels)."""
+        """Store the average neutral face's regions (N×C'×3, input pixels; C' ≤ C: padded with
+        NaN, no disc)."""
         if self.cfg.map_prior != "none":
-            self.region_template.copy_(torch.as_tensor(discs, dtype=torch.float32))
+            discs = torch.as_tensor(discs, dtype=torch.float32)
+            self.region_template.fill_(float("nan"))
+            self.region_template[:, :discs.shape[1]].copy_(discs)
 
     def prior_frac(self, prior_regions, feat: torch.Tensor, size: int) -> torch.Tensor | None:
         """B×N×P cells of the region prior, or None without a prior: each frame's

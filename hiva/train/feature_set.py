@@ -143,8 +143,10 @@ def view_regions(ds, infos: list, views: list[list[ViewTransform]], n_views: int
 
     if ds.landmarks is None:
         return None, None
-    blank = au_discs(np.full((1, 2), np.nan), ds.scheme, ds.aus)
-    out = np.full((2, n_views, len(ds), *blank.shape), np.nan, np.float32)
+    tables = (getattr(ds, "region_table", None), getattr(ds, "prior_table", None))
+    shapes = [au_discs(np.full((1, 2), np.nan), ds.scheme, ds.aus, t).shape for t in tables]
+    c = max(s[1] for s in shapes)  # the two tables may differ in discs per AU: pad with NaN
+    out = np.full((2, n_views, len(ds), len(ds.aus), c, 3), np.nan, np.float32)
     raws = [ds.landmarks] + ([ds.neutral] if ds.neutral is not None else [])
     for i, info in enumerate(infos):
         if info is None:
@@ -154,7 +156,8 @@ def view_regions(ds, infos: list, views: list[list[ViewTransform]], n_views: int
             got = tf(*kps)
             got = got if isinstance(got, tuple) else (got,)
             for j, pts in enumerate(got):
-                out[j, v, i] = au_discs(pts.numpy(), ds.scheme, ds.aus)
+                discs = au_discs(pts.numpy(), ds.scheme, ds.aus, tables[j])
+                out[j, v, i, :, :discs.shape[1]] = discs
     regions = torch.from_numpy(out[0])
     return regions, (torch.from_numpy(out[1]) if ds.neutral is not None else None)
 

@@ -1,6 +1,7 @@
 """What a fold's model starts from: its ``ModelConfig`` (the config's model section on the run's
-AUs and text bank), weights copied from another run (``init_from``), and the region template (the
-average neutral face's AU regions, the prior at evaluation and predict). Used by the trainer."""
+AUs and text bank), weights copied from another run (``init_from``), the table the region prior is
+placed from (FACS or the descriptions) and the region template (the average neutral face's AU
+regions, the prior at evaluation and predict). Used by the trainer."""
 
 from __future__ import annotations
 
@@ -29,6 +30,29 @@ def model_config_for(cfg: TrainConfig, aus, text: Text):
                         "weights; training them needs left/right labels, which manifests do not "
                         "carry: drop side_aus")
     return mc
+
+
+def prior_table(cfg: TrainConfig, aus) -> dict | None:
+    """The {au: discs} table the region prior is placed from: None for ``map_prior_source``
+    facs (``hiva.facs.REGIONS``); for corpus the face parts each AU's descriptions in
+    ``cfg.text_bank`` move (``hiva.data.text_regions``); for shuffled those regions deranged
+    across AUs (``model.text_seed``, as text_mode shuffled deranges the descriptions)."""
+    mc = cfg.model
+    if mc.map_prior == "none" or mc.map_prior_source == "facs":
+        return None
+    if not cfg.text_bank:
+        raise HivaError(f"model.map_prior_source {mc.map_prior_source} reads the regions from "
+                        "the descriptions: pass --text-bank EMBED_DIR (from `hiva embed`), or "
+                        "set map_prior_source facs")
+    from hiva.data.text_regions import text_regions
+    from hiva.textbank import load_text_bank
+    from hiva.textbank.controls import derangement
+
+    table = text_regions(load_text_bank(cfg.text_bank, aus).texts)
+    if mc.map_prior_source == "shuffled":
+        perm = derangement(len(aus), mc.text_seed)
+        table = {a: table[aus[perm[i]]] for i, a in enumerate(aus)}
+    return table
 
 
 def init_weights(model, src: str, k: int, verbose: bool = True) -> int:

@@ -48,7 +48,7 @@ from hiva.textbank import Text, load_text
 from hiva.train.checkpoint import load_checkpoint, save_checkpoint
 from hiva.train.config import TrainConfig
 from hiva.train.fold_eval import fold_result, validate
-from hiva.train.fold_setup import init_weights, mean_regions, model_config_for
+from hiva.train.fold_setup import init_weights, mean_regions, model_config_for, prior_table
 from hiva.train.logs import RunLogs, identity_meta, save_predictions
 from hiva.train.protocol import (
     check_images,
@@ -116,7 +116,8 @@ class FoldRun:
         tf_train = train_transform(mean, std, size=mc.input_size, resize=cfg.resize_to,
                                    jitter=cfg.jitter, flip=cfg.flip)
         tf_eval = eval_transform(mean, std, size=mc.input_size, resize=cfg.resize_to)
-        self.ds_train = AUDataset(self.train_df, aus, tf_train, seed=seed)
+        table = prior_table(cfg, aus)  # None: the FACS regions
+        self.ds_train = AUDataset(self.train_df, aus, tf_train, seed=seed, prior_table=table)
         self.ds_val = AUDataset(self.val_df, aus, tf_eval) if len(self.val_df) else None
         self.ds_test = AUDataset(test_df, aus, tf_eval)
         if mc.map_prior != "none":
@@ -126,7 +127,8 @@ class FoldRun:
                     "none (no landmarks column or landmark_scheme); render the set again with "
                     "`hiva data synth` or align real faces with `hiva data align`, or set "
                     "map_prior none")
-            self.model.set_region_template(mean_regions(AUDataset(self.train_df, aus, tf_eval)))
+            self.model.set_region_template(mean_regions(AUDataset(
+                self.train_df, aus, tf_eval, region_table=table, prior_table=table)))
 
         rates = occurrence_rates(self.train_df, aus)
         self.loss_fn = build_loss(mc, au_weights_from_rates(np.nan_to_num(rates, nan=0.0))

@@ -17,7 +17,7 @@ from hiva.data.regions import (
     region_mask,
     region_prior,
 )
-from hiva.facs import AUS, REGIONS, _parse_regions
+from hiva.facs import AUS, REGIONS, parse_regions
 
 
 def _face(size=112.0):
@@ -62,10 +62,10 @@ def test_fractions_hit_the_cells_under_the_discs():
 
 
 def test_a_new_region_line_is_read_without_code_changes():
-    got = _parse_regions("99: mouth_corner 0.1,0 r0.2; chin 0,0 r0.3")
+    got = parse_regions("99: mouth_corner 0.1,0 r0.2; chin 0,0 r0.3")
     assert [d.anchor for d in got[99]] == ["mouth_corner_r", "mouth_corner_l", "chin"]
     with pytest.raises(ValueError, match="unknown landmark"):
-        _parse_regions("99: ear 0,0 r0.2")
+        parse_regions("99: ear 0,0 r0.2")
     assert set(REGIONS) == set(AUS)  # every AU of the FACS table has a region
 
 

@@ -1,6 +1,7 @@
 """The region prior reads no label: it is placed from landmarks that do not move with the AUs
 (a training frame's neutral face, else the average neutral face), and a run's test
-probabilities are what ``hiva.Detector`` gives on the same images (evaluation = deployment)."""
+probabilities are what ``hiva.Detector`` gives on the same images (evaluation = deployment); and
+a run with ``map_prior_source: corpus`` places it from its descriptions."""
 
 from __future__ import annotations
 
@@ -103,3 +104,29 @@ def test_test_fold_probabilities_equal_the_detector(bias_run, tiny_manifest):
     np.testing.assert_allclose(got[[f"{au_column(a)}_p" for a in AUS]].to_numpy(np.float64),
                                pred[[f"p_AU{a:02d}" for a in AUS]].to_numpy(np.float64),
                                rtol=0, atol=2e-6)
+
+
+def test_a_run_places_its_prior_from_the_text(tmp_path, tiny_manifest, tiny_cfg):
+    """A bias run with corpus regions stores its template from the descriptions: AU1's discs
+    where its text puts them (here, deliberately, the lip corners) rather than at the brows."""
+    from safetensors.torch import load_file
+
+    from hiva.config import load_config
+    from hiva.train.config import TrainConfig
+    from hiva.train.trainer import run
+    from tests.data.test_data_text_regions import TEXTS, _bank
+
+    texts = {1: TEXTS[12], 2: TEXTS[1], 4: TEXTS[1], 6: TEXTS[17], 12: TEXTS[12],
+             25: TEXTS[12]}
+    bank = str(_bank(tmp_path / "bank", texts))
+    model = dict(backbone="resnet18", pretrained="none", input_size=32, d_model=32, num_heads=2,
+                 text_mode="learned", map_prior="bias", map_prior_source="corpus")
+    cfg = load_config(TrainConfig, tiny_cfg(tmp_path / "c.yaml", model=model,
+                                            tensorboard=False, plots=False),
+                      data=str(tiny_manifest), out=str(tmp_path / "run"), text_bank=bank)
+    run(cfg)
+    t = load_file(str(tmp_path / "run" / "fold1" / "best.safetensors"))["region_template"]
+    aus = [1, 2, 4, 6, 12, 25]
+    au1, au12 = t[aus.index(1)], t[aus.index(12)]
+    torch.testing.assert_close(au1, au12, equal_nan=True)  # the same text, the same region
+    assert float(np.nanmean(au1[:, 1].numpy())) > float(np.nanmean(t[aus.index(2)][:, 1]))
