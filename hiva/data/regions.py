@@ -69,8 +69,8 @@ def au_discs(points, scheme: str, aus, table: dict | None = None) -> np.ndarray:
     FACS table ``hiva.facs.REGIONS``; ``hiva.data.text_regions`` makes one from descriptions)."""
     from hiva.facs import REGIONS
 
-    REGIONS = REGIONS if table is None else table  # noqa: N806 (the table in use)
-    c = max_discs(aus, REGIONS)
+    table = REGIONS if table is None else table
+    c = max_discs(aus, table)
     out = np.full((len(aus), c, 3), np.nan, dtype=np.float32)
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if not np.isfinite(pts).all():
@@ -82,7 +82,7 @@ def au_discs(points, scheme: str, aus, table: dict | None = None) -> np.ndarray:
     down = down / max(float(np.linalg.norm(down)), 1e-6)
     side = np.array([-down[1], down[0]])  # perpendicular to the face's vertical axis
     for i, au in enumerate(aus):
-        for j, d in enumerate(REGIONS.get(au, ())):
+        for j, d in enumerate(table.get(au, ())):
             p = a[d.anchor]
             s = float(np.sign(np.dot(p - eye_mid, side))) or 1.0  # away from the midline
             centre = p + iod * (d.out * s * side + d.down * down)
