@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from emit import emit
 
 
 def main() -> None:
@@ -64,11 +65,7 @@ def main() -> None:
             cells.append(f"{100 * top:.1f} / {100 * rnd:.1f}")
         lines.append(f"| {arm} | {len(res)} | {np.mean(corr):.2f} "
                      f"({' / '.join(f'{c:.2f}' for c in corr)}) | " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.parent.mkdir(parents=True, exist_ok=True)
-        a.markdown.write_text(text + "\n")
+    emit("\n".join(lines), a.markdown)
 
 
 if __name__ == "__main__":

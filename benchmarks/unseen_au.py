@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from emit import emit
 
 
 def _ci(x) -> str:
@@ -102,11 +103,7 @@ def main() -> None:
               + ". Chance: AUC 50.0."]
     if any(comp.exploratory(g) for g in comp.groups):
         lines.append("* fewer than 8 seeds: exploratory, not a claim.")
-    text = "\n".join(lines)
-    print(text)
-    if a.markdown:
-        a.markdown.parent.mkdir(parents=True, exist_ok=True)
-        a.markdown.write_text(text + "\n")
+    emit("\n".join(lines), a.markdown)
 
 
 def run_au_auc(comp, group: str, au: int) -> list[float]:
