@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm demo demo-data app app-screenshots ablations language maps \
+.PHONY: setup test test-gpu test-vllm demo demo-data app app-screenshots ablations language language-round2 maps \
 	baselines benchmark benchmark-data lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
@@ -117,13 +117,51 @@ ablations: demo-data
 		--plot docs/ablations_forest.png
 	$(PY) benchmarks/readme_section.py ablations $(ABL)/report.md --doc $(ROUND2)
 
-# The README's language controls: configs/sweeps/language.yaml (text modes corpus, names, learned,
+# Does the descriptions' content help? (issue 29; README "Does language help?",
+# docs/results/language.md). On the confirmatory set, heads-only, 8 seeds, two sweeps at a time
+# on one thread each (the 2 cores; a run's numbers depend on its thread count, so keep it):
+# lang_small (the label curve's two smallest budgets, 1 and 2 labelled subjects: corpus,
+# shuffled, neighbour, random_cov, names, learned, whitened corpus and shuffled; 128 runs),
+# lang_zero_shot (every AU withheld once, in four groups: corpus, shuffled, neighbour; 96 runs)
+# and lang_regions (the KL prior placed from the FACS table, from the descriptions, from the
+# descriptions of other AUs, none; one labelled subject; 32 runs): ~30 s a run, ~2.1 h.
+# Then the reports, the zero-shot and text-region tables and the write-up's sections. Resumes.
+LANGDIR ?= out/lang
+LANG_SWEEP = pids=; for i in 0 1; do OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(HIVA) sweep $(1) \
+	--out $(2) --num-shards 2 --shard-index $$i & pids="$$pids $$!"; done; \
+	for p in $$pids; do wait $$p || exit 1; done
+LANG_DOC := docs/results/language.md
+language: benchmark-data
+	$(call LANG_SWEEP,configs/sweeps/lang_small.yaml,$(LANGDIR)/small)
+	$(call LANG_SWEEP,configs/sweeps/lang_zero_shot.yaml,$(LANGDIR)/zero_shot)
+	$(call LANG_SWEEP,configs/sweeps/lang_regions.yaml,$(LANGDIR)/regions)
+	for b in 1 2; do $(HIVA) report $(LANGDIR)/small --only "*_s$$b" --reference shuffled_s$$b \
+		--markdown $(LANGDIR)/small/report_s$$b.md --json $(LANGDIR)/small/report_s$$b.json \
+		--plot docs/results/lang_forest_s$$b.png; done
+	$(HIVA) report $(LANGDIR)/regions --reference kl_shuffled_s1 \
+		--markdown $(LANGDIR)/regions/report_s1.md --json $(LANGDIR)/regions/report_s1.json
+	$(PY) benchmarks/zero_shot_all.py $(LANGDIR)/zero_shot --reference shuffled \
+		--markdown $(LANGDIR)/zero_shot/all.md --json $(LANGDIR)/zero_shot/all.json
+	$(PY) benchmarks/text_regions.py --bank $(DEMO)/text-bank \
+		--data $(BENCH)/confirm/manifest.parquet --markdown $(LANGDIR)/text_regions.md
+	for s in s1 s2; do $(PY) benchmarks/readme_section.py lang-$$s \
+		$(LANGDIR)/small/report_$$s.md --summary --doc $(LANG_DOC); done
+	$(PY) benchmarks/readme_section.py lang-zero-shot $(LANGDIR)/zero_shot/all.md --doc $(LANG_DOC)
+	$(PY) benchmarks/readme_section.py lang-regions-s1 $(LANGDIR)/regions/report_s1.md \
+		--summary --doc $(LANG_DOC)
+	$(PY) benchmarks/readme_section.py lang-text-regions $(LANGDIR)/text_regions.md --doc $(LANG_DOC)
+	$(PY) benchmarks/lang_summary.py $(LANGDIR) --out $(LANGDIR)/summary.md
+	$(PY) benchmarks/readme_section.py language $(LANGDIR)/summary.md
+	$(PY) benchmarks/readme_section.py language-doc $(LANGDIR)/summary.md --doc $(LANG_DOC)
+
+# Round 2's language controls on the emotions set (superseded by `make language`):
+# configs/sweeps/language.yaml (text modes corpus, names, learned,
 # shuffled, random at 100% and 5% of the training subjects labelled, plus AU2 withheld, 3 seeds;
 # 39 runs of ~2.4 min on 2 CPU cores; resumes), two reports (against learned at 100% and at 5%),
 # the unseen-AU table, the centred follow-up (language_centred.yaml, 9 runs) compared across the
 # two sweeps, and the README sections between their markers rewritten from them (~2 h).
 LANGUAGE ?= out/language
-language: demo-data
+language-round2: demo-data
 	$(HIVA) sweep configs/sweeps/language.yaml --out $(LANGUAGE)
 	$(HIVA) report $(LANGUAGE) --reference learned --markdown $(LANGUAGE)/report.md \
 		--json $(LANGUAGE)/report.json --plot docs/language_forest.png

@@ -1,0 +1,127 @@
+"""The README's table for "does language help?" (issue 29, ``make language``): every contrast of
+the language sweeps that the verdict rests on, with Δ mean AUC and Δ mean F1, 95% hierarchical
+intervals (test subjects and seeds, paired by seed) and p Holm-adjusted over the table's rows
+(AUC and F1 each one family). The declared primary contrasts are marked. The zero-shot rows come
+from benchmarks/zero_shot_all.py's JSON (its own pooled bootstrap).
+
+    python benchmarks/lang_summary.py out/lang --out out/lang/summary.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# What A − B asks, per kind of contrast (budget added per row).
+ASKS = {
+    "shuffled": "right descriptions vs the same on the wrong AUs",
+    "neighbour": "vs the nearest other AU's descriptions",
+    "random_cov": "vs random rows with the corpus's covariance",
+    "learned": "vs free per-AU vectors (no language)",
+    "names": "the AU's name vs shuffled descriptions",
+    "white": "whitened bank: right vs wrong AUs",
+    "whiten": "whitening the corpus",
+    "regions": "KL prior where the descriptions say vs where another AU's say",
+    "facs": "descriptions' regions vs the FACS table's",
+    "none": "descriptions' regions vs no prior",
+    "facs_none": "the FACS table's regions vs no prior",
+}
+BUDGETS = {"_s1": "1 subject", "_s2": "2 subjects", "": "full labels"}
+
+
+def _rows() -> list[tuple[str, str, str, str, bool]]:
+    """(sweep folder under ROOT, A, B, what A − B asks, primary?) in table order."""
+    out = []
+    for b in ("_s1", "_s2"):
+        out.append(("small", f"corpus{b}", f"shuffled{b}", "shuffled", True))
+    for kind in ("neighbour", "random_cov", "learned"):
+        out += [("small", f"corpus{b}", f"{kind}{b}", kind, False) for b in ("_s1", "_s2")]
+    out += [("small", f"names{b}", f"shuffled{b}", "names", False) for b in ("_s1", "_s2")]
+    out += [("small", f"corpus_white{b}", f"shuffled_white{b}", "white", False)
+            for b in ("_s1", "_s2")]
+    out += [("small", f"corpus_white{b}", f"corpus{b}", "whiten", False) for b in ("_s1", "_s2")]
+    out.append(("regions", "kl_corpus_s1", "kl_shuffled_s1", "regions", True))
+    out += [("regions", "kl_corpus_s1", "kl_facs_s1", "facs", False),
+            ("regions", "kl_corpus_s1", "none_s1", "none", False),
+            ("regions", "kl_facs_s1", "none_s1", "facs_none", False)]
+    return [(sw, x, y, f"{BUDGETS[x[-3:] if x[-3:] in BUDGETS else '']}: {ASKS[k]}", pr)
+            for sw, x, y, k, pr in out]
+
+
+def _f(v, sign=True) -> str:
+    return "n/a" if v is None else (f"{100 * v:+.1f}" if sign else f"{100 * v:.1f}")
+
+
+def _ci(v, ci) -> str:
+    return f"{_f(v)} [{_f(ci[0])}, {_f(ci[1])}]" if ci and None not in ci else _f(v)
+
+
+def _p(p, raw) -> str:
+    """A Holm p; "≤" where the raw p was 0 (no resample crossed 0: entered as 2/B, a bound)."""
+    if p is None:
+        return "n/a"
+    return ("≤" if raw == 0 else "") + (f"{p:.3f}" if p >= 0.001 else "<0.001")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--resamples", type=int, default=2000)
+    a = ap.parse_args()
+    from hiva.train.boot_stats import holm
+    from hiva.train.report import sweep_comparison
+
+    comps, got = {}, []
+    for sweep, x, y, what, primary in _rows():
+        root = a.root / sweep
+        if not (root / "sweep.json").is_file():
+            continue
+        if sweep not in comps:
+            comps[sweep] = sweep_comparison(root, None, a.resamples, 0)[0]
+        comp = comps[sweep]
+        if x in comp.groups and y in comp.groups:
+            got.append((what, primary, comp.contrast(x, y)))
+    zs = a.root / "zero_shot" / "all.json"
+    zero = json.loads(zs.read_text()) if zs.is_file() else None
+    zrows = []
+    if zero:
+        for m, what in (("corpus", "zero-shot, every AU: right descriptions vs shuffled"),
+                        ("neighbour", "zero-shot, every AU: nearest other AU's vs shuffled")):
+            if m in zero["modes"] and "delta_auc" in zero["modes"][m]:
+                zrows.append((what, m == "corpus", zero["modes"][m], zero["modes"]["shuffled"]))
+    raw_auc = [c["p_auc"] for _, _, c in got] + [z["p"] for _, _, z, _ in zrows]
+    raw_f1 = [c["p"] for _, _, c in got]
+
+    def floor(ps):
+        return [2 / a.resamples if p == 0 else p for p in ps]
+
+    p_auc, p_f1 = holm(floor(raw_auc)), holm(floor(raw_f1))
+    lines = ["| contrast (A − B) | what it asks | seeds | Δ mean AUC [95% CI] | p (Holm) | "
+             "Δ mean F1 [95% CI] | p (Holm) |", "|---|---|---|---|---|---|---|"]
+    for i, (what, primary, c) in enumerate(got):
+        name = f"**{c['a']} − {c['b']}** (primary)" if primary else f"{c['a']} − {c['b']}"
+        lines.append(f"| {name} | {what} | {min(c['runs'])} | "
+                     f"{_ci(c['delta_auc'], c['delta_auc_ci'])} | {_p(p_auc[i], raw_auc[i])} | "
+                     f"{_ci(c['delta'], c['delta_ci'])} | {_p(p_f1[i], raw_f1[i])} |")
+    for j, (what, primary, z, ref) in enumerate(zrows):
+        name = "**corpus − shuffled** (primary)" if primary else "neighbour − shuffled"
+        lines.append(f"| {name} | {what} (AU mean {_f(z['mean_auc'], False)} vs "
+                     f"{_f(ref['mean_auc'], False)}) | {z['seeds']} | "
+                     f"{_ci(z['delta_auc'], z['delta_auc_ci'])} | "
+                     f"{_p(p_auc[len(got) + j], raw_auc[len(got) + j])} | "
+                     "— | |")
+    n_auc, n_f1 = len(got) + len(zrows), len(got)
+    lines += ["", f"Confirmatory set, heads-only, ×100. Intervals: hierarchical bootstrap "
+              f"({a.resamples} resamples of test subjects and seeds, paired by seed); p "
+              f"Holm-adjusted over this table ({n_auc} AUC rows, {n_f1} F1 rows). AUC is the "
+              "primary number at these budgets (no threshold; at 1 and 2 subjects there is no "
+              "validation subject, so F1 is at 0.5 on the last epoch)."]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
