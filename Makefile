@@ -121,10 +121,10 @@ ablations: demo-data
 # docs/results/language.md). On the confirmatory set, heads-only, 8 seeds, two sweeps at a time
 # on one thread each (the 2 cores; a run's numbers depend on its thread count, so keep it):
 # lang_small (the label curve's two smallest budgets, 1 and 2 labelled subjects: corpus,
-# shuffled, neighbour, random_cov, names, learned, whitened corpus and shuffled; 128 runs),
+# shuffled, neighbour, random_cov, names, learned; 96 runs),
 # lang_zero_shot (every AU withheld once, in four groups: corpus, shuffled, neighbour; 96 runs)
 # and lang_regions (the KL prior placed from the FACS table, from the descriptions, from the
-# descriptions of other AUs, none; one labelled subject; 32 runs): ~30 s a run, ~2.1 h.
+# descriptions of other AUs, none; one labelled subject; 32 runs): ~30 s a run, ~1.8 h.
 # Then the reports, the zero-shot and text-region tables and the write-up's sections. Resumes.
 LANGDIR ?= out/lang
 LANG_SWEEP = pids=; for i in 0 1; do OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(HIVA) sweep $(1) \

@@ -38,7 +38,7 @@ def _rows() -> list[tuple[str, str, str, str, bool]]:
     for kind in ("neighbour", "random_cov", "learned"):
         out += [("small", f"corpus{b}", f"{kind}{b}", kind, False) for b in ("_s1", "_s2")]
     out += [("small", f"names{b}", f"shuffled{b}", "names", False) for b in ("_s1", "_s2")]
-    out += [("small", f"corpus_white{b}", f"shuffled_white{b}", "white", False)
+    out += [("small", f"corpus_white{b}", f"shuffled_white{b}", "white", False)  # when run
             for b in ("_s1", "_s2")]
     out += [("small", f"corpus_white{b}", f"corpus{b}", "whiten", False) for b in ("_s1", "_s2")]
     out.append(("regions", "kl_corpus_s1", "kl_shuffled_s1", "regions", True))
