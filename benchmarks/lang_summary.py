@@ -64,6 +64,11 @@ def _p(p, raw) -> str:
     return ("≤" if raw == 0 else "") + (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
+def _raw(p, resamples: int) -> str:
+    """An unadjusted bootstrap p; 0 (no resample crossed 0) as "<2/B"."""
+    return f"<{2 / resamples:.3f}" if p == 0 else f"{p:.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path)
@@ -98,26 +103,29 @@ def main() -> None:
         return [2 / a.resamples if p == 0 else p for p in ps]
 
     p_auc, p_f1 = holm(floor(raw_auc)), holm(floor(raw_f1))
-    lines = ["| contrast (A − B) | what it asks | seeds | Δ mean AUC [95% CI] | p (Holm) | "
-             "Δ mean F1 [95% CI] | p (Holm) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| contrast (A − B) | what it asks | seeds | Δ mean AUC [95% CI] | p | p (Holm) | "
+             "Δ mean F1 [95% CI] | p (Holm) |", "|---|---|---|---|---|---|---|---|"]
     for i, (what, primary, c) in enumerate(got):
         name = f"**{c['a']} − {c['b']}** (primary)" if primary else f"{c['a']} − {c['b']}"
         lines.append(f"| {name} | {what} | {min(c['runs'])} | "
-                     f"{_ci(c['delta_auc'], c['delta_auc_ci'])} | {_p(p_auc[i], raw_auc[i])} | "
+                     f"{_ci(c['delta_auc'], c['delta_auc_ci'])} | "
+                     f"{_raw(raw_auc[i], a.resamples)} | {_p(p_auc[i], raw_auc[i])} | "
                      f"{_ci(c['delta'], c['delta_ci'])} | {_p(p_f1[i], raw_f1[i])} |")
     for j, (what, primary, z, ref) in enumerate(zrows):
         name = "**corpus − shuffled** (primary)" if primary else "neighbour − shuffled"
         lines.append(f"| {name} | {what} (AU mean {_f(z['mean_auc'], False)} vs "
                      f"{_f(ref['mean_auc'], False)}) | {z['seeds']} | "
                      f"{_ci(z['delta_auc'], z['delta_auc_ci'])} | "
+                     f"{_raw(raw_auc[len(got) + j], a.resamples)} | "
                      f"{_p(p_auc[len(got) + j], raw_auc[len(got) + j])} | "
                      "— | |")
     n_auc, n_f1 = len(got) + len(zrows), len(got)
     lines += ["", f"Confirmatory set, heads-only, ×100. Intervals: hierarchical bootstrap "
-              f"({a.resamples} resamples of test subjects and seeds, paired by seed); p "
-              f"Holm-adjusted over this table ({n_auc} AUC rows, {n_f1} F1 rows). AUC is the "
-              "primary number at these budgets (no threshold; at 1 and 2 subjects there is no "
-              "validation subject, so F1 is at 0.5 on the last epoch)."]
+              f"({a.resamples} resamples of test subjects and seeds, paired by seed); p: the "
+              f"bootstrap p of each contrast; p (Holm): adjusted over this table ({n_auc} AUC "
+              f"rows, {n_f1} F1 rows). AUC is the primary number at these budgets (no "
+              "threshold; at 1 and 2 subjects there is no validation subject, so F1 is at 0.5 "
+              "on the last epoch)."]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
