@@ -124,7 +124,8 @@ ablations: demo-data
 # shuffled, neighbour, random_cov, names, learned; 96 runs),
 # lang_zero_shot (every AU withheld once, in four groups: corpus, shuffled, neighbour; 96 runs)
 # and lang_regions (the KL prior placed from the FACS table, from the descriptions, from the
-# descriptions of other AUs, none; one labelled subject; 32 runs): ~30 s a run, ~1.8 h.
+# descriptions of other AUs, none; one labelled subject; 32 runs) and lang_white (whitened
+# corpus and shuffled at 1 and 2 subjects; 32 runs): ~30 s a run, ~2 h.
 # Then the reports, the zero-shot and text-region tables and the write-up's sections. Resumes.
 LANGDIR ?= out/lang
 LANG_SWEEP = pids=; for i in 0 1; do OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(HIVA) sweep $(1) \
@@ -135,9 +136,12 @@ language: benchmark-data
 	$(call LANG_SWEEP,configs/sweeps/lang_small.yaml,$(LANGDIR)/small)
 	$(call LANG_SWEEP,configs/sweeps/lang_zero_shot.yaml,$(LANGDIR)/zero_shot)
 	$(call LANG_SWEEP,configs/sweeps/lang_regions.yaml,$(LANGDIR)/regions)
+	$(call LANG_SWEEP,configs/sweeps/lang_white.yaml,$(LANGDIR)/white)
 	for b in 1 2; do $(HIVA) report $(LANGDIR)/small --only "*_s$$b" --reference shuffled_s$$b \
 		--markdown $(LANGDIR)/small/report_s$$b.md --json $(LANGDIR)/small/report_s$$b.json \
 		--plot docs/results/lang_forest_s$$b.png; done
+	$(HIVA) report $(LANGDIR)/white --reference shuffled_white_s1 \
+		--markdown $(LANGDIR)/white/report.md --json $(LANGDIR)/white/report.json
 	$(HIVA) report $(LANGDIR)/regions --reference kl_shuffled_s1 \
 		--markdown $(LANGDIR)/regions/report_s1.md --json $(LANGDIR)/regions/report_s1.json
 	$(PY) benchmarks/zero_shot_all.py $(LANGDIR)/zero_shot --reference shuffled \
@@ -150,6 +154,8 @@ language: benchmark-data
 	$(PY) benchmarks/readme_section.py lang-regions-s1 $(LANGDIR)/regions/report_s1.md \
 		--summary --doc $(LANG_DOC)
 	$(PY) benchmarks/readme_section.py lang-text-regions $(LANGDIR)/text_regions.md --doc $(LANG_DOC)
+	$(PY) benchmarks/readme_section.py lang-white $(LANGDIR)/white/report.md --summary \
+		--doc $(LANG_DOC)
 	$(PY) benchmarks/lang_summary.py $(LANGDIR) --out $(LANGDIR)/summary.md
 	$(PY) benchmarks/readme_section.py language $(LANGDIR)/summary.md
 	$(PY) benchmarks/readme_section.py language-doc $(LANGDIR)/summary.md --doc $(LANG_DOC)

@@ -21,7 +21,6 @@ ASKS = {
     "learned": "vs free per-AU vectors (no language)",
     "names": "the AU's name vs shuffled descriptions",
     "white": "whitened bank: right vs wrong AUs",
-    "whiten": "whitening the corpus",
     "regions": "KL prior where the descriptions say vs where another AU's say",
     "facs": "descriptions' regions vs the FACS table's",
     "none": "descriptions' regions vs no prior",
@@ -38,9 +37,8 @@ def _rows() -> list[tuple[str, str, str, str, bool]]:
     for kind in ("neighbour", "random_cov", "learned"):
         out += [("small", f"corpus{b}", f"{kind}{b}", kind, False) for b in ("_s1", "_s2")]
     out += [("small", f"names{b}", f"shuffled{b}", "names", False) for b in ("_s1", "_s2")]
-    out += [("small", f"corpus_white{b}", f"shuffled_white{b}", "white", False)  # when run
+    out += [("white", f"corpus_white{b}", f"shuffled_white{b}", "white", False)
             for b in ("_s1", "_s2")]
-    out += [("small", f"corpus_white{b}", f"corpus{b}", "whiten", False) for b in ("_s1", "_s2")]
     out.append(("regions", "kl_corpus_s1", "kl_shuffled_s1", "regions", True))
     out += [("regions", "kl_corpus_s1", "kl_facs_s1", "facs", False),
             ("regions", "kl_corpus_s1", "none_s1", "none", False),
