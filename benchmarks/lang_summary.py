@@ -13,6 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
+from bench_summary import _ci, _p
+from bench_summary import _pct as _f
+
 # What A − B asks, per kind of contrast (budget added per row).
 ASKS = {
     "shuffled": "right descriptions vs the same on the wrong AUs",
@@ -45,21 +48,6 @@ def _rows() -> list[tuple[str, str, str, str, bool]]:
             ("regions", "kl_facs_s1", "none_s1", "facs_none", False)]
     return [(sw, x, y, f"{BUDGETS[x[-3:] if x[-3:] in BUDGETS else '']}: {ASKS[k]}", pr)
             for sw, x, y, k, pr in out]
-
-
-def _f(v, sign=True) -> str:
-    return "n/a" if v is None else (f"{100 * v:+.1f}" if sign else f"{100 * v:.1f}")
-
-
-def _ci(v, ci) -> str:
-    return f"{_f(v)} [{_f(ci[0])}, {_f(ci[1])}]" if ci and None not in ci else _f(v)
-
-
-def _p(p, raw) -> str:
-    """A Holm p; "≤" where the raw p was 0 (no resample crossed 0: entered as 2/B, a bound)."""
-    if p is None:
-        return "n/a"
-    return ("≤" if raw == 0 else "") + (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
 def _raw(p, resamples: int) -> str:

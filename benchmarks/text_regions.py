@@ -38,14 +38,13 @@ def main() -> None:
     from hiva.data.transforms import eval_transform
     from hiva.facs import AUS, parse_aus
     from hiva.textbank import load_text_bank
-    from hiva.textbank.controls import derangement
+    from hiva.textbank.controls import deranged
     from hiva.train.fold_setup import mean_regions
 
     aus = parse_aus(a.aus)
     texts = load_text_bank(a.bank, aus).texts
     table = text_regions(texts)
-    perm = derangement(len(aus), 0)
-    shuffled = {x: table[aus[perm[i]]] for i, x in enumerate(aus)}
+    shuffled = deranged(table, aus, 0)
     df = read_manifest(a.data)
     tf = eval_transform(size=a.size, resize=round(a.size * 8 / 7))
     grid = (a.grid, a.grid)

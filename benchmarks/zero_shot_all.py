@@ -22,13 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from emit import emit
-
-
-def _ci(x) -> str:
-    from hiva.train.boot_stats import percentile_ci
-
-    lo, hi = percentile_ci(np.asarray(x, dtype=np.float64))
-    return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+from unseen_au import _ci, label_baselines
 
 
 def withheld(comp) -> dict[str, tuple[str, list[int]]]:
@@ -62,7 +56,6 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
-    from unseen_au import label_baselines
 
     from hiva.train.boot_stats import bootstrap_p, holm
     from hiva.train.report import sweep_comparison

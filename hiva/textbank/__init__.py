@@ -83,11 +83,11 @@ def load_text(mc, aus, text_bank: str | None = None, text_encoder: str | None = 
             dim = bank.dim
             emb, fp = controls.random_cov_bank(bank.embeddings, aus, mc.text_seed)
         if whiten:
-            emb, fp = controls.whiten_bank(emb, aus), _key(f"whiten:{fp}")
+            emb, fp = controls.whiten_bank(emb, aus), controls.fingerprint(f"whiten:{fp}")
         return Text(emb, fp, None, dim)
     emb, texts, fp = dict(bank.embeddings), dict(bank.texts), bank.fingerprint
     if whiten:
-        emb, fp = controls.whiten_bank(emb, aus), _key(f"whiten:{fp}")
+        emb, fp = controls.whiten_bank(emb, aus), controls.fingerprint(f"whiten:{fp}")
     if mode in ("shuffled", "neighbour"):
         if mode == "shuffled":
             emb, texts, source = controls.shuffled_bank(emb, texts, aus, mc.text_seed)
@@ -95,14 +95,8 @@ def load_text(mc, aus, text_bank: str | None = None, text_encoder: str | None = 
         else:  # the nearest other AU in the bank the model reads (whitened when whiten)
             emb, texts, source = controls.neighbour_bank(emb, texts, aus)
             key = f"neighbour:{fp}:"
-        fp = _key(key + ",".join(f"{a}<{source[a]}" for a in aus))
+        fp = controls.fingerprint(key + ",".join(f"{a}<{source[a]}" for a in aus))
     return Text(emb, fp, str(bank.encoder_fingerprint or bank.encoder), int(bank.dim), texts)
-
-
-def _key(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 __all__ = ["BUNDLE_VERSION", "EMBEDDINGS", "INDEX", "MANIFEST", "Text", "TextBank",

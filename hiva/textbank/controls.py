@@ -27,6 +27,11 @@ import hashlib
 import numpy as np
 
 
+def fingerprint(key: str) -> str:
+    """The short fingerprint (24 hex digits) a control bank records for ``key``."""
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
 def derangement(n: int, seed: int) -> list[int]:
     """A seeded permutation of 0..n-1 with no fixed point (the identity for n < 2)."""
     if n < 2:
@@ -41,9 +46,7 @@ def derangement(n: int, seed: int) -> list[int]:
 def shuffled_bank(embeddings: dict, texts: dict | None, aus, seed: int):
     """(embeddings, texts, {au: the AU whose descriptions it got}) after the derangement."""
     aus = list(aus)
-    perm = derangement(len(aus), seed)
-    source = {a: aus[perm[i]] for i, a in enumerate(aus)}
-    return _reassign(embeddings, texts, aus, source)
+    return _reassign(embeddings, texts, aus, deranged({a: a for a in aus}, aus, seed))
 
 
 def prototypes(embeddings: dict, aus):
@@ -53,6 +56,14 @@ def prototypes(embeddings: dict, aus):
 
     return torch.stack([F.normalize(F.normalize(embeddings[a].float(), dim=-1).mean(0), dim=0)
                         for a in aus])
+
+
+def deranged(table: dict, aus, seed: int) -> dict:
+    """``table`` ({au: anything}) with whole entries moved across AUs by ``derangement(seed)``:
+    AU i gets the entry of the AU the shuffled bank of that seed gives it."""
+    aus = list(aus)
+    perm = derangement(len(aus), seed)
+    return {a: table[aus[perm[i]]] for i, a in enumerate(aus)}
 
 
 def nearest_other(embeddings: dict, aus) -> dict[int, int]:
@@ -86,8 +97,7 @@ def random_bank(aus, counts: dict[int, int], dim: int, seed: int) -> tuple[dict,
     for a in aus:
         v = torch.randn(int(counts[a]), dim, generator=g)
         bank[a] = torch.nn.functional.normalize(v, dim=-1)
-    key = f"random:{seed}:{dim}:" + ",".join(f"{a}x{counts[a]}" for a in aus)
-    return bank, hashlib.sha256(key.encode()).hexdigest()[:24]
+    return bank, fingerprint(f"random:{seed}:{dim}:" + ",".join(f"{a}x{counts[a]}" for a in aus))
 
 
 def pooled_moments(embeddings: dict, aus):
@@ -129,8 +139,7 @@ def random_cov_bank(embeddings: dict, aus, seed: int) -> tuple[dict, str]:
         n = len(embeddings[a])
         rows = centre + torch.randn(n, d, generator=g, dtype=torch.float64) @ lw.T
         bank[a] = F.normalize(rows, dim=-1).float()
-    key = f"random_cov:{seed}:{_digest(embeddings, aus)}"
-    return bank, hashlib.sha256(key.encode()).hexdigest()[:24]
+    return bank, fingerprint(f"random_cov:{seed}:{_digest(embeddings, aus)}")
 
 
 def whiten_bank(embeddings: dict, aus) -> dict:

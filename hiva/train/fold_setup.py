@@ -46,13 +46,10 @@ def prior_table(cfg: TrainConfig, aus) -> dict | None:
                         "set map_prior_source facs")
     from hiva.data.text_regions import text_regions
     from hiva.textbank import load_text_bank
-    from hiva.textbank.controls import derangement
+    from hiva.textbank.controls import deranged
 
     table = text_regions(load_text_bank(cfg.text_bank, aus).texts)
-    if mc.map_prior_source == "shuffled":
-        perm = derangement(len(aus), mc.text_seed)
-        table = {a: table[aus[perm[i]]] for i, a in enumerate(aus)}
-    return table
+    return deranged(table, aus, mc.text_seed) if mc.map_prior_source == "shuffled" else table
 
 
 def init_weights(model, src: str, k: int, verbose: bool = True) -> int:

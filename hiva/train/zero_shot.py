@@ -23,15 +23,6 @@ from hiva.errors import HivaError
 from hiva.train.config import TrainConfig
 
 
-def prototypes(bank, aus):
-    """N×D unit text prototypes: the unit mean of each AU's unit description embeddings."""
-    import torch
-    import torch.nn.functional as F
-
-    return torch.stack([F.normalize(F.normalize(bank.embeddings[a].float(), dim=-1).mean(0),
-                                    dim=0) for a in aus])
-
-
 def calibrate(cos: np.ndarray, y: np.ndarray, m: np.ndarray):
     """Per AU (threshold, spread): the cosine threshold maximising F1 on these (validation)
     frames, among their observed cosines; an AU without a known positive keeps the
@@ -89,6 +80,7 @@ def zero_shot(cfg: TrainConfig, out: str | Path) -> dict:
     from hiva.model.clip import ClipBackbone, is_clip
     from hiva.runtime import Dist, pick_device, require_dir_path, write_text_atomic
     from hiva.textbank import load_text_bank
+    from hiva.textbank.controls import prototypes
     from hiva.train.logs import save_predictions
     from hiva.train.metrics import au_metrics
     from hiva.train.protocol import (
@@ -123,7 +115,7 @@ def zero_shot(cfg: TrainConfig, out: str | Path) -> dict:
     if bb.embed_dim != bank.dim:
         raise HivaError(f"the CLIP image embedding has {bb.embed_dim} dims, the text bank "
                         f"{bank.dim}: embed the corpus with the same CLIP ({cfg.model.backbone})")
-    protos = prototypes(bank, aus).numpy()
+    protos = prototypes(bank.embeddings, aus).numpy()
     emb = image_embeddings(bb, df, cfg, device)
     cos_all = emb @ protos.T  # NaN rows stay NaN
     ok = ~np.isnan(cos_all).any(1)
