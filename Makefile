@@ -61,18 +61,18 @@ demo: demo-data
 app: setup
 	$(HIVA) app --checkpoint $(DEMO)/run --corpus $(DEMO)/corpus
 
-# The README's screenshots of that page, taken in headless Chromium (Debian's `chromium`) through
+# docs/predict.md's screenshots of that page, taken in headless Chromium (Debian's `chromium`) through
 # Playwright: the astronaut photo (aligned), a 3 s clip of it, a corpus search, the model tab.
 app-screenshots: setup
 	HF_HUB_OFFLINE=1 $(PY) -m tests.app.drive --checkpoint $(DEMO)/run --corpus $(DEMO)/corpus \
 		--align --out docs/app
 
-# The confirmatory benchmark (issue 28; README "What hiva has measured", docs/results/benchmark.md):
+# The confirmatory benchmark (issue 28; docs/results/benchmark.md, summed up in the README):
 # render the confirmatory set (independent AUs, render seed 7, 96 subjects; nothing is tuned on
 # it: settings come from the development set, seed 7 → seed 1), run the heads-only sweeps (8
 # seeds: 104 runs of ~45 s on 2 CPU cores after the feature cache fills) and the fine-tuned check
 # of the primary contrast (6 runs of ~3 min), report them with hierarchical intervals, AUC and Holm
-# p, time the heads-only path, and rewrite the README's and the write-up's sections (~1.7 h).
+# p, time the heads-only path, and rewrite the write-up's sections (~1.7 h).
 BENCH ?= out/bench
 SYNTH_BENCH := --cooccurrence independent --subjects 96 --per-subject 20
 benchmark-data: demo-data
@@ -95,8 +95,8 @@ benchmark: benchmark-data
 		--finetune $(BENCH)/finetune/report.json --unseen $(BENCH)/unseen/unseen_au2.md \
 		--out $(BENCH)/summary.md
 	$(PY) benchmarks/bench_heads_only.py --with-finetune --markdown $(BENCH)/heads_only.md
-	$(PY) benchmarks/readme_section.py benchmark $(BENCH)/summary.md
-	$(PY) benchmarks/readme_section.py heads-only $(BENCH)/heads_only.md
+	$(PY) benchmarks/readme_section.py benchmark $(BENCH)/summary.md --doc docs/results/benchmark.md
+	$(PY) benchmarks/readme_section.py heads-only $(BENCH)/heads_only.md --doc docs/results/benchmark.md
 	{ cat $(BENCH)/unseen/unseen_au2.md; echo; cat $(BENCH)/unseen/report.md; } \
 		> $(BENCH)/unseen/both.md
 	$(PY) benchmarks/readme_section.py bench-unseen $(BENCH)/unseen/both.md \
@@ -109,7 +109,7 @@ ROUND2 := docs/results/round2-emotions-set.md
 
 # The ablation table: every arm of configs/sweeps/ablations.yaml x 3 seeds on the demo data
 # (about 25 runs of 3-4 min on 2 CPU cores; resumes), the report with 95% intervals, and the
-# README section between its markers rewritten from it.
+# write-up section between its markers rewritten from it.
 ABL ?= out/ablations
 ablations: demo-data
 	$(HIVA) sweep configs/sweeps/ablations.yaml --out $(ABL)
@@ -117,8 +117,8 @@ ablations: demo-data
 		--plot docs/ablations_forest.png
 	$(PY) benchmarks/readme_section.py ablations $(ABL)/report.md --doc $(ROUND2)
 
-# Does the descriptions' content help? (issue 29; README "Does language help?",
-# docs/results/language.md). On the confirmatory set, heads-only, 8 seeds, two sweeps at a time
+# Does the descriptions' content help? (issue 29; docs/results/language.md, summed up in the README).
+# On the confirmatory set, heads-only, 8 seeds, two sweeps at a time
 # on one thread each (the 2 cores; a run's numbers depend on its thread count, so keep it):
 # lang_small (the label curve's two smallest budgets, 1 and 2 labelled subjects: corpus,
 # shuffled, neighbour, random_cov, names, learned; 96 runs),
@@ -157,7 +157,6 @@ language: benchmark-data
 	$(PY) benchmarks/readme_section.py lang-white $(LANGDIR)/white/report.md --summary \
 		--doc $(LANG_DOC)
 	$(PY) benchmarks/lang_summary.py $(LANGDIR) --out $(LANGDIR)/summary.md
-	$(PY) benchmarks/readme_section.py language $(LANGDIR)/summary.md
 	$(PY) benchmarks/readme_section.py language-doc $(LANGDIR)/summary.md --doc $(LANG_DOC)
 
 # Round 2's language controls on the emotions set (superseded by `make language`):
@@ -165,7 +164,7 @@ language: benchmark-data
 # shuffled, random at 100% and 5% of the training subjects labelled, plus AU2 withheld, 3 seeds;
 # 39 runs of ~2.4 min on 2 CPU cores; resumes), two reports (against learned at 100% and at 5%),
 # the unseen-AU table, the centred follow-up (language_centred.yaml, 9 runs) compared across the
-# two sweeps, and the README sections between their markers rewritten from them (~2 h).
+# two sweeps, and round 2's write-up sections between their markers rewritten from them (~2 h).
 LANGUAGE ?= out/language
 language-round2: demo-data
 	$(HIVA) sweep configs/sweeps/language.yaml --out $(LANGUAGE)
@@ -190,10 +189,10 @@ language-round2: demo-data
 	{ cat $(LANGUAGE)-centred/cmp.md; echo; cat $(LANGUAGE)-centred/cmp5.md; } > $(LANGUAGE)-centred/both.md
 	$(PY) benchmarks/readme_section.py centred $(LANGUAGE)-centred/both.md --doc $(ROUND2)
 
-# The README's activation-map section: configs/sweeps/maps.yaml (no prior at stride 32 and 16, the
+# Round 2's activation-map sections (docs/results/round2-emotions-set.md): configs/sweeps/maps.yaml (no prior at stride 32 and 16, the
 # region prior as a bias and as a KL term; 3 seeds; 12 runs of ~3-4 min), the report (F1 and the
-# maps' energy-in-region / pointing game with intervals), the faithfulness checks, and the README
-# sections rewritten from them; then the text controls at the same stride (language_stride16.yaml,
+# maps' energy-in-region / pointing game with intervals), the faithfulness checks, and the
+# write-up's sections rewritten from them; then the text controls at the same stride (language_stride16.yaml,
 # 9 runs, paired with the maps sweep's `none` = corpus) (~1.5 h on 2 CPU cores).
 MAPS ?= out/maps
 maps: demo-data
@@ -211,10 +210,10 @@ maps: demo-data
 		random=out/language-s16/random --markdown out/language-s16/cmp.md
 	$(PY) benchmarks/readme_section.py language16 out/language-s16/cmp.md --doc $(ROUND2)
 
-# The README's HiVA vs ME-GraphAU section: configs/sweeps/baselines.yaml (HiVA, ME-GraphAU stage 1
+# Round 2's HiVA vs ME-GraphAU section (docs/results/round2-emotions-set.md): configs/sweeps/baselines.yaml (HiVA, ME-GraphAU stage 1
 # and 2, stage 1 at stride 16; 100% and 5% labels; 3 seeds; 24 runs, the 3 HiVA runs at 100% are
 # the maps sweep's when copied in), reports against HiVA at 100% and at 5%, and the
-# README sections rewritten from them (~1 h on 2 CPU cores).
+# write-up's sections rewritten from them (~1 h on 2 CPU cores).
 BASELINES ?= out/baselines
 baselines: demo-data
 	$(HIVA) sweep configs/sweeps/baselines.yaml --out $(BASELINES)

@@ -56,8 +56,8 @@ def main() -> None:
     ap.add_argument("--with-finetune", action="store_true", help="also time the fine-tuned demo "
                     "run (~3 min on 2 cores)")
     ap.add_argument("--keep", help="folder for the runs and caches (default: a temp folder)")
-    ap.add_argument("--markdown", type=Path, help="also write the table as Markdown (the README's "
-                    "heads-only section)")
+    ap.add_argument("--markdown", type=Path, help="also write the table as Markdown (docs/results/"
+                    "benchmark.md's heads-only section)")
     args = ap.parse_args()
     for p in (args.manifest, args.text_bank):
         if not Path(p).exists():

@@ -1,7 +1,8 @@
-"""The README's short table of the confirmatory benchmark, from the ``hiva report --json`` files
-of its sweeps (``make benchmark``): the primary contrast (heads-only, then fine-tuned), every
-other contrast against the full model, with Δ mean F1 and Δ mean AUC, their 95% hierarchical
-intervals and Holm-adjusted p, and the unseen-AU table pasted from benchmarks/unseen_au.py.
+"""The summary table of the confirmatory benchmark (docs/results/benchmark.md), from the ``hiva
+report --json`` files of its sweeps (``make benchmark``): the primary contrast (heads-only, then
+fine-tuned), every other contrast against the full model, with Δ mean F1 and Δ mean AUC, their
+95% hierarchical intervals and Holm-adjusted p, and the unseen-AU table pasted from
+benchmarks/unseen_au.py.
 
     python benchmarks/bench_summary.py --main out/bench/main/report.json \
         --finetune out/bench/finetune/report.json --unseen out/bench/unseen/unseen_au2.md \

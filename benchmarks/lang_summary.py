@@ -1,8 +1,9 @@
-"""The README's table for "does language help?" (issue 29, ``make language``): every contrast of
-the language sweeps that the verdict rests on, with Δ mean AUC and Δ mean F1, 95% hierarchical
-intervals (test subjects and seeds, paired by seed) and p Holm-adjusted over the table's rows
-(AUC and F1 each one family). The declared primary contrasts are marked. The zero-shot rows come
-from benchmarks/zero_shot_all.py's JSON (its own pooled bootstrap).
+"""The summary table of "does language help?" (docs/results/language.md; issue 29, ``make
+language``): every contrast of the language sweeps that the verdict rests on, with Δ mean AUC
+and Δ mean F1, 95% hierarchical intervals (test subjects and seeds, paired by seed) and p
+Holm-adjusted over the table's rows (AUC and F1 each one family). The declared primary contrasts
+are marked. The zero-shot rows come from benchmarks/zero_shot_all.py's JSON (its own pooled
+bootstrap).
 
     python benchmarks/lang_summary.py out/lang --out out/lang/summary.md
 """

@@ -1,9 +1,10 @@
-"""Rewrite one generated section of README.md (or of ``--doc FILE``) from a file: the lines
-between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` become the file's content (``make
-benchmark`` writes the README's results this way, so the README shows what the committed sweeps
-measured).
+"""Rewrite one generated section of a write-up (``--doc FILE``, default README.md) from a file:
+the lines between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` become the file's content
+(``make benchmark`` and ``make language`` write docs/results/ this way, so the write-ups show
+what the committed sweeps measured).
 
-    python benchmarks/readme_section.py benchmark out/bench/summary.md
+    python benchmarks/readme_section.py benchmark out/bench/summary.md \
+        --doc docs/results/benchmark.md
     python benchmarks/readme_section.py language5 out/language/report5.md --summary \
         --doc docs/results/round2-emotions-set.md
 

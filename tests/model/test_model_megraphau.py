@@ -1,7 +1,7 @@
 """hiva's ME-GraphAU / OpenGraphAU: the batched parts equal the original's per-AU and repeated
 forms, the loss follows their formula, and their checkpoints (built here in their key layout)
 import strictly and give the same outputs through an export folder and ``hiva.Detector``.
-Parity with their own code is checked outside the project (see README, "ME-GraphAU")."""
+Parity with their own code is checked outside the project (docs/megraphau.md)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from hiva.facs import AU_SETS
 from hiva.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted([ROOT / "configs" / "demo.yaml", *(ROOT / "configs" / "ablations").glob("*.yaml")])
+CONFIGS = sorted([ROOT / "configs" / "demo.yaml", ROOT / "configs" / "bp4d.yaml",
+                  *(ROOT / "configs" / "ablations").glob("*.yaml")])
 
 
 def test_the_ablation_set_is_complete():
@@ -24,6 +25,13 @@ def test_shipped_config_validates(path):
     cfg = load_config(TrainConfig, path, data="x.parquet")
     mc = cfg.model_config(AU_SETS["bp4d"])
     assert mc.num_aus == 12
+
+
+def test_the_bp4d_recipe_is_the_fields_setting():
+    """The README's quick start for BP4D: ResNet-50 at 224 on 256, 3 folds, the KL region prior."""
+    cfg = load_config(TrainConfig, ROOT / "configs" / "bp4d.yaml", data="x.parquet")
+    assert (cfg.model.backbone, cfg.model.input_size, cfg.num_folds) == ("resnet50", 224, 3)
+    assert cfg.resize is None and cfg.flip and cfg.model.map_prior == "kl"
 
 
 def test_bad_configs_are_named(tmp_path):
