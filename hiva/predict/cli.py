@@ -49,7 +49,8 @@ def predict(
 ) -> None:
     """AU probabilities and 0/1 decisions for every face of every frame, one row each (a frame
     without a face: one row, success=0)."""
-    from hiva.predict.detector import PredictConfig, run
+    from hiva.predict.detector import run
+    from hiva.predict.settings import PredictConfig
 
     run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
                       batch_size=batch_size, device=device, align=align, fold=fold,

@@ -18,122 +18,22 @@ largest face down (no tracking across frames: ids are per frame). A frame where 
 is one row with ``success`` 0, ``confidence`` 0 and empty box and AU columns. Without alignment
 (``--no-align``) each whole frame is one face: ``success`` 1, ``confidence`` and box empty.
 
-Decoding, detection and alignment run in one background thread while the model scores full
-batches in the caller's thread, so the two overlap (benchmarks/bench_predict.py measures it).
-Rows go out batch by batch: ``save=`` / the CLI stream them to the file, so memory stays flat on
-a long video.
+Decoding, detection and alignment overlap the model (``hiva.predict.stream``); faces are found by
+``hiva.predict.faces`` and the settings checked by ``hiva.predict.settings``. Rows go out batch
+by batch: ``save=`` / the CLI stream them to the file, so memory stays flat on a long video.
 """
 
 from __future__ import annotations
 
-import os
-import queue
 import sys
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hiva.errors import HivaError
-from hiva.predict.table import (
-    BOX_COLUMNS,
-    FORMATS,
-    OUT_SUFFIXES,
-    class_columns,
-    columns,
-    in_format,
-    prob_columns,
-)
-
-NO_BOX = (float("nan"),) * 4
-
-
-@dataclass(frozen=True)
-class PredictConfig:
-    """What ``hiva predict`` runs; ``align`` None = as the model was trained."""
-
-    inputs: tuple[str, ...]
-    checkpoint: str
-    out: str
-    batch_size: int = 16
-    device: str = "auto"
-    align: bool | None = None
-    fold: int | None = None
-    threshold: str = "auto"
-    text_bank: str | None = None
-    weights: str = "best"
-    progress: bool = True
-    model_threads: int | None = None
-    format: str = "hiva"
-    max_faces: int | None = None
-    skip_frames: int = 1
-
-    def __post_init__(self) -> None:
-        from hiva.config import check_config
-
-        check_config("predict", [
-            (len(self.inputs) > 0, "give at least one image, folder or video"),
-            (bool(self.checkpoint), "--checkpoint names the run folder, export folder or Hub "
-             "id (OWNER/NAME) to use"),
-            (self.batch_size >= 1, f"--batch-size must be ≥ 1, got {self.batch_size}"),
-            (Path(self.out).suffix.lower() in OUT_SUFFIXES,
-             f"--out {self.out}: end it in .csv or .parquet"),
-            (self.weights in ("best", "last"), f"--weights {self.weights!r}: use best or last"),
-            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
-             f"--device {self.device!r}: use auto, cpu, cuda or cuda:N"),
-            (self.fold is None or self.fold >= 1, f"--fold must be ≥ 1, got {self.fold}"),
-            (self.model_threads is None or self.model_threads >= 1,
-             f"--model-threads must be ≥ 1, got {self.model_threads}"),
-            (_threshold_ok(self.threshold),
-             f"--threshold {self.threshold!r}: pass auto or a number in (0, 1)"),
-            (self.format in FORMATS,
-             f"--format {self.format!r}: use one of {', '.join(FORMATS)}"),
-            (self.max_faces is None or self.max_faces >= 1,
-             f"--max-faces must be ≥ 1, got {self.max_faces}"),
-            (self.skip_frames >= 1, f"--skip-frames must be ≥ 1, got {self.skip_frames}"),
-        ])
-
-
-def _threshold_ok(value) -> bool:
-    if value == "auto":
-        return True
-    try:
-        return 0.0 < float(value) < 1.0
-    except (TypeError, ValueError):
-        return False
-
-
-def quiet_mediapipe() -> None:
-    """MediaPipe/TFLite print C++ INFO lines and a protobuf deprecation warning on first use;
-    keep them off a user's terminal (real errors still raise)."""
-    import warnings
-
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore", message=r".*SymbolDatabase\.GetPrototype.*")
-
-
-class _native_stderr_silenced:
-    """Point file descriptor 2 at /dev/null while MediaPipe starts: its C++ (TFLite, absl) writes
-    INFO lines there that no logging setting reaches. Python exceptions are unaffected."""
-
-    def __enter__(self):
-        try:
-            sys.stderr.flush()
-            self._saved = os.dup(2)
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 2)
-            os.close(null)
-        except OSError:  # no real fd 2 (embedded interpreters): leave it alone
-            self._saved = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
-        return False
+from hiva.predict.faces import FaceFinder
+from hiva.predict.settings import PredictConfig, check, detect_checks
+from hiva.predict.stream import iter_batches
+from hiva.predict.table import BOX_COLUMNS, class_columns, columns, in_format, prob_columns
 
 
 class Detector:
@@ -157,17 +57,13 @@ class Detector:
                  model_threads: int | None = None, max_faces: int | None = None):
         from hiva.predict.loader import load, model_input_transform
 
-        if batch_size < 1:
-            raise HivaError(f"batch_size must be ≥ 1, got {batch_size}")
-        if max_faces is not None and max_faces < 1:
-            raise HivaError(f"max_faces must be ≥ 1 (or None: every face), got {max_faces}")
-        self.max_faces = max_faces
+        check(detect_checks(False, batch_size=batch_size, max_faces=max_faces))
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
         self.batch_size = batch_size
         self.model_threads = model_threads  # torch threads during detect (None: torch's own)
         self.transform = model_input_transform(self.loaded)
-        self._aligner = None
+        self.finder = FaceFinder(self.loaded.align, max_faces)
         self.unreadable: list[tuple[str, str]] = []
         self.counts = {"rows": 0, "faces": 0}  # of the last ``detect``
 
@@ -214,47 +110,13 @@ class Detector:
                 f"align: {'on' if ld.align else 'off'} ({ld.align_source}); device {ld.device}")
 
     # ------------------------------------------------------------------ steps
-    def aligner(self, landmarks: bool = False):
-        """The face aligner; ``landmarks=True`` one that also runs the face mesh (it doubles the
-        cost per face, so prediction leaves it out)."""
-        if self._aligner is None or (landmarks and not self._aligner.landmarks):
-            quiet_mediapipe()
-            from hiva.data.align import FaceAligner
-
-            with _native_stderr_silenced():
-                aligner = FaceAligner(size=256, landmarks=landmarks)
-                probe = np.zeros((64, 64, 3), np.uint8)
-                aligner.detect(probe)  # TFLite logs on its first run
-                if landmarks:
-                    aligner.mesh(probe, (0, 0, 64, 64))
-            self._aligner = aligner
-        return self._aligner
-
     def prepare(self, rgb: np.ndarray, landmarks: bool = False):
-        """(face image the model sees before its transform, detection confidence); (None, 0.0)
-        when aligning and no face is found; confidence NaN without alignment. ``landmarks=True``
-        adds the aligner's face-mesh landmarks in the face image's pixels (None without
-        alignment or when the mesh found none)."""
-        if not self.align:
-            return (rgb, float("nan"), None) if landmarks else (rgb, float("nan"))
-        crop, info = self.aligner(landmarks)(rgb)
-        if crop is None:
-            return (None, 0.0, None) if landmarks else (None, 0.0)
-        if landmarks:
-            return crop, float(info["score"]), info.get("landmarks")
-        return crop, float(info["score"])
+        """One face of a frame as the model sees it: ``FaceFinder.prepare``."""
+        return self.finder.prepare(rgb, landmarks)
 
     def faces(self, rgb: np.ndarray, landmarks: bool = False) -> list[tuple]:
-        """Every face of a frame to score, largest first (at most ``max_faces``): (face image
-        before the model's transform, detection confidence, box x, y, w, h in the frame's
-        pixels); ``[]`` when aligning finds none. Without alignment the whole frame is one face
-        (confidence and box NaN). ``landmarks=True`` appends the face mesh's points in the face
-        image's pixels to each tuple (None without alignment or when the mesh missed)."""
-        if not self.align:
-            return [(rgb, float("nan"), NO_BOX) + ((None,) if landmarks else ())]
-        return [(crop, float(info["score"]), tuple(float(v) for v in info["box"]))
-                + ((info.get("landmarks"),) if landmarks else ())
-                for crop, info in self.aligner(landmarks).align_all(rgb, self.max_faces)]
+        """Every face of a frame to score, largest first: ``FaceFinder.faces``."""
+        return self.finder.faces(rgb, landmarks)
 
     def to_tensor(self, img: np.ndarray):
         from PIL import Image
@@ -288,119 +150,12 @@ class Detector:
         n = len(self.outputs)
         return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 
-    # ------------------------------------------------------------------ the pipeline
-    def _produce(self, sources, every: int, q: queue.Queue, stop: threading.Event) -> None:
-        """Background thread: decode → detect/align → tensors, in input order; one item per
-        frame with a list of (tensor, confidence, box), empty when no face was found."""
-        from hiva.predict.media import Unreadable, iter_frames
-
-        try:
-            for src in sources:
-                try:
-                    for fr in iter_frames(src, every):
-                        if stop.is_set():
-                            return
-                        faces = [(self.to_tensor(img), conf, box)
-                                 for img, conf, box in self.faces(fr.rgb)]
-                        q.put(("frame", (fr.source, fr.frame, fr.timestamp, faces)))
-                except Unreadable as e:
-                    q.put(("unreadable", (src.path, str(e))))
-        except BaseException as e:  # noqa: BLE001 — handed to the caller's thread to re-raise
-            q.put(("error", e))
-        finally:
-            q.put(("end", None))
-
+    # ------------------------------------------------------------------ the table
     def iter_batches(self, inputs, progress: bool = False, batch_size: int | None = None,
                      skip_frames: int = 1):
-        """Yield the table (hiva layout, typed) a batch of rows at a time, in input order: one
-        row per face, one per faceless frame. Unreadable files are appended to
-        ``self.unreadable`` as (path, reason)."""
-        import torch
-        from tqdm import tqdm
-
-        from hiva.predict.media import count_frames, expand_inputs
-
-        bs = self.batch_size if batch_size is None else batch_size
-        if bs < 1 or skip_frames < 1:
-            raise HivaError(f"batch_size and skip_frames must be ≥ 1, got {bs} and "
-                            f"{skip_frames}")
-        sources = expand_inputs(inputs)
-        total = None
-        if progress:
-            counts = [count_frames(s, skip_frames) for s in sources]
-            total = None if any(c is None for c in counts) else sum(counts)
-        bar = tqdm(total=total, unit="frame", desc="predict", disable=not progress,
-                   dynamic_ncols=True, file=sys.stderr)
-        q: queue.Queue = queue.Queue(maxsize=4 * bs)
-        stop = threading.Event()
-        # Torch keeps its threads by default: on an idle 2-core machine that is fastest (the
-        # decode/detect thread needs ~5 ms a frame). When other processes load the cores, torch's
-        # OpenMP threads spin waiting for a descheduled peer and a batch takes 5-20x longer;
-        # ``model_threads`` = cores - 1 avoids that (benchmarks/bench_predict.py measures both).
-        threads = torch.get_num_threads()
-        want = self.model_threads or threads
-        if self.loaded.device.type == "cpu" and want != threads:
-            torch.set_num_threads(want)
-        worker = threading.Thread(target=self._produce, args=(sources, skip_frames, q, stop),
-                                  daemon=True)
-        worker.start()
-        pcols, ccols = prob_columns(self.outputs), class_columns(self.outputs)
-        th = np.asarray(self.thresholds, dtype=np.float64)
-        pending: list[tuple] = []  # frames in order; their faces wait for the batch
-
-        def flush():
-            xs = [x for *_, faces in pending for x, _, _ in faces]
-            probs = None
-            if xs:
-                probs = np.round(self._probs(self.forward(torch.stack(xs))).astype(np.float64),
-                                 6)
-            rows, j = [], 0
-            for src, frame, ts, faces in pending:
-                base = {"input": src, "frame": frame, "timestamp": round(float(ts), 6)}
-                if not faces:
-                    rows.append({**base, "face_id": 0, "confidence": 0.0, "success": 0,
-                                 **dict(zip(BOX_COLUMNS, NO_BOX))})
-                for k, (_, conf, box) in enumerate(faces):
-                    p = probs[j]
-                    j += 1
-                    row = {**base, "face_id": k, "confidence": round(conf, 6), "success": 1,
-                           **dict(zip(BOX_COLUMNS, (round(v, 2) for v in box)))}
-                    row.update(zip(pcols, p.tolist()))
-                    row.update(zip(ccols, (p >= th).astype(int).tolist()))
-                    rows.append(row)
-            bar.update(len(pending))
-            pending.clear()
-            return self._typed(rows)
-
-        try:
-            n_faces = 0
-            while True:
-                kind, item = q.get()
-                if kind == "end":
-                    break
-                if kind == "error":
-                    raise item
-                if kind == "unreadable":
-                    self.unreadable.append(item)
-                    continue
-                pending.append(item)
-                n_faces += len(item[3])
-                # a full batch of faces, or a long run of frames without one (keeps output and
-                # the progress bar moving through faceless stretches)
-                if n_faces >= bs or len(pending) >= 8 * bs:
-                    yield flush()
-                    n_faces = 0
-            if pending:
-                yield flush()
-        finally:
-            torch.set_num_threads(threads)
-            stop.set()
-            while worker.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    q.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-            bar.close()
+        """The table (hiva layout, typed) a batch of rows at a time, in input order: one row per
+        face, one per faceless frame (``hiva.predict.stream``)."""
+        return iter_batches(self, inputs, progress, batch_size, skip_frames)
 
     def detect(self, inputs, progress: bool = False, *, batch_size: int | None = None,
                skip_frames: int = 1, save=None, format: str = "hiva"):
@@ -419,15 +174,12 @@ class Detector:
 
         from hiva.predict.table import TableWriter
 
-        if format not in FORMATS:
-            raise HivaError(f"format {format!r}: use one of {', '.join(FORMATS)}")
+        check(detect_checks(False, format=format, out=save))
         self.unreadable = []
         self.counts = {"rows": 0, "faces": 0}
         batches = self.iter_batches(inputs, progress, batch_size, skip_frames)
         empty = self._typed([])
         if save is not None:
-            if Path(save).suffix.lower() not in OUT_SUFFIXES:
-                raise HivaError(f"save={save}: end it in .csv or .parquet")
             with TableWriter(save, empty=in_format(empty, self.outputs, format)) as w:
                 for df in batches:
                     self._count(df)

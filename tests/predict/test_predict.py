@@ -207,7 +207,7 @@ def test_bad_input_is_one_line_error(args, needle, tiny_run, media, cli, tmp_pat
 ])
 def test_predict_config_names_each_bad_value(kw, needle):
     from hiva.errors import HivaError
-    from hiva.predict.detector import PredictConfig
+    from hiva.predict.settings import PredictConfig
 
     base = dict(inputs=("a.png",), checkpoint="run", out="x.csv")
     with pytest.raises(HivaError) as e:

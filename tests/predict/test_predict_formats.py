@@ -196,6 +196,24 @@ def test_bad_arrays_are_one_line(det, bad, needle):
         det.detect(bad)
 
 
+def test_python_settings_are_named_as_arguments(det, tiny_run, tmp_path):
+    """The CLI's rules (``hiva.predict.settings``), named as Detector's arguments."""
+    import hiva
+
+    frame = np.zeros((32, 32, 3), np.uint8)
+    for kw, needle in [(dict(batch_size=0), "batch_size must be ≥ 1, got 0"),
+                       (dict(max_faces=0), "max_faces must be ≥ 1")]:
+        with pytest.raises(HivaError, match=needle):
+            hiva.Detector(tiny_run, **kw)
+    with pytest.raises(HivaError, match="format 'csv': use one of hiva, openface, feat"):
+        det.detect(frame, format="csv")
+    with pytest.raises(HivaError, match=r"save=.*x\.txt: end it in \.csv or \.parquet"):
+        det.detect(frame, save=tmp_path / "x.txt")
+    with pytest.raises(HivaError, match="skip_frames must be ≥ 1, got 0"):
+        det.detect(frame, skip_frames=0)
+    assert not (tmp_path / "x.txt").exists()
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--format", "csv"], "--format 'csv': use one of hiva, openface, feat"),
     (["--max-faces", "0"], "--max-faces must be ≥ 1"),
