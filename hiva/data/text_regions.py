@@ -1,6 +1,6 @@
 """AU regions read from the descriptions: where the text says an AU shows on the face.
 
-The movement reader of ``hiva.pipeline.facts`` turns each clause of a description into (face part,
+The movement reader (``hiva.movements``) turns each clause of a description into (face part,
 direction) movements. Each face part it knows has a place on the face (``PART_DISCS``: discs
 around the same landmark anchors as ``hiva.facs.REGIONS``, in eye distances); an AU's *text
 region* is the union of the places of the parts its descriptions move most often: every part
@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections import Counter
 
 from hiva.facs import RegionDisc, parse_regions
+from hiva.movements import movements
 
-# Where each face part of hiva.pipeline.facts is: "<part>: <anchor> <out>,<down> r<radius>; …"
+# Where each face part of hiva.movements is: "<part>: <anchor> <out>,<down> r<radius>; …"
 # (the grammar of hiva.facs's region table; a bare anchor name means both sides).
 _PART_TABLE = {
     "inner brow": "brow_inner 0,-0.3 r0.35",
@@ -46,8 +47,6 @@ PART_DISCS: dict[str, tuple[RegionDisc, ...]] = {
 
 def part_shares(texts) -> dict[str, float]:
     """{face part: the share of ``texts`` that move it}, most frequent first."""
-    from hiva.pipeline.facts import movements
-
     texts = list(texts)
     counts: Counter = Counter()
     for t in texts:

@@ -14,7 +14,7 @@ description says:
   page's "Seen from the outside"), all read from the built-in templates;
 - ``repeated_clause``: two clauses of one description that are the same under small edits;
 - ``contradicts_facts`` / ``describes_other_au``: a clause that moves a face part against the
-  AU's FACS facts, or moves a part the facts never touch (``hiva.pipeline.facts``).
+  AU's FACS facts, or moves a part the facts never touch (``hiva.pipeline.factcheck``).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
             return "unknown_words"
         if template_residue(text):
             return "template_residue"
-        from hiva.pipeline.facts import check_facts
+        from hiva.pipeline.factcheck import check_facts
 
         return check_facts(text, au).reason
     return None
@@ -238,10 +238,10 @@ def _speller():
 def facs_vocabulary() -> frozenset[str]:
     """Every word of the FACS table (names, muscles, regions, cues) and of the movement reader's
     part names: words a description may use that a general dictionary may lack."""
-    from hiva.pipeline.facts import _PARTS
+    from hiva.movements import PARTS
 
     text = " ".join(a.fact_text for a in AUS.values())
-    text += " " + " ".join(re.sub(r"[^A-Za-z ]", " ", rx) for _, rx in _PARTS)
+    text += " " + " ".join(re.sub(r"[^A-Za-z ]", " ", rx) for _, rx in PARTS)
     return frozenset(w.lower() for w in _WORD.findall(text))
 
 
@@ -316,7 +316,7 @@ ROW_CHECKS = ("unknown_words", "template_residue", "repeated_clause", "facts")
 def each_check(text: str, au: int, cfg: FilterConfig | None = None) -> dict[str, str | None]:
     """What each of ``ROW_CHECKS`` finds in ``text`` (None: passes): the unknown words, the
     residue, "repeated", or the facts reason with the movement ("describes_other_au: jaw down")."""
-    from hiva.pipeline.facts import check_facts
+    from hiva.pipeline.factcheck import check_facts
 
     cfg = cfg or FilterConfig()
     fc = check_facts(text, au)

@@ -1,4 +1,4 @@
-"""The description checks that read what a row says (hiva.pipeline.facts, the fact_checks of
+"""The description checks that read what a row says (hiva.pipeline.factcheck, the fact_checks of
 hiva.pipeline.filters): hand-written right rows pass, each kind of error drops with its reason,
 and an AU added to the FACS table is covered with no code change."""
 
@@ -8,8 +8,10 @@ import dataclasses
 
 import pytest
 
+from hiva import movements as mv
 from hiva.facs import AUS
-from hiva.pipeline import facts, filters
+from hiva.pipeline import factcheck as facts
+from hiva.pipeline import filters
 from hiva.pipeline.filters import FilterConfig, check
 
 CFG = FilterConfig()
@@ -93,18 +95,18 @@ def test_other_au_named_and_checks_can_be_off():
 
 
 def test_movements_read_clauses():
-    got = facts.movements("The lip corners are pulled up and outward; the eyes do not narrow.")
+    got = mv.movements("The lip corners are pulled up and outward; the eyes do not narrow.")
     assert [(m.part, m.direction) for m in got] == [("lip corner", "up"), ("lip corner", "out")]
     # "the eye opening" is a part, and a muscle's name is no movement
-    assert facts.movements("the eye opening narrows") == [facts.Movement("eye", "in")]
-    assert facts.movements("the depressor supercilii acts") == []
+    assert mv.movements("the eye opening narrows") == [mv.Movement("eye", "in")]
+    assert mv.movements("the depressor supercilii acts") == []
 
 
 @pytest.fixture
 def clear_caches():
     def clear():
         facts.au_facts.cache_clear()
-        facts._muscle_re.cache_clear()
+        mv._muscle_re.cache_clear()
         filters.facs_vocabulary.cache_clear()
         filters._FACT_WORDS.clear()
         filters._NAME_PATTERNS.clear()
@@ -126,7 +128,7 @@ def test_a_new_au_is_checked_without_code_changes(monkeypatch, clear_caches):
     monkeypatch.setattr(facs, "AUS", table)
     monkeypatch.setattr(facts, "AUS", table, raising=False)
     monkeypatch.setattr(filters, "AUS", table)
-    assert facts.au_facts(29).moves >= {facts.Movement("jaw", "forward")}
+    assert facts.au_facts(29).moves >= {mv.Movement("jaw", "forward")}
     ok = "The jaw is pushed forward so the lower teeth move in front of the upper teeth."
     assert check(ok, 29, CFG) is None
     assert check("The jaw is pushed forward and then pulled back toward the throat.", 29,

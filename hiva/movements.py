@@ -1,35 +1,23 @@
-"""Does a description say what its AU's FACS facts say? Clause-level movement checks.
+"""The movement reader: what a sentence about a face says moves, as (face part, direction).
 
-A *movement* is (face part, direction): "the inner ends of the eyebrows are pulled upward" is
-(inner brow, up). The same reader turns every AU's facts in ``hiva.facs`` (its name, e.g. "Inner
-Brow Raiser", and its appearance cues) into that AU's movements, and every clause of a
-description into the movements it claims. An AU added to the FACS table is covered with no code
-change: only the English vocabulary of parts and directions lives here.
-
-A description's movement is judged against its own AU's facts:
-
-- *supported*: the facts move the same part (or a part it contains, or that contains it: "the
-  lips" and "the lip corners") the same way;
-- ``contradicts_facts``: the facts move that part the opposite way (up/down, in/out,
-  forward/back) and never this way ("the brows are pulled downward" for AU1);
-- ``describes_other_au``: the facts neither move nor mention that part at all ("the jaw drops" for
-  AU2, "the upper lip is pulled down" for AU12, "the lip corners are pulled down" for AU6): the
-  clause describes another action. ``other_aus`` names the AUs whose facts it matches.
-
-Anything else (a part the facts mention without a direction, a direction the facts do not
-oppose) passes: the check is meant to drop clear errors, not paraphrases. Clauses with a negation
-("without cheek lift", "not raised") claim no movement.
+"the inner ends of the eyebrows are pulled upward" is (inner brow, up); "the lip corners are
+pulled up and outward" is (lip corner, up), (lip corner, out). Only the English vocabulary of
+face parts and directions lives here, so any text is read the same way: every AU's FACS facts and
+a description's clauses (``hiva.pipeline.factcheck`` judges one against the other) and the face
+parts a corpus names for each AU (``hiva.data.text_regions``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
+
+from hiva.facs import AUS, muscle_keys
 
 # Face parts: canonical name → regular expression (longest, most specific first when matching).
 # A part's parent (``_PARENT``) contains it: a movement of one relates to the other.
-_PARTS: tuple[tuple[str, str], ...] = (
+PARTS: tuple[tuple[str, str], ...] = (
     ("inner brow", r"inner (?:ends? |parts? |corners? )?(?:of (?:the |their )?)?(?:eye)?brows?"),
     ("outer brow", r"(?:outer|lateral) (?:ends? |parts? |corners? )?(?:of (?:the |their )?)?"
                    r"(?:eye)?brows?"),
@@ -74,7 +62,7 @@ OPPOSITE = {"up": "down", "down": "up", "in": "out", "out": "in", "forward": "ba
 _NEGATION = re.compile(r"\b(?:not|no|never|without|neither|nor)\b|n't\b", re.I)
 _CLAUSE = re.compile(r"[;,.:!?]|\b(?:and|but|while|whereas|as)\b", re.I)
 _PART_RE = re.compile(r"\b(?:" + "|".join(f"(?P<p{i}>{rx})" for i, (_, rx) in
-                                           enumerate(_PARTS)) + r")\b", re.I)
+                                           enumerate(PARTS)) + r")\b", re.I)
 _DIR_RE = re.compile(r"\b(?:" + "|".join(f"(?P<d{i}>{rx})" for i, (_, rx) in
                                           enumerate(_DIRECTIONS)) + r")\b", re.I)
 
@@ -85,11 +73,11 @@ class Movement:
     direction: str
 
 
-def _parts_in(text: str) -> list[tuple[int, int, str]]:
+def parts_in(text: str) -> list[tuple[int, int, str]]:
     """(start, end, part) of each part named in ``text``."""
     out = []
     for m in _PART_RE.finditer(text):
-        out.append((m.start(), m.end(), _PARTS[int(m.lastgroup[1:])][0]))
+        out.append((m.start(), m.end(), PARTS[int(m.lastgroup[1:])][0]))
     return out
 
 
@@ -107,8 +95,6 @@ def _directions_in(text: str, parts) -> list[tuple[int, str]]:
 @lru_cache(maxsize=1)
 def _muscle_re() -> re.Pattern:
     """The FACS table's muscle names ("depressor anguli oris" is not a movement down)."""
-    from hiva.facs import AUS, muscle_keys
-
     names = {k.strip() for a in AUS.values() for mu in a.muscles for k in muscle_keys(mu)}
     keys = sorted((n for n in names if n), key=len, reverse=True)
     return re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keys) + r")\b", re.I)
@@ -128,7 +114,7 @@ def movements(text: str) -> list[Movement]:
             if _NEGATION.search(clause):
                 subject = None
                 continue
-            parts = _parts_in(clause)
+            parts = parts_in(clause)
             for pos, d in _directions_in(clause, parts):
                 before = [p for q, _, p in parts if q < pos]
                 after = [p for q, _, p in parts if q > pos]
@@ -141,57 +127,5 @@ def movements(text: str) -> list[Movement]:
     return list(dict.fromkeys(found))
 
 
-def _related(a: str, b: str) -> bool:
+def related(a: str, b: str) -> bool:
     return a == b or _PARENT.get(a) == b or _PARENT.get(b) == a
-
-
-@dataclass(frozen=True)
-class AUFacts:
-    moves: frozenset[Movement]
-    parts: frozenset[str]  # every part the facts name, moved or not
-
-
-@cache
-def au_facts(au: int) -> AUFacts:
-    """AU ``au``'s movements and named parts, read from its FACS name and appearance cues."""
-    from hiva.facs import AUS
-
-    a = AUS[au]
-    texts = [a.name, *a.appearance]
-    moves = {m for t in texts for m in movements(t)}
-    parts = {p for t in [*texts, a.region] for _, _, p in _parts_in(t)} | {m.part for m in moves}
-    return AUFacts(frozenset(moves), frozenset(parts))
-
-
-def judge_movement(m: Movement, facts: AUFacts) -> str | None:
-    """None when the facts allow ``m``; else ``contradicts_facts`` or ``describes_other_au``."""
-    rel = [f for f in facts.moves if _related(f.part, m.part)]
-    if any(f.direction == m.direction for f in rel):
-        return None
-    if any(f.direction == OPPOSITE[m.direction] for f in rel):
-        return "contradicts_facts"
-    if not any(_related(p, m.part) for p in facts.parts):
-        return "describes_other_au"
-    return None
-
-
-@dataclass(frozen=True)
-class FactCheck:
-    reason: str | None  # None: consistent
-    clause: str = ""  # the movement that failed, as "part direction"
-    other_aus: tuple[int, ...] = ()  # AUs whose facts have that movement
-
-
-def check_facts(text: str, au: int) -> FactCheck:
-    """The first movement of ``text`` that its AU's facts do not allow, with the reason."""
-    from hiva.facs import AUS
-
-    facts = au_facts(au)
-    for m in movements(text):
-        why = judge_movement(m, facts)
-        if why:
-            others = tuple(n for n in AUS if n != au and any(
-                f.direction == m.direction and _related(f.part, m.part)
-                for f in au_facts(n).moves))
-            return FactCheck(why, f"{m.part} {m.direction}", others)
-    return FactCheck(None)
