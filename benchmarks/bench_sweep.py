@@ -55,7 +55,8 @@ def direct_round(runs, folder: Path, hiva: list[str], env: dict) -> float:
 def bookkeeping(runs) -> float:
     """Seconds the sweep spends per run besides the train subprocess: state check, resolved
     config file, lock, log header (in-process, no training)."""
-    from hiva.train.launch import _lock, run_state, write_run_config
+    from hiva.train.executor import _lock, write_run_config
+    from hiva.train.launch import run_state
 
     t = time.perf_counter()
     for r in runs:

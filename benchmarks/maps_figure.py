@@ -39,10 +39,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
     import torch.nn.functional as F
 
-    from hiva.data.regions import localisation, region_mask
     from hiva.predict.detector import Detector
     from hiva.predict.explain import _manifest_landmarks, _overlay, face_regions
     from hiva.predict.media import read_image
+    from hiva.regions import localisation, region_mask
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path)

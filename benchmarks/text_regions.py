@@ -1,5 +1,5 @@
 """Where the descriptions say each AU shows, against the FACS table: the text region alone as a
-map (``hiva.data.text_regions``: the face parts its descriptions move), scored against the AU's
+map (``hiva.text_regions``: the face parts its descriptions move), scored against the AU's
 FACS region on the average neutral face of a set, at the model's map resolution. This is what
 ``map_prior_source: corpus`` can tell a model about an AU it has no label for.
 
@@ -33,10 +33,10 @@ def main() -> None:
 
     from hiva.data.dataset import AUDataset
     from hiva.data.manifest import read_manifest
-    from hiva.data.regions import disc_fractions, localisation
-    from hiva.data.text_regions import part_shares, text_parts, text_regions
     from hiva.data.transforms import eval_transform
     from hiva.facs import AUS, parse_aus
+    from hiva.regions import disc_fractions, localisation
+    from hiva.text_regions import part_shares, text_parts, text_regions
     from hiva.textbank import load_text_bank
     from hiva.textbank.controls import deranged
     from hiva.train.fold_setup import mean_regions

@@ -257,7 +257,7 @@ AUS: dict[int, ActionUnit] = _parse_table(_TABLE)
 # Where each AU shows on the face, as discs around face landmarks (after the AU centres of
 # EAC-Net/JAA-Net, in our own words and numbers), read into ``REGIONS``:
 #   <number>: <anchor> <out>,<down> r<radius>; <anchor> ...
-# An anchor is a point every landmark scheme names (``hiva.data.regions.ANCHORS``); a bare name
+# An anchor is a point every landmark scheme names (``ANCHORS``); a bare name
 # like ``brow_inner`` means both sides (``brow_inner_r`` and ``brow_inner_l``). Offsets and radii
 # are in units of the distance between the eye centres; ``out`` points away from the face's
 # midline, ``down`` from the brows toward the chin. An AU missing here has no region.
@@ -296,17 +296,25 @@ _REGION_TABLE = """
 """
 
 
+# The points a region may be anchored on; ``_r``/``_l`` are the subject's right and left.
+ANCHORS: tuple[str, ...] = (
+    "eye_r", "eye_l", "eye_upper_r", "eye_upper_l", "eye_lower_r", "eye_lower_l",
+    "eye_outer_r", "eye_outer_l",
+    "brow_inner_r", "brow_inner_l", "brow_mid_r", "brow_mid_l", "brow_outer_r", "brow_outer_l",
+    "nose_root", "nose_tip", "nose_wing_r", "nose_wing_l",
+    "mouth_corner_r", "mouth_corner_l", "lip_upper", "lip_lower", "mouth", "chin",
+)
+
+
 @dataclass(frozen=True)
 class RegionDisc:
-    anchor: str  # a landmark name, ``hiva.data.regions.ANCHORS`` (``_r``/``_l`` spelt out)
+    anchor: str  # a landmark name, ``ANCHORS`` (``_r``/``_l`` spelt out)
     out: float  # offset away from the midline, in eye distances
     down: float  # offset toward the chin, in eye distances
     radius: float  # in eye distances
 
 
 def parse_regions(text: str) -> dict[int, tuple[RegionDisc, ...]]:
-    from hiva.data.regions import ANCHORS
-
     out: dict[int, tuple[RegionDisc, ...]] = {}
     for line in text.strip().splitlines():
         num, _, rest = line.partition(":")

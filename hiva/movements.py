@@ -3,8 +3,8 @@
 "the inner ends of the eyebrows are pulled upward" is (inner brow, up); "the lip corners are
 pulled up and outward" is (lip corner, up), (lip corner, out). Only the English vocabulary of
 face parts and directions lives here, so any text is read the same way: every AU's FACS facts and
-a description's clauses (``hiva.pipeline.factcheck`` judges one against the other) and the face
-parts a corpus names for each AU (``hiva.data.text_regions``).
+a description's clauses (``hiva.corpora.factcheck`` judges one against the other) and the face
+parts a corpus names for each AU (``hiva.text_regions``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ SEARCH_COLUMNS = ("score", "au", "text", "template", "llm")
 def corpus_of_text_bank(bank_dir: str | Path) -> str | None:
     """The corpus folder the text bank at ``bank_dir`` was embedded from (the ``corpus`` its
     ``manifest.json`` records, as ``hiva embed`` was given it; a relative one found as
-    ``hiva.predict.loader.run_path`` finds a run's bank), when that is a folder that exists; else
+    ``hiva.runs.run_path`` finds a run's bank), when that is a folder that exists; else
     None (no bundle, a names-only bank, a Hub id, a folder since moved)."""
     from hiva.textbank.bundle import MANIFEST
 
@@ -47,7 +47,7 @@ def corpus_of_text_bank(bank_dir: str | Path) -> str | None:
         return None
     if not isinstance(corpus, str) or not corpus.strip() or corpus == "names-only":
         return None
-    from hiva.predict.loader import run_path
+    from hiva.runs import run_path
 
     # a relative corpus is relative to where `hiva embed` ran (the bank less its relative out)
     p = run_path(corpus, out if isinstance(out, str) else None, d)

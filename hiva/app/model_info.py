@@ -22,7 +22,7 @@ class ModelView:
     """``loaded``: a ``hiva.predict.loader.Loaded`` (``DetectView.det.loaded``)."""
 
     def __init__(self, loaded):
-        from hiva.predict.loader import fold_metrics, is_export
+        from hiva.runs import fold_metrics, is_export
 
         self.ld = loaded
         self.export = is_export(loaded.source)

@@ -2,7 +2,7 @@
 
 Reads a corpus (any spec ``load_corpus`` takes) and, for a local folder, its manifest; returns a
 JSON-able dict and optionally writes a PNG. Per AU, the share of rows that pass each of the row
-checks of ``hiva.pipeline.filters`` (unknown words, template residue, repeated clauses, the
+checks of ``hiva.corpora.filters`` (unknown words, template residue, repeated clauses, the
 movements against the FACS facts), run on each row on its own, so a corpus made before a check
 existed, or by another tool, is measured the same way; with a judge pass (``judge_score``), how
 often the judge and the fact checks agree. Two more quality figures:
@@ -159,7 +159,7 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
         emb = np.asarray(encoder.encode(texts))
         ident, ident_per = identifiability(emb, aus)
 
-    from hiva.pipeline.filters import ROW_CHECKS, each_check
+    from hiva.corpora.filters import ROW_CHECKS, each_check
 
     found = [each_check(t, int(a)) for t, a in zip(texts, aus)]
     passed = {c: np.array([f[c] is None for f in found], dtype=bool) for c in ROW_CHECKS}

@@ -2,7 +2,7 @@
 mediapipe 0.10.14 wheel, Apache-2.0), pick the largest, and warp it with a similarity transform
 that puts the eyes at canonical positions; crops are cached as ``OUT/<relative path>.jpg``.
 MediaPipe's face mesh (in the same wheel) gives the face's 478 landmarks, carried into the crop
-by the same transform (the ``mediapipe-478`` scheme of ``hiva.data.regions``).
+by the same transform (the ``mediapipe-478`` scheme of ``hiva.regions``).
 
 Reads a manifest; writes aligned crops, ``OUT/manifest.parquet`` (paths → crops, a ``landmarks``
 column: x0, y0, x1, y1, ... in crop pixels, NaN where the mesh missed the face) and
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from hiva.config import check_config
-from hiva.data.regions import SCHEME_POINTS
 from hiva.errors import HivaError
+from hiva.regions import SCHEME_POINTS
 
 # Canonical eye centres as fractions of the crop side (the subject's right eye is on the left).
 EYE_LEFT = (0.34, 0.40)

@@ -38,7 +38,7 @@ class AUDataset:
     A ``landmarks_neutral`` column (the same face with no AU, as ``hiva data synth`` renders
     it) gives ``prior_regions`` the same way: the AU-independent regions a region prior may
     read in training. ``region_table``/``prior_table``: the {au: discs} table each is drawn
-    from (None: ``hiva.facs.REGIONS``; ``hiva.data.text_regions`` reads one from text)."""
+    from (None: ``hiva.facs.REGIONS``; ``hiva.text_regions`` reads one from text)."""
 
     def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None,
                  scheme: str | None = None, region_table: dict | None = None,
@@ -49,7 +49,7 @@ class AUDataset:
         self.scheme = scheme or (df.attrs.get("hiva") or {}).get("landmark_scheme")
         self.landmarks = None
         if self.scheme is not None and "landmarks" in df.columns:
-            from hiva.data.regions import SCHEMES
+            from hiva.regions import SCHEMES
 
             if self.scheme not in SCHEMES:
                 raise HivaError(f"unknown landmark_scheme {self.scheme!r} in the manifest; "
@@ -116,7 +116,7 @@ class AUDataset:
             "index": i,
         }
         if self.landmarks is not None:
-            from hiva.data.regions import au_discs
+            from hiva.regions import au_discs
 
             tables = (self.region_table, self.prior_table)
             for j, key in enumerate(("regions", "prior_regions")[:len(inputs) - 1]):
@@ -130,7 +130,7 @@ class AUDataset:
         ``KeyPoints`` on an image of ``size`` (w, h), for the transforms."""
         from torchvision import tv_tensors
 
-        from hiva.data.regions import SCHEME_POINTS
+        from hiva.regions import SCHEME_POINTS
 
         k = SCHEME_POINTS[self.scheme]
         pts = np.full((k, 2), np.nan, np.float32)

@@ -12,7 +12,7 @@ another's (the benchmark's sets: a detector of one AU cannot stand in for anothe
 
 Writes ``OUT/images/<subject>/<frame>.jpg``, ``OUT/manifest.parquet`` (labels + ``_intensity``
 columns on the FACS 0-5 scale; occurrence = intensity >= 1; ``landmarks``: the exact anchor points
-of each drawn face, scheme ``hiva-synth``, from which ``hiva.data.regions`` builds every AU's
+of each drawn face, scheme ``hiva-synth``, from which ``hiva.regions`` builds every AU's
 region; ``landmarks_neutral``: the same anchors of the same identity at the same pose with no AU,
 which do not move with the labels: what a region prior may read), ``OUT/README.md`` and
 ``OUT/config.yaml``. Finished subjects are kept in ``OUT/parts/`` so a killed run resumes.

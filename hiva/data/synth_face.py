@@ -113,7 +113,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
     scale, shift x, shift y, yaw). With ``rng`` the photometric degradations are applied.
 
     ``landmarks=True`` returns ``(image, points)``: the exact positions, as drawn, of the anchors
-    of ``hiva.data.regions.ANCHORS`` in this face (len(ANCHORS)×2, pixels with pixel i spanning
+    of ``hiva.regions.ANCHORS`` in this face (len(ANCHORS)×2, pixels with pixel i spanning
     [i, i+1]; the ``hiva-synth`` landmark scheme)."""
     import cv2
 
@@ -308,7 +308,7 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
                 _mix(skin, line_c, a[17]), 0.012)
 
     if landmarks:
-        from hiva.data.regions import ANCHORS
+        from hiva.regions import ANCHORS
 
         marks = cv.xy([pts[a] for a in ANCHORS]) + 0.5
         marks[ANCHORS.index("chin")] = cv.xy([pts["chin"]], feature=False)[0] + 0.5

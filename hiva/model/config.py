@@ -51,7 +51,7 @@ HEADS = ("match", "linear", "both")
 # prior) loss term of weight map_prior_weight), both.
 MAP_PRIORS = ("none", "bias", "kl", "both")
 # Where the prior's AU regions come from: facs (the FACS table, hiva.facs.REGIONS), corpus (the
-# face parts the AU's descriptions in the text bank move, hiva.data.text_regions), shuffled (the
+# face parts the AU's descriptions in the text bank move, hiva.text_regions), shuffled (the
 # same corpus regions deranged across AUs with text_seed: the wrong AU's parts).
 MAP_PRIOR_SOURCES = ("facs", "corpus", "shuffled")
 FEATURE_STRIDES = (16, 32)
@@ -60,7 +60,7 @@ LOSSES = ("asl", "bce")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """HiVA's architecture. Defaults follow shared/design/hiva-model.md.
+    """HiVA's architecture. Every field, its default and what it switches: docs/model.md.
 
     ``backbone``: a timm name of ``BACKBONES`` (or an alias), or ``clip:HUB_ID_OR_FOLDER`` for a
     CLIP image tower through transformers (``hiva.model.clip``).

@@ -2,7 +2,7 @@
 
 Paper's parts (Li et al., arXiv 2602.14425, abstract): language priors from LLM descriptions, an
 AU-aware dynamic graph, DDCA, CDCA, the DDCA→CDCA hierarchy, activation maps. Everything concrete
-below (layer shapes, pooling, top-k graph, heads) is our reading in shared/design/hiva-model.md.
+below (layer shapes, pooling, top-k graph, heads) is our reading, written up in docs/model.md.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hiva.data.regions import disc_fractions, max_discs, region_prior
 from hiva.errors import HivaError
 from hiva.model.attention import CDCA, DDCA
 from hiva.model.backbone import make_backbone
 from hiva.model.config import ModelConfig
 from hiva.model.graph import AUQueryPooling, DynamicGraph
 from hiva.model.language import TextProjector
+from hiva.regions import disc_fractions, max_discs, region_prior
 
 
 @dataclass
@@ -129,7 +129,7 @@ class AUNet(nn.Module):
 
 
 class HiVA(AUNet):
-    """See shared/design/hiva-model.md. Submodules (the parts of ``param_counts``): backbone,
+    """The design: docs/model.md. Submodules (the parts of ``param_counts``): backbone,
     proj, pool, graph, text, ddca, cdca, heads; a disabled switch leaves its part out entirely.
     ``learned_text`` (N×K×D_t) exists only in ``text_mode learned``; apart from it and the heads'
     per-AU biases (and the free weights of the linear/both heads) no parameter is per-AU."""
@@ -161,7 +161,7 @@ class HiVA(AUNet):
             # predict alike, so it is saved with the weights; a KL prior only shapes training.
             c = max_discs(cfg.aus)
             if cfg.map_prior_source != "facs":  # regions read from text: their own disc count
-                from hiva.data.text_regions import max_text_discs
+                from hiva.text_regions import max_text_discs
 
                 c = max(c, max_text_discs())
             self.register_buffer("region_template", torch.full((n, c, 3), float("nan")),

@@ -29,7 +29,7 @@ class HiVALoss:
     bce: −w_i·[y·log p + (1−y)·log(1−p)]. Both averaged over entries whose mask is True.
     align: per-AU contrast of frames against the pure text prototypes (``alignment``).
     map_kl (map_prior kl/both): KL(map ‖ region prior), the mean of the DDCA and pooling maps'
-    terms, over frames and AUs with a region (``hiva.data.regions.map_kl``).
+    terms, over frames and AUs with a region (``hiva.regions.map_kl``).
     """
 
     def __init__(self, cfg: ModelConfig, au_weights: torch.Tensor | None = None):
@@ -89,7 +89,7 @@ class HiVALoss:
             got.append(("align", self.alignment(out.visual, out.prototypes, targets, mask),
                         self.cfg.align_weight))
         if self.cfg.map_prior in ("kl", "both") and out.prior_frac is not None:
-            from hiva.data.regions import map_kl
+            from hiva.regions import map_kl
 
             kl = map_kl(out.activation_maps, out.prior_frac, self.cfg.map_prior_floor)
             if out.pooling_maps is not out.activation_maps:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from hiva.config import check_config
 from hiva.corpora.dedup import DedupConfig, dedup_rules
+from hiva.corpora.filters import FilterConfig
 from hiva.facs import AU_SETS, parse_aus
 from hiva.pipeline.backends.base import BACKENDS
-from hiva.pipeline.filters import FilterConfig
 from hiva.runtime import DTYPES
 
 PROMPT_STYLES = ("auto", "chat", "completion")

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from hiva.corpora.dedup import NearDupIndex
+from hiva.corpora.filters import check, parse_reply, tidy
 from hiva.corpora.schema import CORPUS_SCHEMA, SCHEMA_VERSION, STAGING, text_hash
 from hiva.facs import AUS
 from hiva.pipeline.backends.base import Generator, SamplingConfig
-from hiva.pipeline.filters import check, parse_reply, tidy
 from hiva.pipeline.generate_config import GenerateConfig
 from hiva.pipeline.prompt_plan import (
     PromptSpec,

@@ -125,7 +125,7 @@ class Detector:
 
     def forward(self, x, regions=None):
         """HiVAOutput for a batch B×3×S×S of transformed images; ``regions`` (B×N×C×3 AU
-        region discs in the transformed images' pixels, ``hiva.data.regions``) or None."""
+        region discs in the transformed images' pixels, ``hiva.regions``) or None."""
         from contextlib import nullcontext
 
         import torch

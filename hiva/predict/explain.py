@@ -20,7 +20,7 @@ with ``learned`` or ``random`` there are no texts, and a model without DDCA draw
 Each map is scaled to its own maximum for display (maps are distributions over patches, so a
 diffuse map looks as bright as a peaked one; the title gives the peak share of attention).
 
-AU regions (``hiva.data.regions``): with the face's landmarks — the aligner's face mesh, or the
+AU regions (``hiva.regions``): with the face's landmarks — the aligner's face mesh, or the
 row of ``--manifest`` whose path is the image (a synthetic set's exact landmarks) — each AU's
 region is outlined in white and its map is scored against it (energy in the region, with its
 chance level, and whether the peak cell hits it; in the title and ``explain.json``). A model
@@ -89,7 +89,7 @@ def face_regions(det, face: np.ndarray, points, scheme: str):
     from PIL import Image
     from torchvision import tv_tensors
 
-    from hiva.data.regions import au_discs
+    from hiva.regions import au_discs
 
     kp = tv_tensors.KeyPoints(np.asarray(points, np.float32), canvas_size=face.shape[:2])
     _, moved = det.transform(Image.fromarray(np.ascontiguousarray(face)), kp)
@@ -292,7 +292,7 @@ def _outlines(model, regions, o, size):
     the face's own regions, else a prior model's average face (dashed, unscored)."""
     import torch
 
-    from hiva.data.regions import localisation, region_mask
+    from hiva.regions import localisation, region_mask
 
     n = o.probs.shape[1]
     discs, dashed, scores = None, False, None

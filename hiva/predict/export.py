@@ -277,7 +277,8 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
     from hiva import __version__
     from hiva.config import config_dict
     from hiva.facs import AUS, au_column
-    from hiva.predict.loader import EXPORT_FORMAT, EXPORT_VERSION, fold_metrics, is_export, load
+    from hiva.predict.loader import load
+    from hiva.runs import EXPORT_FORMAT, EXPORT_VERSION, fold_metrics, is_export
 
     run_dir, to = Path(run_dir), Path(to)
     if push is not None and "/" not in push:

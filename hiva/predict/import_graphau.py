@@ -198,7 +198,7 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
     from hiva.facs import AUS
     from hiva.model.factory import build_model, save_weights
     from hiva.predict.export import LICENCE_FILE
-    from hiva.predict.loader import EXPORT_FORMAT, EXPORT_VERSION, is_export
+    from hiva.runs import EXPORT_FORMAT, EXPORT_VERSION, is_export
     from hiva.runtime import require_dir_path, writable_dir
     from hiva.train.config import TrainConfig
 

@@ -57,7 +57,7 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
     from hiva.model.text import sample_text
-    from hiva.predict.loader import resolve_checkpoint, run_path
+    from hiva.runs import resolve_checkpoint, run_path
 
     run_dir = resolve_checkpoint(run_dir)  # a Hub id: the export's snapshot in the Hub cache
     # An export folder (`hiva export`, `hiva import-checkpoint`): one set of weights, scored on

@@ -139,7 +139,7 @@ def view_regions(ds, infos: list, views: list[list[ViewTransform]], n_views: int
     i's image or None (unread: NaN), ``views[i]`` = its ``ViewTransform`` per view."""
     import torch
 
-    from hiva.data.regions import au_discs
+    from hiva.regions import au_discs
 
     if ds.landmarks is None:
         return None, None

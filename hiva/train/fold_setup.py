@@ -35,7 +35,7 @@ def model_config_for(cfg: TrainConfig, aus, text: Text):
 def prior_table(cfg: TrainConfig, aus) -> dict | None:
     """The {au: discs} table the region prior is placed from: None for ``map_prior_source``
     facs (``hiva.facs.REGIONS``); for corpus the face parts each AU's descriptions in
-    ``cfg.text_bank`` move (``hiva.data.text_regions``); for shuffled those regions deranged
+    ``cfg.text_bank`` move (``hiva.text_regions``); for shuffled those regions deranged
     across AUs (``model.text_seed``, as text_mode shuffled deranges the descriptions)."""
     mc = cfg.model
     if mc.map_prior == "none" or mc.map_prior_source == "facs":
@@ -44,7 +44,7 @@ def prior_table(cfg: TrainConfig, aus) -> dict | None:
         raise HivaError(f"model.map_prior_source {mc.map_prior_source} reads the regions from "
                         "the descriptions: pass --text-bank EMBED_DIR (from `hiva embed`), or "
                         "set map_prior_source facs")
-    from hiva.data.text_regions import text_regions
+    from hiva.text_regions import text_regions
     from hiva.textbank import load_text_bank
     from hiva.textbank.controls import deranged
 

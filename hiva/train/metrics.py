@@ -162,7 +162,7 @@ def format_table(columns: dict[str, dict], aus, title: str = "") -> str:
 def localisation_scores(loc: dict, targets, mask, aus) -> dict:
     """Per AU, over the frames where it is labelled present and has a region: the mean energy in
     the region and pointing-game hit rate of its activation map, each with its chance level
-    (``hiva.data.regions.localisation``), and the number of frames; plus their means over the AUs
+    (``hiva.regions.localisation``), and the number of frames; plus their means over the AUs
     that have a score. ``loc``: ``Predictions.localisation``."""
     y = np.asarray(targets) > 0.5
     m = np.asarray(mask, dtype=bool)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from hiva.errors import HivaError
-from hiva.train.launch import Tally, _spec, execute_run, is_busy, write_run_config
+from hiva.train.executor import Tally, execute_run, is_busy, run_spec, write_run_config
 from hiva.train.sweep import RUN_LOG, Run, Sweep, _where
 
 
@@ -45,7 +45,7 @@ def _executor(sweep: Sweep):
 
 
 def run_slurm(sweep: Sweep, runs: list[Run], tally: Tally) -> None:
-    """Submit ``runs`` as one submitit job array (each job: ``launch.execute_run``), then wait
+    """Submit ``runs`` as one submitit job array (each job: ``executor.execute_run``), then wait
     and count each result into ``tally`` as it ends."""
     nproc = int(sweep.slurm.get("gpus_per_node") or 1)
     ex = _executor(sweep)
@@ -55,7 +55,7 @@ def run_slurm(sweep: Sweep, runs: list[Run], tally: Tally) -> None:
             tally.add({"id": run.id, "status": "busy", "seconds": 0.0,
                        "reason": "another process trains it", "log": ""})
             continue
-        specs.append(_spec(run, write_run_config(run), nproc))
+        specs.append(run_spec(run, write_run_config(run), nproc))
         order.append(run)
     if not specs:
         return

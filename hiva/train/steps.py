@@ -15,6 +15,21 @@ import numpy as np
 from hiva.runtime import Dist, all_sum
 from hiva.train.config import TrainConfig
 
+# The loss terms a training step may return (``HiVALoss``, ME-GraphAU's loss), summed per epoch
+# and logged as ``train_<term>`` (``total`` as ``train_loss``); a term a model lacks counts 0.
+LOSS_TERMS = ("total", "cls", "align", "map_kl", "edge")
+# Each epoch's random streams, one per purpose: seed × a + epoch × b + rank. Distinct primes per
+# stream keep the loader's and the text draws' streams apart and (seed, epoch) pairs from colliding;
+# they are fixed, so a rerun or a resumed run draws exactly what an uninterrupted one drew.
+_STREAMS = {"loader": (7919, 131), "text": (1_000_003, 1009)}
+
+
+def stream_seed(stream: str, seed: int, epoch: int, rank: int) -> int:
+    """The seed of one random stream (``loader``: the DataLoader's generator, which seeds its
+    workers; ``text``: the descriptions drawn per AU) of epoch ``epoch`` on rank ``rank``."""
+    a, b = _STREAMS[stream]
+    return seed * a + epoch * b + rank
+
 
 def param_groups(model, cfg: TrainConfig):
     """Backbone at lr × backbone_lr_mult; no weight decay on biases, norms, scalars."""
@@ -163,7 +178,7 @@ class Predictions:
     descriptions (None for a model without DDCA); ``localisation`` (None unless the frames came
     with landmarks): frames × AUs arrays ``energy``, ``pointing``, ``energy_chance``,
     ``pointing_chance`` of each AU's activation map against its region
-    (``hiva.data.regions.localisation``; NaN where the AU has no region)."""
+    (``hiva.regions.localisation``; NaN where the AU has no region)."""
 
     index: np.ndarray
     probs: np.ndarray
@@ -181,8 +196,8 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
             loss_fn=None) -> Predictions:
     """Predictions over all of ``ds``, gathered from every rank in dataset order (each rank
     scores rank::world, no padding, so no frame counts twice)."""
-    from hiva.data.regions import localisation
     from hiva.model.language import attention_entropy
+    from hiva.regions import localisation
 
     idx = list(range(d.rank, len(ds), d.world))
     bs = cfg.eval_batch_size or cfg.batch_size

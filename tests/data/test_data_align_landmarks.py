@@ -29,7 +29,7 @@ def _check_face(points, size, tol=0.04):
     """Eye anchors at the aligner's canonical eye positions (within ``tol`` of the crop side);
     eyes above nose above mouth."""
     from hiva.data.align import EYE_LEFT, EYE_RIGHT
-    from hiva.data.regions import anchors
+    from hiva.regions import anchors
 
     a = anchors(points, "mediapipe-478")
     tol = tol * size

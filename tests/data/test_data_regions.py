@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hiva.data.regions import (
+from hiva.facs import AUS, REGIONS, parse_regions
+from hiva.regions import (
     ANCHORS,
     au_discs,
     disc_fractions,
@@ -17,7 +18,6 @@ from hiva.data.regions import (
     region_mask,
     region_prior,
 )
-from hiva.facs import AUS, REGIONS, parse_regions
 
 
 def _face(size=112.0):

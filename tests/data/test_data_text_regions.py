@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from hiva.data.regions import au_discs
-from hiva.data.text_regions import PART_DISCS, part_shares, text_parts, text_regions
 from hiva.errors import HivaError
+from hiva.regions import au_discs
+from hiva.text_regions import PART_DISCS, part_shares, text_parts, text_regions
 from tests.data.test_data_regions import _face
 
 TEXTS = {

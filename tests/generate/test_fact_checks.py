@@ -1,5 +1,5 @@
-"""The description checks that read what a row says (hiva.pipeline.factcheck, the fact_checks of
-hiva.pipeline.filters): hand-written right rows pass, each kind of error drops with its reason,
+"""The description checks that read what a row says (hiva.corpora.factcheck, the fact_checks of
+hiva.corpora.filters): hand-written right rows pass, each kind of error drops with its reason,
 and an AU added to the FACS table is covered with no code change."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 
 from hiva import movements as mv
+from hiva.corpora import factcheck as facts
+from hiva.corpora import filters
+from hiva.corpora.filters import FilterConfig, check
 from hiva.facs import AUS
-from hiva.pipeline import factcheck as facts
-from hiva.pipeline import filters
-from hiva.pipeline.filters import FilterConfig, check
 
 CFG = FilterConfig()
 

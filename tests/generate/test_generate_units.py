@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from hiva.corpora.dedup import DedupConfig, dedup_frame
+from hiva.corpora.filters import FilterConfig, check, parse_reply, tidy
 from hiva.corpora.schema import text_hash
 from hiva.errors import HivaError
 from hiva.pipeline.backends import make_generator
 from hiva.pipeline.backends.base import ModelRef, llm_fingerprint
-from hiva.pipeline.filters import FilterConfig, check, parse_reply, tidy
 
 
 def test_parse_strips_preamble_numbering_and_splits_lists():

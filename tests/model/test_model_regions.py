@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hiva.data.regions import disc_fractions, max_discs, region_prior
 from hiva.errors import HivaError
 from hiva.model.config import ModelConfig
 from hiva.model.hiva import HiVA
 from hiva.model.losses import HiVALoss
+from hiva.regions import disc_fractions, max_discs, region_prior
 
 SIZE = 64
 

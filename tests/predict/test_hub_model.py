@@ -163,7 +163,8 @@ def test_online_downloads_only_the_export_files(hub_cache, exported, monkeypatch
     import huggingface_hub
 
     from hiva import hub
-    from hiva.predict.loader import EXPORT_FILES, load
+    from hiva.predict.loader import load
+    from hiva.runs import EXPORT_FILES
 
     calls = []
 

@@ -112,7 +112,7 @@ def test_explain_writes_pngs(tiny_run, media, cli, tmp_path):
 def test_explain_outlines_and_scores_each_au_region(tiny_run, media, tmp_path, monkeypatch):
     import hiva.predict.explain as ex
     from hiva.data.manifest import read_manifest
-    from hiva.data.regions import au_discs, region_mask
+    from hiva.regions import au_discs, region_mask
 
     manifest = media["manifest"]
     df = read_manifest(manifest)
@@ -237,7 +237,7 @@ def test_run_path_finds_the_bank_the_run_was_trained_with(tmp_path, monkeypatch)
     export's is relative to the export."""
     from types import SimpleNamespace
 
-    from hiva.predict.loader import run_path
+    from hiva.runs import run_path
 
     proj, other = tmp_path / "proj", tmp_path / "other"
     (proj / "out/demo/run").mkdir(parents=True)

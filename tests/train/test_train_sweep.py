@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from hiva.errors import HivaError
-from hiva.train.launch import check_root, is_busy, train_command, write_plan
+from hiva.train.executor import is_busy, train_command
+from hiva.train.launch import check_root, write_plan
 from hiva.train.sweep import check_shards, load_sweep, shard_runs
 
 CONTRACT = {"id", "arm", "seed", "label_fraction", "dir"}

@@ -14,7 +14,7 @@ description says:
   page's "Seen from the outside"), all read from the built-in templates;
 - ``repeated_clause``: two clauses of one description that are the same under small edits;
 - ``contradicts_facts`` / ``describes_other_au``: a clause that moves a face part against the
-  AU's FACS facts, or moves a part the facts never touch (``hiva.pipeline.factcheck``).
+  AU's FACS facts, or moves a part the facts never touch (``hiva.corpora.factcheck``).
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
             return "unknown_words"
         if template_residue(text):
             return "template_residue"
-        from hiva.pipeline.factcheck import check_facts
+        from hiva.corpora.factcheck import check_facts
 
         return check_facts(text, au).reason
     return None
@@ -316,7 +316,7 @@ ROW_CHECKS = ("unknown_words", "template_residue", "repeated_clause", "facts")
 def each_check(text: str, au: int, cfg: FilterConfig | None = None) -> dict[str, str | None]:
     """What each of ``ROW_CHECKS`` finds in ``text`` (None: passes): the unknown words, the
     residue, "repeated", or the facts reason with the movement ("describes_other_au: jaw down")."""
-    from hiva.pipeline.factcheck import check_facts
+    from hiva.corpora.factcheck import check_facts
 
     cfg = cfg or FilterConfig()
     fc = check_facts(text, au)

@@ -17,14 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# The points a region may be anchored on; ``_r``/``_l`` are the subject's right and left.
-ANCHORS: tuple[str, ...] = (
-    "eye_r", "eye_l", "eye_upper_r", "eye_upper_l", "eye_lower_r", "eye_lower_l",
-    "eye_outer_r", "eye_outer_l",
-    "brow_inner_r", "brow_inner_l", "brow_mid_r", "brow_mid_l", "brow_outer_r", "brow_outer_l",
-    "nose_root", "nose_tip", "nose_wing_r", "nose_wing_l",
-    "mouth_corner_r", "mouth_corner_l", "lip_upper", "lip_lower", "mouth", "chin",
-)
+from hiva.facs import ANCHORS, REGIONS
 
 # MediaPipe face-mesh indices averaged for each anchor (478 points with refined irises).
 MEDIAPIPE_478: dict[str, tuple[int, ...]] = {
@@ -57,8 +50,6 @@ def anchors(points: np.ndarray, scheme: str) -> dict[str, np.ndarray]:
 
 def max_discs(aus, table: dict | None = None) -> int:
     """The most discs any of ``aus`` has in ``table`` ({au: discs}; None: ``hiva.facs.REGIONS``)."""
-    from hiva.facs import REGIONS
-
     table = REGIONS if table is None else table
     return max([len(table.get(a, ())) for a in aus] + [1])
 
@@ -66,9 +57,7 @@ def max_discs(aus, table: dict | None = None) -> int:
 def au_discs(points, scheme: str, aus, table: dict | None = None) -> np.ndarray:
     """N×C×3 discs (x, y, r) in the landmarks' pixels for ``aus``; rows of NaN pad AUs with
     fewer discs (or no region). NaN landmarks give all NaN. ``table``: {au: discs} (None: the
-    FACS table ``hiva.facs.REGIONS``; ``hiva.data.text_regions`` makes one from descriptions)."""
-    from hiva.facs import REGIONS
-
+    FACS table ``hiva.facs.REGIONS``; ``hiva.text_regions`` makes one from descriptions)."""
     table = REGIONS if table is None else table
     c = max_discs(aus, table)
     out = np.full((len(aus), c, 3), np.nan, dtype=np.float32)
