@@ -63,12 +63,14 @@ from hiva.train.protocol import (
     withhold_labels,
 )
 from hiva.train.steps import (
+    LOSS_TERMS,
     epoch_indices,
     lr_lambda,
     make_loader,
     optimizer_step,
     param_groups,
     predict,
+    stream_seed,
     train_micro_step,
 )
 
@@ -225,11 +227,12 @@ class FoldRun:
         self.ds_train.set_epoch(epoch)
         idx = epoch_indices(len(self.ds_train), epoch, cfg.seed + k, d, self.epoch_len)
         loader = make_loader(self.ds_train, idx, cfg.batch_size, cfg, self.device,
-                             seed=cfg.seed * 7919 + epoch * 131 + d.rank, drop_last=self.drop)
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + d.rank)
+                             seed=stream_seed("loader", cfg.seed, epoch, d.rank),
+                             drop_last=self.drop)
+        gen = torch.Generator().manual_seed(stream_seed("text", cfg.seed, epoch, d.rank))
         bar = tqdm(total=self.steps_per_epoch, desc=f"fold {k} epoch {epoch + 1}/{cfg.epochs}",
                    unit="step", disable=not (cfg.progress and d.main), dynamic_ncols=True)
-        sums = np.zeros(5)
+        sums = dict.fromkeys(LOSS_TERMS, 0.0)  # each loss term, summed over micro-batches
         n_seen = skipped = micro = 0
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
@@ -247,10 +250,8 @@ class FoldRun:
                 net, batch, txt, self.loss_fn, self.scaler, self.device, self.amp,
                 channels_last=cfg.channels_last, grad_accum=cfg.grad_accum,
                 sync=net.no_sync() if (d.world > 1 and not last_micro) else None)
-            sums += [float(parts["total"]), float(parts["cls"]),
-                     float(parts.get("align", torch.zeros(()))),
-                     float(parts.get("map_kl", torch.zeros(()))),
-                     float(parts.get("edge", torch.zeros(())))]
+            for term in LOSS_TERMS:
+                sums[term] += float(parts[term]) if term in parts else 0.0
             n_seen += 1
             micro += 1
             if not last_micro:
@@ -260,24 +261,25 @@ class FoldRun:
             step_loss = all_sum([float(parts["total"])], d)[0] / d.world
             self.logs.step({"step": self.step, "epoch": epoch + 1, "loss": round(step_loss, 6),
                             "lr": self.sched.get_last_lr()[-1]})
-            bar.set_postfix(loss=f"{sums[0] / n_seen:.4f}")
+            bar.set_postfix(loss=f"{sums['total'] / n_seen:.4f}")
             bar.update(1)
         bar.close()
         secs = time.perf_counter() - t0
-        tot = all_sum([*sums.tolist(), float(n_seen), float(skipped)], d)
-        if tot[5] == 0:
+        *tot, seen, skipped = all_sum([*(sums[t] for t in LOSS_TERMS), float(n_seen),
+                                       float(skipped)], d)
+        if seen == 0:
             raise HivaError(f"fold {k} epoch {epoch + 1}: no training image could be read "
-                            f"({int(tot[6])} skipped, e.g. {self.train_df['path'].iloc[0]}); "
+                            f"({int(skipped)} skipped, e.g. {self.train_df['path'].iloc[0]}); "
                             "check that the manifest's paths point at the images")
-        train_loss = [v / tot[5] for v in tot[:5]]
-        row = {"epoch": epoch + 1, "step": self.step, "train_loss": train_loss[0],
-               "train_cls": train_loss[1], "train_align": train_loss[2],
-               "train_map_kl": train_loss[3],
+        mean = {t: v / seen for t, v in zip(LOSS_TERMS, tot)}
+        row = {"epoch": epoch + 1, "step": self.step, "train_loss": mean["total"],
+               "train_cls": mean["cls"], "train_align": mean["align"],
+               "train_map_kl": mean["map_kl"],
                "lr": self.sched.get_last_lr()[-1], "seconds": round(secs, 2),
                "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2),
-               "skipped": int(tot[6])}
+               "skipped": int(skipped)}
         if self.mc.arch == "megraphau":
-            row["train_edge"] = train_loss[4]
+            row["train_edge"] = mean["edge"]
         vrow, score = validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
                                 self.amp, self.loss_fn, aus, epoch + 1)
         row.update(vrow)
@@ -301,7 +303,7 @@ class FoldRun:
             save_checkpoint(self.folder, self.model, state,
                             dict(self.meta, epoch=epoch + 1, step=self.step))
             extra = f" val F1 {100 * row['val_mean_f1']:.1f}" if "val_mean_f1" in row else ""
-            print(f"fold {k} epoch {epoch + 1}: loss {train_loss[0]:.4f}{extra} "
+            print(f"fold {k} epoch {epoch + 1}: loss {mean['total']:.4f}{extra} "
                   f"({row['images_per_s']:.1f} img/s){' *' if improved else ''}", flush=True)
         barrier(d)
         return row
