@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP
+from hiva.model.archs import get_arch
 
 model_app = typer.Typer(help="Inspect the HiVA model.", no_args_is_help=True)
 
@@ -100,15 +101,8 @@ def summary(
     p = s["params"]
     size = cfg.input_size
     aus_line = f"backbone={cfg.backbone}  AUs={len(cfg.aus)} ({','.join(map(str, cfg.aus))})"
-    if cfg.arch == "megraphau":
-        typer.echo(f"ME-GraphAU stage {cfg.graph_stage}  {aus_line}  K={cfg.k}  "
-                   f"metric={cfg.graph_metric}  variant={cfg.graph_variant}")
-    else:
-        typer.echo(
-            f"HiVA  {aus_line}  d={cfg.d_model}  heads={cfg.num_heads}  depth={cfg.depth}  "
-            f"graph={cfg.graph}  ddca={cfg.ddca}  cdca={cfg.cdca}  head={cfg.head}  "
-            f"text={cfg.text_mode}"
-        )
+    arch = get_arch(cfg.arch)
+    typer.echo(f"{arch.title}  {aus_line}  {arch.describe(cfg)}")
     typer.echo(f"{'part':<15}{'params':>14}{'share':>8}{'GFLOPs':>10}")
     for name, n in p.items():
         if name == "total":
@@ -117,7 +111,7 @@ def summary(
         typer.echo(f"{name:<15}{n:>14,}{n / p['total']:>8.1%}{fl:>10.3f}")
     heads_share = 1 - p["backbone"] / p["total"]
     typer.echo(f"{'total':<15}{p['total']:>14,}{'':>8}{s['flops'] / 1e9:>10.3f}")
-    text = "" if cfg.arch == "megraphau" else f" with M={text_tokens} descriptions per AU"
+    text = f" with M={text_tokens} descriptions per AU" if arch.reads_text else ""
     typer.echo(
         f"FLOPs for one {size}x{size} image{text}: "
         f"{s['flops'] / 1e9:.3f} GFLOPs (multiply-add = 2); parameters outside the backbone: "

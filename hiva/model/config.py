@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, parse_aus
+from hiva.model.archs import ARCHS, get_arch
 
 # Short names users type → timm model names.
 BACKBONE_ALIASES = {
@@ -31,7 +32,6 @@ BACKBONES = (
 )
 # hiva: the HiVA network (hiva.model.hiva); megraphau: ME-GraphAU's stage-1 (ANFL) or stage-2
 # (MEFL) network (hiva.model.megraphau), the field's reference baseline, with no language path.
-ARCHS = ("hiva", "megraphau")
 GRAPH_METRICS = ("dots", "cosine", "l1", "l2")  # how ME-GraphAU's stage 1 picks neighbours
 # me-graphau: the BP4D/DISFA code; opengraphau: its 41-output release (stage-2 residual after the
 # activation, no edge classifier, left/right outputs for side_aus).
@@ -175,19 +175,13 @@ class ModelConfig:
         if name.startswith("clip:") and self.feature_stride != 32:
             raise HivaError(f"feature_stride applies to timm backbones; {name}'s map stride is "
                             "its patch size: leave feature_stride at 32")
-        if self.arch == "megraphau":
-            if name.startswith("clip:"):
-                raise HivaError("arch megraphau takes a timm backbone (resnet, swin, lite0), not "
-                                "a CLIP tower")
-            if self.map_prior != "none":
-                raise HivaError("map_prior applies to arch hiva (ME-GraphAU has no attention to "
-                                "bias); set map_prior none")
-            if self.edge_weight < 0:
-                raise HivaError(f"edge_weight must be ≥ 0, got {self.edge_weight}")
-        if self.side_aus and self.arch != "megraphau":  # (that they are AUs of the model is
+        arch = get_arch(self.arch)
+        arch.check(self)
+        if self.side_aus and not arch.side_outputs:  # (that they are AUs of the model is
             # checked where the model is built: a run's config holds no AU list yet)
-            raise HivaError(f"side_aus {list(self.side_aus)} need arch megraphau (OpenGraphAU's "
-                            "left/right outputs); drop side_aus")
+            with_sides = " or ".join(a.name for a in ARCHS.values() if a.side_outputs)
+            raise HivaError(f"side_aus {list(self.side_aus)} need arch {with_sides} "
+                            "(OpenGraphAU's left/right outputs); drop side_aus")
         if self.map_prior_weight < 0 or not 0 < self.map_prior_floor <= 1:
             raise HivaError("map_prior_weight must be ≥ 0 and map_prior_floor in (0, 1]; fix the "
                             "config")

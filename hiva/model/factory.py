@@ -14,18 +14,15 @@ import json
 from pathlib import Path
 
 from hiva.errors import HivaError, some
+from hiva.model.archs import build_network
 from hiva.runtime import atomic_write
 
 
 def build_model(mc, device, channels_last: bool):
-    """The network of ``mc.arch`` (HiVA or ME-GraphAU) on ``device``."""
+    """The network of ``mc.arch`` (``hiva.model.archs``) on ``device``."""
     import torch
 
-    if mc.arch == "megraphau":
-        from hiva.model.megraphau import MEGraphAU as net
-    else:
-        from hiva.model.hiva import HiVA as net
-    model = net(mc).to(device)
+    model = build_network(mc).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hiva.model.archs import build_arch_loss
 from hiva.model.config import ModelConfig
 
 
@@ -145,6 +146,6 @@ class GraphAULoss(HiVALoss):
 
 
 def build_loss(cfg: ModelConfig, au_weights: torch.Tensor | None = None):
-    """The training loss of ``cfg.arch``: ``HiVALoss`` or ME-GraphAU's ``GraphAULoss``."""
-    cls = GraphAULoss if cfg.arch == "megraphau" else HiVALoss
-    return cls(cfg, au_weights)
+    """The training loss of ``cfg.arch`` (``hiva.model.archs``: ``HiVALoss`` for HiVA, ME-GraphAU's
+    ``GraphAULoss``)."""
+    return build_arch_loss(cfg, au_weights)

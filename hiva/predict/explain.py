@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.model.archs import get_arch
 
 
 def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
@@ -231,7 +232,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
         _overlay(ax, shown, up[i], f"{au_column(a)} {name}\np = {probs[i]:.2f} "
                  f"({'on' if on else 'off'} at {ld.thresholds[i]:.2f}){_score_line(scores, i)}",
                  outlines[i], dashed)
-        if ld.mc.arch == "megraphau":  # no attention and no text: its per-AU feature energy
+        if get_arch(ld.mc.arch).maps != "attention":  # ME-GraphAU: its per-AU feature energy
             lines = [f"Peak share of the AU's feature energy: {peak_share[i]:.3f} of {h * w}",
                      "patches (ME-GraphAU has no attention map: this is", "the mean of its "
                      "AU-specific features per patch)"]

@@ -27,6 +27,7 @@ import shutil
 from pathlib import Path
 
 from hiva.errors import HivaError
+from hiva.model.archs import get_arch
 
 
 def _copy_bank(src: str, dst: Path) -> None:
@@ -138,12 +139,12 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
 
     aus = info["aus"]
     mc = info["model_config"]
-    graph = mc.get("arch") == "megraphau"
+    arch = get_arch(mc.get("arch", "hiva"))
     test = metrics.get("test") or {}
     kind = info.get("training_data") or training_data(info["source"].get("data"))
     ds_id, ds_name, lic, lic_name, _ = _DATA.get(kind, _DATA["manifest"])
     synthetic = kind == "synthetic" or "synthetic" in info.get("align_source", "")
-    title = (f"{'ME-GraphAU' if graph else 'HiVA'} facial Action Unit detector "
+    title = (f"{arch.title} facial Action Unit detector "
              f"({mc['backbone']}, {len(aus)} AUs)")
     fold = info.get("fold")
     f1 = list(test.get("f1") or [])
@@ -168,23 +169,14 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
         library_name="hiva", pipeline_tag="image-classification",
         license=lic, license_name=lic_name, license_link=LICENCE_FILE if lic_name else None,
         datasets=[ds_id] if ds_id else None, base_model=base_model(mc),
-        tags=["facial-action-units", "facs", "hiva",
-              "me-graphau" if graph else "vision-language"],
+        tags=["facial-action-units", "facs", "hiva", arch.card_tag],
         metrics=["f1"],
         model_name=(repo or title) if results else None, eval_results=results or None,
     )
 
     where = repo or "THIS_FOLDER"
     lines = [
-        f"# {title}", "",
-        ("Trained with hiva's implementation of ME-GraphAU (Luo et al., IJCAI 2022), stage "
-         f"{mc.get('graph_stage')}, the AU literature's reference model; it "
-         "reads no text." if graph else
-         "Trained with hiva, an implementation of *Hierarchical "
-         "Vision-Language Interaction for Facial Action Unit Detection* (Li et al., arXiv "
-         "2602.14425): LLM-written AU descriptions as semantic priors, an AU-aware dynamic graph, "
-         "DDCA and CDCA cross-attention. The layer-level design is hiva's reading of the paper's "
-         "abstract, not the authors' code."), "",
+        f"# {title}", "", arch.card_intro(mc), "",
     ]
     if synthetic:
         lines += ["> **Trained on hiva's synthetic cartoon faces.** It demonstrates the pipeline; "
@@ -221,7 +213,7 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
                   f"(all-positive baseline {100 * test.get('mean_baseline_f1', 0):.1f}) on "
                   f"{test.get('n', '?')} held-out frames of fold {fold}."]
     src = info.get("text_source") or {}
-    if graph or info.get("text_mode") is None:
+    if not arch.reads_text or info.get("text_mode") is None:
         text = "none (no language path)"
     else:
         text = (f"{info['text_mode']}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.model.archs import get_arch
 from hiva.runs import (
     EXPORT_VERSION,
     is_export,
@@ -81,7 +82,7 @@ def _text_bank_path(cfg, run_dir: Path, override: str | None) -> str | None:
     """The embed bundle a run reads: corpus and shuffled need one; random was sized by one when
     it was trained with one; names and learned need none."""
     mode = cfg.model.text_mode
-    if cfg.model.arch != "hiva":  # no language path (ME-GraphAU)
+    if not get_arch(cfg.model.arch).reads_text:  # no language path (ME-GraphAU)
         return None
     if mode in ("names", "learned") or (mode == "random" and not cfg.text_bank):
         return None

@@ -30,6 +30,7 @@ import numpy as np
 
 from hiva.config import write_config
 from hiva.errors import HivaError
+from hiva.model.archs import get_arch
 from hiva.model.factory import build_model, load_weights, save_weights
 from hiva.runtime import (
     Dist,
@@ -278,8 +279,8 @@ class FoldRun:
                "lr": self.sched.get_last_lr()[-1], "seconds": round(secs, 2),
                "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2),
                "skipped": int(skipped)}
-        if self.mc.arch == "megraphau":
-            row["train_edge"] = mean["edge"]
+        for term in get_arch(self.mc.arch).extra_loss_terms:
+            row[f"train_{term}"] = mean[term]
         vrow, score = validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
                                 self.amp, self.loss_fn, aus, epoch + 1)
         row.update(vrow)
