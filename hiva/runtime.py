@@ -58,14 +58,25 @@ def barrier(d: Dist) -> None:
 
 
 # --------------------------------------------------------------------------- device, dtype, seeds
-def pick_device(pref: str, d: Dist):
+def resolve_device(pref: str) -> str:
+    """The device a stage runs on, one rule for every stage: ``auto`` is cuda when a GPU is
+    visible, else cpu; ``cuda`` or ``cuda:N`` with no GPU visible is one line naming the fix."""
     import torch
 
     if pref == "auto":
-        pref = "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if pref.startswith("cuda") and not torch.cuda.is_available():
+        raise HivaError(f"--device {pref} but no CUDA GPU is visible; use --device cpu or auto")
+    return pref
+
+
+def pick_device(pref: str, d: Dist):
+    """``resolve_device``'s device as a ``torch.device``; plain ``cuda`` is this process's GPU
+    (its local rank under torchrun)."""
+    import torch
+
+    pref = resolve_device(pref)
     if pref == "cuda":
-        if not torch.cuda.is_available():
-            raise HivaError("--device cuda but no CUDA device is visible; use --device cpu")
         torch.cuda.set_device(d.local_rank)
         return torch.device("cuda", d.local_rank)
     return torch.device(pref)

@@ -50,3 +50,22 @@ def test_weights_dtype():
     assert weights_dtype("auto", "meta") is torch.float32  # no native bf16 known: fp32
     with pytest.raises(HivaError, match="--dtype int8: choose auto, bf16, fp16, fp32"):
         weights_dtype("int8", "cpu")
+
+
+def test_one_device_rule_for_every_stage(monkeypatch):
+    """``resolve_device`` is the rule the trainer, the predictor, the text encoders and the LLM
+    backend share: auto picks a visible GPU, a named GPU that is not there is one line."""
+    import torch
+
+    from hiva.runtime import Dist, pick_device, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    for pref in ("cuda", "cuda:1"):
+        with pytest.raises(HivaError, match=f"--device {pref} but no CUDA GPU is visible"):
+            resolve_device(pref)
+        with pytest.raises(HivaError, match="no CUDA GPU is visible"):
+            pick_device(pref, Dist())
+    assert pick_device("auto", Dist()) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
-from hiva.runtime import weights_dtype
+from hiva.runtime import resolve_device, weights_dtype
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _CHUNK = 1 << 20
@@ -60,16 +60,6 @@ def _load(what: str, spec: str | None, hint: str, load):
         ) from None
 
 
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise HivaError(f"--device {device} but no CUDA GPU is visible; use --device cpu or auto")
-    return device
-
-
 def _dtype_name(dt) -> str:
     return str(dt).removeprefix("torch.")
 
@@ -104,7 +94,7 @@ class SentenceTransformerEncoder(TextEncoder):
             name = "sentence-transformers/all-MiniLM-L6-v2"
         else:
             path, name = spec, spec
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         dt = weights_dtype(dtype, self.device)
         kwargs = {"dtype": dt} if dt != torch.float32 else None
         self.model = _load(
@@ -154,7 +144,7 @@ class ClipTextEncoder(TextEncoder):
 
         from hiva.hub import clip_tower_config
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         dt = weights_dtype(dtype, self.device)
 
         def load():

@@ -29,14 +29,11 @@ class TransformersGenerator(GeneratorBase):
         self._trust = trust_remote_code
 
     def load(self) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from hiva.runtime import weights_dtype
+        from hiva.runtime import resolve_device, weights_dtype
 
-        device = self._device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(self._device)
         dtype = weights_dtype(self._dtype, device)
         path = self.ref.path
         if self.ref.gguf_file:
