@@ -123,10 +123,13 @@ ablations: demo-data
 # lang_small (the label curve's two smallest budgets, 1 and 2 labelled subjects: corpus,
 # shuffled, neighbour, random_cov, names, learned; 96 runs),
 # lang_zero_shot (every AU withheld once, in four groups: corpus, shuffled, neighbour; 96 runs)
-# and lang_regions (the KL prior placed from the FACS table, from the descriptions, from the
-# descriptions of other AUs, none; one labelled subject; 32 runs) and lang_white (whitened
-# corpus and shuffled at 1 and 2 subjects; 32 runs): ~30 s a run, ~2 h.
-# Then the reports, the zero-shot and text-region tables and the write-up's sections. Resumes.
+# lang_regions (the KL prior placed from the FACS table, from the descriptions, from the
+# descriptions of other AUs, none; one labelled subject; 32 runs), lang_white (whitened
+# corpus and shuffled at 1 and 2 subjects; 32 runs), lang_zero_shot_regions (every AU withheld
+# once with a KL prior on its own description parts, another AU's, or the FACS table's; 96
+# runs), lang_regions_s2 (the four region arms at 2 subjects; 32 runs) and lang_curve (corpus,
+# shuffled, names at 4 and 8 subjects; 48 runs): 30-60 s a run, ~4 h. Then the reports, the label curve, the zero-shot and text-region tables and the
+# write-up's sections. Resumes.
 LANGDIR ?= out/lang
 LANG_SWEEP = pids=; for i in 0 1; do OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(HIVA) sweep $(1) \
 	--out $(2) --num-shards 2 --shard-index $$i & pids="$$pids $$!"; done; \
@@ -137,6 +140,9 @@ language: benchmark-data
 	$(call LANG_SWEEP,configs/sweeps/lang_zero_shot.yaml,$(LANGDIR)/zero_shot)
 	$(call LANG_SWEEP,configs/sweeps/lang_regions.yaml,$(LANGDIR)/regions)
 	$(call LANG_SWEEP,configs/sweeps/lang_white.yaml,$(LANGDIR)/white)
+	$(call LANG_SWEEP,configs/sweeps/lang_zero_shot_regions.yaml,$(LANGDIR)/zs_regions)
+	$(call LANG_SWEEP,configs/sweeps/lang_regions_s2.yaml,$(LANGDIR)/regions_s2)
+	$(call LANG_SWEEP,configs/sweeps/lang_curve.yaml,$(LANGDIR)/curve)
 	for b in 1 2; do $(HIVA) report $(LANGDIR)/small --only "*_s$$b" --reference shuffled_s$$b \
 		--markdown $(LANGDIR)/small/report_s$$b.md --json $(LANGDIR)/small/report_s$$b.json \
 		--plot docs/results/lang_forest_s$$b.png; done
@@ -144,8 +150,19 @@ language: benchmark-data
 		--markdown $(LANGDIR)/white/report.md --json $(LANGDIR)/white/report.json
 	$(HIVA) report $(LANGDIR)/regions --reference kl_shuffled_s1 \
 		--markdown $(LANGDIR)/regions/report_s1.md --json $(LANGDIR)/regions/report_s1.json
+	$(HIVA) report $(LANGDIR)/regions_s2 --reference kl_shuffled_s2 \
+		--markdown $(LANGDIR)/regions_s2/report.md --json $(LANGDIR)/regions_s2/report.json
+	$(PY) benchmarks/last_epoch.py $(LANGDIR)/curve --out $(LANGDIR)/curve_last
+	for c in curve curve_last; do for b in s4 s8; do $(HIVA) report $(LANGDIR)/$$c --only "*_$$b" \
+		--reference shuffled_$$b --markdown $(LANGDIR)/$$c/report_$$b.md \
+		--json $(LANGDIR)/$$c/report_$$b.json; done; done
+	$(PY) benchmarks/lang_curve.py $(LANGDIR)/small/report_s1.json $(LANGDIR)/small/report_s2.json \
+		$(LANGDIR)/curve_last/report_s4.json $(LANGDIR)/curve_last/report_s8.json \
+		--plot docs/results/lang_curve.png --markdown $(LANGDIR)/curve/curve.md
 	$(PY) benchmarks/zero_shot_all.py $(LANGDIR)/zero_shot --reference shuffled \
 		--markdown $(LANGDIR)/zero_shot/all.md --json $(LANGDIR)/zero_shot/all.json
+	$(PY) benchmarks/zero_shot_all.py $(LANGDIR)/zs_regions --reference kl_shuffled \
+		--markdown $(LANGDIR)/zs_regions/all.md --json $(LANGDIR)/zs_regions/all.json
 	$(PY) benchmarks/text_regions.py --bank $(DEMO)/text-bank \
 		--data $(BENCH)/confirm/manifest.parquet --markdown $(LANGDIR)/text_regions.md
 	for s in s1 s2; do $(PY) benchmarks/readme_section.py lang-$$s \
@@ -156,6 +173,14 @@ language: benchmark-data
 	$(PY) benchmarks/readme_section.py lang-text-regions $(LANGDIR)/text_regions.md --doc $(LANG_DOC)
 	$(PY) benchmarks/readme_section.py lang-white $(LANGDIR)/white/report.md --summary \
 		--doc $(LANG_DOC)
+	$(PY) benchmarks/readme_section.py lang-regions-s2 $(LANGDIR)/regions_s2/report.md \
+		--summary --doc $(LANG_DOC)
+	$(PY) benchmarks/readme_section.py lang-zs-regions $(LANGDIR)/zs_regions/all.md --doc $(LANG_DOC)
+	$(PY) benchmarks/readme_section.py lang-curve $(LANGDIR)/curve/curve.md --doc $(LANG_DOC)
+	for b in s4 s8; do $(PY) benchmarks/readme_section.py lang-curve-$$b \
+		$(LANGDIR)/curve/report_$$b.md --summary --doc $(LANG_DOC); \
+		$(PY) benchmarks/readme_section.py lang-curve-last-$$b \
+		$(LANGDIR)/curve_last/report_$$b.md --summary --doc $(LANG_DOC); done
 	$(PY) benchmarks/lang_summary.py $(LANGDIR) --out $(LANGDIR)/summary.md
 	$(PY) benchmarks/readme_section.py language-doc $(LANGDIR)/summary.md --doc $(LANG_DOC)
 

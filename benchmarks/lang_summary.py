@@ -20,6 +20,7 @@ from bench_summary import _pct as _f
 # What A − B asks, per kind of contrast (budget added per row).
 ASKS = {
     "shuffled": "right descriptions vs the same on the wrong AUs",
+    "shuffled_last": "the same, every run at its last epoch (no epoch choice)",
     "neighbour": "vs the nearest other AU's descriptions",
     "random_cov": "vs random rows with the corpus's covariance",
     "learned": "vs free per-AU vectors (no language)",
@@ -30,7 +31,12 @@ ASKS = {
     "none": "descriptions' regions vs no prior",
     "facs_none": "the FACS table's regions vs no prior",
 }
-BUDGETS = {"_s1": "1 subject", "_s2": "2 subjects", "": "full labels"}
+BUDGETS = {"s1": "1 subject", "s2": "2 subjects", "s4": "4 subjects", "s8": "8 subjects",
+           "all": "all subjects"}
+
+
+def _budget(arm: str) -> str:
+    return BUDGETS.get(arm.rsplit("_", 1)[-1], "full labels")
 
 
 def _rows() -> list[tuple[str, str, str, str, bool]]:
@@ -41,14 +47,32 @@ def _rows() -> list[tuple[str, str, str, str, bool]]:
     for kind in ("neighbour", "random_cov", "learned"):
         out += [("small", f"corpus{b}", f"{kind}{b}", kind, False) for b in ("_s1", "_s2")]
     out += [("small", f"names{b}", f"shuffled{b}", "names", False) for b in ("_s1", "_s2")]
+    out += [("curve", f"corpus{b}", f"shuffled{b}", "shuffled", False) for b in ("_s4", "_s8")]
+    out += [("curve_last", f"corpus{b}", f"shuffled{b}", "shuffled_last", False)
+            for b in ("_s4", "_s8")]
+    out += [("curve", f"names{b}", f"shuffled{b}", "names", False) for b in ("_s4", "_s8")]
     out += [("white", f"corpus_white{b}", f"shuffled_white{b}", "white", False)
             for b in ("_s1", "_s2")]
-    out.append(("regions", "kl_corpus_s1", "kl_shuffled_s1", "regions", True))
-    out += [("regions", "kl_corpus_s1", "kl_facs_s1", "facs", False),
-            ("regions", "kl_corpus_s1", "none_s1", "none", False),
-            ("regions", "kl_facs_s1", "none_s1", "facs_none", False)]
-    return [(sw, x, y, f"{BUDGETS[x[-3:] if x[-3:] in BUDGETS else '']}: {ASKS[k]}", pr)
-            for sw, x, y, k, pr in out]
+    for sweep, b in (("regions", "_s1"), ("regions_s2", "_s2")):
+        out.append((sweep, f"kl_corpus{b}", f"kl_shuffled{b}", "regions", True))
+        out += [(sweep, f"kl_corpus{b}", f"kl_facs{b}", "facs", False),
+                (sweep, f"kl_corpus{b}", f"none{b}", "none", False),
+                (sweep, f"kl_facs{b}", f"none{b}", "facs_none", False)]
+    return [(sw, x, y, f"{_budget(x)}: {ASKS[k]}", pr) for sw, x, y, k, pr in out]
+
+
+# The zero-shot rows: (benchmarks/zero_shot_all.py JSON under ROOT, mode, reference, what it
+# asks, primary?).
+ZERO_SHOT = [
+    ("zero_shot", "corpus", "shuffled", "zero-shot, every AU: right descriptions vs shuffled",
+     True),
+    ("zero_shot", "neighbour", "shuffled",
+     "zero-shot, every AU: nearest other AU's vs shuffled", False),
+    ("zs_regions", "kl_corpus", "kl_shuffled", "zero-shot, every AU, KL prior on the parts its "
+     "own descriptions name vs another AU's", True),
+    ("zs_regions", "kl_facs", "kl_shuffled", "zero-shot, every AU, KL prior on the FACS table's "
+     "regions vs another AU's description parts", False),
+]
 
 
 def _raw(p, resamples: int) -> str:
@@ -75,15 +99,13 @@ def main() -> None:
         comp = comps[sweep]
         if x in comp.groups and y in comp.groups:
             got.append((what, primary, comp.contrast(x, y)))
-    zs = a.root / "zero_shot" / "all.json"
-    zero = json.loads(zs.read_text()) if zs.is_file() else None
     zrows = []
-    if zero:
-        for m, what in (("corpus", "zero-shot, every AU: right descriptions vs shuffled"),
-                        ("neighbour", "zero-shot, every AU: nearest other AU's vs shuffled")):
-            if m in zero["modes"] and "delta_auc" in zero["modes"][m]:
-                zrows.append((what, m == "corpus", zero["modes"][m], zero["modes"]["shuffled"]))
-    raw_auc = [c["p_auc"] for _, _, c in got] + [z["p"] for _, _, z, _ in zrows]
+    for sweep, m, ref, what, primary in ZERO_SHOT:
+        zs = a.root / sweep / "all.json"
+        modes = json.loads(zs.read_text())["modes"] if zs.is_file() else {}
+        if m in modes and ref in modes and "delta_auc" in modes[m]:
+            zrows.append((what, primary, m, ref, modes[m], modes[ref]))
+    raw_auc = [c["p_auc"] for _, _, c in got] + [z["p"] for *_, z, _ in zrows]
     raw_f1 = [c["p"] for _, _, c in got]
 
     def floor(ps):
@@ -98,8 +120,8 @@ def main() -> None:
                      f"{_ci(c['delta_auc'], c['delta_auc_ci'])} | "
                      f"{_raw(raw_auc[i], a.resamples)} | {_p(p_auc[i], raw_auc[i])} | "
                      f"{_ci(c['delta'], c['delta_ci'])} | {_p(p_f1[i], raw_f1[i])} |")
-    for j, (what, primary, z, ref) in enumerate(zrows):
-        name = "**corpus − shuffled** (primary)" if primary else "neighbour − shuffled"
+    for j, (what, primary, m, r, z, ref) in enumerate(zrows):
+        name = f"**{m} − {r}** (primary)" if primary else f"{m} − {r}"
         lines.append(f"| {name} | {what} (AU mean {_f(z['mean_auc'], False)} vs "
                      f"{_f(ref['mean_auc'], False)}) | {z['seeds']} | "
                      f"{_ci(z['delta_auc'], z['delta_auc_ci'])} | "
@@ -110,9 +132,9 @@ def main() -> None:
     lines += ["", f"Confirmatory set, heads-only, ×100. Intervals: hierarchical bootstrap "
               f"({a.resamples} resamples of test subjects and seeds, paired by seed); p: the "
               f"bootstrap p of each contrast; p (Holm): adjusted over this table ({n_auc} AUC "
-              f"rows, {n_f1} F1 rows). AUC is the primary number at these budgets (no "
+              f"rows, {n_f1} F1 rows). AUC is the primary number at the small budgets (no "
               "threshold; at 1 and 2 subjects there is no validation subject, so F1 is at 0.5 "
-              "on the last epoch)."]
+              "on the last epoch). (primary): declared in its sweep file before running."]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

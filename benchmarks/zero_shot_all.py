@@ -25,6 +25,13 @@ from emit import emit
 from unseen_au import _ci, label_baselines
 
 
+def _pval(p: float, resamples: int, bound: bool | None = None) -> str:
+    """A bootstrap p; one no resample crossed (0) as "<2/B", and a Holm p built on one as "≤"."""
+    if p == 0:
+        return f"<{2 / resamples:.3f}"
+    return ("≤" if bound else "") + f"{p:.3f}"
+
+
 def withheld(comp) -> dict[str, tuple[str, list[int]]]:
     """{group: (mode, the AUs its runs withhold)} for the groups named MODE_GROUP."""
     out = {}
@@ -83,7 +90,8 @@ def main() -> None:
         if m != ref:
             d = rows[m][0][1] - rows[ref][0][1]
             contrasts[m] = (rows[m][0][0] - rows[ref][0][0], d, bootstrap_p(d))
-    adj = dict(zip(contrasts, holm([c[2] for c in contrasts.values()])))
+    floor = 2 / comp.resamples  # a p no resample crossed is < 2/B: Holm on that bound
+    adj = dict(zip(contrasts, holm([max(c[2], floor) for c in contrasts.values()])))
     lines = [f"Zero-shot for every AU: {len(every)} AUs in {len(groups) // max(len(auc), 1)} "
              f"groups, each group's labels withheld from training, epoch choice and thresholds "
              f"(threshold 0.5); each AU scored on the test subjects of the run that withholds "
@@ -98,7 +106,8 @@ def main() -> None:
             cells = "reference | | "
         else:
             dv, db, p = contrasts[m]
-            cells = f"{100 * dv:+.1f} {_ci(db)} | {p:.3f} | {adj[m]:.3f}"
+            cells = f"{100 * dv:+.1f} {_ci(db)} | {_pval(p, comp.resamples)} | " \
+                    f"{_pval(adj[m], comp.resamples, p == 0)}"
         star = "*" if seeds[m] < 8 else ""
         lines.append(f"| {m}{star} | {seeds[m]} | {100 * ao:.1f} {_ci(ab)} | {cells} | "
                      f"{100 * fo:.1f} {_ci(fb)} |")
