@@ -46,6 +46,11 @@ def _p(p, raw=None) -> str:
     return ("≤" if raw == 0 else "") + (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
+def _raw(p, resamples: int) -> str:
+    """An unadjusted bootstrap p; 0 (no resample crossed 0) as "<2/B"."""
+    return f"<{2 / resamples:.3f}" if p == 0 else f"{p:.3f}"
+
+
 def _seeds(n: int) -> str:
     return f"{n}" + ("" if n >= 8 else " (exploratory)")
 

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench_summary import _ci, _p
+from bench_summary import _ci, _p, _raw
 from bench_summary import _pct as _f
 
 # What A − B asks, per kind of contrast (budget added per row).
@@ -73,11 +73,6 @@ ZERO_SHOT = [
     ("zs_regions", "kl_facs", "kl_shuffled", "zero-shot, every AU, KL prior on the FACS table's "
      "regions vs another AU's description parts", False),
 ]
-
-
-def _raw(p, resamples: int) -> str:
-    """An unadjusted bootstrap p; 0 (no resample crossed 0) as "<2/B"."""
-    return f"<{2 / resamples:.3f}" if p == 0 else f"{p:.3f}"
 
 
 def main() -> None:

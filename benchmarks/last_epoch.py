@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -47,7 +46,7 @@ def main() -> None:
             if not scored.is_file():
                 subprocess.run([str(hiva), "evaluate", "--checkpoint", str(src), "--fold", k,
                                 "--weights", "last", "--out", str(src / f"fold{k}")],
-                               check=True, stdout=subprocess.DEVNULL, env=os.environ)
+                               check=True, stdout=subprocess.DEVNULL)
             (dst / f"fold{k}").mkdir(parents=True, exist_ok=True)
             shutil.copy(scored, dst / f"fold{k}" / "test_predictions.parquet")
             shutil.copy(src / f"fold{k}" / "metrics.json", dst / f"fold{k}" / "metrics.json")

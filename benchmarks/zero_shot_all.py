@@ -21,15 +21,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from bench_summary import _p
+from bench_summary import _raw as _p_raw
 from emit import emit
 from unseen_au import _ci, label_baselines
-
-
-def _pval(p: float, resamples: int, bound: bool | None = None) -> str:
-    """A bootstrap p; one no resample crossed (0) as "<2/B", and a Holm p built on one as "≤"."""
-    if p == 0:
-        return f"<{2 / resamples:.3f}"
-    return ("≤" if bound else "") + f"{p:.3f}"
 
 
 def withheld(comp) -> dict[str, tuple[str, list[int]]]:
@@ -106,8 +101,7 @@ def main() -> None:
             cells = "reference | | "
         else:
             dv, db, p = contrasts[m]
-            cells = f"{100 * dv:+.1f} {_ci(db)} | {_pval(p, comp.resamples)} | " \
-                    f"{_pval(adj[m], comp.resamples, p == 0)}"
+            cells = f"{100 * dv:+.1f} {_ci(db)} | {_p_raw(p, comp.resamples)} | {_p(adj[m], p)}"
         star = "*" if seeds[m] < 8 else ""
         lines.append(f"| {m}{star} | {seeds[m]} | {100 * ao:.1f} {_ci(ab)} | {cells} | "
                      f"{100 * fo:.1f} {_ci(fb)} |")
