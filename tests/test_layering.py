@@ -41,9 +41,9 @@ ALLOWED: dict[str, set[str]] = {
 }
 FOUNDATIONS = {"errors": set(), "runtime": {"errors"}, "config": {"errors", "runtime"},
                "hub": {"errors", "runtime"}, "facs": {"errors"}}
-# Torch-free configuration modules of a higher part that lower parts may read (the settings
-# a trained run was made with): a run's TrainConfig is what predict restores a model from.
-SHARED_CONFIGS = {"hiva.train.config", "hiva.model.config"}
+# The one torch-free configuration module of a higher part that a lower part may read: a run's
+# TrainConfig, which predict restores a model from (train and predict never import each other).
+SHARED_CONFIGS = {"hiva.train.config"}
 
 
 def modules() -> dict[str, Path]:
