@@ -11,6 +11,18 @@ from __future__ import annotations
 
 import json
 
+from hiva.runs import (
+    CURVES,
+    EXPORT_CONFIG,
+    EXPORT_INFO,
+    METRICS,
+    PER_AU_PLOT,
+    RUN_CONFIG,
+    fold_dir,
+    fold_metrics,
+    is_export,
+)
+
 
 def _per_au(block: dict | None, key: str, aus) -> dict[int, float]:
     if not block or key not in block or "aus" not in block:
@@ -22,13 +34,11 @@ class ModelView:
     """``loaded``: a ``hiva.predict.loader.Loaded`` (``DetectView.det.loaded``)."""
 
     def __init__(self, loaded):
-        from hiva.runs import fold_metrics, is_export
-
         self.ld = loaded
         self.export = is_export(loaded.source)
-        self.fold_dir = None if self.export else loaded.source / f"fold{loaded.fold}"
+        self.fold_dir = None if self.export else fold_dir(loaded.source, loaded.fold)
         if self.export:
-            info = json.loads((loaded.source / "config.json").read_text())
+            info = json.loads((loaded.source / EXPORT_INFO).read_text())
             test = dict(info.get("test") or {})
             test["aus"] = info.get("aus")
             self.metrics = {"test": test}
@@ -52,7 +62,7 @@ class ModelView:
         if m.get("frames"):
             lines.append("**Frames:** " + ", ".join(f"{k} {v}" for k, v in m["frames"].items()))
         if not m:
-            lines.append("*No metrics.json for this fold: the run has not finished testing.*")
+            lines.append(f"*No {METRICS} for this fold: the run has not finished testing.*")
         return "  \n".join(lines)
 
     def f1_table(self):
@@ -93,8 +103,7 @@ class ModelView:
         if self.fold_dir is None:
             return []
         out = []
-        for name, cap in (("curves.png", "training curves"),
-                          ("per_au_f1.png", "per-AU test F1")):
+        for name, cap in ((CURVES, "training curves"), (PER_AU_PLOT, "per-AU test F1")):
             p = self.fold_dir / name
             if p.is_file():
                 out.append((str(p), cap))
@@ -102,7 +111,7 @@ class ModelView:
 
     def config_text(self) -> str:
         """The training configuration as YAML (the run's resolved TrainConfig)."""
-        f = self.ld.source / ("train_config.yaml" if self.export else "config.yaml")
+        f = self.ld.source / (EXPORT_CONFIG if self.export else RUN_CONFIG)
         try:
             return f.read_text()
         except OSError:

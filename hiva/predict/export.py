@@ -28,6 +28,17 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
+from hiva.runs import (
+    EXPORT_BANK,
+    EXPORT_CONFIG,
+    EXPORT_LICENCE,
+    EXPORT_WEIGHTS,
+    fold_dir,
+    fold_label,
+    fold_metrics,
+    is_export,
+    write_export,
+)
 
 
 def _copy_bank(src: str, dst: Path) -> None:
@@ -54,7 +65,6 @@ _DATA = {
     "synthetic": (None, "hiva synthetic faces", "apache-2.0", None, None),
     "manifest": (None, "a hiva manifest", "unknown", None, None),
 }
-LICENCE_FILE = "LICENSE.md"  # the training data's terms, for a card whose licence is "other"
 
 
 def training_data(data: str | None) -> str:
@@ -167,7 +177,7 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
             metric_name=f"Mean test F1 ({len(aus)} AUs, threshold 0.5)"))
     data = ModelCardData(
         library_name="hiva", pipeline_tag="image-classification",
-        license=lic, license_name=lic_name, license_link=LICENCE_FILE if lic_name else None,
+        license=lic, license_name=lic_name, license_link=EXPORT_LICENCE if lic_name else None,
         datasets=[ds_id] if ds_id else None, base_model=base_model(mc),
         tags=["facial-action-units", "facs", "hiva", arch.card_tag],
         metrics=["f1"],
@@ -228,21 +238,17 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
                                                                           "")
     lines += ["", "## Training", "",
               f"Data: `{info['source'].get('data', '')}` ({ds_name}). Backbone: {backbone}. "
-              f"Text: {text}. Epoch {info['source'].get('epoch')}. `train_config.yaml` holds "
+              f"Text: {text}. Epoch {info['source'].get('epoch')}. `{EXPORT_CONFIG}` holds "
               "every setting.", "",
               "## Licence", "", licence_terms(kind), "",
               "## Citation", "", "```bibtex", CITATION, "```", ""]
     return card_text(data, lines)
 
 
-def write_licence(to: Path, kind: str) -> None:
-    """``LICENSE.md``, the card's ``license_link``, when the training data's licence is not an
-    open one (``license: other``); else none (one an earlier export left is removed)."""
-    f = to / LICENCE_FILE
-    if _DATA.get(kind, _DATA["manifest"])[3]:
-        f.write_text(f"# Terms of use of these weights\n\n{licence_terms(kind)}\n")
-    elif f.is_file():
-        f.unlink()
+def data_licence(kind: str) -> str | None:
+    """The terms for ``LICENSE.md``, the card's ``license_link``, when the training data's
+    licence is not an open one (``license: other``); else None (no such file)."""
+    return licence_terms(kind) if _DATA.get(kind, _DATA["manifest"])[3] else None
 
 
 def _text_source(ld) -> dict:
@@ -264,13 +270,11 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
            text_bank: str | None = None, weights: str = "best", private: bool = False) -> dict:
     """Write the export folder ``to`` for fold ``fold`` of ``run_dir``; push it when ``push`` is
     OWNER/NAME. Returns the written ``config.json`` as a dict."""
-    import yaml
 
     from hiva import __version__
     from hiva.config import config_dict
     from hiva.facs import AUS, au_column
     from hiva.predict.loader import load
-    from hiva.runs import EXPORT_FORMAT, EXPORT_VERSION, fold_metrics, is_export
 
     run_dir, to = Path(run_dir), Path(to)
     if push is not None and "/" not in push:
@@ -292,18 +296,17 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
                         "folder")
     ld = load(run_dir, fold=fold, device="cpu", text_bank=text_bank, weights=weights)
     writable_dir(to, "--to")
-    shutil.copyfile(ld.weights, to / "model.safetensors")
-    if (to / "text_bank").exists():
-        shutil.rmtree(to / "text_bank")
+    shutil.copyfile(ld.weights, to / EXPORT_WEIGHTS)
+    if (to / EXPORT_BANK).exists():
+        shutil.rmtree(to / EXPORT_BANK)
     if ld.text_bank:
-        _copy_bank(ld.text_bank, to / "text_bank")
+        _copy_bank(ld.text_bank, to / EXPORT_BANK)
     cfg = config_dict(ld.cfg)
-    cfg["text_bank"] = "text_bank" if ld.text_bank else None
-    (to / "train_config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cfg["text_bank"] = EXPORT_BANK if ld.text_bank else None
     mean, std = ld.model.normalisation()
-    metrics = fold_metrics(run_dir / f"fold{ld.fold}")
+    metrics = fold_metrics(fold_dir(run_dir, ld.fold))
     info = {
-        "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION, "hiva_version": __version__,
+        "hiva_version": __version__,
         "aus": list(ld.aus), "au_names": [AUS[a].name if a in AUS else "" for a in ld.aus],
         "columns": [f"{au_column(a)}_p" for a in ld.aus],
         "model_config": ld.meta["model_config"],
@@ -315,16 +318,14 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
         "text_encoder": ld.meta.get("text_encoder") or None,
         "eval_text_per_au": ld.cfg.eval_text_per_au, "fold": ld.fold,
         "source": {"run": str(run_dir.resolve()), "data": ld.cfg.data,
-                   "weights": f"fold{ld.fold}/{ld.weights.name}", "epoch": ld.meta.get("epoch"),
-                   "step": ld.meta.get("step")},
+                   "weights": f"{fold_label(ld.fold)}/{ld.weights.name}",
+                   "epoch": ld.meta.get("epoch"), "step": ld.meta.get("step")},
         "test": {k: (metrics.get("test") or {}).get(k) for k in ("mean_f1", "f1", "n")},
         "training_data": training_data(ld.cfg.data), "text_source": _text_source(ld),
     }
-    (to / "config.json").write_text(json.dumps(info, indent=1))
-    (to / "aus.txt").write_text("".join(f"{au_column(a)}\t{n}\n"
-                                        for a, n in zip(ld.aus, info["au_names"])))
-    (to / "README.md").write_text(model_card(info, metrics, push))
-    write_licence(to, info["training_data"])
+    columns = [(au_column(a), n) for a, n in zip(ld.aus, info["au_names"])]
+    info = write_export(to, info, cfg, columns, model_card(info, metrics, push),
+                        data_licence(info["training_data"]))
     if push:
         push_folder(to, push, private)
     return info

@@ -22,7 +22,6 @@ Key layout of their code → ``hiva.model.megraphau.MEGraphAU``:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -191,14 +190,12 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
                       graph_k: int | None = None, metric: str = "dots",
                       align: bool = True) -> dict:
     """Write the export folder ``to`` for their checkpoint ``path``; returns its config.json."""
-    import yaml
 
     from hiva import __version__
     from hiva.config import config_dict
     from hiva.facs import AUS
     from hiva.model.factory import build_model, save_weights
-    from hiva.predict.export import LICENCE_FILE
-    from hiva.runs import EXPORT_FORMAT, EXPORT_VERSION, is_export
+    from hiva.runs import EXPORT_WEIGHTS, is_export, write_export
     from hiva.runtime import require_dir_path, writable_dir
     from hiva.train.config import TrainConfig
 
@@ -215,14 +212,13 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
     cfg = TrainConfig(model=mc, resize=RESIZE, data="", amp="off")
     meta = {"aus": list(mc.aus), "model_config": config_dict(mc), "text_fingerprint": "",
             "text_encoder": "", "imported_from": f"{source}:{Path(path).name}"}
-    save_weights(model, to / "model.safetensors", meta)
-    (to / "train_config.yaml").write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False))
+    save_weights(model, to / EXPORT_WEIGHTS, meta)
     mean, std = model.normalisation()
     names = [AUS[a].name for a in mc.aus]
     names += [f"{'Left' if s == 'L' else 'Right'} {AUS[a].name}"
               for a in mc.side_aus for s in "LR"]
     info = {
-        "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION, "hiva_version": __version__,
+        "hiva_version": __version__,
         "aus": list(mc.aus), "au_names": names,
         "columns": [f"{c}_p" for c in mc.outputs],
         "model_config": meta["model_config"],
@@ -237,11 +233,8 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
                                            "(research-only licences)"}[source]},
         "test": {},
     }
-    (to / "config.json").write_text(json.dumps(info, indent=1))
-    (to / "aus.txt").write_text("".join(f"{c}\t{n}\n" for c, n in zip(mc.outputs, names)))
-    (to / "README.md").write_text(import_card(info, source, arch))
-    (to / LICENCE_FILE).write_text(f"# Terms of use of these weights\n\n{import_terms(info)}\n")
-    return info
+    return write_export(to, info, config_dict(cfg), list(zip(mc.outputs, names)),
+                        import_card(info, source, arch), import_terms(info))
 
 
 def import_card(info: dict, source: str, arch: str) -> str:
@@ -249,13 +242,14 @@ def import_card(info: dict, source: str, arch: str) -> str:
     training data's research-only terms, in LICENSE.md) and what the weights are."""
     from huggingface_hub import ModelCardData
 
-    from hiva.predict.export import LICENCE_FILE, card_text
+    from hiva.predict.export import card_text
+    from hiva.runs import EXPORT_LICENCE
 
     title = {"megraphau": "ME-GraphAU", "opengraphau": "OpenGraphAU"}[source]
     stage = info["model_config"]["graph_stage"]
     data = ModelCardData(
         library_name="hiva", pipeline_tag="image-classification", license="other",
-        license_name=_LICENCE[source], license_link=LICENCE_FILE,
+        license_name=_LICENCE[source], license_link=EXPORT_LICENCE,
         tags=["facial-action-units", "facs", "hiva", "me-graphau"],
     )
     return card_text(data, [

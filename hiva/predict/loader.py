@@ -3,32 +3,23 @@ folder, the same way ``hiva evaluate`` does (``hiva.textbank.load_text``,
 ``hiva.model.factory``: ``build_model``, strict ``load_weights``, the identity check against the
 text bank).
 
-Reads, from a run folder: ``config.yaml``, ``fold{k}/best.safetensors`` (or ``last``) and
-``fold{k}/metrics.json`` (per-AU thresholds tuned on validation, when the run tuned them). From an
-export folder: ``config.json``, ``model.safetensors``, ``train_config.yaml``, ``text_bank/``.
-A Hub model id ``OWNER/NAME[@REVISION]`` names an export pushed with ``hiva export --push``: its
-snapshot in the local Hub cache is the export folder. The folders' layout: ``hiva.runs``.
-Writes nothing (but the Hub cache).
+Reads, from a run folder: its config, one fold's best (or last) weights and the per-AU
+thresholds tuned on validation, when the run tuned them. From an export folder: its config,
+weights and text bank. A Hub model id ``OWNER/NAME[@REVISION]`` names an export pushed with
+``hiva export --push``: its snapshot in the local Hub cache is the export folder. The folders'
+layout: ``hiva.runs``. Writes nothing (but the Hub cache).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
-from hiva.runs import (
-    EXPORT_VERSION,
-    is_export,
-    resolve_checkpoint,
-    run_folds,
-    run_path,
-    tuned_thresholds,
-)
+from hiva.runs import open_checkpoint, resolve_checkpoint, run_path, tuned_thresholds
 
 
 @dataclass
@@ -114,39 +105,10 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     from hiva.train.config import TrainConfig
 
     src = resolve_checkpoint(checkpoint, revision)
-    if not src.exists():
-        raise HivaError(f"checkpoint {src} does not exist; pass a `hiva train` --out folder, a "
-                        "`hiva export` folder or the Hub id of an export (OWNER/NAME[@REVISION])")
-    if weights not in ("best", "last"):
-        raise HivaError(f"weights {weights!r}: use best or last")
-    export = is_export(src)
-    if export:
-        info = json.loads((src / "config.json").read_text())
-        if int(info.get("format_version", 0)) > EXPORT_VERSION:
-            raise HivaError(f"{src} was exported by a newer hiva (format "
-                            f"{info.get('format_version')}); upgrade hiva")
-        cfg_file, wfile, k = src / "train_config.yaml", src / "model.safetensors", info.get("fold")
-        bank_dir = src / "text_bank"
-        over = text_bank or (str(bank_dir) if bank_dir.exists() else None)
-    elif (src / "config.yaml").is_file():
-        info, over = {}, text_bank
-        cfg_file = src / "config.yaml"
-        folds = run_folds(src, weights)
-        if not folds:
-            raise HivaError(f"{src} has no fold*/{weights}.safetensors; train it first (hiva "
-                            "train) or pass --weights last for an unfinished run")
-        k = folds[0] if fold is None else fold
-        if k not in folds:
-            raise HivaError(f"{src} has no trained fold {k}; its folds are "
-                            f"{', '.join(map(str, folds))}: pass one of those to --fold")
-        wfile = src / f"fold{k}" / f"{weights}.safetensors"
-    else:
-        raise HivaError(f"{src} is neither a `hiva train` run folder (config.yaml) nor a "
-                        "`hiva export` folder (config.json); pass the --out of either")
-    if not wfile.is_file():
-        raise HivaError(f"{wfile} is missing; re-export the run (hiva export RUN --to {src})")
-
-    cfg = load_config(TrainConfig, cfg_file, resume=None)
+    ck = open_checkpoint(src, fold, weights)
+    export, info, wfile, k = ck.export, ck.info, ck.weights, ck.fold
+    over = text_bank or (str(ck.bank) if ck.bank else None)  # an export carries its bank
+    cfg = load_config(TrainConfig, ck.config_file, resume=None)
     mc, meta = read_checkpoint(wfile)
     aus = mc.aus
     bank_path = _text_bank_path(cfg, src, over)
@@ -174,7 +136,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
         ths = [float(x) for x in info.get("thresholds") or [0.5] * n]
         th_src = info.get("threshold_source", "0.5")
     else:
-        tuned = tuned_thresholds(src / f"fold{k}", n)
+        tuned = tuned_thresholds(ck.fold_folder, n)
         ths, th_src = (tuned, f"tuned on validation (fold {k})") if tuned else ([0.5] * n, "0.5")
     if align is None:
         if export and "align" in info:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.train.boot_runs import EVALUATED, PREDICTIONS, Run
+from hiva.runs import EVALUATED, PREDICTIONS, fold_dir
+from hiva.train.boot_runs import Run
 from hiva.train.boot_stats import bootstrap_p, clean, nanmean_terms, percentile_ci
 from hiva.train.bootstrap import Comparison, draw_weights
 
@@ -60,7 +61,7 @@ def load_localisation(run: Run) -> dict[int, FoldLocalisation] | None:
     for k in run.folds:
         got = None
         for name in (PREDICTIONS, EVALUATED):
-            f = run.path / f"fold{k}" / name
+            f = fold_dir(run.path, k) / name
             if f.is_file() and (got := read_fold_localisation(f)) is not None:
                 break
         if got is None:

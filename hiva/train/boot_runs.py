@@ -10,7 +10,6 @@ read from its name (``arm-s3``, ``arm/seed3``). numpy and pandas only (no torch)
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.runs import (
+    EVALUATED,
+    METRICS,
+    PREDICTIONS,
+    RUN_CONFIG,
+    fold_dir,
+    is_finished,
+    read_metrics,
+)
 from hiva.train.boot_auc import FoldAUC, fold_auc
 
 THRESHOLD = 0.5
-PREDICTIONS = "test_predictions.parquet"
-EVALUATED = "evaluate_best_predictions.parquet"  # what `hiva evaluate --fold K` writes
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def run_seed(path: Path, name: str) -> int | None:
     import yaml
 
     try:
-        cfg = yaml.safe_load((path / "config.yaml").read_text())
+        cfg = yaml.safe_load((path / RUN_CONFIG).read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         cfg = None
     seed = cfg.get("seed") if isinstance(cfg, dict) else None
@@ -116,12 +122,12 @@ def load_run(path: str | Path, name: str | None = None, seed: int | None = None)
     ``test_predictions.parquet`` falls back to the ``hiva evaluate`` file."""
     path = Path(path)
     name = name or path.name
-    mfile = path / "metrics.json"
-    if not mfile.is_file():
-        raise HivaError(f"{path} has no metrics.json (run {name} is unfinished); finish "
+    mfile = path / METRICS
+    if not is_finished(path):
+        raise HivaError(f"{path} has no {METRICS} (run {name} is unfinished); finish "
                         f"`hiva train --out {path}` first")
     try:
-        folds_meta = json.loads(mfile.read_text())["folds"]
+        folds_meta = read_metrics(path)["folds"]
         ks = sorted(int(k) for k in folds_meta)
     except (ValueError, KeyError, TypeError):
         raise HivaError(f"{mfile} is not a hiva train summary (no folds); rerun `hiva train "
@@ -130,11 +136,11 @@ def load_run(path: str | Path, name: str | None = None, seed: int | None = None)
         raise HivaError(f"{mfile} lists no fold; rerun `hiva train --out {path}`")
     folds = {}
     for k in ks:
-        file = path / f"fold{k}" / PREDICTIONS
+        file = fold_dir(path, k) / PREDICTIONS
         if not file.is_file() and (file.parent / EVALUATED).is_file():
             file = file.parent / EVALUATED
         if not file.is_file():
-            raise HivaError(f"{path / f'fold{k}' / PREDICTIONS} is missing: run {name} was trained "
+            raise HivaError(f"{file} is missing: run {name} was trained "
                             "before hiva saved per-frame test predictions; run `hiva evaluate "
                             f"--checkpoint {path} --fold {k}` (hiva report reads the {EVALUATED} "
                             "it writes)")

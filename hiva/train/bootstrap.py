@@ -34,8 +34,6 @@ import numpy as np
 from hiva.errors import HivaError
 from hiva.train.boot_auc import weighted_auc
 from hiva.train.boot_runs import (
-    EVALUATED,
-    PREDICTIONS,
     THRESHOLD,
     FoldCounts,
     Run,
@@ -46,7 +44,7 @@ from hiva.train.boot_runs import (
 )
 from hiva.train.boot_stats import CI_LEVEL, bootstrap_p, clean, holm, nanmean_terms, percentile_ci
 
-__all__ = ["EVALUATED", "PREDICTIONS", "THRESHOLD", "FoldCounts", "Run", "check_paired",
+__all__ = ["THRESHOLD", "FoldCounts", "Run", "check_paired",
            "fold_counts", "load_run", "read_fold", "nanmean_terms", "percentile_ci",
            "bootstrap_p", "holm", "Stat", "Comparison", "compare", "add_holm", "run_stats",
            "group_stat", "subject_draws", "draw_weights", "seed_draws", "pooled_f1"]

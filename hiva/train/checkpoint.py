@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.model.factory import check_identity, load_weights, read_meta, save_weights
+from hiva.runs import LAST_STATE, weights_file
 from hiva.runtime import atomic_write
 
 
@@ -27,8 +28,8 @@ def save_checkpoint(folder: str | Path, model, state: dict, meta: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     state = dict(state, token=token)
-    atomic_write(folder / "last.state.pt", lambda p: torch.save(state, p))
-    save_weights(model, folder / "last.safetensors", dict(meta, token=token))
+    atomic_write(folder / LAST_STATE, lambda p: torch.save(state, p))
+    save_weights(model, weights_file(folder, "last"), dict(meta, token=token))
 
 
 def load_checkpoint(folder: str | Path, model, identity: tuple | None = None
@@ -37,7 +38,7 @@ def load_checkpoint(folder: str | Path, model, identity: tuple | None = None
     import torch
 
     folder = Path(folder)
-    w, s = folder / "last.safetensors", folder / "last.state.pt"
+    w, s = weights_file(folder, "last"), folder / LAST_STATE
     if not w.is_file():
         return None
     if not s.is_file():
@@ -48,6 +49,6 @@ def load_checkpoint(folder: str | Path, model, identity: tuple | None = None
     meta = load_weights(model, w)
     state = torch.load(s, map_location="cpu", weights_only=True)
     if state.get("token") != meta.get("token"):
-        raise HivaError(f"{folder}: last.safetensors and last.state.pt come from different saves "
-                        "(killed between the two renames); delete both to restart this fold")
+        raise HivaError(f"{folder}: {w.name} and {s.name} come from different saves (killed "
+                        "between the two renames); delete both to restart this fold")
     return state, meta

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP
+from hiva.runs import SWEEP_PLAN
 
 
 def register(app: typer.Typer) -> None:
@@ -115,7 +116,7 @@ def evaluate(
     config: Path | None = typer.Option(None, "--config", help="With --zero-shot: a train "
                                        "config YAML for the protocol (folds, val_fraction, aus)."),
     out: str | None = typer.Option(None, "--out", help="Output folder: with --zero-shot, its "
-                                   "results; with --checkpoint, evaluate.json and the "
+                                   "results; with --checkpoint, the metrics and the "
                                    "predictions (default: the run's fold folder or the export "
                                    "folder; needed for a Hub id)."),
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
@@ -155,11 +156,11 @@ def evaluate(
 
 
 def report(
-    runs: list[Path] = typer.Argument(..., help="A sweep folder (with sweep.json) or run "
+    runs: list[Path] = typer.Argument(..., help=f"A sweep folder (with {SWEEP_PLAN}) or run "
                                       "folders to compare."),
     name: list[str] | None = typer.Option(None, "--name", help="Column name per run folder."),
     reference: str | None = typer.Option(None, "--reference", help="Group the differences are "
-                                         "against (default: the first arm in sweep.json, or "
+                                         f"against (default: the first arm in {SWEEP_PLAN}, or "
                                          "the first run folder)."),
     resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples (0: point "
                                   "estimates only, run folders)."),
@@ -172,7 +173,7 @@ def report(
                                  "subjects: test subjects only (the trained runs held fixed)."),
     primary: list[str] | None = typer.Option(None, "--primary", help='A contrast printed '
                                              'first, "A - B" (group or run names; repeatable; '
-                                             'over sweep.json\'s).'),
+                                             f'over {SWEEP_PLAN}\'s).'),
     only: list[str] | None = typer.Option(None, "--only", help="Report only a sweep's groups "
                                           "matching this shell pattern (repeatable), e.g. "
                                           "'*_s1': contrasts and Holm p over those alone."),

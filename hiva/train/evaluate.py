@@ -15,6 +15,14 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.model.factory import read_checkpoint, restore
+from hiva.runs import (
+    evaluated_files,
+    fold_label,
+    is_export,
+    open_checkpoint,
+    resolve_checkpoint,
+    run_path,
+)
 from hiva.runtime import (
     amp_dtype,
     init_dist,
@@ -44,6 +52,7 @@ class LoadedFold:
     text: object  # (N×M×D, N×M mask) the model reads, or None
     dist: object
     device: object
+    export: bool = False  # the weights are an export's (one file per scored fold)
 
 
 def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
@@ -57,31 +66,19 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
     from hiva.model.text import sample_text
-    from hiva.runs import resolve_checkpoint, run_path
 
     run_dir = resolve_checkpoint(run_dir)  # a Hub id: the export's snapshot in the Hub cache
     # An export folder (`hiva export`, `hiva import-checkpoint`): one set of weights, scored on
-    # fold ``fold`` of the data given, under the protocol its train_config.yaml holds.
-    exported = ((run_dir / "train_config.yaml").is_file()
-                and (run_dir / "model.safetensors").is_file())
-    if not exported and not (run_dir / "config.yaml").is_file():
-        raise HivaError(f"{run_dir} is not a hiva train run folder (no config.yaml) nor an export "
-                        "folder; pass the --out of `hiva train`, `hiva export` or `hiva "
-                        "import-checkpoint`, or the Hub id of an export (OWNER/NAME[@REVISION])")
-    if exported and not data:
+    # fold ``fold`` of the data given, under the protocol its train config holds.
+    ck = open_checkpoint(run_dir, None if is_export(run_dir) else fold, weights)
+    if ck.export and not data:
         raise HivaError(f"{run_dir} is an export folder: pass --data (a manifest, bp4d:DIR or "
                         "disfa:DIR) whose fold --fold to score")
-    cfg = load_config(TrainConfig, run_dir / ("train_config.yaml" if exported else "config.yaml"),
-                      data=data, resume=None, device=device, **overrides)
+    cfg = load_config(TrainConfig, ck.config_file, data=data, resume=None, device=device,
+                      **overrides)
     if cfg.text_bank:  # relative: to where training ran, here, or the export folder
         cfg = dataclasses.replace(cfg, text_bank=str(run_path(cfg.text_bank, cfg.out, run_dir)))
-    if exported:
-        wfile = run_dir / "model.safetensors"
-    else:
-        wfile = run_dir / f"fold{fold}" / f"{weights}.safetensors"
-    if not wfile.is_file():
-        raise HivaError(f"{wfile} does not exist; train fold {fold} first (hiva train --folds "
-                        f"{fold}) or pick a trained fold")
+    wfile = ck.weights
     d = init_dist(device)
     dev = pick_device(device, d)
     df, scheme = load_data(cfg.data)
@@ -98,7 +95,7 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
     txt = (sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
            if text.bank is not None else None)
-    return LoadedFold(cfg, wfile, meta, model, folds[fold], ds, txt, d, dev)
+    return LoadedFold(cfg, wfile, meta, model, folds[fold], ds, txt, d, dev, ck.export)
 
 
 def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: str = "auto",
@@ -115,8 +112,7 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
 
         if hub_model_id(str(run_dir)):
             raise HivaError(f"--checkpoint {run_dir} is a Hub model: pass --out DIR for "
-                            "evaluate.json and the predictions (the Hub cache is not written "
-                            "into)")
+                            "the metrics and the predictions (the Hub cache is not written into)")
     lf = load_fold(run_dir, fold, data, device, weights, eval_batch_size=batch_size,
                    num_workers=num_workers)
     cfg, wfile, meta, model, ds, txt, d, dev = (lf.cfg, lf.weights, lf.meta, lf.model,
@@ -129,15 +125,12 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
         res["localisation"] = localisation_scores(pr.localisation, pr.targets, pr.mask, aus)
     if d.main:
         # a run's fold folder, or an export folder (one file per scored fold), or ``out``
-        tag = f"_fold{fold}" if wfile.name == "model.safetensors" else ""
-        dest = wfile.parent
-        if out is not None:
-            dest = writable_dir(out, "--out")
-        save_predictions(dest / f"evaluate{tag}_{weights}_predictions.parquet", lf.test,
-                         aus, pr)
-        write_text_atomic(dest / f"evaluate{tag}.json", json.dumps(res, indent=2))
+        dest = wfile.parent if out is None else writable_dir(out, "--out")
+        jfile, pfile = evaluated_files(dest, fold, weights, export=lf.export)
+        save_predictions(pfile, lf.test, aus, pr)
+        write_text_atomic(jfile, json.dumps(res, indent=2))
         t = res["test"]
-        print(format_table({f"fold{fold}": t,
+        print(format_table({fold_label(fold): t,
                             "all-pos": {"f1": t["baseline_f1"],
                                         "mean_f1": t["mean_baseline_f1"]}}, aus,
                            f"Test F1 ×100 of {wfile}"), flush=True)

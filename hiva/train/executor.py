@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from hiva.train.sweep import LOCK_NAME, RUN_CONFIG, RUN_LOG, Run
+from hiva.runs import METRICS, SWEEP_LOCK, SWEEP_RUN_CONFIG, SWEEP_RUN_LOG, is_finished
+from hiva.train.sweep import Run
 
 
 def write_run_config(run: Run) -> Path:
@@ -25,7 +26,7 @@ def write_run_config(run: Run) -> Path:
 
     d = Path(run.config.out)
     d.mkdir(parents=True, exist_ok=True)
-    p = d / RUN_CONFIG
+    p = d / SWEEP_RUN_CONFIG
     write_text_atomic(p, yaml.safe_dump(config_dict(run.config), sort_keys=False))
     return p
 
@@ -50,7 +51,7 @@ def _lock(d: Path, wait_s: float) -> int | None:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         return -1
-    fd = os.open(d / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(d / SWEEP_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     end = time.monotonic() + wait_s
     while True:
         try:
@@ -65,7 +66,7 @@ def _lock(d: Path, wait_s: float) -> int | None:
 
 def is_busy(d: Path) -> bool:
     """Whether another process holds the run's lock now (dry-run and submission check)."""
-    if not (d / LOCK_NAME).exists():
+    if not (d / SWEEP_LOCK).exists():
         return False
     fd = _lock(d, 0)
     if fd is None:
@@ -115,17 +116,17 @@ def execute_run(spec: dict) -> dict:
     pickles it into Slurm jobs."""
     t0 = time.monotonic()
     d = Path(spec["dir"])
-    log = d / RUN_LOG
+    log = d / SWEEP_RUN_LOG
     res = {"id": spec["id"], "log": str(log), "reason": "", "seconds": 0.0}
-    if (d / "metrics.json").exists():
+    if is_finished(d):
         return {**res, "status": "skipped", "reason": "already finished"}
     d.mkdir(parents=True, exist_ok=True)
     fd = _lock(d, float(spec.get("lock_wait_s", 5.0)))
     if fd is None:
-        return {**res, "status": "busy", "reason": f"another process trains it ({d / LOCK_NAME} "
+        return {**res, "status": "busy", "reason": f"another process trains it ({d / SWEEP_LOCK} "
                 "is locked)"}
     try:
-        if (d / "metrics.json").exists():
+        if is_finished(d):
             return {**res, "status": "skipped", "reason": "already finished"}
         cmd = train_command(spec["config"], int(spec.get("nproc", 1)))
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -151,9 +152,9 @@ def execute_run(spec: dict) -> dict:
         if fd >= 0:
             os.close(fd)
     res["seconds"] = time.monotonic() - t0
-    if rc == 0 and (d / "metrics.json").exists():
+    if rc == 0 and is_finished(d):
         return {**res, "status": "finished"}
-    reason = _failure_reason(rc, log, offset) if rc else "exited 0 without writing metrics.json"
+    reason = _failure_reason(rc, log, offset) if rc else f"exited 0 without writing {METRICS}"
     return {**res, "status": "failed", "reason": reason}
 
 
@@ -229,5 +230,5 @@ def run_local(runs: list[Run], tally: Tally) -> None:
         except Exception as e:  # the sweep's own trouble with this run (e.g. a disk error)
             msg = (str(e).splitlines() or [type(e).__name__])[0]
             res = {"id": run.id, "status": "failed", "reason": f"{type(e).__name__}: {msg}",
-                   "seconds": 0.0, "log": str(Path(run.config.out) / RUN_LOG)}
+                   "seconds": 0.0, "log": str(Path(run.config.out) / SWEEP_RUN_LOG)}
         tally.add(res)

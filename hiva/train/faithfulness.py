@@ -20,6 +20,7 @@ import json
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.runs import FAITHFULNESS
 
 
 def rank_correlation(a, b) -> np.ndarray:
@@ -135,5 +136,5 @@ def faithfulness(run_dir, fold: int = 1, data: str | None = None, frames: int = 
                "mean": float(np.nanmean(c)),
                "per_au": [float(v) for v in np.nanmean(c, axis=0)]},
            "deletion": deletion_curve(model, batches, txt, tuple(ks), seed)}
-    write_text_atomic(lf.weights.parent / "faithfulness.json", json.dumps(res, indent=2))
+    write_text_atomic(lf.weights.parent / FAITHFULNESS, json.dumps(res, indent=2))
     return res

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.runs import fold_dir, weights_file
 from hiva.textbank import Text
 from hiva.train.config import TrainConfig
 
@@ -60,7 +61,7 @@ def init_weights(model, src: str, k: int, verbose: bool = True) -> int:
     from safetensors.torch import load_file
 
     p = Path(src)
-    f = p / f"fold{k}" / "best.safetensors" if p.is_dir() else p
+    f = weights_file(fold_dir(p, k), "best") if p.is_dir() else p
     if not f.is_file():
         raise HivaError(f"init_from {src}: {f} does not exist; train that run (fold {k}) first, "
                         "or pass a .safetensors file")

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 from hiva.errors import HivaError
+from hiva.runs import SWEEP_PLAN, SWEEP_RUN_CONFIG, has_begun, is_finished
 from hiva.train.executor import Tally, is_busy, run_local
 from hiva.train.sweep import (
     FREE_KEYS,
-    PLAN_FILE,
-    RUN_CONFIG,
     Run,
     Sweep,
     _flat,
@@ -29,9 +28,9 @@ from hiva.train.sweep import (
 def run_state(root: Path, run: Run) -> str:
     """finished (its metrics.json exists), partial (training started) or new."""
     d = Path(root) / run.dir
-    if (d / "metrics.json").exists():
+    if is_finished(d):
         return "finished"
-    if (d / "config.yaml").exists() or any(d.glob("fold*")):
+    if has_begun(d):
         return "partial"
     return "new"
 
@@ -41,7 +40,7 @@ def check_root(sweep: Sweep) -> dict | None:
     from hiva.runtime import require_dir_path
 
     root = require_dir_path(sweep.root, "--out")
-    f = root / PLAN_FILE
+    f = root / SWEEP_PLAN
     if not f.exists():
         return None
     try:
@@ -79,7 +78,7 @@ def _differing_keys(root: Path, run: Run) -> list[str]:
     from hiva.config import config_dict
 
     try:
-        old = yaml.safe_load((root / run.dir / RUN_CONFIG).read_text()) or {}
+        old = yaml.safe_load((root / run.dir / SWEEP_RUN_CONFIG).read_text()) or {}
     except (OSError, yaml.YAMLError):
         return []
 
@@ -96,7 +95,7 @@ def write_plan(sweep: Sweep) -> None:
     old = check_root(sweep)
     root = writable_dir(sweep.root, "--out")
     if old is None or old.get("primary") != sweep.primary:
-        write_text_atomic(root / PLAN_FILE, json.dumps(sweep.plan(), indent=2) + "\n")
+        write_text_atomic(root / SWEEP_PLAN, json.dumps(sweep.plan(), indent=2) + "\n")
 
 
 def run_sweep(path: str | Path, root: str | Path, *, dry_run: bool = False,

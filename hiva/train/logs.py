@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.config import config_dict
+from hiva.runs import HISTORY, STEPS, TENSORBOARD
 from hiva.runtime import atomic_write
 from hiva.textbank import Text
 from hiva.train.steps import Predictions
@@ -46,8 +47,7 @@ class RunLogs:
         self.tb = None
         if not main:
             return
-        for name, key, keep in (("steps.csv", "step", keep_step),
-                                ("history.csv", "epoch", keep_epoch)):
+        for name, key, keep in ((STEPS, "step", keep_step), (HISTORY, "epoch", keep_epoch)):
             path = folder / name
             if path.exists():
                 with open(path, newline="") as f:
@@ -56,7 +56,7 @@ class RunLogs:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(folder / "tb"), purge_step=keep_step + 1)
+            self.tb = SummaryWriter(str(folder / TENSORBOARD), purge_step=keep_step + 1)
 
     @staticmethod
     def _write(path: Path, rows: list[dict], mode: str = "a") -> None:
@@ -73,7 +73,7 @@ class RunLogs:
 
     def step(self, row: dict) -> None:
         if self.main:
-            self._write(self.folder / "steps.csv", [row])
+            self._write(self.folder / STEPS, [row])
             if self.tb is not None:
                 for k, v in row.items():
                     if k != "step":
@@ -81,7 +81,7 @@ class RunLogs:
 
     def epoch(self, row: dict, step: int) -> None:
         if self.main:
-            self._write(self.folder / "history.csv", [row])
+            self._write(self.folder / HISTORY, [row])
             if self.tb is not None:
                 for k, v in row.items():
                     if k != "epoch" and isinstance(v, (int, float)) and v == v:

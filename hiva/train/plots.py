@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from hiva.runs import CURVES, HISTORY, PER_AU_PLOT
+
 
 def plot_fold(folder: str | Path, result: dict) -> list[Path]:
     import matplotlib
@@ -15,7 +17,7 @@ def plot_fold(folder: str | Path, result: dict) -> list[Path]:
 
     folder = Path(folder)
     written = []
-    hist = folder / "history.csv"
+    hist = folder / HISTORY
     if hist.exists():
         with open(hist, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -51,11 +53,11 @@ def plot_fold(folder: str | Path, result: dict) -> list[Path]:
             a.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.suptitle(f"fold {result['fold']}")
         fig.tight_layout()
-        p = folder / "curves.png"
+        p = folder / CURVES
         fig.savefig(p, dpi=100)
         plt.close(fig)
         written.append(p)
-    written.append(plot_per_au(result["test"], folder / "per_au_f1.png",
+    written.append(plot_per_au(result["test"], folder / PER_AU_PLOT,
                                f"fold {result['fold']} test"))
     return written
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from hiva.config import config_dict
 from hiva.errors import HivaError
+from hiva.runs import RUN_CONFIG, fold_label, has_trained
 from hiva.runtime import Dist
 from hiva.train.config import TrainConfig
 from hiva.train.metrics import format_table, mean_over_folds
@@ -183,12 +184,11 @@ def check_images(df, source: str, d: Dist) -> None:
 def check_run_dir(cfg: TrainConfig, out: Path) -> None:
     import yaml
 
-    old_file = out / "config.yaml"
+    old_file = out / RUN_CONFIG
     if not old_file.exists():
         return
-    started = any(out.glob("fold*/last.safetensors"))
     if cfg.resume != "latest":
-        if started:
+        if has_trained(out):
             raise HivaError(f"{out} already holds a run; pass --resume latest to continue it, or "
                             "a new --out")
         return
@@ -202,7 +202,7 @@ def check_run_dir(cfg: TrainConfig, out: Path) -> None:
                   if k not in RESUME_FREE and old.get(k) != new.get(k))
     if diff:
         more = f" (+{len(diff) - 5} more)" if len(diff) > 5 else ""
-        raise HivaError(f"--resume latest with other settings than {out}/config.yaml "
+        raise HivaError(f"--resume latest with other settings than {old_file} "
                         f"({', '.join(diff[:5])}{more}); use the same settings or a new --out")
 
 
@@ -217,7 +217,7 @@ def summarise(results: dict, aus) -> dict:
 
 
 def summary_table(summary: dict) -> str:
-    cols = {f"fold{k}": r["test"] for k, r in summary["folds"].items()}
+    cols = {fold_label(k): r["test"] for k, r in summary["folds"].items()}
     if len(cols) > 1:
         cols["mean"] = summary["mean"]
     m = summary["mean"]

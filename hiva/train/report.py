@@ -27,21 +27,19 @@ import json
 from pathlib import Path
 
 from hiva.errors import HivaError
+from hiva.runs import METRICS, SWEEP_PLAN, is_finished, read_metrics
 from hiva.train.contrast import group_name, parse_contrast
 from hiva.train.metrics import format_table
 
-SWEEP_FILE = "sweep.json"
-
 
 def load_summary(run_dir: str | Path) -> dict:
-    p = Path(run_dir) / "metrics.json"
     if not Path(run_dir).is_dir():
-        raise HivaError(f"{run_dir} is not a folder; pass a sweep folder (with {SWEEP_FILE}) or "
+        raise HivaError(f"{run_dir} is not a folder; pass a sweep folder (with {SWEEP_PLAN}) or "
                         "`hiva train` run folders")
-    if not p.is_file():
-        raise HivaError(f"{run_dir} has no metrics.json (nor {SWEEP_FILE}); finish `hiva train "
+    if not is_finished(run_dir):
+        raise HivaError(f"{run_dir} has no {METRICS} (nor {SWEEP_PLAN}); finish `hiva train "
                         f"--out {run_dir}` first, or pass the sweep folder")
-    return json.loads(p.read_text())
+    return read_metrics(run_dir)
 
 
 def report(run_dirs, names=None, baseline: bool = True) -> tuple[str, dict]:
@@ -89,7 +87,7 @@ def to_markdown(text: str) -> str:
 
 def read_plan(root: str | Path) -> dict:
     """A sweep ROOT's ``sweep.json`` (checked to be a version-1 plan)."""
-    f = Path(root) / SWEEP_FILE
+    f = Path(root) / SWEEP_PLAN
     try:
         data = json.loads(f.read_text())
     except (ValueError, UnicodeDecodeError) as e:
@@ -106,7 +104,7 @@ def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], lis
     """({group: [(run id, run folder)] of finished runs}, unfinished run ids) of a sweep ROOT;
     groups in the order sweep.json first names them (a group may have no finished run)."""
     root = Path(root)
-    f = root / SWEEP_FILE
+    f = root / SWEEP_PLAN
     data = read_plan(root)
     groups: dict[str, list[tuple[str, Path]]] = {}
     unfinished = []
@@ -119,7 +117,7 @@ def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], lis
             raise HivaError(f"{f}: run {i + 1} lacks id, arm, dir or a numeric label_fraction; "
                             "rerun `hiva sweep`") from None
         runs = groups.setdefault(group_name(arm, lf), [])
-        if (root / d / "metrics.json").is_file():
+        if is_finished(root / d):
             runs.append((rid, root / d))
         else:
             unfinished.append(rid)
@@ -157,8 +155,8 @@ def sweep_comparison(root: str | Path, reference: str | None = None, resamples: 
         raise HivaError(f"unknown --reference {reference}; the groups are: {', '.join(listed)}")
     done = {g: rs for g, rs in listed.items() if rs}
     if not done:
-        raise HivaError(f"{root} has no finished run ({len(unfinished)} in {SWEEP_FILE}, none "
-                        "with metrics.json yet); wait for `hiva sweep` to finish some, or rerun it")
+        raise HivaError(f"{root} has no finished run ({len(unfinished)} in {SWEEP_PLAN}, none "
+                        f"with {METRICS} yet); wait for `hiva sweep` to finish some, or rerun it")
     if reference is not None and reference not in done:
         raise HivaError(f"--reference {reference} has no finished run yet; wait for it or pick "
                         f"one of: {', '.join(done)}")
@@ -236,7 +234,7 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
         return add_holm(s)
 
     summary = None
-    if len(paths) == 1 and (Path(paths[0]) / SWEEP_FILE).is_file():
+    if len(paths) == 1 and (Path(paths[0]) / SWEEP_PLAN).is_file():
         if names:
             raise HivaError("--name names run folders; a sweep's groups are named after their "
                             "arms: drop --name")
@@ -249,9 +247,9 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
         plan_primary = read_plan(paths[0]).get("primary")
         primary = primary or None  # an empty --primary list: the plan's
         given = primary is not None
-        what = "--primary" if given else f"{Path(paths[0]) / SWEEP_FILE}: primary"
+        what = "--primary" if given else f"{Path(paths[0]) / SWEEP_PLAN}: primary"
         summary = full_summary(comp, primary if given else plan_primary, what,
-                               "--primary" if given else SWEEP_FILE, listed, selected,
+                               "--primary" if given else SWEEP_PLAN, listed, selected,
                                root=str(paths[0]), unfinished=unfinished,
                                **({"only": list(only)} if only else {}))
         text, md = fmt.to_text(summary), fmt.to_markdown(summary)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hiva.runs import METRICS
+
 
 def _pct(v, sign: bool = False) -> str:
     if v is None:
@@ -206,7 +208,7 @@ def _notes(s: dict) -> list[str]:
     if label_note(s):
         notes.insert(0, label_note(s))
     if s.get("unfinished"):
-        notes.append("unfinished (no metrics.json), left out: " + ", ".join(s["unfinished"]))
+        notes.append(f"unfinished (no {METRICS}), left out: " + ", ".join(s["unfinished"]))
     return notes
 
 

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from hiva.errors import HivaError
+from hiva.runs import SWEEP_RUN_LOG
 from hiva.train.executor import Tally, execute_run, is_busy, run_spec, write_run_config
-from hiva.train.sweep import RUN_LOG, Run, Sweep, _where
+from hiva.train.sweep import Run, Sweep, _where
 
 
 def _executor(sweep: Sweep):
@@ -81,7 +82,7 @@ def run_slurm(sweep: Sweep, runs: list[Run], tally: Tally) -> None:
                     res = job.result()
                 except Exception as e:
                     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-                    log = Path(run.config.out) / RUN_LOG
+                    log = Path(run.config.out) / SWEEP_RUN_LOG
                     res = {"id": run.id, "status": "failed", "seconds": 0.0,
                            "reason": f"job {job.job_id}: {(lines or ['failed'])[-1][:300]}",
                            "log": str(log if log.exists() else job.paths.stderr)}

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.runs import SWEEP_PLAN
 from hiva.train.contrast import check_primary
 from hiva.train.sweep_slurm import slurm_settings
 
@@ -62,10 +63,6 @@ PLAN_KEYS = ("seed", "label_fraction", "out", "resume")  # the plan sets these i
 FREE_KEYS = ("out", "resume", "progress", "num_workers", "device", "tensorboard", "plots",
              "eval_batch_size")
 ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-LOCK_NAME = ".sweep.lock"
-RUN_CONFIG = "sweep_run.yaml"
-RUN_LOG = "train.log"
-PLAN_FILE = "sweep.json"
 
 
 @dataclass(frozen=True)
@@ -271,7 +268,7 @@ def load_sweep(path: str | Path, root: str | Path,
     arms: dict[str, dict] = {}
     arm_fractions: dict[str, list[float]] = {}
     for name, spec in arms_doc.items():
-        if not isinstance(name, str) or not ARM_NAME.fullmatch(name) or name == PLAN_FILE:
+        if not isinstance(name, str) or not ARM_NAME.fullmatch(name) or name == SWEEP_PLAN:
             raise HivaError(f"{where}: arm name {name!r} is not a safe folder name; use letters, "
                             "digits, '.', '_' and '-' (starting with a letter or digit, ≤ 64), "
                             "quoted if YAML reads it as a number")

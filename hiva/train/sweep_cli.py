@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP
+from hiva.runs import SWEEP_PLAN
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +18,7 @@ def register(app: typer.Typer) -> None:
 def sweep(
     sweep_file: Path = typer.Argument(..., help="Sweep YAML: base, set, arms, seeds, "
                                       "label_fractions, folds, slurm (see configs/sweeps/)."),
-    out: Path = typer.Option(..., "--out", help="Sweep folder: sweep.json and one `hiva train` "
+    out: Path = typer.Option(..., "--out", help=f"Sweep folder: {SWEEP_PLAN} and one `hiva train` "
                              "run folder per run (ARM/seedS[/labelsP])."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (run, state, shard) "
                                  "and run nothing."),

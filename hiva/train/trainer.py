@@ -21,10 +21,8 @@ epoch, index), so the worker count changes nothing but speed.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +30,15 @@ from hiva.config import write_config
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
 from hiva.model.factory import build_model, load_weights, save_weights
+from hiva.runs import (
+    PREDICTIONS,
+    RUN_CONFIG,
+    fold_dir,
+    is_finished,
+    read_metrics,
+    weights_file,
+    write_metrics,
+)
 from hiva.runtime import (
     Dist,
     all_sum,
@@ -43,7 +50,6 @@ from hiva.runtime import (
     require_dir_path,
     seed_everything,
     set_rng_state,
-    write_text_atomic,
 )
 from hiva.textbank import Text, load_text
 from hiva.train.checkpoint import load_checkpoint, save_checkpoint
@@ -94,7 +100,7 @@ class FoldRun:
         from hiva.model.text import sample_text
 
         self.cfg, self.k, self.aus, self.text, self.d, self.device = cfg, k, aus, text, d, device
-        self.folder = Path(cfg.out) / f"fold{k}"
+        self.folder = fold_dir(cfg.out, k)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.train_df, self.val_df, all_train = split_pool(cfg, pool)
         self.zero_shot = check_zero_shot(cfg, aus)
@@ -288,7 +294,7 @@ class FoldRun:
         if improved:
             self.best, self.best_epoch = score, epoch + 1
             if d.main:
-                save_weights(self.model, self.folder / "best.safetensors",
+                save_weights(self.model, weights_file(self.folder, "best"),
                              identity_meta(self.mc, self.text,
                                            {"epoch": epoch + 1, "step": self.step}))
         row["best_epoch"] = self.best_epoch
@@ -314,12 +320,12 @@ class FoldRun:
         metrics.json, test_predictions.parquet and plots."""
         self.use_features()
         cfg, d, aus = self.cfg, self.d, self.aus
-        ck_meta = load_weights(self.model, self.folder / "best.safetensors")
+        ck_meta = load_weights(self.model, weights_file(self.folder, "best"))
         pt = predict(self.model, self.ds_test, cfg, self.device, self.val_text, d, self.amp)
         result = fold_result(self, pt, int(ck_meta.get("epoch", self.best_epoch)))
         if d.main:
-            save_predictions(self.folder / "test_predictions.parquet", self.test_df, aus, pt)
-            write_text_atomic(self.folder / "metrics.json", json.dumps(result, indent=2))
+            save_predictions(self.folder / PREDICTIONS, self.test_df, aus, pt)
+            write_metrics(self.folder, result)
             if cfg.plots:
                 from hiva.train.plots import plot_fold
 
@@ -358,7 +364,7 @@ def run(cfg: TrainConfig) -> dict:
     if d.main:
         check_run_dir(cfg, out)
         out.mkdir(parents=True, exist_ok=True)
-        write_config(cfg, out / "config.yaml")
+        write_config(cfg, out / RUN_CONFIG)
         from hiva.data.folds import describe_scheme
 
         print("folds: " + ("one subject-exclusive train/test split (test_fraction)"
@@ -370,9 +376,9 @@ def run(cfg: TrainConfig) -> dict:
     barrier(d)
     results = {}
     for k, pool, test_df in folds:
-        done = out / f"fold{k}" / "metrics.json"
-        if cfg.resume == "latest" and done.exists():
-            prev = json.loads(done.read_text())
+        done = fold_dir(out, k)
+        if cfg.resume == "latest" and is_finished(done):
+            prev = read_metrics(done)
             if int(prev.get("epochs", cfg.epochs)) == cfg.epochs:
                 results[k] = prev
                 continue  # finished; a larger --epochs trains it on from its last checkpoint
@@ -381,8 +387,7 @@ def run(cfg: TrainConfig) -> dict:
     summary["world_size"] = d.world
     summary["fold_scheme"] = scheme
     if d.main:
-        write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2))
         table = summary_table(summary)
-        (out / "metrics.txt").write_text(table + "\n")
+        write_metrics(out, summary, table)
         print(table, flush=True)
     return summary

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.runs import PREDICTIONS, ZERO_SHOT, fold_dir, write_metrics
 from hiva.train.config import TrainConfig
 
 
@@ -143,21 +144,20 @@ def zero_shot(cfg: TrainConfig, out: str | Path) -> dict:
         metrics["auc"], metrics["mean_auc"] = raw["auc"], raw["mean_auc"]
         res = {"fold": k, "test": metrics, "cos_thresholds": th.round(6).tolist(),
                "frames": {"val": int(len(vc)), "test": int(len(tc))}}
-        folder = outdir / f"fold{k}"
+        folder = fold_dir(outdir, k)
         folder.mkdir(parents=True, exist_ok=True)
         pos = {int(i): j for j, i in enumerate(test_df.index)}
         pt = Predictions(np.array([pos[int(i)] for i in ti], dtype=np.int64),
                          probs.astype(np.float32), ty, tm, float("nan"))
-        save_predictions(folder / "test_predictions.parquet", test_df, aus, pt)
-        write_text_atomic(folder / "metrics.json", json.dumps(res, indent=2))
+        save_predictions(folder / PREDICTIONS, test_df, aus, pt)
+        write_metrics(folder, res)
         results[k] = res
     summary = summarise(results, aus)
     summary.update(fold_scheme=scheme, zero_shot={
         "backbone": cfg.model.backbone, "text_bank": str(cfg.text_bank), "encoder": bank.encoder,
         "calibration": "per-AU cosine threshold maximising validation F1"})
-    write_text_atomic(outdir / "zero_shot.json", json.dumps(summary, indent=2))
-    write_text_atomic(outdir / "metrics.json", json.dumps(summary, indent=2))
+    write_text_atomic(outdir / ZERO_SHOT, json.dumps(summary, indent=2))
     table = summary_table(summary)
-    (outdir / "metrics.txt").write_text(table + "\n")
+    write_metrics(outdir, summary, table)
     print(table, flush=True)
     return summary

@@ -233,15 +233,15 @@ def test_export_card_parses_with_eval_results(exported, tiny_run):
 def test_card_of_a_bp4d_model_pushed_by_id(exported, tmp_path):
     from huggingface_hub import ModelCard
 
-    from hiva.predict.export import model_card, write_licence
+    from hiva.predict.export import data_licence, model_card
+    from hiva.runs import write_export
 
     info = json.loads((exported / "config.json").read_text())
     info["training_data"] = "bp4d"
     info["model_config"] = dict(info["model_config"], pretrained="hub", backbone="resnet18")
     metrics = {"test": {"f1": [0.5] * len(info["aus"]), "mean_f1": 0.5, "n": 10}}
     text = model_card(info, metrics, "my-lab/hiva-bp4d")
-    (tmp_path / "README.md").write_text(text)
-    write_licence(tmp_path, "bp4d")
+    write_export(tmp_path, info, {}, [], text, data_licence("bp4d"))
     d = ModelCard.load(tmp_path / "README.md").data
     assert (d.license, d.license_name, d.license_link) == ("other", "bp4d-research-only",
                                                            "LICENSE.md")
@@ -253,7 +253,8 @@ def test_card_of_a_bp4d_model_pushed_by_id(exported, tmp_path):
     assert 'hiva.Detector("my-lab/hiva-bp4d")' in body
     assert "--checkpoint my-lab/hiva-bp4d" in body and "my-lab/hiva-bp4d@REVISION" in body
     assert "Download it first" not in body and "research use only" in body
-    write_licence(tmp_path, "synthetic")  # re-exported from open data: the terms file goes
+    assert data_licence("synthetic") is None
+    write_export(tmp_path, info, {}, [], text, None)  # re-exported from open data: it goes
     assert not (tmp_path / "LICENSE.md").exists()
 
 
