@@ -87,3 +87,17 @@ def test_names_cover_the_layout():
                  "test_predictions.parquet", "model.safetensors", "train_config.yaml",
                  "sweep.json", "train.log"):
         assert name in n
+
+
+def test_a_cut_metrics_file_is_one_line(tmp_path):
+    """``hiva report RUN`` on a run whose metrics.json was cut: a HivaError naming the file and
+    the fix (it was a JSONDecodeError traceback)."""
+    import pytest
+
+    from hiva.errors import HivaError
+    from hiva.train.report import load_summary
+
+    (tmp_path / runs.METRICS).write_text('{"folds": {"1": {"te')
+    with pytest.raises(HivaError, match="does not parse.*retrain"):
+        load_summary(tmp_path)
+    assert runs.fold_metrics(tmp_path) == {}  # the lenient reader (a fold still training)
