@@ -1,6 +1,7 @@
 """Running a batch of jobs on this machine or as one Slurm job array (submitit), waiting, and
-counting how each ended: the executor of ``hiva sweep`` (hiva/train/launch.py), below ``train``
-and ``pipeline`` so that both can use it.
+counting how each ended: the one executor that ``hiva sweep`` (hiva/train/launch.py) and the
+shard launchers of ``hiva generate-descriptions`` and ``hiva embed`` (hiva/pipeline/shards.py)
+share.
 
 A job is a module-level function and a plain ``spec`` dict (``id``, ``log``, optionally
 ``lock``; submitit pickles both into a Slurm job); it returns ``{id, status: finished | failed
