@@ -55,14 +55,16 @@ def direct_round(runs, folder: Path, hiva: list[str], env: dict) -> float:
 def bookkeeping(runs) -> float:
     """Seconds the sweep spends per run besides the train subprocess: state check, resolved
     config file, lock, log header (in-process, no training)."""
-    from hiva.train.executor import _lock, write_run_config
+    from hiva.jobs.process import lock
+    from hiva.train.executor import write_run_config
     from hiva.train.launch import run_state
+    from hiva.train.sweep import LOCK_NAME
 
     t = time.perf_counter()
     for r in runs:
         run_state(Path(r.config.out).parents[len(Path(r.id).parts) - 1], r)
         d = write_run_config(r).parent
-        fd = _lock(d, 0)
+        fd = lock(d / LOCK_NAME, 0)
         with open(d / "train.log", "a") as f:
             f.write("==== header\n")
         os.close(fd)

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1] / "hiva"
 BASE = {"errors", "runtime", "config", "hub", "facs"}
 # Each part of hiva (a top-level module or package) → the parts it may import, besides itself
 # and BASE. Read bottom-up: errors ← runtime ← config; facs ← movements, regions ← text_regions;
-# runs (the run and export folders); textbank, data, model; corpora ← pipeline; train, predict
-# ← app ← cli.
+# runs (the run and export folders); jobs (the local and Slurm launchers); textbank, data, model;
+# corpora ← pipeline; train, predict ← app ← cli.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "runtime": set(),
@@ -27,13 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "regions": set(),
     "text_regions": {"movements", "regions"},
     "runs": set(),
+    "jobs": set(),
     "prompts": set(),
     "textbank": set(),
     "data": {"movements", "regions", "text_regions"},
     "model": {"regions", "text_regions"},
     "corpora": {"textbank", "movements", "prompts", "hiva"},
-    "pipeline": {"corpora", "textbank", "prompts", "movements", "hiva"},
-    "train": {"data", "model", "textbank", "regions", "text_regions", "runs", "hiva"},
+    "pipeline": {"corpora", "textbank", "prompts", "movements", "jobs", "hiva"},
+    "train": {"data", "model", "textbank", "regions", "text_regions", "runs", "jobs", "hiva"},
     "predict": {"data", "model", "textbank", "regions", "corpora", "runs", "hiva"},
     "app": {"predict", "corpora", "textbank", "data", "model", "regions", "runs", "hiva"},
     "cli": None,  # the command line's edge: it may reach everything

@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[1] / "hiva"
 HOME = ROOT / "runs.py"
 # Names a run or export folder shares with other folders hiva reads or writes, and the modules
 # where they name those other folders: a dataset's, an alignment's or a text bank's own
-# config.yaml, a corpus's; a Hugging Face model folder's config.json; a dataset's README.md card.
+# config.yaml, a corpus's, a shard launch's; a Hugging Face model folder's config.json; a dataset's README.md card.
 SHARED = {
     runs.RUN_CONFIG: {"data/synth.py", "data/align.py", "textbank/bundle.py", "corpora/hub.py",
-                      "corpora/schema.py"},
+                      "corpora/schema.py", "pipeline/shards.py"},
     runs.EXPORT_INFO: {"pipeline/backends/base.py", "pipeline/backends/gguf.py",
                        "model/clip.py"},
     runs.EXPORT_CARD: {"corpora/hub.py", "corpora/io.py", "data/synth.py"},

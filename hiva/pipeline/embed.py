@@ -9,7 +9,8 @@ Reads a corpus (``hiva.corpora.io.load_corpus``: folder or Hub id). Writes ``--o
     config.yaml              the resolved EmbedConfig
 
 With ``--num-shards N --shard-index I`` the bundle goes to ``OUT/shard-I-of-N/``;
-``hiva.textbank.load_text_bank(OUT)`` merges the shards it finds.
+``hiva.textbank.load_text_bank(OUT)`` merges the shards it finds. With ``--launcher local|slurm
+--num-shards N`` this command runs every shard itself (``run_launched``, hiva/pipeline/shards.py).
 
 This stage only writes. Reading a bundle, its file names, the embedding cache
 (``CACHE/<encoder identity hash>/part-*.safetensors``, verified atomic parts: a kill loses at
@@ -28,6 +29,7 @@ from typing import Any
 
 from hiva.config import check_config
 from hiva.errors import HivaError
+from hiva.pipeline.shards import Launch, check_launch, launch_shards
 from hiva.runtime import DTYPES, atomic_write, write_text_atomic
 from hiva.textbank.bundle import (
     BUNDLE_FILES,
@@ -40,6 +42,7 @@ from hiva.textbank.bundle import (
 )
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+LAUNCH_DIR = ".launch"  # --launcher: the shards' logs, locks and config file
 
 
 def _count(value: Any, low: int) -> bool:
@@ -246,6 +249,54 @@ def run(cfg: EmbedConfig) -> dict:
     return manifest
 
 
+# Settings that do not change a shard's bundle: a shard made with other values of these is done.
+_NOT_COMPARED = ("out", "shard_index", "cache_dir", "flush_every")
+
+
+def _settings(config: dict) -> dict:
+    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _NOT_COMPARED}
+
+
+def run_launched(cfg: EmbedConfig, opts: Launch) -> dict:
+    """``--launcher``: every shard whose bundle is missing or was made with other settings as
+    a ``--shard-index I`` job (hiva/pipeline/shards.py; logs in ``OUT/.launch/``), then the
+    merge ``hiva train`` does (``load_text_bank``) as the check that all shards fit together.
+    Returns the merged counts, or ``{"status": "failed", "code": N}``."""
+    from hiva.config import config_dict
+    from hiva.runtime import require_dir_path, writable_dir
+    from hiva.textbank import load_text_bank
+
+    out = require_dir_path(cfg.out, "--out")
+    target = check_launch("embed", cfg, out / LAUNCH_DIR, opts)
+    if (out / MANIFEST).exists():
+        raise HivaError(f"--out {out} holds a bundle made without shards; pass another --out for "
+                        "the shards, or drop --launcher")
+    writable_dir(out, "--out")
+    want = _settings(config_dict(cfg))
+    n = cfg.num_shards
+
+    def done(i: int) -> bool:
+        try:
+            m = json.loads((shard_dir(out, i, n) / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(m, dict) and _settings(m.get("config") or {}) == want
+
+    code = launch_shards("embed", cfg, out / LAUNCH_DIR, opts, target, done)
+    if code:
+        return {"status": "failed", "code": code}
+    load_text_bank(out)  # the merge: all shards there, readable, of one encoder
+    ms = [json.loads((shard_dir(out, i, n) / MANIFEST).read_text()) for i in range(n)]
+    per_au: dict[str, int] = {}
+    for m in ms:
+        for a, k in m["count_per_au"].items():
+            per_au[a] = per_au.get(a, 0) + k
+    return {"status": "done", "rows": sum(m["rows"] for m in ms), "dim": ms[0]["dim"],
+            "texts_encoded": sum(m["texts_encoded"] for m in ms),
+            "texts_from_cache": sum(m["texts_from_cache"] for m in ms),
+            "count_per_au": per_au, "shards": n}
+
+
 def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     """The folder this run writes, checked before any work: not a file, writable, and not
     holding files of ours' names that another tool wrote (a rerun replaces its own bundle)."""
@@ -268,4 +319,4 @@ def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     return writable_dir(out, "--out") if create else out
 
 
-__all__ = ["EmbedConfig", "run", "semantic_dedup"]
+__all__ = ["EmbedConfig", "run", "run_launched", "semantic_dedup"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP
+from hiva.pipeline.shards import LAUNCHER_HELP, PARALLEL_HELP, SLURM_HELP, launch_options
 
 
 def register(app: typer.Typer) -> None:
@@ -39,20 +40,32 @@ def embed(
         None, "--names-only", help="Embed one 'AU12 Lip Corner Puller' text per AU (ablation)."
     ),
     aus: str | None = typer.Option(None, "--aus", help="With --names-only: bp4d | disfa | all."),
+    launcher: str | None = typer.Option(None, "--launcher", help=LAUNCHER_HELP),
+    parallel: int | None = typer.Option(None, "--parallel", help=PARALLEL_HELP),
+    slurm: list[str] | None = typer.Option(None, "--slurm", help=SLURM_HELP),
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Encode a description corpus into an embedding bundle (cached: each text once per encoder)."""
     from rich import print as rprint
 
     from hiva.config import load_config
-    from hiva.pipeline.embed import EmbedConfig, run
+    from hiva.pipeline.embed import EmbedConfig, run, run_launched
 
+    opts = launch_options(launcher, shard_index=shard_index, parallel=parallel, slurm=slurm)
     cfg = load_config(
         EmbedConfig, config, sets, out=str(out), corpus=corpus, encoder=encoder,
         batch_size=batch_size, device=device, dtype=dtype, max_length=max_length,
         normalize=normalize, cache_dir=str(cache_dir) if cache_dir else None, num_shards=num_shards,
         shard_index=shard_index, semantic_dedup=semantic_dedup, names_only=names_only, aus=aus,
     )
+    if opts is not None:
+        m = run_launched(cfg, opts)
+        if m["status"] == "failed":
+            raise typer.Exit(m["code"])
+        rprint(f"[green]embedded[/green] {m['rows']} rows in {m['shards']} shards "
+               f"({m['texts_encoded']} encoded, {m['texts_from_cache']} from cache), dim "
+               f"{m['dim']}, {len(m['count_per_au'])} AUs -> {out}")
+        return
     m = run(cfg)
     rprint(
         f"[green]embedded[/green] {m['rows']} rows ({m['texts_encoded']} encoded, "

@@ -11,14 +11,16 @@ Reads: the FACS table, the prompt templates, an LLM. Writes into ``OUT``:
 Generation goes in rounds: each round gives every AU that still lacks ``per_au`` distinct
 survivors (per shard: its share) a few more prompts, until all have enough or ``max_rounds`` ends.
 Modules: ``generate_config`` (the settings), ``prompt_plan`` (prompts, style, template checks),
-``rounds`` (one shard's work), ``judge`` (the optional judge pass), this one (checks, ``--out``,
-the final pass).
+``rounds`` (one shard's work), ``judge`` (the optional judge pass), ``shards`` (launching every
+shard: ``--launcher``; their logs in ``.staging/launch/``), this one (checks, ``--out``, the
+final pass).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,13 +44,15 @@ from hiva.pipeline.prompt_plan import (
     warn,
 )
 from hiva.pipeline.rounds import generate_shard, shard_dir
+from hiva.pipeline.shards import Launch, check_launch, launch_shards
 from hiva.prompts.render import check_user_templates, load_templates, user_template_names
 from hiva.runtime import write_text_atomic
 
 
-def run(cfg: GenerateConfig, generator=None) -> dict:
-    """Generate (this shard), then finalize when every shard is done. ``generator`` may be an
-    already loaded backend (tests, benchmarks); one this run makes is unloaded at the end.
+def run(cfg: GenerateConfig, generator=None, merge: bool = True) -> dict:
+    """Generate (this shard), then finalize when every shard is done (``merge=False``: never;
+    the shard launcher merges). ``generator`` may be an already loaded backend (tests,
+    benchmarks); one this run makes is unloaded at the end.
 
     Everything that can fail without a model load is checked before ``--out`` is touched; with
     ``--overwrite`` over earlier work the model is also loaded first (it is needed anyway), so a
@@ -74,12 +78,12 @@ def run(cfg: GenerateConfig, generator=None) -> dict:
             generate_shard(cfg, out, gen)
         missing = [s for s in range(cfg.num_shards)
                    if not (shard_dir(out, s) / "shard.done").exists()]
-        if missing:
-            if cfg.finalize:
-                raise HivaError(
-                    f"shards {missing} of {cfg.num_shards} have not finished; run them "
-                    "(same command with --shard-index) before --finalize"
-                )
+        if missing and cfg.finalize:
+            raise HivaError(
+                f"shards {missing} of {cfg.num_shards} have not finished; run them "
+                "(same command with --shard-index) before --finalize"
+            )
+        if missing or not merge:
             return {"status": "shard-done", "shard": cfg.shard_index, "waiting_for": missing}
         # The judge uses the generator when it is the same model, already loaded; else the
         # generator goes before the judge loads (one model in memory at a time).
@@ -91,6 +95,31 @@ def run(cfg: GenerateConfig, generator=None) -> dict:
     finally:
         if gen is not None and gen is not generator:
             gen.unload()
+
+
+def run_launched(cfg: GenerateConfig, opts: Launch) -> dict:
+    """``--launcher``: every shard not yet done (``shard.done``; all of them with --overwrite
+    over earlier work, as each shard's own --overwrite would) as ``--shard-index I --shard-only``
+    jobs (hiva/pipeline/shards.py), then, once all are done, the ``--finalize`` merge here.
+    Returns ``run``'s result, or ``{"status": "failed", "code": N}``."""
+    from hiva.pipeline.judge import judge_ref
+
+    out = Path(cfg.out)
+    ldir = out / STAGING / "launch"
+    target = check_launch("generate-descriptions", cfg, ldir, opts)
+    validate(cfg)
+    judge_ref(cfg)
+    redo = cfg.overwrite and check_out_dir(out) == "corpus"
+    _prepare_out(replace(cfg, finalize=True), config_hash(cfg, NOT_IN_HASH))  # its checks only
+
+    def done(i: int) -> bool:
+        return (shard_dir(out, i) / "shard.done").exists()
+
+    code = launch_shards("generate-descriptions", cfg, ldir, opts, target, done,
+                         ("--shard-only",), redo=redo)
+    if code:
+        return {"status": "failed", "code": code}
+    return run(replace(cfg, finalize=True))
 
 
 def validate(cfg: GenerateConfig, generator=None):

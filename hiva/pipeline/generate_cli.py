@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP
+from hiva.pipeline.shards import LAUNCHER_HELP, PARALLEL_HELP, SLURM_HELP, launch_options
 
 
 def generate_descriptions(
@@ -79,13 +80,20 @@ def generate_descriptions(
         "(surplus ones of the AU take their place). Default: keep all, only annotate."),
     judge_batch_size: int | None = typer.Option(
         None, "--judge-batch-size", help="Descriptions per judge generate call."),
+    launcher: str | None = typer.Option(None, "--launcher", help=LAUNCHER_HELP),
+    parallel: int | None = typer.Option(None, "--parallel", help=PARALLEL_HELP),
+    slurm: list[str] | None = typer.Option(None, "--slurm", help=SLURM_HELP),
+    shard_only: bool = typer.Option(False, "--shard-only", hidden=True,
+                                    help="Never merge (the launcher does)."),
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Generate a deduplicated corpus of FACS AU descriptions with an LLM."""
     from hiva.config import load_config
-    from hiva.pipeline.generate import run
+    from hiva.pipeline.generate import run, run_launched
     from hiva.pipeline.generate_config import GenerateConfig
 
+    opts = launch_options(launcher, shard_index=shard_index, parallel=parallel, slurm=slurm,
+                          finalize=finalize)
     cfg = load_config(
         GenerateConfig,
         config,
@@ -120,9 +128,12 @@ def generate_descriptions(
         min_judge_score=min_judge_score,
         judge_batch_size=judge_batch_size,
     )
-    res = run(cfg)
+    res = run(cfg, merge=not shard_only) if opts is None else run_launched(cfg, opts)
+    if res["status"] == "failed":
+        raise typer.Exit(res["code"])
     if res["status"] != "done":
         typer.echo(
+            f"shard {res['shard']} done; the launcher merges the shards" if shard_only else
             f"shard {res['shard']} done; waiting for shards {res['waiting_for']}, then run "
             f"with --finalize"
         )

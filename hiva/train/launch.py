@@ -1,7 +1,6 @@
 """Carrying out a sweep's plan (``hiva.train.sweep`` makes it): each run's state, the plan file,
-and ``run_sweep``, what ``hiva sweep`` calls, handing the runs to the local or the Slurm
-(submitit) launcher (``hiva.train.executor``, ``hiva.train.slurm``). Imports neither torch nor
-numpy.
+and ``run_sweep``, what ``hiva sweep`` calls, handing the runs (``hiva.train.executor``) to the
+shared local or Slurm (submitit) launcher (``hiva.jobs``). Imports neither torch nor numpy.
 """
 
 from __future__ import annotations
@@ -11,13 +10,17 @@ import sys
 from pathlib import Path
 
 from hiva.errors import HivaError
+from hiva.jobs.launch import check_launcher, launch
+from hiva.jobs.slurm import SlurmTarget, check_slurm
+from hiva.jobs.tally import Tally
 from hiva.runs import SWEEP_PLAN, SWEEP_RUN_CONFIG, has_begun, is_finished
-from hiva.train.executor import Tally, is_busy, run_local
+from hiva.train.executor import execute_run, is_busy, run_specs
 from hiva.train.sweep import (
     FREE_KEYS,
     Run,
     Sweep,
     _flat,
+    _where,
     check_shards,
     load_sweep,
     shard_of,
@@ -103,8 +106,7 @@ def run_sweep(path: str | Path, root: str | Path, *, dry_run: bool = False,
               sets: list[str] | None = None) -> int:
     """``hiva sweep``: validate, print or run this shard's part of the plan; the exit code."""
     check_shards(num_shards, shard_index)
-    if launcher not in ("local", "slurm"):
-        raise HivaError(f"--launcher {launcher!r}: pass local or slurm")
+    check_launcher(launcher)
     sweep = load_sweep(path, root, sets)
     mine = shard_runs(sweep.runs, num_shards, shard_index)
     shard_txt = f"shard {shard_index} of {num_shards}"
@@ -121,6 +123,13 @@ def run_sweep(path: str | Path, root: str | Path, *, dry_run: bool = False,
         print(f"dry run: {len(sweep.runs)} runs in the plan, {len(mine)} in {shard_txt}; "
               "nothing was run", flush=True)
         return 0
+    slurm = None
+    if launcher == "slurm":
+        slurm = SlurmTarget(folder=Path(sweep.root) / ".submitit", name="hiva-sweep",
+                            command="hiva sweep", where=_where(sweep.path),
+                            add_time="add e.g. `time: 240` under slurm",
+                            check="the slurm section of the sweep file", settings=sweep.slurm)
+        check_slurm(slurm)
     write_plan(sweep)
     states = {r.id: run_state(sweep.root, r) for r in mine}
     counts = {s: sum(v == s for v in states.values()) for s in ("finished", "partial", "new")}
@@ -132,12 +141,8 @@ def run_sweep(path: str | Path, root: str | Path, *, dry_run: bool = False,
     tally = Tally(len(todo))
     tally.counts["skipped"] = counts["finished"]
     try:
-        if launcher == "local":
-            run_local(todo, tally)
-        else:
-            from hiva.train.slurm import run_slurm
-
-            run_slurm(sweep, todo, tally)
+        nproc = int(sweep.slurm.get("gpus_per_node") or 1) if slurm else 1
+        launch(execute_run, run_specs(todo, tally, nproc), tally, launcher, slurm=slurm)
     except KeyboardInterrupt:
         tally.summary(f"sweep {shard_txt} interrupted")
         print("rerun the same command to resume: finished runs are skipped, partial ones "

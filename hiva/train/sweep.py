@@ -34,13 +34,13 @@ config (``sweep_run.yaml``), its log (``train.log``, appended per attempt) and `
 held by whichever process trains the run (so two sweeps never train one run at once). Run ``i``
 of the plan belongs to shard ``i mod N``.
 
-Launchers (``hiva.train.launch`` carries the plan out; ``hiva.train.slurm``): ``local`` runs one
-``python -m hiva.cli train --config DIR/sweep_run.yaml`` subprocess at a time (it dies with the
-sweep); ``slurm`` submits the shard's runs as a submitit job array (each job runs the same
-subprocess, under ``torchrun`` when ``gpus_per_node`` > 1) and waits.
-``HIVA_SUBMITIT_CLUSTER=local`` runs that path through submitit's local executor (tests, trials
-on a workstation). The ``slurm`` section's checks are in hiva.train.sweep_slurm, group names and
-the primary contrast in hiva.train.contrast. Imports neither torch nor numpy.
+Launchers (``hiva.train.launch`` carries the plan out through the shared launchers of
+``hiva.jobs``): ``local`` runs one ``python -m hiva.cli train --config DIR/sweep_run.yaml``
+subprocess at a time (it dies with the sweep); ``slurm`` submits the shard's runs as a submitit
+job array (each job runs the same subprocess, under ``torchrun`` when ``gpus_per_node`` > 1) and
+waits. ``HIVA_SUBMITIT_CLUSTER=local`` runs that path through submitit's local executor (tests,
+trials on a workstation). The ``slurm`` section's checks are in hiva.jobs.settings, group names
+and the primary contrast in hiva.train.contrast. Imports neither torch nor numpy.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.jobs.settings import slurm_settings
 from hiva.runs import SWEEP_PLAN
 from hiva.train.contrast import check_primary
-from hiva.train.sweep_slurm import slurm_settings
 
 SWEEP_KEYS = ("base", "set", "arms", "seeds", "label_fractions", "folds", "slurm", "primary")
 PLAN_KEYS = ("seed", "label_fraction", "out", "resume")  # the plan sets these in every run
