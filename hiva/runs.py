@@ -38,7 +38,8 @@ def resolve_checkpoint(checkpoint: str | Path, revision: str | None = None) -> P
     """The folder of ``checkpoint``: a local path as it is, or a Hub model id
     ``OWNER/NAME[@REVISION]`` as its export files in the local Hub cache (``hiva.hub``); a Hub
     repo that is not a hiva export is one line."""
-    src = resolve_model(checkpoint, revision, what="checkpoint", allow_patterns=EXPORT_FILES)
+    src = Path(resolve_model(checkpoint, revision, what="checkpoint",
+                             allow_patterns=EXPORT_FILES))
     if src != Path(checkpoint) and not is_export(src):
         raise HivaError(f"Hub model {checkpoint} is not a hiva export (no config.json of format "
                         f"{EXPORT_FORMAT}); pass the id of a repo written by `hiva export --push`, "
