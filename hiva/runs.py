@@ -47,6 +47,15 @@ def resolve_checkpoint(checkpoint: str | Path, revision: str | None = None) -> P
     return src
 
 
+# A trained fold's two weight files, ``fold{k}/{best,last}.safetensors``: the one to read.
+WEIGHTS = ("best", "last")
+
+
+def weights_rule(weights: str, name: str = "--weights") -> tuple[bool, str]:
+    """``(holds, what must hold)`` for a choice of a fold's weights (``WEIGHTS``)."""
+    return weights in WEIGHTS, f"{name} {weights!r}: use best or last"
+
+
 def run_folds(run_dir: Path, weights: str = "best") -> list[int]:
     out = []
     for d in run_dir.glob("fold*"):

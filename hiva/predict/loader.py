@@ -21,6 +21,7 @@ from typing import Any
 
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
+from hiva.predict.settings import check, detect_checks
 from hiva.runs import (
     EXPORT_VERSION,
     is_export,
@@ -117,8 +118,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     if not src.exists():
         raise HivaError(f"checkpoint {src} does not exist; pass a `hiva train` --out folder, a "
                         "`hiva export` folder or the Hub id of an export (OWNER/NAME[@REVISION])")
-    if weights not in ("best", "last"):
-        raise HivaError(f"weights {weights!r}: use best or last")
+    check(detect_checks(False, weights=weights, threshold=threshold))
     export = is_export(src)
     if export:
         info = json.loads((src / "config.json").read_text())
@@ -163,13 +163,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
 
     n = len(mc.outputs)  # the AUs, then any left/right outputs (OpenGraphAU)
     if threshold != "auto":
-        try:
-            v = float(threshold)
-        except (TypeError, ValueError):
-            raise HivaError(f"threshold {threshold!r}: pass auto or a number in (0, 1)") from None
-        if not 0.0 < v < 1.0:
-            raise HivaError(f"threshold {v} must lie in (0, 1)")
-        ths, th_src = [v] * n, "given"
+        ths, th_src = [float(threshold)] * n, "given"
     elif export:
         ths = [float(x) for x in info.get("thresholds") or [0.5] * n]
         th_src = info.get("threshold_source", "0.5")
