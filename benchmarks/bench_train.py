@@ -67,26 +67,22 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     def sync():
         if cuda:
             torch.cuda.synchronize()
-    # Interleave model-only and loader-fed epochs of steps so load noise hits both alike.
-    t_model = t_loader = 0.0
-    for _rep in range(2):
-        t0 = time.perf_counter()
-        for i in range(n):
-            if i == 2:
-                sync()
-                t1 = time.perf_counter()
-            step(fixed)
-        sync()
-        t_model += time.perf_counter() - t1
-        it = iter(loader)
-        for i, b in enumerate(it):
+
+    def timed(batches) -> float:
+        """Seconds of the steps over ``batches`` after the first two (warm-up)."""
+        for i, b in enumerate(batches):
             if i == 2:
                 sync()
                 t1 = time.perf_counter()
             step(b)
         sync()
-        t_loader += time.perf_counter() - t1
-        del it, t0
+        return time.perf_counter() - t1
+
+    # Interleave model-only and loader-fed epochs of steps so load noise hits both alike.
+    t_model = t_loader = 0.0
+    for _rep in range(2):
+        t_model += timed([fixed] * n)
+        t_loader += timed(loader)  # its workers end with the loop's iterator
     imgs = 2 * args.steps * args.batch
     # The loader alone (same workers, no model): how much CPU its decoding/augmenting needs.
     t1 = time.perf_counter()

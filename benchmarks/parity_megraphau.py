@@ -20,23 +20,11 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # bench_megraphau; tests.model.graphau_layout
 
 ARCHS = ("resnet18", "resnet50", "resnet101", "swin_transformer_tiny", "swin_transformer_small",
          "swin_transformer_base")
-
-
-def randomise(net, g) -> None:
-    import torch
-
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                m.num_batches_tracked.fill_(7)
 
 
 def check(root: str, source: str, stage: int, arch: str, batch: int = 4) -> dict:
@@ -45,12 +33,13 @@ def check(root: str, source: str, stage: int, arch: str, batch: int = 4) -> dict
 
     from hiva.model.factory import build_model
     from hiva.predict.import_graphau import convert, model_config_for, read_their_checkpoint
+    from tests.model.graphau_layout import randomise_norms
 
     n = 12 if source == "megraphau" else 27
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     net = their_model(root, stage, arch, n, torch.device("cpu"), source)
-    randomise(net, g)
+    randomise_norms(net, g)
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "theirs.pth")
         torch.save({"epoch": 3, "state_dict": {"module." + k: v

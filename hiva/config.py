@@ -156,6 +156,14 @@ def load_config(cls: type[T], path: str | Path | None = None,
         raise HivaError(f"bad config for {cls.__name__}: {e}") from None
 
 
+def count_rule(name: str, value: Any, low: int = 1, none: str | None = None) -> tuple[bool, str]:
+    """``(holds, what must hold)`` for a count setting (a batch size, faces per frame): a whole
+    number, not a bool, ≥ ``low``; with ``none``, also None, which means ``none``."""
+    ok = (none is not None and value is None) or (
+        isinstance(value, int) and not isinstance(value, bool) and value >= low)
+    return ok, f"{name} must be ≥ {low}{f' (or none: {none})' if none else ''}, got {value!r}"
+
+
 def check_config(name: str, checks: list[tuple[bool, str]]) -> None:
     """Each stage config's ``__post_init__`` lists ``(condition, what must hold)``; the first that
     fails becomes one line naming the stage, the rule and the fix."""

@@ -3,10 +3,11 @@ local Hub cache as the fallback, and what a CLIP checkpoint's towers are configu
 
 Without network, ``from_pretrained("owner/name")`` retries every request five times with backoff
 (about 25 s per file) before it gives up. ``hub_offline_reason()`` answers in at most a few
-seconds whether the Hub can be reached at all; callers then load from the local Hub cache with no
-network (``local_snapshot``) or fail at once with their one-line message. ``resolve_model`` turns
-a checkpoint reference, a local folder or a Hub model id ``OWNER/NAME[@REVISION]``, into a folder
-the same way.
+seconds whether the Hub can be reached at all. ``resolve_model`` is the one rule every model hiva
+loads by name goes through (checkpoints, CLIP backbones, text encoders, LLMs): a local folder as it
+is; a Hub model id ``OWNER/NAME[@REVISION]`` downloaded (or left to the caller's loader) when the
+Hub answers, else loaded from the local Hub cache with no network (``local_snapshot``), else one
+line saying why and how to get the files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import re
 import threading
 from pathlib import Path
+
+from hiva.errors import HivaError
 
 _TIMEOUT_S = 2.0
 _memo: dict[str, str | None] = {}
@@ -95,16 +98,6 @@ def local_snapshot(repo_id: str, repo_type: str = "model", revision: str | None 
         return None
 
 
-def hub_or_cache(repo_id: str, repo_type: str = "model") -> tuple[str | None, str | None]:
-    """Where to load ``repo_id`` from without waiting on retries: ``(None, None)`` when the Hub
-    answers (load by id); offline, ``(folder in the local Hub cache, reason)``, or ``(None,
-    reason)`` when it is not cached (the caller's one-line error names the reason)."""
-    reason = hub_offline_reason()
-    if reason is None:
-        return None, None
-    return local_snapshot(repo_id, repo_type), reason
-
-
 # OWNER/NAME as the Hub spells repo ids: letters, digits, "_", "-", "."; no "--" or "..";
 # neither part starts or ends with "-" or "."; 96 characters at most.
 _PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
@@ -124,47 +117,51 @@ def hub_model_id(ref: str) -> tuple[str, str | None] | None:
 
 
 def resolve_model(ref: str | Path, revision: str | None = None, *, what: str = "model",
-                  allow_patterns: list[str] | None = None) -> Path:
-    """Where the files of ``ref`` are. A path that exists, or that cannot be a Hub id, comes back
-    as it is (the caller reports a missing one). A Hub model id ``OWNER/NAME[@REVISION]`` (or
-    ``revision``) is the folder of its snapshot: downloaded through the local Hub cache when the
-    Hub answers (only ``allow_patterns`` when given); offline (``HF_HUB_OFFLINE``) or with the Hub
-    unreachable, the cached snapshot with no network wait, or one HivaError line naming the id,
-    why, and the way out. ``what`` names ``ref`` in messages (``checkpoint``)."""
-    p = Path(ref)
-    if p.exists():
-        return p
-    parsed = hub_model_id(str(ref))
-    if parsed is None:
-        return p
+                  missing: str | None = None, then: str = "pass DIR",
+                  allow_patterns: list[str] | None = None, download: bool = True) -> str:
+    """Where the files of ``ref`` are: the one Hub-or-local-cache rule of every model hiva loads
+    by name (checkpoints, CLIP backbones, text encoders, LLMs).
+
+    A path that exists, or that cannot be a Hub id, comes back as it is, to the letter (the
+    caller reports a missing one). A Hub model id ``OWNER/NAME[@REVISION]`` (or ``revision``):
+    when the Hub answers, ``download`` fetches its snapshot through the local Hub cache (only
+    ``allow_patterns`` when given) and returns its folder, with one HivaError line for a repo or
+    revision that is not there; without ``download`` the id comes back as it is, for the
+    caller's own loader to fetch. Offline (``HF_HUB_OFFLINE``) or with the Hub unreachable: the
+    cached snapshot, with no network wait, or one HivaError line naming the id, why, and the way
+    out. ``what`` names ``ref`` in messages (``checkpoint``); ``missing`` begins the offline line
+    in place of "WHAT ID is" (``encoder X is not available here``); ``then`` ends it, what to
+    pass once the files are downloaded (``pass --llm DIR``)."""
+    ref = str(ref)
+    parsed = hub_model_id(ref)
+    if Path(ref).exists() or parsed is None:
+        return ref
     repo, rev = parsed
     if revision and rev and revision != rev:
-        from hiva.errors import HivaError
-
         raise HivaError(f"{what} {ref} pins revision {rev} but revision {revision} was also "
                         "given; pass one of them")
     rev = rev or revision
     label = f"{repo}@{rev}" if rev else repo
     fix = (f"on a machine with internet run `hf download {repo}"
-           f"{f' --revision {rev}' if rev else ''} --local-dir DIR`, then pass DIR")
-    from huggingface_hub import snapshot_download
-
-    from hiva.errors import HivaError
-
-    kw = {"revision": rev, "repo_type": "model", "allow_patterns": allow_patterns}
+           f"{f' --revision {rev}' if rev else ''} --local-dir DIR`, then {then}")
     reason = hub_offline_reason()
     if reason is not None:
         snap = local_snapshot(repo, "model", rev, allow_patterns)
         if snap is not None:
-            return Path(snap)
+            return snap
         way = (f"unset {setting.split('=')[0]} when online"
                if (setting := offline_setting()) else "check the network or HF_ENDPOINT")
-        raise HivaError(f"{what} {label} is neither a local folder nor in the local Hub cache, "
-                        f"and the Hub cannot be used ({reason}); {way}, or {fix}")
+        where = "neither a local folder nor in the local Hub cache"
+        head = f"{missing} ({where})" if missing else f"{what} {label} is {where}"
+        raise HivaError(f"{head}, and the Hub cannot be used ({reason}); {way}, or {fix}")
+    if not download:
+        return ref
+    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        return Path(snapshot_download(repo, **kw))
+        return snapshot_download(repo, revision=rev, repo_type="model",
+                                 allow_patterns=allow_patterns)
     except RevisionNotFoundError:
         raise HivaError(f"Hub model {repo} has no revision {rev}; pin a branch, tag or commit "
                         f"of it ({repo}@REVISION), or leave the revision out for its main "
@@ -184,8 +181,6 @@ def clip_tower_config(path: str, tower: str = "vision"):
     with the projection width a full CLIPModel keeps at its top level (transformers would
     otherwise build the tower's projection at its default 512 and refuse the weights)."""
     from transformers import AutoConfig, CLIPTextConfig, CLIPVisionConfig
-
-    from hiva.errors import HivaError
 
     try:
         cfg = AutoConfig.from_pretrained(path)

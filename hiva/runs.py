@@ -87,6 +87,11 @@ def write_export(to: Path, info: dict, train_config: dict, outputs: list[tuple[s
     return info
 
 
+def weights_rule(weights: str, name: str = "--weights") -> tuple[bool, str]:
+    """``(holds, what must hold)`` for a choice of a fold's weights (``WEIGHTS``)."""
+    return weights in WEIGHTS, f"{name} {weights!r}: use best or last"
+
+
 def fold_dir(run: Path, k: int) -> Path:
     return Path(run) / f"fold{k}"
 
@@ -193,7 +198,8 @@ def resolve_checkpoint(checkpoint: str | Path, revision: str | None = None) -> P
     """The folder of ``checkpoint``: a local path as it is, or a Hub model id
     ``OWNER/NAME[@REVISION]`` as its export files in the local Hub cache (``hiva.hub``); a Hub
     repo that is not a hiva export is one line."""
-    src = resolve_model(checkpoint, revision, what="checkpoint", allow_patterns=EXPORT_FILES)
+    src = Path(resolve_model(checkpoint, revision, what="checkpoint",
+                             allow_patterns=EXPORT_FILES))
     if src != Path(checkpoint) and not is_export(src):
         raise HivaError(f"Hub model {checkpoint} is not a hiva export (no {EXPORT_INFO} of format "
                         f"{EXPORT_FORMAT}); pass the id of a repo written by `hiva export --push`, "
@@ -228,8 +234,9 @@ def open_checkpoint(src: Path, fold: int | None = None, weights: str = "best") -
     if not src.exists():
         raise HivaError(f"checkpoint {src} does not exist; pass a `hiva train` --out folder, a "
                         "`hiva export` folder or the Hub id of an export (OWNER/NAME[@REVISION])")
-    if weights not in WEIGHTS:
-        raise HivaError(f"weights {weights!r}: use best or last")
+    ok, rule = weights_rule(weights)
+    if not ok:
+        raise HivaError(rule)
     if is_export(src):
         info = json.loads((src / EXPORT_INFO).read_text())
         if int(info.get("format_version", 0)) > EXPORT_VERSION:

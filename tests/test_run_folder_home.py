@@ -12,8 +12,8 @@ import hiva.runs as runs
 ROOT = Path(__file__).resolve().parents[1] / "hiva"
 HOME = ROOT / "runs.py"
 # Names a run or export folder shares with other folders hiva reads or writes, and the modules
-# where they name those other folders: a dataset's, an alignment's or a text bank's own
-# config.yaml, a corpus's, a shard launch's; a Hugging Face model folder's config.json; a dataset's README.md card.
+# where they name those other folders: the config.yaml of a dataset, an alignment, a text bank,
+# a corpus or a shard launch; a Hugging Face model folder's config.json; a dataset's README.md.
 SHARED = {
     runs.RUN_CONFIG: {"data/synth.py", "data/align.py", "textbank/bundle.py", "corpora/hub.py",
                       "corpora/schema.py", "pipeline/shards.py"},

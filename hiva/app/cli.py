@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from hiva.predict.settings import check, detect_checks
+
 
 def register(app: typer.Typer) -> None:
     app.command("app")(serve)
@@ -40,8 +42,8 @@ def serve(
 
     if port < 0 or port > 65535:
         raise HivaError(f"--port {port} is not a port; pass 1024-65535")
-    if max_faces < 1 or skip_frames < 1 or max_video_seconds <= 0:
-        raise HivaError("--max-faces and --skip-frames must be ≥ 1 and --max-video-seconds > 0")
+    check([*detect_checks(True, max_faces=max_faces, skip_frames=skip_frames),
+           (max_video_seconds > 0, f"--max-video-seconds must be > 0, got {max_video_seconds}")])
     from hiva.app.ui import build, launch, require_gradio
 
     require_gradio()

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hiva.errors import HivaError, some
+from hiva.errors import HivaError
+from hiva.model.factory import check_fit
 
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
 
@@ -89,24 +90,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict(strict=True)`` with a one-line error that names the keys."""
-    own = model.state_dict()
+    """``load_state_dict(strict=True)`` with a one-line error that names the keys
+    (``hiva.model.factory.check_fit``)."""
     sd = {k.removeprefix("module."): v for k, v in sd.items()}
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {some(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {some(unexpected)}")
-        if wrong:
-            parts.append(f"wrong shape {some(wrong)}")
-        raise HivaError(
-            f"weights from {source} do not fit {type(model).__name__}: {'; '.join(parts)}; "
-            "pass weights saved from the same timm architecture"
-        )
+    check_fit(model.state_dict(), sd, f"weights from {source} do not fit {type(model).__name__}",
+              "pass weights saved from the same timm architecture")
     model.load_state_dict(sd, strict=True)
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from hiva.errors import HivaError
-from hiva.hub import clip_tower_config, hub_or_cache
+from hiva.hub import clip_tower_config, resolve_model
 
 PREFIX = "clip:"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -42,17 +42,10 @@ def clip_target(name: str) -> str:
 
 def resolve(target: str) -> str:
     """A local folder as it is; a Hub id when the Hub answers, else its folder in the local Hub
-    cache, else one line naming what to do."""
-    if Path(target).exists():
-        return target
-    snap, reason = hub_or_cache(target)
-    if reason is None:
-        return target
-    if snap is None:
-        raise HivaError(f"CLIP model {target} is not available here ({reason}) and not in the "
-                        f"local Hub cache; on a machine with internet run `hf download {target} "
-                        "--local-dir DIR`, then pass --backbone clip:DIR")
-    return snap
+    cache, else one line naming what to do (``hiva.hub.resolve_model``)."""
+    return resolve_model(target, what="CLIP model", download=False,
+                         missing=f"CLIP model {target} is not available here",
+                         then="pass --backbone clip:DIR")
 
 
 def normalisation(path: str) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -75,6 +75,36 @@ def check_identity(meta: dict, aus, text_fingerprint: str | None, text_encoder: 
         )
 
 
+def fitting(own: dict, state: dict) -> dict:
+    """The tensors of ``state`` that ``own`` (a model's state_dict) has under the same name and
+    with the same shape."""
+    return {k: t for k, t in state.items()
+            if k in own and tuple(t.shape) == tuple(own[k].shape)}
+
+
+def check_fit(own: dict, state: dict, what: str, fix: str,
+              labels: tuple[str, str] = ("missing", "unexpected"),
+              more: tuple[str, ...] = ()) -> None:
+    """Whether the weights ``state`` fit a model whose state_dict is ``own``: the same names with
+    the same shapes, else one HivaError line "WHAT: missing …; unexpected …; wrong shape …;
+    FIX". ``labels`` name the missing and the unexpected keys (``model tensors nothing
+    fills:``), ``more`` adds the caller's own findings first."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    fit = fitting(own, state)
+    wrong = [k for k in own if k in state and k not in fit]
+    parts = list(more)
+    for label, keys in zip(labels, (missing, unexpected)):
+        if keys:
+            parts.append(f"{label} {some(sorted(keys))}")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"wrong shape {some(wrong)} ({k}: {tuple(state[k].shape)}, the model's "
+                     f"{tuple(own[k].shape)})")
+    if parts:
+        raise HivaError(f"{what}: {'; '.join(parts)}; {fix}")
+
+
 def load_weights(model, path: str | Path) -> dict:
     """Load weights strictly; a key mismatch is a HivaError naming the keys. Returns the meta."""
     from safetensors.torch import load_file
@@ -83,21 +113,8 @@ def load_weights(model, path: str | Path) -> dict:
     if not path.is_file():
         raise HivaError(f"checkpoint {path} does not exist; check the run folder")
     state = load_file(str(path))
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise HivaError(
-            f"checkpoint {path} does not fit this model: missing {some(missing) or 'none'}; "
-            f"unexpected {some(unexpected) or 'none'}; build the model with the run's config"
-        )
-    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if bad:
-        k = bad[0]
-        raise HivaError(
-            f"checkpoint {path}: tensor {k} has shape {tuple(state[k].shape)}, the model needs "
-            f"{tuple(own[k].shape)} ({len(bad)} differ); build the model with the run's config"
-        )
+    check_fit(model.state_dict(), state, f"checkpoint {path} does not fit this model",
+              "build the model with the run's config")
     model.load_state_dict(state, strict=True)
     return read_meta(path)
 

@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 from hiva.errors import HivaError, some
+from hiva.model.factory import check_fit
 
 SOURCES = ("megraphau", "opengraphau")
 # Their backbone names → timm's.
@@ -164,25 +165,11 @@ def convert(sd: dict, model, source: str) -> dict:
             take(k, f"gnn.{m.group(1)}.{m.group(2)}")
         elif k.startswith("head.gnn."):
             take(k, k.removeprefix("head."))
-    extra = set(sd) - used
-    missing = set(own) - set(out)
-    unexpected = set(out) - set(own)
-    if extra or missing or unexpected:
-        parts = []
-        if extra:
-            parts.append(f"keys of the checkpoint that map nowhere: {some(sorted(extra))}")
-        if unexpected:
-            parts.append(f"mapped keys the model lacks: {some(sorted(unexpected))}")
-        if missing:
-            parts.append(f"model tensors nothing fills: {some(sorted(missing))}")
-        raise HivaError(f"the checkpoint does not fit {source} {model.cfg.backbone} stage "
-                        f"{model.cfg.graph_stage}: {'; '.join(parts)}; check --arch and that "
-                        "the file is theirs")
-    wrong = [k for k in own if tuple(out[k].shape) != tuple(own[k].shape)]
-    if wrong:
-        k = wrong[0]
-        raise HivaError(f"tensor {k}: the checkpoint's shape {tuple(out[k].shape)}, the model's "
-                        f"{tuple(own[k].shape)} ({len(wrong)} differ); check --arch")
+    extra = sorted(set(sd) - used)
+    check_fit(own, out, f"the checkpoint does not fit {source} {model.cfg.backbone} stage "
+              f"{model.cfg.graph_stage}", "check --arch and that the file is theirs",
+              labels=("model tensors nothing fills:", "mapped keys the model lacks:"),
+              more=(f"keys of the checkpoint that map nowhere: {some(extra)}",) if extra else ())
     return {k: out[k].to(own[k].dtype) for k in own}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
+from hiva.predict.settings import check, detect_checks
 from hiva.runs import open_checkpoint, resolve_checkpoint, run_path, tuned_thresholds
 
 
@@ -105,6 +106,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     from hiva.train.config import TrainConfig
 
     src = resolve_checkpoint(checkpoint, revision)
+    check(detect_checks(False, weights=weights, threshold=threshold))
     ck = open_checkpoint(src, fold, weights)
     export, info, wfile, k = ck.export, ck.info, ck.weights, ck.fold
     over = text_bank or (str(ck.bank) if ck.bank else None)  # an export carries its bank
@@ -125,13 +127,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
 
     n = len(mc.outputs)  # the AUs, then any left/right outputs (OpenGraphAU)
     if threshold != "auto":
-        try:
-            v = float(threshold)
-        except (TypeError, ValueError):
-            raise HivaError(f"threshold {threshold!r}: pass auto or a number in (0, 1)") from None
-        if not 0.0 < v < 1.0:
-            raise HivaError(f"threshold {v} must lie in (0, 1)")
-        ths, th_src = [v] * n, "given"
+        ths, th_src = [float(threshold)] * n, "given"
     elif export:
         ths = [float(x) for x in info.get("thresholds") or [0.5] * n]
         th_src = info.get("threshold_source", "0.5")

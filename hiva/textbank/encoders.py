@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.hub import clip_tower_config, offline_mode, resolve_model
 from hiva.runtime import resolve_device, weights_dtype
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -142,8 +143,6 @@ class ClipTextEncoder(TextEncoder):
         from transformers import AutoTokenizer, CLIPTextModelWithProjection
         from transformers.utils import logging
 
-        from hiva.hub import clip_tower_config
-
         self.device = resolve_device(device)
         dt = weights_dtype(dtype, self.device)
 
@@ -210,8 +209,6 @@ def load_encoder(spec: str | None = None, device: str = "auto", dtype: str = "au
         enc = ClipTextEncoder(_hub_or_cache(target, spec), device, dtype, max_length, normalize)
         enc.name = spec
         return enc
-    from hiva.hub import offline_mode
-
     if spec is not None and not Path(spec).exists() and offline_mode() and "/" not in spec:
         raise HivaError(f"encoder {spec} is not a folder; pass a model folder or an owner/name id")
     if spec is None:
@@ -224,18 +221,10 @@ def load_encoder(spec: str | None = None, device: str = "auto", dtype: str = "au
 
 def _hub_or_cache(target: str, spec: str) -> str:
     """``target`` itself when it is a local path or the Hub answers; offline, its folder in the
-    local Hub cache; else one line at once (instead of minutes of retried look-ups)."""
-    if Path(target).exists() or "/" not in target:
-        return target
-    from hiva.hub import hub_or_cache
-
-    snap, reason = hub_or_cache(target)
-    if reason is None:
-        return target
-    if snap is None:
-        raise HivaError(
-            f"encoder {spec} is not available here ({reason}) and not in the local Hub cache; "
-            f"on a machine with internet run `hf download {target} --local-dir DIR`, then pass "
-            "--encoder DIR, or omit --encoder for the shipped all-MiniLM-L6-v2"
-        )
-    return snap
+    local Hub cache; else one line at once, instead of minutes of retried look-ups
+    (``hiva.hub.resolve_model``)."""
+    clip = "clip:" if spec.startswith("clip:") else ""
+    return resolve_model(target, what="encoder", download=False,
+                         missing=f"encoder {spec} is not available here",
+                         then=f"pass --encoder {clip}DIR, or omit --encoder for the shipped "
+                              "all-MiniLM-L6-v2")

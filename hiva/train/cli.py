@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP
-from hiva.runs import SWEEP_PLAN
+from hiva.config import SET_HELP, check_config
+from hiva.runs import SWEEP_PLAN, weights_rule
 
 
 def register(app: typer.Typer) -> None:
@@ -149,8 +149,7 @@ def evaluate(
                         "run's evaluation uses the run's own")
     from hiva.train.evaluate import evaluate as ev
 
-    if weights not in ("best", "last"):
-        raise HivaError("--weights must be best or last")
+    check_config("evaluate", [weights_rule(weights)])
     ev(checkpoint, fold, data=data, device=device, batch_size=batch_size,
        num_workers=num_workers, weights=weights, out=out)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from hiva.config import check_config, coerce_fields
+from hiva.config import check_config, coerce_fields, count_rule
 from hiva.errors import HivaError
 from hiva.model.config import ModelConfig
 
@@ -139,7 +139,9 @@ class TrainConfig:
             (self.schedule in SCHEDULES,
              f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
             (self.epochs >= 1, "epochs must be ≥ 1"),
-            (self.batch_size >= 1 and self.grad_accum >= 1, "batch_size/grad_accum must be ≥ 1"),
+            count_rule("batch_size", self.batch_size),
+            count_rule("grad_accum", self.grad_accum),
+            count_rule("eval_batch_size", self.eval_batch_size, none="batch_size"),
             (self.lr > 0, "lr must be > 0"),
             (0.0 <= self.warmup_fraction < 1.0, "warmup_fraction must be in [0, 1)"),
             (self.text_per_au >= 1, "text_per_au must be ≥ 1"),

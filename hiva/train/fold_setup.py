@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.model.factory import fitting
 from hiva.runs import fold_dir, weights_file
 from hiva.textbank import Text
 from hiva.train.config import TrainConfig
@@ -67,7 +68,7 @@ def init_weights(model, src: str, k: int, verbose: bool = True) -> int:
                         "or pass a .safetensors file")
     state = load_file(str(f))
     own = model.state_dict()
-    hit = {n: t for n, t in state.items() if n in own and tuple(t.shape) == tuple(own[n].shape)}
+    hit = fitting(own, state)
     if not any(not n.endswith("num_batches_tracked") for n in hit):  # (BN step counters: any)
         raise HivaError(f"init_from {f}: no tensor fits this model (names or shapes differ); "
                         "pass weights of the same backbone and AUs")

@@ -43,6 +43,14 @@ def load_data(spec: str):
     return read_manifest(spec), "auto"
 
 
+def read_data(cfg: TrainConfig, d: Dist):
+    """(manifest DataFrame, default fold scheme, AUs) of the run: ``cfg.data`` loaded, its images
+    checked (``check_images``) and the AUs it learns resolved (``resolve_aus``)."""
+    df, scheme = load_data(cfg.data)
+    check_images(df, cfg.data, d)
+    return df, scheme, resolve_aus(cfg, df)
+
+
 def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
     from hiva.data.manifest import manifest_aus
     from hiva.facs import parse_aus

@@ -58,12 +58,10 @@ from hiva.train.fold_eval import fold_result, validate
 from hiva.train.fold_setup import init_weights, mean_regions, model_config_for, prior_table
 from hiva.train.logs import RunLogs, identity_meta, save_predictions
 from hiva.train.protocol import (
-    check_images,
     check_run_dir,
     check_zero_shot,
-    load_data,
     make_folds,
-    resolve_aus,
+    read_data,
     split_pool,
     summarise,
     summary_table,
@@ -355,9 +353,7 @@ def run(cfg: TrainConfig) -> dict:
     out = require_dir_path(cfg.out, "--out")
     d = init_dist(cfg.device)
     device = pick_device(cfg.device, d)
-    df, scheme = load_data(cfg.data)
-    check_images(df, cfg.data, d)
-    aus = resolve_aus(cfg, df)
+    df, scheme, aus = read_data(cfg, d)
     check_zero_shot(cfg, aus)
     text = load_text(cfg.model, aus, cfg.text_bank, cfg.text_encoder)
     scheme, folds = make_folds(cfg, df, scheme)

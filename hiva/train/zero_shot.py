@@ -84,15 +84,7 @@ def zero_shot(cfg: TrainConfig, out: str | Path) -> dict:
     from hiva.textbank.controls import prototypes
     from hiva.train.logs import save_predictions
     from hiva.train.metrics import au_metrics
-    from hiva.train.protocol import (
-        check_images,
-        load_data,
-        make_folds,
-        resolve_aus,
-        split_pool,
-        summarise,
-        summary_table,
-    )
+    from hiva.train.protocol import make_folds, read_data, split_pool, summarise, summary_table
     from hiva.train.steps import Predictions
 
     if not is_clip(cfg.model.backbone):
@@ -102,10 +94,8 @@ def zero_shot(cfg: TrainConfig, out: str | Path) -> dict:
         raise HivaError("--zero-shot needs --text-bank DIR: the descriptions embedded with the "
                         "same CLIP (hiva embed --encoder clip:NAME)")
     outdir = require_dir_path(out, "--out")
-    df, scheme = load_data(cfg.data)
+    df, scheme, aus = read_data(cfg, Dist())
     df = df.reset_index(drop=True)
-    check_images(df, cfg.data, Dist())
-    aus = resolve_aus(cfg, df)
     bank = load_text_bank(cfg.text_bank, aus)
     if not str(bank.encoder).startswith("clip:"):
         raise HivaError(f"the text bank {cfg.text_bank} was embedded with {bank.encoder}, not a "

@@ -195,4 +195,6 @@ def test_cli_refuses_bad_flags():
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "--port 70000 is not a port" in r.stderr
     r = cli("app", "--max-faces", "0", check=False)
-    assert r.returncode != 0 and "--max-faces" in r.stderr
+    assert r.returncode != 0 and "--max-faces must be ≥ 1" in r.stderr
+    r = cli("app", "--max-video-seconds", "0", check=False)
+    assert r.returncode != 0 and "--max-video-seconds must be > 0, got 0.0" in r.stderr

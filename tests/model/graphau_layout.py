@@ -42,10 +42,11 @@ def to_their_layout(model, source: str) -> dict:
     return out
 
 
-def randomise_norms(model, seed: int = 0) -> None:
-    """BatchNorm statistics and affine parameters away from their defaults, so eval-mode
-    outputs depend on every one of them."""
-    g = torch.Generator().manual_seed(seed)
+def randomise_norms(model, seed: int | torch.Generator = 0) -> None:
+    """BatchNorm statistics, affine parameters and step counters away from their defaults, so
+    eval-mode outputs depend on every one of them and a conversion that drops a counter shows.
+    ``seed``: a seed, or the generator to draw from (``benchmarks/parity_megraphau.py``)."""
+    g = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -53,6 +54,7 @@ def randomise_norms(model, seed: int = 0) -> None:
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.num_batches_tracked.fill_(7)
 
 
 def save_their_checkpoint(model, source: str, path) -> None:

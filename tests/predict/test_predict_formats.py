@@ -202,7 +202,9 @@ def test_python_settings_are_named_as_arguments(det, tiny_run, tmp_path):
 
     frame = np.zeros((32, 32, 3), np.uint8)
     for kw, needle in [(dict(batch_size=0), "batch_size must be ≥ 1, got 0"),
-                       (dict(max_faces=0), "max_faces must be ≥ 1")]:
+                       (dict(max_faces=0), "max_faces must be ≥ 1"),
+                       (dict(weights="final"), "weights 'final': use best or last"),
+                       (dict(threshold=1.5), r"threshold 1\.5: pass auto or a number in")]:
         with pytest.raises(HivaError, match=needle):
             hiva.Detector(tiny_run, **kw)
     with pytest.raises(HivaError, match="format 'csv': use one of hiva, openface, feat"):

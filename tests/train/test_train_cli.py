@@ -88,3 +88,7 @@ def test_bad_flags_are_one_line_errors(tiny_manifest, tmp_path, cli):
              "--text-mode", "random", "--pretrained", "none", "--backbone", "resnet18",
              check=False)
     assert r.returncode == 1 and "AU 43" in r.stderr
+    r = cli("evaluate", "--checkpoint", tmp_path / "x", "--weights", "final", check=False)
+    assert r.returncode == 1 and r.stderr == ("hiva: error: bad evaluate config: --weights "
+                                              "'final': use best or last; fix the config or "
+                                              "flag\n"), r.stderr

@@ -6,10 +6,12 @@ resolves ``--backend auto``, ``check_llm`` checks the weights before any output 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import replace
+from pathlib import Path
 
 from hiva.errors import HivaError
-from hiva.pipeline.backends.base import BACKENDS, Generator, ModelRef, not_available
+from hiva.hub import resolve_model
+from hiva.pipeline.backends.base import BACKENDS, Generator, ModelRef, folder_ref
+from hiva.pipeline.backends.gguf import check_gguf
 
 
 def select_backend(choice: str) -> str:
@@ -24,24 +26,22 @@ def select_backend(choice: str) -> str:
 
 
 def check_llm(ref: ModelRef) -> ModelRef:
-    """Checks that need no model load, run before any output is touched: a GGUF file must parse;
-    a Hub id needs the Hub (a fast probe, never the five-retry look-ups) or a copy in the local
-    Hub cache, which is then used with no network. Returns the ref to load."""
+    """Checks that need no model load, run before any output is touched: a Hub id needs the Hub
+    (a fast probe, never the five-retry look-ups) or a copy in the local Hub cache, which is then
+    used as a local folder with no network (``hiva.hub.resolve_model``; a GGUF repo's snapshot
+    loads its one .gguf file); a GGUF file must parse. Returns the ref to load."""
+    if not ref.is_local:
+        path = resolve_model(ref.path, what="LLM", download=False,
+                             missing=f"weights for --llm {ref.name} ({ref.path}) are not "
+                                     "available here",
+                             then="pass --llm DIR (gated models need `hf auth login` and an "
+                                  "accepted licence)")
+        if path == ref.path:
+            return ref
+        ref = folder_ref(ref.name, Path(path))
     if ref.gguf_file:
-        from hiva.pipeline.backends.gguf import check_gguf
-
         check_gguf(ref)
-        return ref
-    if ref.is_local:
-        return ref
-    from hiva.hub import hub_or_cache
-
-    snap, reason = hub_or_cache(ref.path)
-    if reason is None:
-        return ref
-    if snap is None:
-        raise not_available(ref, reason)
-    return replace(ref, path=snap, is_local=True)
+    return ref
 
 
 def make_generator(backend: str, ref: ModelRef, **kw) -> Generator:

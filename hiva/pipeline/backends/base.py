@@ -155,15 +155,7 @@ def resolve_llm(spec: str | None) -> ModelRef:
             raise HivaError(f"GGUF file {p} does not exist; pass an existing .gguf file to --llm")
         return ModelRef(spec, str(p.parent), p.name)
     if p.is_dir():
-        if not (p / "config.json").exists() and not list(p.glob("*.gguf")):
-            raise HivaError(
-                f"{p} has no config.json or .gguf file; pass a Hugging Face model folder "
-                "or a .gguf file to --llm"
-            )
-        ggufs = sorted(p.glob("*.gguf"))
-        if not (p / "config.json").exists() and len(ggufs) == 1:
-            return ModelRef(spec, str(p), ggufs[0].name)
-        return ModelRef(spec, str(p))
+        return folder_ref(spec, p)
     if p.exists():
         raise HivaError(f"--llm {spec}: {p} is neither a model folder nor a .gguf file")
     if "/" not in target or target.startswith(("/", ".", "~")):
@@ -172,6 +164,20 @@ def resolve_llm(spec: str | None) -> ModelRef:
             f"{', '.join(LLM_ALIASES)}; or pass a Hub id, a folder or a .gguf file"
         )
     return ModelRef(spec, target, None, is_local=False)
+
+
+def folder_ref(spec: str, p: Path) -> ModelRef:
+    """The model in folder ``p`` (``--llm spec``): a Hugging Face folder, or one holding a single
+    .gguf file and no config.json (a GGUF repo's snapshot too)."""
+    ggufs = sorted(p.glob("*.gguf"))
+    if not (p / "config.json").exists() and not ggufs:
+        raise HivaError(
+            f"{p} has no config.json or .gguf file; pass a Hugging Face model folder "
+            "or a .gguf file to --llm"
+        )
+    if not (p / "config.json").exists() and len(ggufs) == 1:
+        return ModelRef(spec, str(p), ggufs[0].name)
+    return ModelRef(spec, str(p))
 
 
 def not_available(ref: ModelRef, err: Exception | str) -> HivaError:
