@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from hiva import __version__
 from hiva.errors import HivaError
 
 app = typer.Typer(
@@ -30,8 +31,6 @@ for _name in _PARTS:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
     if version:
-        from hiva import __version__
-
         typer.echo(__version__)
         raise typer.Exit()
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hiva.errors import HivaError
+from hiva.runtime import write_text_atomic
 
 T = TypeVar("T")
 
@@ -23,9 +26,6 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 def _typed(key: str, value: Any, hint: Any, where: str, default: Any = None) -> Any:
     """``value`` as the field's declared type: YAML hands ``1e-3`` over as a string and ``10``
     where a float is meant; a value that cannot be read as the type is named with its key."""
-    import types
-    import typing
-
     if value is None:
         return None
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -69,8 +69,6 @@ def _typed(key: str, value: Any, hint: Any, where: str, default: Any = None) -> 
 def coerce_fields(cls, data: dict[str, Any], where: str | None = None) -> dict[str, Any]:
     """``data`` checked against the dataclass ``cls``: unknown keys refused, values read as the
     fields' types (see ``_typed``)."""
-    import typing
-
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     where = where or f"config for {cls.__name__}"
@@ -202,7 +200,5 @@ def config_hash(cfg: Any, exclude: tuple[str, ...] = ()) -> str:
 def write_config(cfg: Any, path: str | Path) -> None:
     """``cfg`` as YAML at ``path``, atomically (a kill leaves the old file or the new one)."""
     import yaml
-
-    from hiva.runtime import write_text_atomic
 
     write_text_atomic(path, yaml.safe_dump(config_dict(cfg), sort_keys=False))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from hiva.errors import HivaError
@@ -50,9 +52,6 @@ def offline_mode() -> bool:
 
 def _probe(url: str, timeout: float) -> str | None:
     """One HEAD request (proxies from the environment apply); None when the server answered."""
-    import urllib.error
-    import urllib.request
-
     req = urllib.request.Request(url, method="HEAD")
     try:
         urllib.request.urlopen(req, timeout=timeout).close()

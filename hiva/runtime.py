@@ -5,7 +5,10 @@ module level (``hiva --help`` stays fast); the functions import what they need.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,14 +145,10 @@ def amp_dtype(mode: str, device):
 def stable_hash(key: str) -> int:
     """A 64-bit unsigned integer from ``key``, the same in every process and platform (Python's
     ``hash`` is salted per process): per-item seeds and draws (augmentations, feature views)."""
-    import hashlib
-
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
     import numpy as np
     import torch
 
@@ -198,8 +197,6 @@ def atomic_write(path: str | Path, write) -> None:
     """``write(tmp)`` then rename onto ``path``: readers see the old file or the new, never half.
     The temp file sits beside ``path`` (same file system) named ``<name>.tmp<pid>``; ``write``
     may also make a folder there (a model folder), which then replaces a missing ``path``."""
-    import shutil
-
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:

@@ -13,16 +13,15 @@ directly: ``detect`` (faces, maps, video tables), ``corpus`` (browse, search, st
 
 from __future__ import annotations
 
+from hiva.app.ui import build as _build
+from hiva.app.ui import launch as _launch
+
 
 def build(*args, **kwargs):
     """See ``hiva.app.ui.build``."""
-    from hiva.app.ui import build as _build
-
     return _build(*args, **kwargs)
 
 
 def launch(*args, **kwargs):
     """See ``hiva.app.ui.launch``."""
-    from hiva.app.ui import launch as _launch
-
     return _launch(*args, **kwargs)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from hiva.app.ui import build, launch, require_gradio
+from hiva.errors import HivaError
 from hiva.predict.settings import check, detect_checks
 
 
@@ -38,13 +40,10 @@ def serve(
 ):
     """A local web page: detect AUs with maps on images and videos, browse and search the corpus,
     read the model's scores."""
-    from hiva.errors import HivaError
-
     if port < 0 or port > 65535:
         raise HivaError(f"--port {port} is not a port; pass 1024-65535")
     check([*detect_checks(True, max_faces=max_faces, skip_frames=skip_frames),
            (max_video_seconds > 0, f"--max-video-seconds must be > 0, got {max_video_seconds}")])
-    from hiva.app.ui import build, launch, require_gradio
 
     require_gradio()
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from hiva.errors import HivaError
 from hiva.facs import AUS, au_column
+from hiva.runs import run_path
+from hiva.textbank.bundle import EMBEDDINGS, INDEX, MANIFEST, bundle_dirs
+from hiva.textbank.encoders import load_encoder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,8 +36,6 @@ def corpus_of_text_bank(bank_dir: str | Path) -> str | None:
     ``manifest.json`` records, as ``hiva embed`` was given it; a relative one found as
     ``hiva.runs.run_path`` finds a run's bank), when that is a folder that exists; else
     None (no bundle, a names-only bank, a Hub id, a folder since moved)."""
-    from hiva.textbank.bundle import MANIFEST
-
     d = Path(bank_dir)
     found = [d / MANIFEST] if (d / MANIFEST).is_file() else \
         sorted(d.glob(f"shard-*-of-*/{MANIFEST}"))  # a sharded bundle: the shards share it
@@ -47,7 +48,6 @@ def corpus_of_text_bank(bank_dir: str | Path) -> str | None:
         return None
     if not isinstance(corpus, str) or not corpus.strip() or corpus == "names-only":
         return None
-    from hiva.runs import run_path
 
     # a relative corpus is relative to where `hiva embed` ran (the bank less its relative out)
     p = run_path(corpus, out if isinstance(out, str) else None, d)
@@ -320,8 +320,6 @@ class CorpusView:
     def _own_encoder(self):
         """``self.encoder``, loaded first when it is a spec or None."""
         if self.encoder is None or isinstance(self.encoder, (str, Path)):
-            from hiva.textbank.encoders import load_encoder
-
             self.encoder = load_encoder(None if self.encoder is None else str(self.encoder))
         return self.encoder
 
@@ -331,8 +329,6 @@ class CorpusView:
         import numpy as np
         import pandas as pd
         from safetensors.numpy import load_file
-
-        from hiva.textbank.bundle import EMBEDDINGS, INDEX, MANIFEST, bundle_dirs
 
         bank = self.text_bank
         try:
@@ -371,7 +367,6 @@ class CorpusView:
         ``search_note`` saying why."""
         if getattr(self.encoder, "identity_hash", None) == fingerprint:
             return self.encoder
-        from hiva.textbank.encoders import load_encoder
 
         cfg = manifest.get("config") or {}
         try:

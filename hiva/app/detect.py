@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hiva.data.align import LANDMARK_SCHEME
 from hiva.errors import HivaError
+from hiva.facs import AUS, au_column
+from hiva.predict.detector import Detector
+from hiva.predict.explain import explain_face, overlay_image
+from hiva.predict.media import as_frames, video_seconds
+from hiva.predict.table import read_table, write_table
 
 
 @dataclass
@@ -27,9 +33,6 @@ class FaceResult:
 
     def overlays(self) -> list[tuple[np.ndarray, str]]:
         """(image, caption) per AU: its map over the face, the outline of its region."""
-        from hiva.facs import AUS, au_column
-        from hiva.predict.explain import overlay_image
-
         fm = self.maps
         out = []
         for i, a in enumerate(fm.aus):
@@ -45,8 +48,6 @@ class FaceResult:
         """One row per AU: probability, threshold, on/off, and the descriptions the model drew
         on (DDCA attention weight)."""
         import pandas as pd
-
-        from hiva.facs import AUS, au_column
 
         fm = self.maps
         rows = []
@@ -68,8 +69,6 @@ class DetectView:
     def __init__(self, checkpoint, *, device: str = "auto", align: bool | None = None,
                  max_faces: int = 4, max_video_seconds: float = 60.0, skip_frames: int = 1,
                  top_k: int = 3, fold: int | None = None):
-        from hiva.predict.detector import Detector
-
         self.det = Detector(checkpoint, fold=fold, device=device, align=align,
                             max_faces=max_faces)
         self.max_video_seconds = max_video_seconds
@@ -86,10 +85,6 @@ class DetectView:
     def image(self, rgb) -> list[FaceResult]:
         """Every face of ``rgb`` (H×W×3 uint8, or anything ``hiva.predict.media.as_frames``
         takes as one frame) explained; ``[]`` when aligning finds no face."""
-        from hiva.data.align import LANDMARK_SCHEME
-        from hiva.predict.explain import explain_face
-        from hiva.predict.media import as_frames
-
         if rgb is None:
             raise HivaError("no image given; upload a photo or take a webcam snapshot")
         frames = as_frames(rgb, "the image")
@@ -104,8 +99,6 @@ class DetectView:
 
     def check_video(self, path) -> float | None:
         """The video's length in seconds; a HivaError past ``max_video_seconds``."""
-        from hiva.predict.media import video_seconds
-
         if path is None:
             raise HivaError("no video given; upload a short clip (mp4, webm, mov, avi)")
         secs = video_seconds(str(path))
@@ -117,8 +110,6 @@ class DetectView:
 
     def video(self, path, out_dir, fmt: str = "hiva"):
         """(CSV path, table) of ``path``: the rows ``hiva predict`` writes for it."""
-        from hiva.predict.table import read_table, write_table
-
         self.check_video(path)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +130,6 @@ def bar_chart(face: FaceResult, title: str = ""):
     A ``matplotlib.figure.Figure`` outside pyplot, so a long-running page does not pile up open
     figures (so is ``timeline``'s)."""
     from matplotlib.figure import Figure
-
-    from hiva.facs import AUS, au_column
 
     fm = face.maps
     n = len(fm.aus)
@@ -164,8 +153,6 @@ def timeline(df, aus, thresholds, face_id: int = 0):
     """One small panel per AU: its probability over the video (face ``face_id``) with its
     threshold dashed and the frames where it is on shaded."""
     from matplotlib.figure import Figure
-
-    from hiva.facs import AUS, au_column
 
     d = df[(df["face_id"] == face_id) & (df["success"] == 1)] if "face_id" in df else df
     t = d["timestamp"].to_numpy(float)

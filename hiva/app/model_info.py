@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from hiva.facs import AUS, au_column
 from hiva.runs import (
     CURVES,
     EXPORT_CONFIG,
@@ -71,8 +72,6 @@ class ModelView:
         AU's map in its region with its chance level; a column the checkpoint has no figure for
         is left out."""
         import pandas as pd
-
-        from hiva.facs import AUS, au_column
 
         aus = self.ld.aus
         m = self.metrics

@@ -13,6 +13,8 @@ import logging
 import tempfile
 from pathlib import Path
 
+from hiva.app.corpus import CorpusView, corpus_of_text_bank
+from hiva.app.model_info import ModelView
 from hiva.errors import HivaError
 
 log = logging.getLogger("hiva.app")
@@ -68,9 +70,7 @@ def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | N
     """
     import gradio as gr
 
-    from hiva.app.corpus import CorpusView, corpus_of_text_bank
     from hiva.app.detect import DetectView
-    from hiva.app.model_info import ModelView
 
     if checkpoint is None:
         view, view_err = None, ("No checkpoint: start the page with `hiva app --checkpoint "

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP
+from hiva.config import SET_HELP, load_config
+from hiva.textbank.encoders import load_encoder
 
 corpus_app = typer.Typer(help="Share and inspect description corpora (Hugging Face datasets).",
                          no_args_is_help=True, rich_markup_mode=None)
@@ -70,8 +71,6 @@ def stats_cmd(
 
     enc = None
     if encoder is not None and not no_identify:
-        from hiva.textbank.encoders import load_encoder
-
         enc = load_encoder(encoder)
     s = corpus_stats(corpus, encoder=enc, samples=samples, config_name=config_name,
                      identify=not no_identify)
@@ -96,7 +95,6 @@ def merge_cmd(
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ):
     """Union of corpora with exact + MinHash dedup per AU across them, provenance kept."""
-    from hiva.config import load_config
     from hiva.corpora.merge import MergeConfig, run
 
     cfg = load_config(MergeConfig, config, sets, sources=tuple(corpora), out=out,

@@ -26,7 +26,10 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from hiva.config import check_config
+from hiva.corpora.factcheck import check_facts
 from hiva.facs import AUS
+from hiva.movements import PARTS
+from hiva.prompts.render import builtin_templates
 
 _PREAMBLE = re.compile(
     r"^(sure|certainly|of course|okay|ok|here (is|are)|below (is|are)|the following)\b.*?[:!.]\s*$",
@@ -207,7 +210,6 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
             return "unknown_words"
         if template_residue(text):
             return "template_residue"
-        from hiva.corpora.factcheck import check_facts
 
         return check_facts(text, au).reason
     return None
@@ -238,8 +240,6 @@ def _speller():
 def facs_vocabulary() -> frozenset[str]:
     """Every word of the FACS table (names, muscles, regions, cues) and of the movement reader's
     part names: words a description may use that a general dictionary may lack."""
-    from hiva.movements import PARTS
-
     text = " ".join(a.fact_text for a in AUS.values())
     text += " " + " ".join(re.sub(r"[^A-Za-z ]", " ", rx) for _, rx in PARTS)
     return frozenset(w.lower() for w in _WORD.findall(text))
@@ -258,8 +258,6 @@ def _residue_tables() -> tuple[re.Pattern | None, frozenset[tuple[str, ...]],
                                tuple[tuple[str, ...], ...]]:
     """From the built-in templates: their field labels ("Muscle:"), the 4-word phrases of their
     instructions that the FACS table does not also use, and their example notes' openers."""
-    from hiva.prompts.render import builtin_templates
-
     jinja = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.S)
     facts = " ".join(a.fact_text for a in AUS.values()).lower()
     fact_grams = _grams(_WORD.findall(facts), 4)
@@ -316,8 +314,6 @@ ROW_CHECKS = ("unknown_words", "template_residue", "repeated_clause", "facts")
 def each_check(text: str, au: int, cfg: FilterConfig | None = None) -> dict[str, str | None]:
     """What each of ``ROW_CHECKS`` finds in ``text`` (None: passes): the unknown words, the
     residue, "repeated", or the facts reason with the movement ("describes_other_au: jaw down")."""
-    from hiva.corpora.factcheck import check_facts
-
     cfg = cfg or FilterConfig()
     fc = check_facts(text, au)
     return {

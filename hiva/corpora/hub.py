@@ -19,10 +19,14 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.parquet as pq
+
 from hiva import CITATION
 from hiva.corpora.io import load_corpus, read_corpus_manifest, to_table
 from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST, SCHEMA_VERSION
 from hiva.errors import HivaError
+from hiva.hub import hub_offline_reason, offline_setting
+from hiva.runtime import atomic_write, require_dir_path, writable_dir, write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -204,10 +208,6 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     """Write ``spec`` into ``out`` in the Hub layout (adds/replaces one config); returns a summary.
 
     ``datasets.load_dataset(out, config_name)`` then loads it."""
-    import pyarrow.parquet as pq
-
-    from hiva.runtime import atomic_write, require_dir_path, writable_dir, write_text_atomic
-
     out = require_dir_path(out, "--to")
     df, manifest, local = _load(spec, source_config)
     name = _check_name(config_name or default_config_name(manifest))
@@ -283,8 +283,6 @@ def _manifests_in(out: Path) -> dict[str, dict]:
 def require_push_access(repo_id: str, hint: str) -> None:
     """Fail in one line, before any work, when a push cannot succeed: offline mode or no token.
     ``hint`` says what to do instead (export locally, push later)."""
-    from hiva.hub import offline_setting
-
     if why := offline_setting():
         raise HivaError(f"cannot push to {repo_id}: {why} (offline); unset it "
                         f"when online and log in (`hf auth login`); {hint}")
@@ -293,7 +291,6 @@ def require_push_access(repo_id: str, hint: str) -> None:
     if not get_token():
         raise HivaError(f"cannot push to {repo_id}: not logged in to the Hugging Face Hub; run "
                         f"`hf auth login` (or set HF_TOKEN); {hint}")
-    from hiva.hub import hub_offline_reason
 
     reason = hub_offline_reason()  # seconds, not a minute of retried uploads
     if reason is not None:

@@ -6,9 +6,14 @@ Writing: ``write_corpus``, the one writer of a corpus folder (generation's final
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hiva.config import write_config
 from hiva.corpora.schema import (
     CONFIG,
     CORPUS_KIND,
@@ -21,6 +26,7 @@ from hiva.corpora.schema import (
     data_file,
 )
 from hiva.errors import HivaError
+from hiva.runtime import atomic_write, write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,8 +85,6 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
     # the schema version whose columns these are).
     for cols in SCHEMA_COLUMNS.values():
         if set(ds.column_names) == set(cols):
-            import pyarrow as pa
-
             feats = datasets.Features.from_arrow_schema(
                 pa.schema([CORPUS_SCHEMA.field(n) for n in cols]))
             if ds.features != feats:
@@ -95,8 +99,6 @@ def upgrade_rows(df: pd.DataFrame) -> pd.DataFrame:
     judge columns), typed as reading a current corpus with those columns null would type them.
     ``schema_version`` keeps what the rows were written with; ``to_table`` stamps the current
     one when they are written again (they then have every current column)."""
-    import pyarrow as pa
-
     missing = [f for f in CORPUS_SCHEMA if f.name not in df.columns and f.nullable]
     if not missing:
         return df
@@ -118,8 +120,6 @@ def _local_parquet(p: Path, config_name: str | None) -> list[Path]:
 def _check_local_rows(p: Path, config_name: str | None) -> None:
     """A local corpus with no Parquet file or no row gets its own message (``datasets`` fails
     on both with an error that suggests logging in)."""
-    import pyarrow.parquet as pq
-
     if not (p / MANIFEST).exists() and not (p / "README.md").exists() and \
             not (p / "data").is_dir() and not any(p.glob("part-*.parquet")):
         return  # not a corpus at all: load_corpus says so
@@ -192,8 +192,6 @@ def to_table(df: pd.DataFrame):
     """The rows as a pyarrow table with exactly CORPUS_SCHEMA (column order and types), so
     with the current ``schema_version``: rows of an older version read by ``load_corpus`` have
     every current column (``upgrade_rows``) and are written as current rows."""
-    import pyarrow as pa
-
     missing = [f.name for f in CORPUS_SCHEMA if f.name not in df.columns]
     if missing:
         raise HivaError(
@@ -211,13 +209,6 @@ def write_corpus(out: str | Path, rows: pd.DataFrame, manifest: dict[str, Any], 
     ``_manifest.json``, each file atomically. A marker manifest goes first and the real one last,
     so a write killed half way leaves a folder that says it is unfinished. ``out`` exists and
     was checked by the caller; data files of an earlier write are replaced."""
-    import math
-
-    import pyarrow.parquet as pq
-
-    from hiva.config import write_config
-    from hiva.runtime import atomic_write, write_text_atomic
-
     out = Path(out)
     table = to_table(rows)
     write_text_atomic(out / MANIFEST, json.dumps({"kind": CORPUS_KIND, "unfinished": True}))

@@ -16,9 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hiva.config import check_config
-from hiva.corpora.dedup import DedupConfig, dedup_rules
+from hiva.config import check_config, config_dict, config_hash
+from hiva.corpora.dedup import DedupConfig, dedup_frame, dedup_rules
+from hiva.corpora.io import check_schema_version, load_corpus, read_corpus_manifest, write_corpus
+from hiva.corpora.schema import CORPUS_KIND, SCHEMA_VERSION, check_out_dir, remove_corpus, text_hash
 from hiva.errors import HivaError
+from hiva.runtime import writable_dir
 
 
 @dataclass(frozen=True)
@@ -50,23 +53,6 @@ class MergeConfig:
 
 def run(cfg: MergeConfig) -> dict[str, Any]:
     import pandas as pd
-
-    from hiva.config import config_dict, config_hash
-    from hiva.corpora.dedup import dedup_frame
-    from hiva.corpora.io import (
-        check_schema_version,
-        load_corpus,
-        read_corpus_manifest,
-        write_corpus,
-    )
-    from hiva.corpora.schema import (
-        CORPUS_KIND,
-        SCHEMA_VERSION,
-        check_out_dir,
-        remove_corpus,
-        text_hash,
-    )
-    from hiva.runtime import writable_dir
 
     out = Path(cfg.out)
     if any(out.resolve() == Path(s).resolve() for s in cfg.sources if Path(s).exists()):
@@ -134,8 +120,6 @@ def run(cfg: MergeConfig) -> dict[str, Any]:
 
 def _unfinished(out: Path) -> bool:
     """A merge into ``out`` was killed before its manifest was written."""
-    from hiva.corpora.io import read_corpus_manifest
-
     try:
         return bool(read_corpus_manifest(out).get("unfinished"))
     except (OSError, ValueError):

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from hiva.errors import HivaError
+
 # Version 2 added the judge columns (judge_score, judge_reason, judge); version-1 corpora are
 # still read, with those columns null (``hiva.corpora.io.upgrade_rows``).
 SCHEMA_VERSION = 2
@@ -120,8 +122,6 @@ def _own_data_file(name: str) -> bool:
 def check_out_dir(path: str | Path, flag: str = "--out") -> str:
     """Whether ``path`` may receive a corpus: "new" (missing or empty), "corpus" (one hiva
     wrote), else a HivaError naming what is in it. Nothing is changed."""
-    from hiva.errors import HivaError
-
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise HivaError(f"{flag} {p} is a file; pass a folder for the corpus (a new one is made)")

@@ -24,8 +24,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hiva.corpora.filters import ROW_CHECKS, each_check
 from hiva.corpora.io import load_corpus, read_corpus_manifest
 from hiva.facs import AUS, muscle_keys
+from hiva.textbank.encoders import load_encoder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -120,7 +122,6 @@ def corpus_stats(spec: str | Path, encoder: Any | None = None, samples: int = 3,
                  identify: bool = True) -> dict[str, Any]:
     """Figures for one corpus. ``encoder``: an object with ``encode(list[str]) -> (n, d)``;
     None loads ``hiva.textbank.encoders.load_encoder(None)`` (shipped MiniLM) when ``identify``."""
-
     df = load_corpus(spec, config_name)
     manifest = read_corpus_manifest(spec) if Path(spec).is_dir() else {}
     return frame_stats(df, manifest, encoder=encoder, samples=samples, seed=seed,
@@ -153,13 +154,9 @@ def frame_stats(df: pd.DataFrame, manifest: dict | None = None, encoder: Any | N
     ident, ident_per = float("nan"), {}
     if identify and len(texts) and len(set(aus.tolist())) > 1:
         if encoder is None:
-            from hiva.textbank.encoders import load_encoder
-
             encoder = load_encoder(None)
         emb = np.asarray(encoder.encode(texts))
         ident, ident_per = identifiability(emb, aus)
-
-    from hiva.corpora.filters import ROW_CHECKS, each_check
 
     found = [each_check(t, int(a)) for t, a in zip(texts, aus)]
     passed = {c: np.array([f[c] is None for f in found], dtype=bool) for c in ROW_CHECKS}

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.config import check_config
+from hiva.config import check_config, write_config
+from hiva.data.image_files import write_image
 from hiva.errors import HivaError
 from hiva.regions import SCHEME_POINTS
+from hiva.runtime import atomic_write
 
 # Canonical eye centres as fractions of the crop side (the subject's right eye is on the left).
 EYE_LEFT = (0.34, 0.40)
@@ -222,8 +224,6 @@ def _read_landmarks(path: Path) -> np.ndarray | None:
 
 
 def _write_landmarks(path: Path, marks: np.ndarray) -> None:
-    from hiva.runtime import atomic_write
-
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a name
             np.save(fh, np.asarray(marks, dtype=np.float32))
@@ -236,8 +236,6 @@ def run(cfg: AlignConfig) -> Path:
     import pandas as pd
     from tqdm import tqdm
 
-    from hiva.config import write_config
-    from hiva.data.image_files import write_image
     from hiva.data.manifest import manifest_meta, read_manifest, write_manifest
 
     df = read_manifest(cfg.manifest)

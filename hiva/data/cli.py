@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP
+from hiva.config import SET_HELP, load_config
+from hiva.errors import HivaError
+from hiva.facs import AU_SETS, parse_aus
 
 data_app = typer.Typer(help="Face data: import, synthesise, align, folds.", no_args_is_help=True,
                        rich_markup_mode=None)
@@ -43,8 +46,6 @@ def import_(
     """Build a manifest from BP4D, DISFA, ME-GraphAU lists or a CSV."""
     from hiva.data import importers
     from hiva.data.manifest import write_manifest
-    from hiva.errors import HivaError
-    from hiva.facs import parse_aus
 
     src = source.lower()
     if src in ("bp4d", "disfa"):
@@ -91,13 +92,10 @@ def export_megraphau(
     """Write the lists ME-GraphAU's tools write: *_img_path_fold<k>.txt, *_label_fold<k>.txt,
     *_weight_fold<k>.txt (and the tools' *_train_weight_fold<k>.txt), *_AU_relation_fold<k>.txt.
     Fold k is ME-GraphAU's fold k (fold 1 tests part 3)."""
-    from collections import Counter
-
     from hiva.data.folds import assign_folds, resolve_scheme, standard_dataset
     from hiva.data.importers import export_megraphau as export
     from hiva.data.importers import infer_images_root
     from hiva.data.manifest import manifest_aus, read_manifest
-    from hiva.facs import AU_SETS, parse_aus
 
     df = read_manifest(manifest)
     used = resolve_scheme(df, scheme)
@@ -139,7 +137,6 @@ def synth(
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Render a SYNTHETIC AU-labelled face set with a manifest."""
-    from hiva.config import load_config
     from hiva.data.synth import SynthConfig, render_synthetic
 
     cfg = load_config(SynthConfig, config, sets, out=str(out), subjects=subjects,
@@ -163,7 +160,6 @@ def align(
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Detect, align (eyes to canonical positions) and crop faces; skip frames with no face."""
-    from hiva.config import load_config
     from hiva.data.align import AlignConfig, run
 
     cfg = load_config(AlignConfig, config, sets, manifest=str(manifest), out=str(out), size=size,

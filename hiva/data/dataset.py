@@ -20,6 +20,7 @@ import pandas as pd
 
 from hiva.errors import HivaError
 from hiva.facs import au_column
+from hiva.regions import SCHEME_POINTS, SCHEMES, au_discs
 from hiva.runtime import stable_hash
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ class AUDataset:
         self.scheme = scheme or (df.attrs.get("hiva") or {}).get("landmark_scheme")
         self.landmarks = None
         if self.scheme is not None and "landmarks" in df.columns:
-            from hiva.regions import SCHEMES
-
             if self.scheme not in SCHEMES:
                 raise HivaError(f"unknown landmark_scheme {self.scheme!r} in the manifest; "
                                 f"known: {', '.join(SCHEMES)}")
@@ -116,8 +115,6 @@ class AUDataset:
             "index": i,
         }
         if self.landmarks is not None:
-            from hiva.regions import au_discs
-
             tables = (self.region_table, self.prior_table)
             for j, key in enumerate(("regions", "prior_regions")[:len(inputs) - 1]):
                 pts = (out[1 + j].numpy() if isinstance(out, tuple)
@@ -129,8 +126,6 @@ class AUDataset:
         """One frame's landmarks ``raw`` (a flat list in this scheme, else all NaN) as
         ``KeyPoints`` on an image of ``size`` (w, h), for the transforms."""
         from torchvision import tv_tensors
-
-        from hiva.regions import SCHEME_POINTS
 
         k = SCHEME_POINTS[self.scheme]
         pts = np.full((k, 2), np.nan, np.float32)

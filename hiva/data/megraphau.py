@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hiva.data import importing
+from hiva.data.folds import BP4D_PARTS, DISFA_PARTS
 from hiva.data.importing import ImportReport
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, au_column
@@ -98,8 +99,6 @@ def _export_order(df: pd.DataFrame, folds: np.ndarray) -> np.ndarray:
     """Row order of ME-GraphAU's tools: part by part (fold k tests part K + 1 - k), subjects in
     the order of the published part lists (sorted when the subjects are not BP4D's or DISFA's),
     then sequence, then frame."""
-    from hiva.data.folds import BP4D_PARTS, DISFA_PARTS
-
     subjects = df["subject"].astype(str).to_numpy()
     present = set(subjects)
     for parts in (BP4D_PARTS, DISFA_PARTS):

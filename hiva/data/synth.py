@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hiva.config import check_config
+from hiva.config import check_config, write_config
 from hiva.data.image_files import write_image
 from hiva.data.synth_face import SYNTH_AUS, render_face, sample_identity
 from hiva.errors import HivaError
@@ -169,7 +170,6 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
     import pandas as pd
     import yaml
 
-    from hiva.config import write_config
     from hiva.data.manifest import write_manifest
 
     out = Path(out)
@@ -203,8 +203,6 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
         bar = tqdm(total=len(todo) * per_subject, unit="img", disable=not progress,
                    desc="rendering")
         if nw > 1 and len(todo) > 1:
-            import multiprocessing as mp
-
             with mp.get_context("spawn" if os.name == "nt" else "fork").Pool(nw) as pool:
                 for r in pool.imap_unordered(_render_subject, todo):
                     rows.extend(r)

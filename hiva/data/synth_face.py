@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from hiva.regions import ANCHORS
+
 # The AUs a face can show, and so the label columns of the synthetic set.
 SYNTH_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26)
 
@@ -308,8 +310,6 @@ def render_face(ident: dict, au: dict[int, float], size: int = 160, pose=(0.0, 1
                 _mix(skin, line_c, a[17]), 0.012)
 
     if landmarks:
-        from hiva.regions import ANCHORS
-
         marks = cv.xy([pts[a] for a in ANCHORS]) + 0.5
         marks[ANCHORS.index("chin")] = cv.xy([pts["chin"]], feature=False)[0] + 0.5
     if rng is None:

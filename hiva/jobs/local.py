@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from hiva.jobs.process import stop_running
@@ -31,7 +32,6 @@ def run_local(fn: Callable[[dict], dict], specs: list[dict], tally: Tally,
         for spec in specs:
             tally.add(_guarded(fn, spec))
         return
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     tally.parallel = min(parallel, len(specs))
     pool = ThreadPoolExecutor(max_workers=tally.parallel, thread_name_prefix="hiva-job")

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no file locks
+    fcntl = None
 
 _running: set[subprocess.Popen] = set()  # this process's children, for stop_running
 _guard = threading.Lock()
@@ -21,7 +27,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
     """Linux: the subprocess gets SIGKILL when its launcher dies, so a killed launcher leaves
     no orphan on (and a rerun never runs one job twice at once)."""
     import ctypes
-    import signal
 
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -32,9 +37,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 def lock(path: Path, wait_s: float) -> int | None:
     """An fd holding an exclusive lock on the file ``path`` (created); None if another process
     holds it after ``wait_s``. -1 where file locks do not exist (no fcntl)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    if fcntl is None:  # pragma: no cover - not POSIX
         return -1
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     end = time.monotonic() + wait_s
@@ -105,8 +108,6 @@ def run_logged(cmd: list[str], log: Path, header: str, *, cwd: str | None = None
 def failure_reason(rc: int, log: Path, offset: int) -> str:
     """Why a job's subprocess failed, in one line: its last ``hiva: error:`` line, the signal
     that killed it, or its last output line."""
-    import signal
-
     try:
         with open(log, errors="replace") as f:
             f.seek(offset)

@@ -6,6 +6,7 @@ inside these functions."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -40,8 +41,6 @@ def cluster() -> str:
 def check_slurm(t: SlurmTarget) -> None:
     """What ``--launcher slurm`` needs before any work: submitit, ``sbatch`` and a time limit
     (on a real cluster)."""
-    import shutil
-
     try:
         import submitit  # noqa: F401
     except ImportError:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hiva.errors import HivaError
+from hiva.model.clip import ClipBackbone, is_clip
 from hiva.model.factory import check_fit
 
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
@@ -171,8 +172,6 @@ def make_backbone(name: str, pretrained: str | None, input_size: int = 224,
                   stride: int = 32) -> nn.Module:
     """``Backbone`` (timm) or, for ``clip:NAME``, ``hiva.model.clip.ClipBackbone``; both map
     images B×3×H×W to a feature map B×C×h×w and carry ``num_features``, ``mean``, ``std``."""
-    from hiva.model.clip import ClipBackbone, is_clip
-
     if is_clip(name):
         return ClipBackbone(name, pretrained is not None, input_size)
     return Backbone(name, pretrained, input_size, stride)

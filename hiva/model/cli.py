@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP
+from hiva.config import SET_HELP, load_config
 from hiva.model.archs import get_arch
+from hiva.model.config import ModelConfig
+from hiva.model.factory import build_model
 
 model_app = typer.Typer(help="Inspect the HiVA model.", no_args_is_help=True)
 
@@ -21,12 +24,8 @@ def summarise(cfg, text_tokens: int = 8) -> dict:
 
     Weights are not loaded (``pretrained`` is ignored): counts and FLOPs do not depend on them.
     """
-    import dataclasses
-
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-
-    from hiva.model.factory import build_model
 
     model = build_model(dataclasses.replace(cfg, pretrained=None), "cpu", False).eval()
     images = torch.zeros(1, 3, cfg.input_size, cfg.input_size)
@@ -87,9 +86,6 @@ def summary(
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Parameter counts per part and FLOPs for one image."""
-    from hiva.config import load_config
-    from hiva.model.config import ModelConfig
-
     overrides = dict(
         aus=aus, backbone=backbone, d_model=d_model, num_heads=num_heads, text_dim=text_dim,
         depth=depth, graph=graph, graph_layers=graph_layers, language_edges=language_edges,

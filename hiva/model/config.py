@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hiva.errors import HivaError
-from hiva.facs import AU_SETS, parse_aus
+from hiva.facs import AU_SETS, au_column, parse_aus
 from hiva.model.archs import ARCHS, get_arch
 
 # Short names users type → timm model names.
@@ -210,8 +210,6 @@ class ModelConfig:
     def outputs(self) -> tuple[str, ...]:
         """Column stems of the model's outputs: ``AU01`` … per AU, then ``AU01L``, ``AU01R`` …
         for each of ``side_aus`` (left/right as OpenGraphAU labels them)."""
-        from hiva.facs import au_column
-
         return (*(au_column(a) for a in self.aus),
                 *(f"{au_column(a)}{s}" for a in self.side_aus for s in "LR"))
 

@@ -11,10 +11,13 @@ the text bank the caller loaded for it, ``restore`` (identity checks, build, str
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from hiva.config import coerce_fields
 from hiva.errors import HivaError, some
 from hiva.model.archs import build_network
+from hiva.model.config import ModelConfig
 from hiva.runtime import atomic_write
 
 
@@ -121,9 +124,6 @@ def load_weights(model, path: str | Path) -> dict:
 
 def read_checkpoint(path: str | Path):
     """``(ModelConfig, meta)`` of a weights file written by ``hiva train``."""
-    from hiva.config import coerce_fields
-    from hiva.model.config import ModelConfig
-
     path = Path(path)
     if not path.is_file():
         raise HivaError(f"checkpoint {path} does not exist; check the run folder")
@@ -138,8 +138,6 @@ def restore(mc, path: str | Path, meta: dict, device, text, channels_last: bool 
     """The trained model of ``path`` on ``device``, in eval mode: ``text`` (a
     ``hiva.textbank.Text``) must be the bank it was trained with; the pretrained backbone file
     is not read, since the checkpoint overwrites every weight."""
-    from dataclasses import replace
-
     check_identity(meta, mc.aus, text.fingerprint, text.encoder, path)
     model = build_model(replace(mc, pretrained=None), device, channels_last)
     load_weights(model, path)

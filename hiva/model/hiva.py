@@ -21,6 +21,7 @@ from hiva.model.config import ModelConfig
 from hiva.model.graph import AUQueryPooling, DynamicGraph
 from hiva.model.language import TextProjector
 from hiva.regions import disc_fractions, max_discs, region_prior
+from hiva.text_regions import max_text_discs
 
 
 @dataclass
@@ -161,7 +162,6 @@ class HiVA(AUNet):
             # predict alike, so it is saved with the weights; a KL prior only shapes training.
             c = max_discs(cfg.aus)
             if cfg.map_prior_source != "facs":  # regions read from text: their own disc count
-                from hiva.text_regions import max_text_discs
 
                 c = max(c, max_text_discs())
             self.register_buffer("region_template", torch.full((n, c, 3), float("nan")),

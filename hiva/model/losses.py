@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from hiva.model.archs import build_arch_loss
 from hiva.model.config import ModelConfig
+from hiva.regions import map_kl
 
 
 def au_weights_from_rates(rates) -> torch.Tensor:
@@ -90,8 +91,6 @@ class HiVALoss:
             got.append(("align", self.alignment(out.visual, out.prototypes, targets, mask),
                         self.cfg.align_weight))
         if self.cfg.map_prior in ("kl", "both") and out.prior_frac is not None:
-            from hiva.regions import map_kl
-
             kl = map_kl(out.activation_maps, out.prior_frac, self.cfg.map_prior_floor)
             if out.pooling_maps is not out.activation_maps:
                 kl = (kl + map_kl(out.pooling_maps, out.prior_frac,

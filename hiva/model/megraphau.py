@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hiva.errors import HivaError
 from hiva.model.config import ModelConfig
 from hiva.model.hiva import AUNet, HiVAOutput
 
@@ -196,8 +197,6 @@ class MEGraphAU(AUNet):
         if cfg.side_aus:
             bad = [a for a in cfg.side_aus if a not in cfg.aus]
             if bad:
-                from hiva.errors import HivaError
-
                 raise HivaError(f"side_aus {bad} are not AUs of this model ({list(cfg.aus)}); "
                                 "list only its AUs")
             self.side_sc = nn.Parameter(nn.init.xavier_uniform_(torch.empty(2 * len(cfg.side_aus),

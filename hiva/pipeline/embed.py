@@ -27,10 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hiva.config import check_config
+from hiva.config import check_config, config_dict, write_config
 from hiva.errors import HivaError
+from hiva.facs import parse_aus
 from hiva.pipeline.shards import Launch, check_launch, launch_shards
-from hiva.runtime import DTYPES, atomic_write, write_text_atomic
+from hiva.runtime import DTYPES, atomic_write, require_dir_path, writable_dir, write_text_atomic
+from hiva.runtime import cache_dir as default_cache_dir
+from hiva.textbank import load_text_bank
 from hiva.textbank.bundle import (
     BUNDLE_FILES,
     BUNDLE_VERSION,
@@ -40,6 +43,9 @@ from hiva.textbank.bundle import (
     MANIFEST,
     shard_dir,
 )
+from hiva.textbank.cache import EmbeddingCache, encode_texts, remove_leftovers, text_key
+from hiva.textbank.encoders import load_encoder
+from hiva.textbank.names import name_row_id, names_texts
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 LAUNCH_DIR = ".launch"  # --launcher: the shards' logs, locks and config file
@@ -51,8 +57,6 @@ def _count(value: Any, low: int) -> bool:
 
 
 def _aus_ok(spec: Any) -> bool:
-    from hiva.facs import parse_aus
-
     try:
         parse_aus(spec)
     except (HivaError, AttributeError):
@@ -152,12 +156,7 @@ def _rows(cfg: EmbedConfig):
     empty texts skipped."""
     import pandas as pd
 
-    from hiva.textbank.cache import text_key
-
     if cfg.names_only:
-        from hiva.facs import parse_aus
-        from hiva.textbank.names import name_row_id, names_texts
-
         pairs = names_texts(parse_aus(cfg.aus or "all"))
         df = pd.DataFrame({"au": [a for a, _ in pairs], "text": [t for _, t in pairs]})
         df["row_id"] = [name_row_id(a) for a in df["au"]]
@@ -188,11 +187,6 @@ def run(cfg: EmbedConfig) -> dict:
     ``cfg`` has checked itself (``EmbedConfig.__post_init__``); this checks the files."""
     import numpy as np
     from safetensors.numpy import save_file
-
-    from hiva.config import config_dict, write_config
-    from hiva.runtime import cache_dir as default_cache_dir
-    from hiva.textbank.cache import EmbeddingCache, encode_texts, remove_leftovers
-    from hiva.textbank.encoders import load_encoder
 
     _prepare_bundle_dir(cfg, create=False)  # a file or another tool's files: before any work
     df, corpus_fp, n_total, n_empty = _rows(cfg)
@@ -262,10 +256,6 @@ def run_launched(cfg: EmbedConfig, opts: Launch) -> dict:
     a ``--shard-index I`` job (hiva/pipeline/shards.py; logs in ``OUT/.launch/``), then the
     merge ``hiva train`` does (``load_text_bank``) as the check that all shards fit together.
     Returns the merged counts, or ``{"status": "failed", "code": N}``."""
-    from hiva.config import config_dict
-    from hiva.runtime import require_dir_path, writable_dir
-    from hiva.textbank import load_text_bank
-
     out = require_dir_path(cfg.out, "--out")
     target = check_launch("embed", cfg, out / LAUNCH_DIR, opts)
     if (out / MANIFEST).exists():
@@ -300,8 +290,6 @@ def run_launched(cfg: EmbedConfig, opts: Launch) -> dict:
 def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     """The folder this run writes, checked before any work: not a file, writable, and not
     holding files of ours' names that another tool wrote (a rerun replaces its own bundle)."""
-    from hiva.runtime import require_dir_path, writable_dir
-
     out = require_dir_path(cfg.out, "--out")
     if cfg.num_shards > 1:
         out = require_dir_path(shard_dir(out, cfg.shard_index, cfg.num_shards), "--out")

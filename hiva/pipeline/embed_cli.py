@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP
+from hiva.config import SET_HELP, load_config
+from hiva.pipeline.embed import EmbedConfig, run, run_launched
 from hiva.pipeline.shards import LAUNCHER_HELP, PARALLEL_HELP, SLURM_HELP, launch_options
 
 
@@ -47,9 +48,6 @@ def embed(
 ) -> None:
     """Encode a description corpus into an embedding bundle (cached: each text once per encoder)."""
     from rich import print as rprint
-
-    from hiva.config import load_config
-    from hiva.pipeline.embed import EmbedConfig, run, run_launched
 
     opts = launch_options(launcher, shard_index=shard_index, parallel=parallel, slurm=slurm)
     cfg = load_config(

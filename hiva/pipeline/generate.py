@@ -24,7 +24,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from hiva.config import config_dict, config_hash
+from hiva.corpora.dedup import dedup_frame
+from hiva.corpora.io import upgrade_rows, write_corpus
 from hiva.corpora.schema import (
     CORPUS_KIND,
     CORPUS_SCHEMA,
@@ -35,7 +39,10 @@ from hiva.corpora.schema import (
     remove_corpus,
 )
 from hiva.errors import HivaError
+from hiva.pipeline.backends import check_llm, make_generator, select_backend
+from hiva.pipeline.backends.base import resolve_llm
 from hiva.pipeline.generate_config import NOT_IN_HASH, GenerateConfig
+from hiva.pipeline.judge import judge_and_select, judge_ref, same_model
 from hiva.pipeline.prompt_plan import (
     auto_style,
     check_style,
@@ -46,7 +53,7 @@ from hiva.pipeline.prompt_plan import (
 from hiva.pipeline.rounds import generate_shard, shard_dir
 from hiva.pipeline.shards import Launch, check_launch, launch_shards
 from hiva.prompts.render import check_user_templates, load_templates, user_template_names
-from hiva.runtime import write_text_atomic
+from hiva.runtime import writable_dir, write_text_atomic
 
 
 def run(cfg: GenerateConfig, generator=None, merge: bool = True) -> dict:
@@ -57,8 +64,6 @@ def run(cfg: GenerateConfig, generator=None, merge: bool = True) -> dict:
     Everything that can fail without a model load is checked before ``--out`` is touched; with
     ``--overwrite`` over earlier work the model is also loaded first (it is needed anyway), so a
     model that does not load costs nothing that was there."""
-    from hiva.pipeline.judge import judge_ref, same_model
-
     chash = config_hash(cfg, NOT_IN_HASH)
     ref = validate(cfg, generator)
     jref = judge_ref(cfg)  # --judge's weights: checked before --out is touched, too
@@ -102,8 +107,6 @@ def run_launched(cfg: GenerateConfig, opts: Launch) -> dict:
     over earlier work, as each shard's own --overwrite would) as ``--shard-index I --shard-only``
     jobs (hiva/pipeline/shards.py), then, once all are done, the ``--finalize`` merge here.
     Returns ``run``'s result, or ``{"status": "failed", "code": N}``."""
-    from hiva.pipeline.judge import judge_ref
-
     out = Path(cfg.out)
     ldir = out / STAGING / "launch"
     target = check_launch("generate-descriptions", cfg, ldir, opts)
@@ -127,9 +130,6 @@ def validate(cfg: GenerateConfig, generator=None):
     file must parse; a Hub id needs the Hub or a cached copy), the templates of each style that
     may be used, and that user templates of the other style are not silently unused. Returns the
     ModelRef to load (None when a generator is given or nothing is generated)."""
-    from hiva.pipeline.backends import check_llm
-    from hiva.pipeline.backends.base import resolve_llm
-
     ref = None
     if generator is None and not cfg.finalize:
         ref = check_llm(resolve_llm(cfg.llm))
@@ -146,8 +146,6 @@ def validate(cfg: GenerateConfig, generator=None):
 
 
 def _make_generator(cfg: GenerateConfig, ref):
-    from hiva.pipeline.backends import make_generator, select_backend
-
     return make_generator(
         select_backend(cfg.backend),
         ref,
@@ -162,8 +160,6 @@ def _make_generator(cfg: GenerateConfig, ref):
 def _prepare_out(cfg: GenerateConfig, chash: str) -> Path:
     """Make ``--out`` ready: refuse a folder hiva did not write; with --overwrite remove only
     what hiva wrote (this shard's work when sharded); refuse a rerun with other settings."""
-    from hiva.runtime import writable_dir
-
     out = Path(cfg.out)
     state = check_out_dir(out)
     stamp = out / STAGING / "config_hash"
@@ -193,10 +189,6 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str, judge_gen=None, judge_r
     an already loaded judge model; see ``hiva.pipeline.judge``), cap at per_au, write the corpus
     and its manifest."""
     import pandas as pd
-    import pyarrow.parquet as pq
-
-    from hiva.corpora.dedup import dedup_frame
-    from hiva.corpora.io import upgrade_rows, write_corpus
 
     frames, shard_info = [], []
     for s in range(cfg.num_shards):
@@ -210,8 +202,6 @@ def finalize(cfg: GenerateConfig, out: Path, chash: str, judge_gen=None, judge_r
     kept, dcounts = dedup_frame(df, cfg.dedup_config())
     judged = None
     if cfg.judge is not None:
-        from hiva.pipeline.judge import judge_and_select
-
         # Before the cap: a row the judge drops is replaced by the AU's next surplus row.
         capped, judged = judge_and_select(kept.reset_index(drop=True), cfg, out, judge_gen,
                                           judge_ref)

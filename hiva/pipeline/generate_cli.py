@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP
+from hiva.config import SET_HELP, load_config
 from hiva.pipeline.shards import LAUNCHER_HELP, PARALLEL_HELP, SLURM_HELP, launch_options
 
 
@@ -88,7 +88,6 @@ def generate_descriptions(
     sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Generate a deduplicated corpus of FACS AU descriptions with an LLM."""
-    from hiva.config import load_config
     from hiva.pipeline.generate import run, run_launched
     from hiva.pipeline.generate_config import GenerateConfig
 

@@ -24,8 +24,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from hiva.corpora.schema import STAGING
 from hiva.errors import HivaError
+from hiva.facs import AUS
+from hiva.pipeline.backends import check_llm, make_generator, select_backend
+from hiva.pipeline.backends.base import SamplingConfig, resolve_llm
+from hiva.pipeline.prompt_plan import auto_style
+from hiva.prompts.render import au_context, packaged_template
+from hiva.runtime import atomic_write, write_text_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,17 +101,12 @@ def parse_verdict(reply: str) -> tuple[int | None, str | None]:
 
 def judge_templates():
     """{style: Template} of the built-in judge prompts."""
-    from hiva.prompts.render import packaged_template
-
     return {k: packaged_template(f"judge/{k}.jinja", f"judge.{k}", k)
             for k in ("chat", "completion")}
 
 
 def render_judge_prompt(au: int, description: str, style: str):
     """The judge prompt for one description of ``au``: a text (completion) or chat messages."""
-    from hiva.facs import AUS
-    from hiva.prompts.render import au_context
-
     examples = [{"au": au_context(AUS[a]), "description": d, "rating": r, "rationale": why}
                 for a, d, r, why in EXAMPLES if a != au]
     text = judge_templates()[style].render(au=au_context(AUS[au]), description=description,
@@ -121,8 +125,6 @@ def judge_ref(cfg: GenerateConfig) -> ModelRef | None:
     """The judge's weights, checked like --llm's before anything is touched (None: no judge)."""
     if cfg.judge is None:
         return None
-    from hiva.pipeline.backends import check_llm
-    from hiva.pipeline.backends.base import resolve_llm
 
     try:
         return check_llm(resolve_llm(cfg.judge))
@@ -135,7 +137,6 @@ def same_model(cfg: GenerateConfig, gen: Generator | None, ref: ModelRef | None)
     judge pass can use it instead of loading the weights a second time."""
     if gen is None or ref is None or getattr(gen, "model", None) is None:
         return False
-    from hiva.pipeline.backends import select_backend
 
     own = getattr(gen, "ref", None)
     return (own is not None and (own.path, own.gguf_file) == (ref.path, ref.gguf_file)
@@ -143,8 +144,6 @@ def same_model(cfg: GenerateConfig, gen: Generator | None, ref: ModelRef | None)
 
 
 def make_judge(cfg: GenerateConfig, ref: ModelRef) -> Generator:
-    from hiva.pipeline.backends import make_generator, select_backend
-
     return make_generator(
         select_backend(cfg.judge_backend or cfg.backend), ref, device=cfg.device,
         dtype=cfg.dtype, tensor_parallel_size=cfg.tensor_parallel_size,
@@ -163,8 +162,6 @@ class JudgeCache:
     batch, named by its keys, written atomically): a chunk is there whole or not at all."""
 
     def __init__(self, folder: Path):
-        import pyarrow.parquet as pq
-
         self.folder = folder
         self.entries: dict[str, dict] = {}
         for f in sorted(folder.glob("c-*.parquet")):
@@ -175,11 +172,6 @@ class JudgeCache:
             self.entries.update((r["key"], r) for r in rows)
 
     def put(self, records: list[dict]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from hiva.runtime import atomic_write
-
         schema = pa.schema([("key", pa.string()), ("score", pa.int8()), ("reason", pa.string()),
                             ("reply", pa.string()), ("seconds", pa.float64()),
                             ("judge", pa.string()), ("fingerprint", pa.string())])
@@ -227,9 +219,6 @@ class Judge:
         if self._style is None:
             style = self.cfg.judge_prompt_style
             if style == "auto":
-                from hiva.pipeline.prompt_plan import auto_style
-                from hiva.runtime import write_text_atomic
-
                 f = self.folder / ("style-" + re.sub(r"[^\w.-]", "-", self.fingerprint()))
                 if f.exists():
                     style = f.read_text().strip()
@@ -241,8 +230,6 @@ class Judge:
         return self._style
 
     def sampling(self):
-        from hiva.pipeline.backends.base import SamplingConfig
-
         return SamplingConfig(n=1, temperature=0.0, top_p=1.0, seed=self.cfg.seed,
                               max_new_tokens=self.cfg.judge_max_new_tokens,
                               stop=("\n\n",) if self.style() == "completion" else ())

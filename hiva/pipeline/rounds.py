@@ -18,6 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from hiva.corpora.dedup import NearDupIndex
 from hiva.corpora.filters import check, parse_reply, tidy
 from hiva.corpora.schema import CORPUS_SCHEMA, SCHEMA_VERSION, STAGING, text_hash
@@ -239,23 +242,16 @@ def run_chunk(gen: Generator, chunk: list[PromptSpec], cfg: GenerateConfig, styl
 
 
 def _read_rows(path: Path) -> list[dict]:
-    import pyarrow.parquet as pq
-
     return pq.read_table(path).to_pylist()
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA)
     atomic_write(path, lambda p: pq.write_table(table, p))
 
 
 def _read_llm_info(sdir: Path) -> dict:
     """llm, llm_fingerprint and backend of a shard whose chunks were all staged earlier."""
-    import pyarrow.parquet as pq
-
     for f in sorted(sdir.glob("*.parquet")):
         t = pq.read_table(f, columns=["llm", "llm_fingerprint", "backend"])
         if t.num_rows:

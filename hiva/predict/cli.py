@@ -7,6 +7,10 @@ from pathlib import Path
 
 import typer
 
+from hiva.predict.export import export as export_run
+from hiva.predict.import_graphau import import_checkpoint as import_run
+from hiva.predict.settings import PredictConfig
+
 
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
@@ -49,10 +53,9 @@ def predict(
 ) -> None:
     """AU probabilities and 0/1 decisions for every face of every frame, one row each (a frame
     without a face: one row, success=0)."""
-    from hiva.predict.detector import run
-    from hiva.predict.settings import PredictConfig
+    from hiva.predict.detector import run as predict_run
 
-    run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
+    predict_run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
                       batch_size=batch_size, device=device, align=align, fold=fold,
                       threshold=threshold, text_bank=text_bank, weights=weights,
                       progress=progress, model_threads=model_threads, format=fmt,
@@ -74,9 +77,9 @@ def explain(
 ) -> None:
     """Per-AU DDCA activation maps on the face, probabilities and best-matching descriptions;
     with landmarks, each AU's region outlined and the map scored against it."""
-    from hiva.predict.explain import explain as run
+    from hiva.predict.explain import explain as explain_run
 
-    rec = run(image, checkpoint, out, fold=fold, device=device, align=align, top_k=top_k,
+    rec = explain_run(image, checkpoint, out, fold=fold, device=device, align=align, top_k=top_k,
               text_bank=text_bank, manifest=manifest)
     typer.echo(f"wrote {len(rec['written'])} PNGs and explain.json to {out}")
 
@@ -93,9 +96,7 @@ def export(
     weights: str = typer.Option("best", "--weights", help="best | last"),
 ) -> None:
     """A self-contained model folder (weights, config, AU list, text bank, model card)."""
-    from hiva.predict.export import export as run
-
-    info = run(run_dir, to, fold=fold, push=push, text_bank=text_bank, weights=weights,
+    info = export_run(run_dir, to, fold=fold, push=push, text_bank=text_bank, weights=weights,
                private=private)
     typer.echo(f"exported fold {info['fold']} of {run_dir} to {to}"
                + (f" and pushed it to {push}" if push else ""))
@@ -122,9 +123,7 @@ def import_checkpoint(
                                   "instead of MediaPipe-aligned face crops."),
 ):
     """Import ME-GraphAU's or OpenGraphAU's released weights as a hiva export folder."""
-    from hiva.predict.import_graphau import import_checkpoint as run
-
-    info = run(source, file, arch, out, aus=aus, graph_k=neighbours, metric=metric,
+    info = import_run(source, file, arch, out, aus=aus, graph_k=neighbours, metric=metric,
                align=not no_align)
     mc = info["model_config"]
     typer.echo(f"imported {source} {arch} stage {mc['graph_stage']} ({len(info['columns'])} "

@@ -26,14 +26,25 @@ by batch: ``save=`` / the CLI stream them to the file, so memory stays flat on a
 from __future__ import annotations
 
 import sys
+import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from hiva.predict.faces import FaceFinder
+from hiva.predict.loader import load, model_input_transform
+from hiva.predict.media import expand_inputs
 from hiva.predict.settings import PredictConfig, check, detect_checks
 from hiva.predict.stream import iter_batches
-from hiva.predict.table import BOX_COLUMNS, class_columns, columns, in_format, prob_columns
+from hiva.predict.table import (
+    BOX_COLUMNS,
+    TableWriter,
+    class_columns,
+    columns,
+    in_format,
+    prob_columns,
+)
 
 
 class Detector:
@@ -55,8 +66,6 @@ class Detector:
                  batch_size: int = 16, align: bool | None = None, threshold: str | float = "auto",
                  text_bank: str | None = None, weights: str = "best",
                  model_threads: int | None = None, max_faces: int | None = None):
-        from hiva.predict.loader import load, model_input_transform
-
         check(detect_checks(False, batch_size=batch_size, max_faces=max_faces))
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
@@ -126,8 +135,6 @@ class Detector:
     def forward(self, x, regions=None):
         """HiVAOutput for a batch B×3×S×S of transformed images; ``regions`` (B×N×C×3 AU
         region discs in the transformed images' pixels, ``hiva.regions``) or None."""
-        from contextlib import nullcontext
-
         import torch
 
         ld = self.loaded
@@ -171,8 +178,6 @@ class Detector:
         instead of a DataFrame. Files that could not be read are listed in
         ``df.attrs["unreadable"]`` (and ``self.unreadable``) as (path, reason)."""
         import pandas as pd
-
-        from hiva.predict.table import TableWriter
 
         check(detect_checks(False, format=format, out=save))
         self.unreadable = []
@@ -222,10 +227,6 @@ class Detector:
 def run(cfg: PredictConfig) -> dict:
     """Score every frame of ``cfg.inputs`` and stream the rows to ``cfg.out``; returns a
     summary."""
-    import time
-
-    from hiva.predict.media import expand_inputs
-
     expand_inputs(cfg.inputs)  # a missing path fails now, not after loading the model
     det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
                    align=cfg.align, threshold=cfg.threshold, text_bank=cfg.text_bank,

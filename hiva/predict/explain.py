@@ -37,8 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hiva.data.align import LANDMARK_SCHEME
 from hiva.errors import HivaError
+from hiva.facs import AUS, au_column
 from hiva.model.archs import get_arch
+from hiva.predict.detector import Detector
+from hiva.predict.media import Unreadable, read_image
+from hiva.regions import au_discs, localisation, region_mask
 
 
 def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
@@ -89,8 +94,6 @@ def face_regions(det, face: np.ndarray, points, scheme: str):
     import torch
     from PIL import Image
     from torchvision import tv_tensors
-
-    from hiva.regions import au_discs
 
     kp = tv_tensors.KeyPoints(np.asarray(points, np.float32), canvas_size=face.shape[:2])
     _, moved = det.transform(Image.fromarray(np.ascontiguousarray(face)), kp)
@@ -188,11 +191,6 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from hiva.data.align import LANDMARK_SCHEME
-    from hiva.facs import AUS, au_column
-    from hiva.predict.detector import Detector
-    from hiva.predict.media import Unreadable, read_image
 
     path = Path(image)
     if not path.is_file():
@@ -292,8 +290,6 @@ def _outlines(model, regions, o, size):
     """(per-AU region masks at display size or None, localisation scores or None, dashed):
     the face's own regions, else a prior model's average face (dashed, unscored)."""
     import torch
-
-    from hiva.regions import localisation, region_mask
 
     n = o.probs.shape[1]
     discs, dashed, scores = None, False, None

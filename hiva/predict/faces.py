@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
+
+from hiva.data.align import FaceAligner
 
 NO_BOX = (float("nan"),) * 4
 
@@ -15,8 +18,6 @@ NO_BOX = (float("nan"),) * 4
 def quiet_mediapipe() -> None:
     """MediaPipe/TFLite print C++ INFO lines and a protobuf deprecation warning on first use;
     keep them off a user's terminal (real errors still raise)."""
-    import warnings
-
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", message=r".*SymbolDatabase\.GetPrototype.*")
@@ -58,7 +59,6 @@ class FaceFinder:
         cost per face, so prediction leaves it out)."""
         if self._aligner is None or (landmarks and not self._aligner.landmarks):
             quiet_mediapipe()
-            from hiva.data.align import FaceAligner
 
             with _native_stderr_silenced():
                 aligner = FaceAligner(size=256, landmarks=landmarks)

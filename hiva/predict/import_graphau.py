@@ -25,8 +25,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hiva import __version__
+from hiva.config import config_dict
 from hiva.errors import HivaError, some
-from hiva.model.factory import check_fit
+from hiva.facs import AU_SETS, AUS, parse_aus
+from hiva.model.config import ModelConfig
+from hiva.model.factory import build_model, check_fit, save_weights
+from hiva.predict.export import card_text
+from hiva.runs import EXPORT_LICENCE, EXPORT_WEIGHTS, is_export, write_export
+from hiva.runtime import require_dir_path, writable_dir
+from hiva.train.config import TrainConfig
 
 SOURCES = ("megraphau", "opengraphau")
 # Their backbone names → timm's.
@@ -70,9 +78,6 @@ def model_config_for(sd: dict, source: str, arch: str, aus=None, graph_k: int | 
                      metric: str = "dots"):
     """The ``ModelConfig`` of a checkpoint: AU count from ``head.sc``, stage from the presence
     of edge-feature keys, ``aus`` given or the dataset's (12: BP4D, 8: DISFA, 27: OpenGraphAU)."""
-    from hiva.facs import AU_SETS, parse_aus
-    from hiva.model.config import ModelConfig
-
     if source not in SOURCES:
         raise HivaError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
     arch = ARCH_ALIASES.get(arch, arch)
@@ -177,15 +182,6 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
                       graph_k: int | None = None, metric: str = "dots",
                       align: bool = True) -> dict:
     """Write the export folder ``to`` for their checkpoint ``path``; returns its config.json."""
-
-    from hiva import __version__
-    from hiva.config import config_dict
-    from hiva.facs import AUS
-    from hiva.model.factory import build_model, save_weights
-    from hiva.runs import EXPORT_WEIGHTS, is_export, write_export
-    from hiva.runtime import require_dir_path, writable_dir
-    from hiva.train.config import TrainConfig
-
     to = Path(to)
     require_dir_path(to, "--out")
     if to.exists() and any(to.iterdir()) and not is_export(to):
@@ -228,9 +224,6 @@ def import_card(info: dict, source: str, arch: str) -> str:
     """README.md of an imported checkpoint: Hub metadata through ``ModelCardData`` (licence: the
     training data's research-only terms, in LICENSE.md) and what the weights are."""
     from huggingface_hub import ModelCardData
-
-    from hiva.predict.export import card_text
-    from hiva.runs import EXPORT_LICENCE
 
     title = {"megraphau": "ME-GraphAU", "opengraphau": "OpenGraphAU"}[source]
     stage = info["model_config"]["graph_stage"]

@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hiva.config import load_config
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
+from hiva.model.factory import read_checkpoint, restore
 from hiva.predict.settings import check, detect_checks
 from hiva.runs import open_checkpoint, resolve_checkpoint, run_path, tuned_thresholds
+from hiva.runtime import Dist, amp_dtype, pick_device
+from hiva.textbank import load_text
+from hiva.train.config import TrainConfig
 
 
 @dataclass
@@ -97,13 +102,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     export, ``OWNER/NAME[@REVISION]``, or ``revision``) with its weights loaded strictly and its
     evaluation text fixed. ``threshold``: "auto" (tuned ones when the run stored them, else 0.5)
     or a number for every AU. ``align`` None = the training preprocessing."""
-
-    from hiva.config import load_config
-    from hiva.model.factory import read_checkpoint, restore
     from hiva.model.text import sample_text
-    from hiva.runtime import Dist, amp_dtype, pick_device
-    from hiva.textbank import load_text
-    from hiva.train.config import TrainConfig
 
     src = resolve_checkpoint(checkpoint, revision)
     check(detect_checks(False, weights=weights, threshold=threshold))

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from hiva.predict.faces import NO_BOX
+from hiva.predict.media import Unreadable, count_frames, expand_inputs, iter_frames
 from hiva.predict.settings import check, detect_checks
 from hiva.predict.table import BOX_COLUMNS, class_columns, prob_columns
 
@@ -19,8 +20,6 @@ from hiva.predict.table import BOX_COLUMNS, class_columns, prob_columns
 def produce(det, sources, every: int, q: queue.Queue, stop: threading.Event) -> None:
     """Background thread: decode → detect/align → tensors, in input order; one item per frame
     with a list of (tensor, confidence, box), empty when no face was found."""
-    from hiva.predict.media import Unreadable, iter_frames
-
     try:
         for src in sources:
             try:
@@ -66,8 +65,6 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
     Unreadable files are appended to ``det.unreadable`` as (path, reason)."""
     import torch
     from tqdm import tqdm
-
-    from hiva.predict.media import count_frames, expand_inputs
 
     bs = det.batch_size if batch_size is None else batch_size
     check(detect_checks(False, batch_size=bs, skip_frames=skip_frames))

@@ -33,7 +33,10 @@ dtypes ``Detector.detect`` returns. Columns are described in ``hiva.predict.dete
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from hiva.facs import au_column
 
 FORMATS = ("hiva", "openface", "feat")
 BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
@@ -45,8 +48,6 @@ OUT_SUFFIXES = (".csv", ".parquet")
 
 def _stem(a) -> str:
     """An AU number (``AU04``) or an output's own stem (``AU01L``, OpenGraphAU's sides)."""
-    from hiva.facs import au_column
-
     return a if isinstance(a, str) else au_column(a)
 
 
@@ -135,8 +136,6 @@ class TableWriter:
         self.rows += len(df)
 
     def close(self) -> Path:
-        import os
-
         if self._fh is None and self.empty is not None:
             self.write(self.empty)
         if self._fh is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva.errors import HivaError
+from hiva.facs import parse_aus
 
 EMBEDDINGS = "embeddings.safetensors"
 INDEX = "index.parquet"
@@ -94,8 +95,6 @@ def load_text_bank(path: str | Path, aus=None) -> TextBank:
     if aus is None:
         want = tuple(have)
     else:
-        from hiva.facs import parse_aus
-
         want = parse_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
     lacking = [a for a in want if a not in have]
     if lacking:

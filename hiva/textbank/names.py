@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 
+from hiva.facs import AUS, parse_aus
+from hiva.runtime import cache_dir as default_cache_dir
 from hiva.textbank.bundle import TextBank
+from hiva.textbank.cache import EmbeddingCache, encode_texts
+from hiva.textbank.encoders import load_encoder
 
 
 def names_texts(aus) -> list[tuple[int, str]]:
     """``[(au, "AU12 Lip Corner Puller"), ...]`` for the AU numbers ``aus``."""
-    from hiva.facs import AUS
-
     return [(a, f"{AUS[a].code} {AUS[a].name}") for a in aus]
 
 
@@ -26,11 +28,6 @@ def encode_names_bank(aus, encoder_spec: str | None = None, cache_dir: str | Non
     ``encoder_kwargs`` go to ``load_encoder`` (device, dtype, max_length, normalize); the
     vectors come from (and go to) the embedding cache the embed stage uses."""
     import torch
-
-    from hiva.facs import parse_aus
-    from hiva.runtime import cache_dir as default_cache_dir
-    from hiva.textbank.cache import EmbeddingCache, encode_texts
-    from hiva.textbank.encoders import load_encoder  # the model loader: torch, transformers
 
     aus = parse_aus(aus) if isinstance(aus, str) else tuple(int(a) for a in aus)
     enc = load_encoder(encoder_spec, **encoder_kwargs)

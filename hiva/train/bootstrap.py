@@ -43,6 +43,7 @@ from hiva.train.boot_runs import (
     read_fold,
 )
 from hiva.train.boot_stats import CI_LEVEL, bootstrap_p, clean, holm, nanmean_terms, percentile_ci
+from hiva.train.metrics import f1_from_counts
 
 __all__ = ["THRESHOLD", "FoldCounts", "Run", "check_paired",
            "fold_counts", "load_run", "read_fold", "nanmean_terms", "percentile_ci",
@@ -57,8 +58,6 @@ _SEED_STREAM = 0x5EED  # keeps the seed draws' random streams apart from the sub
 def pooled_f1(pooled: np.ndarray) -> np.ndarray:
     """F1 = 2TP / (2TP + FP + FN) of counts ``[..., AUs, 3]``; NaN where an AU has no positive
     label (TP + FN = 0), as ``hiva.train.metrics.au_metrics`` leaves it undefined."""
-    from hiva.train.metrics import f1_from_counts
-
     tp, fp, fn = pooled[..., 0], pooled[..., 1], pooled[..., 2]
     return np.where(tp + fn > 0, f1_from_counts(tp, fp, fn), np.nan)
 

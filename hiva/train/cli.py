@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 
-from hiva.config import SET_HELP, check_config
+from hiva.config import SET_HELP, check_config, load_config
+from hiva.errors import HivaError
 from hiva.runs import SWEEP_PLAN, weights_rule
+from hiva.train.config import TrainConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +22,6 @@ def register(app: typer.Typer) -> None:
 def _folds(spec: str | None) -> tuple[int, ...] | None:
     if spec is None:
         return None
-    from hiva.errors import HivaError
 
     try:
         return tuple(int(x) for x in spec.split(",") if x.strip())
@@ -75,8 +76,6 @@ def train(
 ) -> None:
     """Train HiVA per fold (train on the others, pick the epoch on validation subjects, test on
     the held-out fold) and print per-AU F1 against the all-positive baseline."""
-    from hiva.config import load_config
-    from hiva.train.config import TrainConfig
     from hiva.train.trainer import run
 
     model = {k: v for k, v in (("backbone", backbone), ("pretrained", pretrained),
@@ -123,11 +122,7 @@ def evaluate(
 ) -> None:
     """Recompute a fold's test metrics from a trained run; or, with --zero-shot, score AUs
     from their descriptions alone with a CLIP."""
-    from hiva.errors import HivaError
-
     if zero_shot:
-        from hiva.config import load_config
-        from hiva.train.config import TrainConfig
         from hiva.train.zero_shot import zero_shot as zs
 
         if checkpoint is not None:

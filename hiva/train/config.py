@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from hiva.config import check_config, coerce_fields, count_rule
 from hiva.errors import HivaError
+from hiva.facs import parse_aus
 from hiva.model.config import ModelConfig
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -104,8 +105,6 @@ class TrainConfig:
         if isinstance(self.folds, str):
             set_(self, "folds", tuple(int(x) for x in self.folds.split(",") if x.strip()))
         if isinstance(self.zero_shot_aus, (str, int)):
-            from hiva.facs import parse_aus
-
             z = str(self.zero_shot_aus).strip()
             set_(self, "zero_shot_aus", parse_aus(z) if z else ())
         set_(self, "zero_shot_aus", tuple(int(a) for a in self.zero_shot_aus or ()))

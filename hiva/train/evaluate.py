@@ -9,11 +9,14 @@ of the activation maps, when the manifest has landmarks) and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hiva.config import load_config
 from hiva.errors import HivaError
+from hiva.hub import hub_model_id
 from hiva.model.factory import read_checkpoint, restore
 from hiva.runs import (
     evaluated_files,
@@ -60,9 +63,6 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     """A run folder's fold ``fold`` as trained (``best`` or ``last`` weights), its test split
     under the run's protocol (on the run's data or ``data``) and the text it reads;
     ``overrides``: TrainConfig keys (batch sizes, workers)."""
-    import dataclasses
-
-    from hiva.config import load_config
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
     from hiva.model.text import sample_text
@@ -108,8 +108,6 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
     if out is not None:
         require_dir_path(out, "--out")
     elif not Path(run_dir).exists():
-        from hiva.hub import hub_model_id
-
         if hub_model_id(str(run_dir)):
             raise HivaError(f"--checkpoint {run_dir} is a Hub model: pass --out DIR for "
                             "the metrics and the predictions (the Hub cache is not written into)")

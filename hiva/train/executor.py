@@ -11,17 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+from hiva.config import config_dict
 from hiva.jobs.process import failure_reason, is_locked, lock, run_logged
 from hiva.jobs.tally import Tally
 from hiva.runs import METRICS, SWEEP_LOCK, SWEEP_RUN_CONFIG, SWEEP_RUN_LOG, is_finished
+from hiva.runtime import write_text_atomic
 from hiva.train.sweep import Run
 
 
 def write_run_config(run: Run) -> Path:
     import yaml
-
-    from hiva.config import config_dict
-    from hiva.runtime import write_text_atomic
 
     d = Path(run.config.out)
     d.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,10 @@ import json
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.model.factory import build_model
 from hiva.runs import FAITHFULNESS
+from hiva.runtime import seed_everything, write_text_atomic
+from hiva.train.evaluate import load_fold
 
 
 def rank_correlation(a, b) -> np.ndarray:
@@ -102,9 +105,6 @@ def faithfulness(run_dir, fold: int = 1, data: str | None = None, frames: int = 
     import torch
 
     from hiva.data.dataset import collate_skip
-    from hiva.model.factory import build_model
-    from hiva.runtime import seed_everything, write_text_atomic
-    from hiva.train.evaluate import load_fold
 
     lf = load_fold(run_dir, fold, data, "cpu", weights)
     model, ds, txt, mc = lf.model.eval(), lf.dataset, lf.text, lf.model.cfg

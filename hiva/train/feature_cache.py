@@ -19,12 +19,14 @@ An unreadable file (a half-written ``.npy`` cannot exist, but a damaged disk can
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from hiva.errors import HivaError
 from hiva.runtime import atomic_write, cache_dir
 from hiva.train.config import FEATURE_DTYPES
 
@@ -47,8 +49,6 @@ def read_image_info(path: str) -> tuple[str, tuple[int, int]] | None:
     """(digest of the file's bytes, (width, height) from its header), or None for a file that
     cannot be read or is not an image (counted and skipped like ``AUDataset``'s bad images).
     The header is parsed, the pixels are not decoded."""
-    import io
-
     from PIL import Image
 
     try:
@@ -92,8 +92,6 @@ class FeatureCache:
 
     def __init__(self, root: str | Path | None = None, dtype: str = "float16"):
         if dtype not in FEATURE_DTYPES:
-            from hiva.errors import HivaError
-
             raise HivaError(f"feature dtype {dtype!r}: use {' or '.join(FEATURE_DTYPES)}")
         self.root = Path(root) if root else default_root()
         self.dtype = dtype
@@ -197,8 +195,6 @@ def _check_range(feats, dtype) -> None:
     import torch
 
     if dtype == torch.float16 and float(feats.abs().max()) > 65504:
-        from hiva.errors import HivaError
-
         raise HivaError(f"this backbone's feature maps reach {float(feats.abs().max()):.3g}, "
                         "beyond float16; set feature_dtype float32")
 
@@ -214,8 +210,6 @@ class _ViewImages:
         return len(self.images)
 
     def __getitem__(self, i: int):
-        import io
-
         import torch
         from PIL import Image
 

@@ -20,6 +20,7 @@ import json
 import numpy as np
 
 from hiva.errors import HivaError
+from hiva.regions import au_discs
 from hiva.runtime import Dist, barrier, stable_hash
 from hiva.train.feature_cache import (
     FeatureCache,
@@ -138,8 +139,6 @@ def view_regions(ds, infos: list, views: list[list[ViewTransform]], n_views: int
     view's transform applied to the landmarks alone: ``infos[i]`` = (digest, (w, h)) of item
     i's image or None (unread: NaN), ``views[i]`` = its ``ViewTransform`` per view."""
     import torch
-
-    from hiva.regions import au_discs
 
     if ds.landmarks is None:
         return None, None

@@ -5,6 +5,8 @@ regions, the prior at evaluation and predict). Used by the trainer."""
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +14,15 @@ import numpy as np
 from hiva.errors import HivaError
 from hiva.model.factory import fitting
 from hiva.runs import fold_dir, weights_file
-from hiva.textbank import Text
+from hiva.text_regions import text_regions
+from hiva.textbank import Text, load_text_bank
+from hiva.textbank.controls import deranged
 from hiva.train.config import TrainConfig
 
 
 def model_config_for(cfg: TrainConfig, aus, text: Text):
     """The run's ``ModelConfig``: the config's model section on these AUs, its ``text_dim`` the
     text bank's width (a different one given in the config is refused)."""
-    from dataclasses import replace
-
     mc = cfg.model_config(aus)
     if text.dim is not None and mc.text_dim != text.dim:
         if mc.text_dim is not None:
@@ -46,9 +48,6 @@ def prior_table(cfg: TrainConfig, aus) -> dict | None:
         raise HivaError(f"model.map_prior_source {mc.map_prior_source} reads the regions from "
                         "the descriptions: pass --text-bank EMBED_DIR (from `hiva embed`), or "
                         "set map_prior_source facs")
-    from hiva.text_regions import text_regions
-    from hiva.textbank import load_text_bank
-    from hiva.textbank.controls import deranged
 
     table = text_regions(load_text_bank(cfg.text_bank, aus).texts)
     return deranged(table, aus, mc.text_seed) if mc.map_prior_source == "shuffled" else table
@@ -91,7 +90,6 @@ def mean_regions(ds, limit: int = 256) -> np.ndarray:
            if item is not None and key in item]
     if not got:
         return np.full((len(ds.aus), 1, 3), np.nan, np.float32)
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (no region) stay NaN

@@ -9,11 +9,13 @@ import json
 import sys
 from pathlib import Path
 
+from hiva.config import config_dict
 from hiva.errors import HivaError
 from hiva.jobs.launch import check_launcher, launch
 from hiva.jobs.slurm import SlurmTarget, check_slurm
 from hiva.jobs.tally import Tally
 from hiva.runs import SWEEP_PLAN, SWEEP_RUN_CONFIG, has_begun, is_finished
+from hiva.runtime import require_dir_path, writable_dir, write_text_atomic
 from hiva.train.executor import execute_run, is_busy, run_specs
 from hiva.train.sweep import (
     FREE_KEYS,
@@ -40,8 +42,6 @@ def run_state(root: Path, run: Run) -> str:
 
 def check_root(sweep: Sweep) -> dict | None:
     """The existing ``ROOT/sweep.json`` (None if none); refused when its plan differs."""
-    from hiva.runtime import require_dir_path
-
     root = require_dir_path(sweep.root, "--out")
     f = root / SWEEP_PLAN
     if not f.exists():
@@ -78,8 +78,6 @@ def _differing_keys(root: Path, run: Run) -> list[str]:
     was last given (``sweep_run.yaml``); [] when there is none to compare."""
     import yaml
 
-    from hiva.config import config_dict
-
     try:
         old = yaml.safe_load((root / run.dir / SWEEP_RUN_CONFIG).read_text()) or {}
     except (OSError, yaml.YAMLError):
@@ -93,8 +91,6 @@ def write_plan(sweep: Sweep) -> None:
     """Create ROOT and write ``sweep.json`` unless the same plan is there (every shard writes the
     same bytes, atomically, so shards need no coordination). The same runs with another
     ``primary`` contrast (e.g. one added to the sweep file later) rewrite it."""
-    from hiva.runtime import writable_dir, write_text_atomic
-
     old = check_root(sweep)
     root = writable_dir(sweep.root, "--out")
     if old is None or old.get("primary") != sweep.primary:

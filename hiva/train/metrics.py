@@ -8,6 +8,8 @@ Inputs are numpy arrays: ``probs`` B×N in [0, 1], ``targets`` B×N 0/1, ``mask`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -107,7 +109,6 @@ def mean_over_folds(per_fold: list[dict]) -> dict:
     """Average the per-AU lists and the means of several folds' ``au_metrics`` results."""
     if not per_fold:
         return {}
-    import warnings
 
     out = {"aus": per_fold[0]["aus"], "folds": len(per_fold)}
     with warnings.catch_warnings():  # an AU with no AUC in any fold stays NaN, quietly

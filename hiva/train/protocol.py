@@ -15,6 +15,7 @@ import numpy as np
 
 from hiva.config import config_dict
 from hiva.errors import HivaError
+from hiva.facs import au_column, parse_aus
 from hiva.runs import RUN_CONFIG, fold_label, has_trained
 from hiva.runtime import Dist
 from hiva.train.config import TrainConfig
@@ -53,7 +54,6 @@ def read_data(cfg: TrainConfig, d: Dist):
 
 def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
     from hiva.data.manifest import manifest_aus
-    from hiva.facs import parse_aus
 
     have = manifest_aus(df)
     if cfg.aus is None:
@@ -84,8 +84,6 @@ def withhold_labels(df, aus):
     """``df`` with the label columns of ``aus`` set unknown (NaN): no loss, no positives or
     negatives for the alignment term, no say in picking the epoch."""
     import pandas as pd
-
-    from hiva.facs import au_column
 
     if not aus or len(df) == 0:
         return df

@@ -23,12 +23,16 @@ hiva.train.report_format, group names and the primary contrast in hiva.train.con
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.runs import METRICS, SWEEP_PLAN, is_finished, read_metrics
-from hiva.train.contrast import group_name, parse_contrast
+from hiva.train import report_format as fmt
+from hiva.train.boot_localisation import localisation_comparison
+from hiva.train.bootstrap import add_holm, compare, load_run
+from hiva.train.contrast import group_name, parse_contrast, primaries
 from hiva.train.metrics import format_table
 
 
@@ -127,8 +131,6 @@ def read_sweep(root: str | Path) -> tuple[dict[str, list[tuple[str, Path]]], lis
 def select_groups(listed: dict, only) -> dict:
     """The groups of ``listed`` whose names match one of the shell patterns ``only`` (all of
     them when ``only`` is empty), in order; none matching is one line naming the groups."""
-    import fnmatch
-
     if not only:
         return listed
     keep = {g: v for g, v in listed.items() if any(fnmatch.fnmatchcase(g, p) for p in only)}
@@ -143,8 +145,6 @@ def sweep_comparison(root: str | Path, reference: str | None = None, resamples: 
     """(``Comparison``, unfinished run ids) of a sweep ROOT, over the groups ``only`` selects
     (shell patterns; all by default). The reference defaults to the first group in sweep.json
     with a finished run; each run's seed is sweep.json's."""
-    from hiva.train.bootstrap import compare, load_run
-
     listed, unfinished = read_sweep(root)
     if only:
         listed = select_groups(listed, only)
@@ -172,8 +172,6 @@ def sweep_comparison(root: str | Path, reference: str | None = None, resamples: 
 def runs_comparison(run_dirs, names=None, reference: str | None = None, resamples: int = 2000,
                     seed: int = 0, resample: str = "hierarchical"):
     """``Comparison`` of run folders, each its own group (named as the ``report`` columns)."""
-    from hiva.train.bootstrap import compare, load_run
-
     names = list(names) if names else [Path(r).name for r in run_dirs]
     if len(set(names)) != len(names):
         raise HivaError("two run folders share a name; give each its own --name for intervals")
@@ -188,8 +186,6 @@ def _primary(comp, text, what: str, listed, selected=None
     """([(A, B), …], a note) of the primary contrast(s) ``text`` ("A - B" or a list of them)
     against ``comp``'s groups: a name outside ``listed`` is refused; a contrast with a group
     left out by ``--only`` (outside ``selected``) or without a finished run only noted."""
-    from hiva.train.contrast import primaries
-
     pairs, notes = [], []
     for one in primaries(text):
         a, b = parse_contrast(one, listed, what)
@@ -212,10 +208,6 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
     """What ``hiva report`` does: the text it prints; writes the Markdown/JSON/PNG asked for.
     ``primary`` ("A - B", or a list of them) sets the contrasts printed first (over
     sweep.json's). ``only``: shell patterns of a sweep's groups to report (all by default)."""
-    from hiva.train import report_format as fmt
-    from hiva.train.boot_localisation import localisation_comparison
-    from hiva.train.bootstrap import add_holm
-
     if not paths:
         raise HivaError("pass a sweep folder or run folders: hiva report ROOT | RUN_DIR...")
     if resamples < 0 or seed < 0:

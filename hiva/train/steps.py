@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hiva.regions import localisation
 from hiva.runtime import Dist, all_sum
 from hiva.train.config import TrainConfig
 
@@ -197,7 +198,6 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
     """Predictions over all of ``ds``, gathered from every rank in dataset order (each rank
     scores rank::world, no padding, so no frame counts twice)."""
     from hiva.model.language import attention_entropy
-    from hiva.regions import localisation
 
     idx = list(range(d.rank, len(ds), d.world))
     bs = cfg.eval_batch_size or cfg.batch_size

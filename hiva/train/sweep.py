@@ -46,15 +46,19 @@ and the primary contrast in hiva.train.contrast. Imports neither torch nor numpy
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hiva import __version__
+from hiva.config import _merge, coerce_fields, config_dict, parse_sets
 from hiva.errors import HivaError
 from hiva.jobs.settings import slurm_settings
 from hiva.runs import SWEEP_PLAN
+from hiva.train.config import TrainConfig
 from hiva.train.contrast import check_primary
 
 SWEEP_KEYS = ("base", "set", "arms", "seeds", "label_fractions", "folds", "slurm", "primary")
@@ -88,11 +92,6 @@ def identity_hash(cfg) -> str:
     """What a run computes, as a short hash: the config's keys (dotted inside ``model``) that
     differ from TrainConfig's defaults, less ``FREE_KEYS``; so a hiva update that adds a config
     key (with a default) leaves an existing sweep's plan the same."""
-    import hashlib
-
-    from hiva.config import config_dict
-    from hiva.train.config import TrainConfig
-
     new, default = _flat(config_dict(cfg)), _flat(config_dict(TrainConfig()))
     ident = {k: v for k, v in new.items()
              if k not in FREE_KEYS and (k not in default or default[k] != v)}
@@ -116,8 +115,6 @@ class Sweep:
     primary: str | list | None = None  # the contrast(s) "A - B" hiva report prints first
 
     def plan(self) -> dict:
-        from hiva import __version__
-
         return {"version": 1, "runs": [r.entry() for r in self.runs],
                 **({"primary": self.primary} if self.primary else {}), "sweep": self.resolved,
                 "hiva_version": __version__}
@@ -215,9 +212,6 @@ def _no_plan_keys(layer: dict, what: str, where: str) -> None:
 
 def _check_layer(layer: dict, what: str, where: str) -> None:
     """Unknown TrainConfig keys / unreadable values of one layer, named with where they are."""
-    from hiva.config import coerce_fields
-    from hiva.train.config import TrainConfig
-
     _no_plan_keys(layer, what, where)
     coerce_fields(TrainConfig, layer, f"{what} ({where})")
 
@@ -226,9 +220,6 @@ def load_sweep(path: str | Path, root: str | Path,
                sets: list[str] | tuple[str, ...] | None = None) -> Sweep:
     """Read and validate the sweep file and build every run's TrainConfig (its own checks run);
     nothing is written. Raises a one-line ``HivaError`` on the first problem."""
-    from hiva.config import _merge, coerce_fields, parse_sets
-    from hiva.train.config import TrainConfig
-
     path = Path(path)
     root = Path(root)
     where = _where(path)

@@ -9,6 +9,7 @@ import typer
 
 from hiva.config import SET_HELP
 from hiva.runs import SWEEP_PLAN
+from hiva.train.launch import run_sweep
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +35,6 @@ def sweep(
     """Run a grid of `hiva train` runs (arms × label fractions × seeds). A rerun skips finished
     runs and resumes partial ones; a failed run is reported and the others go on (exit code 1
     when any failed)."""
-    from hiva.train.launch import run_sweep
-
     code = run_sweep(sweep_file, out, dry_run=dry_run, num_shards=num_shards,
                      shard_index=shard_index, launcher=launcher, sets=sets)
     if code:

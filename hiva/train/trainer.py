@@ -54,9 +54,11 @@ from hiva.runtime import (
 from hiva.textbank import Text, load_text
 from hiva.train.checkpoint import load_checkpoint, save_checkpoint
 from hiva.train.config import TrainConfig
+from hiva.train.feature_set import feature_sets
 from hiva.train.fold_eval import fold_result, validate
 from hiva.train.fold_setup import init_weights, mean_regions, model_config_for, prior_table
 from hiva.train.logs import RunLogs, identity_meta, save_predictions
+from hiva.train.plots import plot_fold
 from hiva.train.protocol import (
     check_run_dir,
     check_zero_shot,
@@ -210,7 +212,6 @@ class FoldRun:
         transform). Once, after any resume (the backbone's weights are in the cache key)."""
         if not self.mc.freeze_backbone or hasattr(self.ds_test, "batches"):
             return
-        from hiva.train.feature_set import feature_sets
 
         sets = [self.ds_train, self.ds_val, self.ds_test]
         views = [self.cfg.feature_views, 1, 1]
@@ -325,8 +326,6 @@ class FoldRun:
             save_predictions(self.folder / PREDICTIONS, self.test_df, aus, pt)
             write_metrics(self.folder, result)
             if cfg.plots:
-                from hiva.train.plots import plot_fold
-
                 plot_fold(self.folder, result)
         barrier(d)
         return result

@@ -21,15 +21,20 @@ import numpy as np
 
 from hiva.errors import HivaError
 from hiva.runs import PREDICTIONS, ZERO_SHOT, fold_dir, write_metrics
+from hiva.runtime import Dist, pick_device, require_dir_path, write_text_atomic
+from hiva.textbank import load_text_bank
+from hiva.textbank.controls import prototypes
 from hiva.train.config import TrainConfig
+from hiva.train.logs import save_predictions
+from hiva.train.metrics import au_metrics, f1_from_counts
+from hiva.train.protocol import make_folds, read_data, split_pool, summarise, summary_table
+from hiva.train.steps import Predictions, make_loader
 
 
 def calibrate(cos: np.ndarray, y: np.ndarray, m: np.ndarray):
     """Per AU (threshold, spread): the cosine threshold maximising F1 on these (validation)
     frames, among their observed cosines; an AU without a known positive keeps the
     median. Spread = the cosines' standard deviation (for σ((cos − t)/s))."""
-    from hiva.train.metrics import f1_from_counts
-
     n = cos.shape[1]
     th, sd = np.zeros(n), np.ones(n)
     for i in range(n):
@@ -59,7 +64,6 @@ def image_embeddings(bb, df, cfg: TrainConfig, device):
 
     from hiva.data.dataset import AUDataset
     from hiva.data.transforms import eval_transform
-    from hiva.train.steps import make_loader
 
     ds = AUDataset(df, (), eval_transform(bb.mean, bb.std, cfg.model.input_size, cfg.resize_to))
     loader = make_loader(ds, range(len(ds)), cfg.eval_batch_size or cfg.batch_size, cfg, device,
@@ -79,13 +83,6 @@ def zero_shot(cfg: TrainConfig, out: str | Path) -> dict:
     """Score ``cfg.data`` zero-shot with the CLIP of ``cfg.model.backbone`` and the bank
     ``cfg.text_bank``, on the folds of ``cfg``; returns (and writes) the summary."""
     from hiva.model.clip import ClipBackbone, is_clip
-    from hiva.runtime import Dist, pick_device, require_dir_path, write_text_atomic
-    from hiva.textbank import load_text_bank
-    from hiva.textbank.controls import prototypes
-    from hiva.train.logs import save_predictions
-    from hiva.train.metrics import au_metrics
-    from hiva.train.protocol import make_folds, read_data, split_pool, summarise, summary_table
-    from hiva.train.steps import Predictions
 
     if not is_clip(cfg.model.backbone):
         raise HivaError(f"--zero-shot needs a CLIP backbone whose image and text spaces are "

@@ -10,9 +10,11 @@ prompt. A prompt is a string (completion) or a list of chat messages. Heavy impo
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,9 +120,6 @@ class GeneratorBase:
 
     def unload(self) -> None:
         """Drop the model (and the GPU memory it holds); ``load`` brings it back."""
-        import gc
-        import sys
-
         self.model = self.tokenizer = None
         gc.collect()
         torch = sys.modules.get("torch")

@@ -3,11 +3,14 @@ folder (bf16 safetensors + tokenizer) that both backends load, cached by the fil
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.pipeline.backends.base import ModelRef, llm_fingerprint
+from hiva.runtime import atomic_write
+from hiva.runtime import cache_dir as default_cache
 
 
 def bad_gguf(path: Path, err: Exception) -> HivaError:
@@ -37,8 +40,6 @@ def check_gguf(ref: ModelRef) -> None:
 
 def gguf_hf_dir(ref: ModelRef, cache_dir: str | None = None) -> Path:
     """Where ``gguf_to_hf`` keeps the HF copy of ``ref``'s GGUF file (named by its content hash)."""
-    from hiva.runtime import cache_dir as default_cache
-
     root = Path(cache_dir) if cache_dir else default_cache()
     return root / "llm-hf" / llm_fingerprint(ref).replace(":", "-")
 
@@ -49,14 +50,10 @@ def gguf_to_hf(ref: ModelRef, cache_dir: str | None = None) -> str:
     weights packed and unpacks them in every matmul, so the plain copy loads 4x faster and, in
     bf16, generates about 2x faster on CPUs with bf16 instructions. A GGUF-loaded transformers
     model cannot be saved directly, so its weights go into a fresh ``from_config`` model first."""
-    import copy
-
     if importlib.util.find_spec("gguf") is None:
         raise HivaError("loading a .gguf model needs the `gguf` package; `pip install gguf`")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from hiva.runtime import atomic_write
 
     out = gguf_hf_dir(ref, cache_dir)
     if (out / "config.json").exists():

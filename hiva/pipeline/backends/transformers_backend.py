@@ -10,6 +10,8 @@ from hiva.pipeline.backends.base import (
     SamplingConfig,
     not_available,
 )
+from hiva.pipeline.backends.gguf import gguf_to_hf
+from hiva.runtime import resolve_device, weights_dtype
 
 
 class TransformersGenerator(GeneratorBase):
@@ -31,14 +33,10 @@ class TransformersGenerator(GeneratorBase):
     def load(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from hiva.runtime import resolve_device, weights_dtype
-
         device = resolve_device(self._device)
         dtype = weights_dtype(self._dtype, device)
         path = self.ref.path
         if self.ref.gguf_file:
-            from hiva.pipeline.backends.gguf import gguf_to_hf
-
             path = gguf_to_hf(self.ref)  # see there: the plain copy loads and runs faster
         try:
             tok = AutoTokenizer.from_pretrained(path, trust_remote_code=self._trust)

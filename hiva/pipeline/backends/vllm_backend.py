@@ -15,6 +15,7 @@ from hiva.pipeline.backends.base import (
     SamplingConfig,
     not_available,
 )
+from hiva.pipeline.backends.gguf import gguf_to_hf
 
 # --dtype → vLLM's names (vLLM resolves "auto" itself: bf16/fp16 on GPUs as the model says).
 _VLLM_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -52,7 +53,6 @@ class VLLMGenerator(GeneratorBase):
 
         model = self.ref.path
         if self.ref.gguf_file:  # vLLM wants an HF folder: convert once, cached
-            from hiva.pipeline.backends.gguf import gguf_to_hf
 
             model = gguf_to_hf(self.ref)
         eager = self._eager
