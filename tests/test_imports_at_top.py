@@ -17,6 +17,10 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 FREE = {"typer"}  # what the command line loads anyway
 # Standard modules a function may still import where it runs: ctypes in a forked child only.
 STDLIB_LAZY = {"ctypes"}
+# A registry's implementations: the one chosen is imported when it is chosen, and no other
+# (the LLM backends: a vLLM machine may lack transformers' extras, and the reverse).
+IMPLEMENTATIONS = {"hiva.pipeline.backends.transformers_backend",
+                   "hiva.pipeline.backends.vllm_backend"}
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
@@ -118,6 +122,8 @@ def lazy_for_nothing(root: Path = ROOT) -> list[str]:
                     if root_name == "hiva":
                         owner = _owner(t, mods)
                         gain = cost(owner) - mine if owner else set()
+                        if owner in IMPLEMENTATIONS:
+                            gain = {owner}
                     elif root_name in STDLIB:
                         gain = {root_name} & STDLIB_LAZY
                     else:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import hiva.app.corpus
+import hiva.corpora.stats
 import hiva.textbank.encoders as encoders
 from hiva.app.corpus import CorpusView, corpus_of_text_bank, parse_au
 from hiva.errors import HivaError
@@ -74,12 +76,18 @@ class Counting:
         return self.enc.encode(texts, *args, **kwargs)
 
 
+def patch_loader(monkeypatch, fn) -> None:
+    """``load_encoder`` replaced where the corpus page and its stats look it up."""
+    for mod in (encoders, hiva.app.corpus, hiva.corpora.stats):
+        monkeypatch.setattr(mod, "load_encoder", fn)
+
+
 @pytest.fixture
 def no_model(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(encoders, "load_encoder", refuse)
+    patch_loader(monkeypatch, refuse)
 
 
 def test_choices(corpus, no_model):
@@ -218,7 +226,7 @@ def test_search_through_text_bank_encodes_only_the_query(corpus, bank, tiny_st, 
         enc.encode = lambda texts, *a, **k: seen.append(list(texts)) or encode(texts, *a, **k)
         return enc
 
-    monkeypatch.setattr(encoders, "load_encoder", load)
+    patch_loader(monkeypatch, load)
     view = CorpusView(corpus, text_bank=bank)
     assert loaded == []
     hits = view.search("strong pull of the lip corners upward", k=9)
@@ -243,7 +251,7 @@ def test_search_through_text_bank_encodes_only_the_query(corpus, bank, tiny_st, 
 def test_text_bank_encoder_given_is_reused(corpus, bank, tiny_enc, monkeypatch):
     enc = Counting(tiny_enc)
     enc.identity_hash = tiny_enc.identity_hash  # the bank's encoder, already loaded
-    monkeypatch.setattr(encoders, "load_encoder", lambda *a, **k: pytest.fail("loaded again"))
+    patch_loader(monkeypatch, lambda *a, **k: pytest.fail("loaded again"))
     view = CorpusView(corpus, text_bank=bank, encoder=enc)
     assert view.search("a slight jaw drop", k=1)["text"].tolist() == ["a slight jaw drop"]
     assert enc.seen == [["a slight jaw drop"]]

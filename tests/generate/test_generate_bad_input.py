@@ -305,7 +305,7 @@ def test_hub_model_in_the_local_cache_is_used_without_network(tmp_path, tiny_llm
 
 
 def test_a_generator_the_run_makes_is_unloaded_and_one_given_is_not(tmp_path, monkeypatch):
-    import hiva.pipeline.backends as backends
+    import hiva.pipeline.generate as generate
 
     events = []
 
@@ -323,7 +323,7 @@ def test_a_generator_the_run_makes_is_unloaded_and_one_given_is_not(tmp_path, mo
         events.append(f"made {backend}")
         return Made()
 
-    monkeypatch.setattr(backends, "make_generator", make)
+    monkeypatch.setattr(generate, "make_generator", make)
     llm = tmp_path / "llm"
     llm.mkdir()
     (llm / "config.json").write_text("{}")

@@ -231,7 +231,7 @@ def test_set_reaches_keys_without_a_flag(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_run(cfg):
+    def fake_run(cfg, merge=True):
         seen["cfg"] = cfg
         return {"status": "shard-done", "shard": 0, "waiting_for": [1]}
 

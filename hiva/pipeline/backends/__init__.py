@@ -12,8 +12,6 @@ from hiva.errors import HivaError
 from hiva.hub import resolve_model
 from hiva.pipeline.backends.base import BACKENDS, Generator, ModelRef, folder_ref
 from hiva.pipeline.backends.gguf import check_gguf
-from hiva.pipeline.backends.transformers_backend import TransformersGenerator
-from hiva.pipeline.backends.vllm_backend import VLLMGenerator
 
 
 def select_backend(choice: str) -> str:
@@ -49,9 +47,14 @@ def check_llm(ref: ModelRef) -> ModelRef:
 def make_generator(backend: str, ref: ModelRef, **kw) -> Generator:
     """The ``backend`` implementation for ``ref`` (not loaded yet); ``kw`` are its settings
     (device, dtype, tensor_parallel_size, trust_remote_code, seed; each takes what it uses)."""
+    # A registry: the implementation chosen is imported, and only it (tests/test_imports_at_top.py)
     if backend == "vllm":
+        from hiva.pipeline.backends.vllm_backend import VLLMGenerator
+
         return VLLMGenerator(ref, **kw)
     if backend == "transformers":
+        from hiva.pipeline.backends.transformers_backend import TransformersGenerator
+
         return TransformersGenerator(ref, **kw)
     choices = ", ".join(b for b in BACKENDS if b != "auto")
     raise HivaError(f"--backend {backend}: choose {choices} (or auto)")
