@@ -89,11 +89,40 @@ SET_HELP = ("Any config key as KEY=VALUE, repeatable; dotted keys reach into a s
             "(model.d_model=128). Order: --config file, then --set, then the named flags.")
 
 
+def yaml_value(raw: str) -> Any:
+    """A ``KEY=VALUE`` item's value (``--set``, ``--slurm``) read as YAML (a number, a list,
+    ``null``); text that is not YAML as given; empty → None."""
+    import yaml
+
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
+def read_mapping(path: str | Path, what: str, missing: str) -> dict[str, Any]:
+    """The mapping a YAML file holds ({} when empty); a missing file is the line ``missing``, a
+    file that does not parse or holds no mapping one line naming ``what`` and the fix."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise HivaError(missing)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "parse error"
+        raise HivaError(f"{what} {p} is not valid YAML ({first}); fix the file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise HivaError(f"{what} {p} must hold a mapping of key: value; fix the file")
+    return data
+
+
 def parse_sets(sets: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
     """``["lr=1e-3", "model.d_model=128"]`` → ``{"lr": "1e-3", "model": {"d_model": 128}}``;
     values are read as YAML scalars/lists, then typed by ``coerce_fields``."""
-    import yaml
-
     out: dict[str, Any] = {}
     for item in sets or ():
         key, eq, raw = item.partition("=")
@@ -101,10 +130,7 @@ def parse_sets(sets: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
         if not eq or not key or any(not part for part in key.split(".")):
             raise HivaError(f"--set {item!r}: write KEY=VALUE, e.g. --set lr=0.001 or "
                             "--set model.d_model=128")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
+        value = yaml_value(raw)
         *parents, leaf = key.split(".")
         node = out
         for part in parents:
@@ -131,21 +157,8 @@ def load_config(cls: type[T], path: str | Path | None = None,
     ``overrides`` (the named CLI flags); sections (``model``) merge key by key."""
     data: dict[str, Any] = {}
     if path is not None:
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise HivaError(
-                f"config file {p} does not exist; pass an existing YAML file to --config"
-            )
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            first = str(e).splitlines()[0] if str(e) else "parse error"
-            raise HivaError(f"config file {p} is not valid YAML ({first}); fix the file") from None
-        if not isinstance(loaded, dict):
-            raise HivaError(f"config file {p} must hold a mapping of key: value; fix the file")
-        data.update(loaded)
+        data.update(read_mapping(path, "config file", f"config file {path} does not exist; "
+                                 "pass an existing YAML file to --config"))
     _merge(data, parse_sets(sets))
     _merge(data, {k: v for k, v in overrides.items() if v is not None})
     try:

@@ -53,3 +53,21 @@ def test_the_train_config_counts_its_batches():
         with pytest.raises(HivaError) as e:
             TrainConfig(**kw)
         assert str(e.value) == f"bad train config: {needle}; fix the config or flag"
+
+
+def test_a_yaml_mapping_file_is_read_once_for_every_caller(tmp_path):
+    """hiva.config.read_mapping: --config files, a sweep's base/set files and --slurm files."""
+    from hiva.config import read_mapping, yaml_value
+
+    with pytest.raises(HivaError, match=r"^the caller's own line$"):
+        read_mapping(tmp_path / "none.yaml", "config file", "the caller's own line")
+    (tmp_path / "bad.yaml").write_text("a: [1,\n")
+    with pytest.raises(HivaError, match=r"config file .*bad.yaml is not valid YAML \(.*\); fix"):
+        read_mapping(tmp_path / "bad.yaml", "config file", "-")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(HivaError, match=r"must hold a mapping of key: value"):
+        read_mapping(tmp_path / "list.yaml", "base config", "-")
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_mapping(tmp_path / "empty.yaml", "config file", "-") == {}
+    assert [yaml_value(v) for v in ("240", "[1, 2]", "", "a: [", "gpu")] == [
+        240, [1, 2], None, "a: [", "gpu"]

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hiva.config import read_mapping, yaml_value
 from hiva.errors import HivaError
 
 SLURM_KEYS = ("partition", "time", "gpus_per_node", "cpus_per_task", "mem_gb",
@@ -73,8 +74,6 @@ def slurm_from_items(items: list[str] | tuple[str, ...] | None, flag: str = "--s
     """The checked settings of repeated ``--slurm`` items: ``KEY=VALUE`` (the value read as
     YAML, like ``--set``'s) or a YAML file holding the keys, or a ``slurm:`` section (a sweep
     file); later items win."""
-    import yaml
-
     raw: dict[str, Any] = {}
     for item in items or ():
         key, eq, value = item.partition("=")
@@ -82,21 +81,12 @@ def slurm_from_items(items: list[str] | tuple[str, ...] | None, flag: str = "--s
             if not key.strip():
                 raise HivaError(f"{flag} {item!r}: write KEY=VALUE (e.g. {flag} time=240) or "
                                 "name a YAML file of slurm keys")
-            try:
-                raw[key.strip()] = yaml.safe_load(value) if value.strip() else None
-            except yaml.YAMLError:
-                raw[key.strip()] = value
+            raw[key.strip()] = yaml_value(value)
             continue
         p = Path(item).expanduser()
-        if not p.is_file():
-            raise HivaError(f"{flag} {item}: no such file; pass KEY=VALUE (e.g. {flag} "
-                            "partition=gpu) or a YAML file of slurm keys")
-        try:
-            doc = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            first = str(e).splitlines()[0] if str(e) else "parse error"
-            raise HivaError(f"{flag} file {p} is not valid YAML ({first}); fix the file") from None
-        if isinstance(doc, dict) and "slurm" in doc:
+        doc = read_mapping(p, f"{flag} file", f"{flag} {item}: no such file; pass KEY=VALUE "
+                           f"(e.g. {flag} partition=gpu) or a YAML file of slurm keys")
+        if "slurm" in doc:
             doc = doc["slurm"]
         if not isinstance(doc, (dict, type(None))):
             raise HivaError(f"{flag} file {p} must hold a mapping of slurm keys (partition, "

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from hiva import __version__
-from hiva.config import _merge, coerce_fields, config_dict, parse_sets
+from hiva.config import _merge, coerce_fields, config_dict, parse_sets, read_mapping
 from hiva.errors import HivaError
 from hiva.jobs.settings import slurm_settings
 from hiva.runs import SWEEP_PLAN
@@ -133,21 +133,8 @@ def _where(path: Path) -> str:
 
 
 def _read_mapping(p: Path, what: str, sweep_path: Path) -> dict:
-    import yaml
-
-    if not p.is_file():
-        raise HivaError(f"{_where(sweep_path)}: {what} {p} does not exist; fix the path (it is "
-                        "relative to the sweep file)")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else "parse error"
-        raise HivaError(f"{what} {p} is not valid YAML ({first}); fix the file") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise HivaError(f"{what} {p} must hold a mapping of key: value; fix the file")
-    return data
+    return read_mapping(p, what, f"{_where(sweep_path)}: {what} {p} does not exist; fix the "
+                        "path (it is relative to the sweep file)")
 
 
 def _rel(sweep_path: Path, value: Any, key: str) -> Path:
