@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hiva.config import check_config, config_dict, write_config
+from hiva.config import check_config, config_dict, count_rule, write_config
 from hiva.errors import HivaError
 from hiva.facs import parse_aus
 from hiva.pipeline.shards import Launch, check_launch, launch_shards
@@ -49,11 +49,6 @@ from hiva.textbank.names import name_row_id, names_texts
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 LAUNCH_DIR = ".launch"  # --launcher: the shards' logs, locks and config file
-
-
-def _count(value: Any, low: int) -> bool:
-    """``value`` is an int (not a bool) ≥ ``low``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 def _aus_ok(spec: Any) -> bool:
@@ -87,6 +82,7 @@ class EmbedConfig:
             return isinstance(v, (str, Path)) and bool(str(v).strip())
 
         n = self.num_shards
+        shards = count_rule("num_shards", n)
         dedup = self.semantic_dedup
         check_config("embed", [
             (self.names_only or text(self.corpus),
@@ -95,26 +91,25 @@ class EmbedConfig:
             (self.encoder is None or text(self.encoder),
              "encoder is empty: pass a model folder, a Hub id or clip:<id|folder>, or leave it "
              "out for the shipped all-MiniLM-L6-v2"),
-            (_count(self.batch_size, 1), f"batch_size must be ≥ 1, got {self.batch_size!r}"),
+            count_rule("batch_size", self.batch_size),
             (isinstance(self.device, str) and _DEVICE.fullmatch(self.device) is not None,
              f"device {self.device!r} must be auto, cpu, mps, cuda or cuda:N"),
             (self.dtype in DTYPES, f"dtype {self.dtype!r} must be one of {', '.join(DTYPES)}"),
-            (self.max_length is None or _count(self.max_length, 1),
-             f"max_length must be ≥ 1 tokens (or left out), got {self.max_length!r}"),
+            count_rule("max_length (tokens)", self.max_length, none="the encoder's own"),
             (isinstance(self.normalize, bool), f"normalize must be true or false, got "
              f"{self.normalize!r}"),
             (self.cache_dir is None or text(self.cache_dir),
              "cache_dir is empty: pass a folder (or leave it out for $HIVA_CACHE or "
              "~/.cache/hiva)"),
-            (_count(n, 1), f"num_shards must be ≥ 1, got {n!r}"),
-            (not _count(n, 1) or (_count(self.shard_index, 0) and self.shard_index < n),
-             f"shard_index must be in 0..{n - 1 if _count(n, 1) else 0} (one run per shard), "
+            shards,
+            (not shards[0] or (count_rule("", self.shard_index, low=0)[0]
+                               and self.shard_index < n),
+             f"shard_index must be in 0..{n - 1 if shards[0] else 0} (one run per shard), "
              f"got {self.shard_index!r}"),
             (dedup is None or (isinstance(dedup, (int, float)) and not isinstance(dedup, bool)
                                and 0 < dedup <= 1),
              f"semantic_dedup {dedup!r} must be a cosine in (0, 1], e.g. 0.95 (or left out)"),
-            (_count(self.flush_every, 1), f"flush_every must be ≥ 1 batches, got "
-             f"{self.flush_every!r}"),
+            count_rule("flush_every (batches)", self.flush_every),
             (self.aus is None or self.names_only,
              "aus is for --names-only (a corpus brings its own AUs); drop it or add --names-only"),
             (self.aus is None or _aus_ok(self.aus),

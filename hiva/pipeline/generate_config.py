@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hiva.config import check_config
+from hiva.config import check_config, count_rule
 from hiva.corpora.dedup import DedupConfig, dedup_rules
 from hiva.corpora.filters import FilterConfig
 from hiva.facs import AU_SETS, parse_aus
@@ -63,7 +63,7 @@ class GenerateConfig:
         n = self.num_shards
         check_config("generate", [
             (bool(self.out), "--out names the corpus folder to write"),
-            (self.per_au >= 1, f"--per-au must be ≥ 1, got {self.per_au}"),
+            count_rule("--per-au", self.per_au),
             (self.llm is None or bool(self.llm.strip()),
              "--llm is empty; name an alias, a Hub id, a folder or a .gguf file (or leave it out)"),
             (self.backend in BACKENDS,
@@ -74,24 +74,20 @@ class GenerateConfig:
              "--templates is empty; name a folder of *.jinja templates (or leave it out)"),
             (self.temperature >= 0, f"--temperature must be ≥ 0, got {self.temperature}"),
             (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}"),
-            (self.max_new_tokens is None or self.max_new_tokens >= 1,
-             f"--max-new-tokens must be ≥ 1, got {self.max_new_tokens}"),
-            (self.samples_per_prompt >= 1,
-             f"--samples-per-prompt must be ≥ 1, got {self.samples_per_prompt}"),
-            (self.descriptions_per_reply >= 1,
-             f"descriptions_per_reply must be ≥ 1, got {self.descriptions_per_reply}"),
-            (self.batch_size >= 1, f"--batch-size must be ≥ 1, got {self.batch_size}"),
+            count_rule("--max-new-tokens", self.max_new_tokens, none="the model's default"),
+            count_rule("--samples-per-prompt", self.samples_per_prompt),
+            count_rule("descriptions_per_reply", self.descriptions_per_reply),
+            count_rule("--batch-size", self.batch_size),
             (self.seed >= 0, f"--seed must be ≥ 0, got {self.seed}"),
-            (n >= 1, f"--num-shards must be ≥ 1, got {n}"),
+            count_rule("--num-shards", n),
             (0 <= self.shard_index < n,
              f"--shard-index must be in 0..{n - 1} for --num-shards {n}, got {self.shard_index}"),
-            (self.max_rounds >= 1, f"--max-rounds must be ≥ 1, got {self.max_rounds}"),
+            count_rule("--max-rounds", self.max_rounds),
             *dedup_rules(self.dedup_threshold, key="--dedup-threshold"),
             (self.dtype in DTYPES, f"--dtype {self.dtype!r}: choose {', '.join(DTYPES)}"),
             (bool(_DEVICE.fullmatch(self.device)),
              f"--device {self.device!r}: use auto, cpu, cuda, cuda:N or mps"),
-            (self.tensor_parallel_size >= 1,
-             f"--tensor-parallel-size must be ≥ 1, got {self.tensor_parallel_size}"),
+            count_rule("--tensor-parallel-size", self.tensor_parallel_size),
             (self.judge is None or bool(self.judge.strip()),
              "--judge is empty; name an alias, a Hub id, a folder or a .gguf file (or leave it "
              "out)"),
@@ -105,10 +101,8 @@ class GenerateConfig:
              f"{self.min_judge_score}"),
             (self.min_judge_score is None or self.judge is not None,
              "--min-judge-score needs --judge MODEL (the model that scores the descriptions)"),
-            (self.judge_batch_size >= 1,
-             f"--judge-batch-size must be ≥ 1, got {self.judge_batch_size}"),
-            (self.judge_max_new_tokens >= 1,
-             f"judge_max_new_tokens must be ≥ 1, got {self.judge_max_new_tokens}"),
+            count_rule("--judge-batch-size", self.judge_batch_size),
+            count_rule("judge_max_new_tokens", self.judge_max_new_tokens),
         ])
         self.filter_config()  # its own rules: min_words, max_words, min_fact_words
 

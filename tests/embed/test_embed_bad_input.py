@@ -109,7 +109,7 @@ BAD_CONFIG = [
     ({"device": "gpu"}, "device 'gpu' must be auto, cpu, mps, cuda or cuda:N"),
     ({"device": "cuda:x"}, "device 'cuda:x' must be"),
     ({"dtype": "fp8"}, "dtype 'fp8' must be one of auto, bf16, fp16, fp32"),
-    ({"max_length": 0}, "max_length must be ≥ 1 tokens"),
+    ({"max_length": 0}, r"max_length \(tokens\) must be ≥ 1"),
     ({"normalize": "yes"}, "normalize must be true or false"),
     ({"cache_dir": ""}, "cache_dir is empty"),
     ({"num_shards": 0}, "num_shards must be ≥ 1, got 0"),
@@ -118,7 +118,7 @@ BAD_CONFIG = [
     ({"shard_index": -1}, r"shard_index must be in 0\.\.0"),
     ({"semantic_dedup": 0.0}, r"semantic_dedup 0\.0 must be a cosine in \(0, 1\]"),
     ({"semantic_dedup": 1.5}, r"semantic_dedup 1\.5 must be a cosine in \(0, 1\]"),
-    ({"flush_every": 0}, "flush_every must be ≥ 1 batches, got 0"),
+    ({"flush_every": 0}, r"flush_every \(batches\) must be ≥ 1, got 0"),
     ({"aus": "1,2"}, "aus is for --names-only"),
     ({"names_only": True, "aus": "AU99"}, "aus 'AU99' must be an AU set"),
 ]
@@ -166,7 +166,7 @@ def test_set_reaches_a_key_without_a_flag(tmp_path, tiny_st):
     p = subprocess.run([*base, "--set", "flush_every=0"], env=env, capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 1 and "Traceback" not in p.stderr
-    assert "bad embed config: flush_every must be ≥ 1 batches, got 0" in p.stderr
+    assert "bad embed config: flush_every (batches) must be ≥ 1, got 0" in p.stderr
 
 
 def test_encoder_that_does_not_load_is_one_line(tmp_path):
