@@ -52,7 +52,6 @@ def import_bp4d(root: str | Path, images: str | Path | None = None,
             continue
         seq_dir = img_dir / subject / task
         frames = importing.numbered_frames(seq_dir) if seq_dir.is_dir() else {}
-        seen: set[int] = set()
         n_rows = 0
         for n, ln in body:
             cells = [c.strip() for c in ln.split(",")]
@@ -64,10 +63,6 @@ def import_bp4d(root: str | Path, images: str | Path | None = None,
             except ValueError:
                 report.add(importing.R_BAD_ROW, f"{f.name}:{n}")
                 continue
-            if fr in seen:
-                report.add("duplicate frame rows (the first is kept)", f"{f.name}:{n}")
-                continue
-            seen.add(fr)
             if fr not in frames:
                 report.add(importing.R_NO_IMAGE, f"{f.name}:{n}")
                 continue

@@ -59,6 +59,10 @@ def import_csv(file: str | Path, path_column: str = "path") -> tuple[pd.DataFram
         mi = re.match(r"^au0*(\d+)_intensity$", str(c), re.IGNORECASE)
         if m and int(m.group(1)) in AUS:
             v = pd.to_numeric(tab[c], errors="coerce")
+            text = tab[c].notna() & v.isna()  # a cell that is not a number ("yes")
+            if text.any():
+                report.add(importing.R_NOT_NUMBER, f"{file.name} column {c}", n=int(text.sum()),
+                           kept=True)
             odd = v.notna() & ~v.isin([0, 1])
             if odd.any():
                 report.add(importing.R_ODD_VALUE, f"{file.name} column {c}", n=int(odd.sum()),
@@ -73,4 +77,7 @@ def import_csv(file: str | Path, path_column: str = "path") -> tuple[pd.DataFram
     if out.empty:
         raise HivaError(f"none of the {len(tab)} images listed in {file} exists; paths are read "
                         f"relative to {base} (fix them or pass --path-column)")
+    out = importing.one_row_per_frame(out, report, file.name)
+    importing.require_known(out, file.name, "write the AU columns as 0/1 (empty or 9: unknown; "
+                            f"{'; '.join(report.lines()) or 'no label cell given'})")
     return out, report

@@ -83,7 +83,9 @@ def _read_labels(lab_dir: Path, report: ImportReport) -> dict[str, dict[int, dic
                 except ValueError:
                     report.add(importing.R_BAD_ROW, f"{where}:{n}")
                     continue
-                vals[fr] = v
+                if fr in vals:  # listed twice: a conflict is unknown, never the last read
+                    v = importing.merge_labels({0: vals[fr]}, {0: v}, report, f"{where}:{n}")[0]
+                vals[fr] = math.nan if v is None else v
             per_au[int(m.group(2))] = vals
         labels_of[sd.name] = per_au
     return labels_of
@@ -120,7 +122,9 @@ def import_disfa(root: str | Path, images: str | Path | None = None,
                    "frame": i}
             for k in all_aus:
                 v = per_au.get(k, {}).get(fr)
-                if v is None:
+                if v is not None and math.isnan(v):  # given twice, differently: counted above
+                    v = None
+                elif v is None:
                     report.add(f"frames with no label for AU{k} (label file missing or short; "
                                f"AU{k} left unknown)", f"{subject}_au{k}.txt", kept=True)
                 row[au_column(k)] = None if v is None else int(v >= threshold)

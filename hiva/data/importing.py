@@ -23,6 +23,10 @@ R_BAD_ROW = "label rows cut short or malformed"
 R_NO_FRAME_COL = "label files with no frame column (column 0 of the header)"
 R_NO_ROWS = "label files with a header but no frame rows (file cut short?)"
 R_ODD_VALUE = "label values other than 0/1/9 (left unknown)"
+R_NOT_NUMBER = "label values that are not numbers (left unknown)"
+R_TWICE_SAME = "frames labelled twice with the same labels (one kept)"
+R_TWICE_CONFLICT = "labels given twice for one frame with different values (left unknown)"
+R_FRAME_TWO_IMAGES = "frames of one subject and sequence listed with two images (skipped)"
 
 
 class ImportReport(Counter):
@@ -93,11 +97,66 @@ def read_label_text(f: Path, report: ImportReport, where: str) -> str | None:
         return None
 
 
+def merge_labels(old: dict, new: dict, report: ImportReport, where: str) -> dict:
+    """One frame's labels given twice (a label file listing a frame twice, a CSV listing an image
+    twice): the values both agree on; an AU they give different values for is unknown (None),
+    never the last one read. Counted in ``report``."""
+    out = dict(old)
+    conflict = False
+    for k, v in new.items():
+        if k not in out or _missing(out[k]):
+            out[k] = v
+        elif not _missing(v) and v != out[k]:
+            out[k], conflict = None, True
+    report.add(R_TWICE_CONFLICT if conflict else R_TWICE_SAME, where, kept=True)
+    return out
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or v is pd.NA
+
+
+def one_row_per_frame(df: pd.DataFrame, report: ImportReport, where: str) -> pd.DataFrame:
+    """An image listed more than once becomes one row (``merge_labels``); two images listed as
+    the same frame of a subject's sequence are both skipped (which one is that frame is
+    unknown). Counted in ``report``; the order of the first listing kept."""
+    labels = [c for c in df.columns if c not in ("path", "subject", "sequence", "frame", "fold")]
+    df = df.reset_index(drop=True)
+    if df["path"].duplicated().any():
+        first: dict[str, int] = {}
+        for i, path in enumerate(df["path"]):
+            if path not in first:
+                first[path] = i
+                continue
+            j = first[path]
+            row = merge_labels(df.loc[j, labels].to_dict(), df.loc[i, labels].to_dict(), report,
+                               f"{where}: {'/'.join(Path(path).parts[-3:])}")
+            for c, v in row.items():
+                df.loc[j, c] = None if _missing(v) else v
+        df = df[~df["path"].duplicated()]
+    key = ["subject", "sequence", "frame"]
+    clash = df.duplicated(key, keep=False)
+    if clash.any():
+        for _, g in df[clash].groupby(key, sort=False):
+            report.add(R_FRAME_TWO_IMAGES, f"{where}: {', '.join(Path(p).name for p in g.path)}",
+                       n=len(g))
+        df = df[~clash]
+    return df.reset_index(drop=True)
+
+
+def require_known(df: pd.DataFrame, what: str, hint: str) -> None:
+    """Refuse a manifest in which no AU label is known: every label was unknown, or read as
+    something other than a label (the report says what)."""
+    au_cols = [c for c in df.columns if re.fullmatch(r"AU\d+", c)]
+    if not any(df[c].notna().any() for c in au_cols):
+        raise HivaError(f"every {what} label read is unknown in {len(df)} frames; {hint}")
+
+
 def finish(rows: list[dict], report: ImportReport, what: str
            ) -> tuple[pd.DataFrame, ImportReport]:
     """``rows`` (one dict per frame) as a manifest DataFrame in manifest column order, sorted by
     subject, sequence, frame; AUs never coded anywhere dropped. No row, or no known label: an
-    error that says what was skipped."""
+    error that says what was skipped. An image or a frame listed twice: ``one_row_per_frame``."""
     if not rows:
         why = "; ".join(report.lines()) or "no labelled frames found"
         raise HivaError(f"no {what} frame was imported ({why}); check --root/--images/--labels")
@@ -111,10 +170,9 @@ def finish(rows: list[dict], report: ImportReport, what: str
     df = df[cols]
     for n in aus:
         df[au_column(n)] = df[au_column(n)].astype("Int8")
+    df = one_row_per_frame(df, report, what)
+    require_known(df, what, "check that the label files are the AU occurrence files")
     known = [n for n in aus if df[au_column(n)].notna().any()]
-    if not known:
-        raise HivaError(f"every {what} label read is unknown (9 or missing) in {len(df)} frames; "
-                        "check that the label files are the AU occurrence files")
     drop = [n for n in aus if n not in known]
     if drop:  # an AU never coded anywhere carries no information
         df = df.drop(columns=[c for n in drop for c in (au_column(n), f"{au_column(n)}_intensity")

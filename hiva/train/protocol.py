@@ -56,14 +56,20 @@ def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
     from hiva.data.manifest import manifest_aus
 
     have = manifest_aus(df)
-    if cfg.aus is None:
-        return have
-    want = parse_aus(cfg.aus)
+    want = have if cfg.aus is None else parse_aus(cfg.aus)
     missing = [a for a in want if a not in have]
     if missing:
         raise HivaError(
             f"the data has no label column for AU {', '.join(map(str, missing))}; "
             f"it labels {', '.join(map(str, have))}: pass --aus from those"
+        )
+    empty = [a for a in want if not df[au_column(a)].notna().any()]
+    if empty:  # it would train on nothing and report "F1 undefined" as if no AU were present
+        keep = [a for a in want if a not in empty]
+        raise HivaError(
+            f"{', '.join(au_column(a) for a in empty)} has no known label in the data "
+            f"({len(df)} frames: every one unknown); pass --aus {','.join(map(str, keep))} "
+            "without it, or fix the labels"
         )
     return want
 
