@@ -245,6 +245,22 @@ def writable_dir(path: str | Path, flag: str = "--out") -> Path:
     return p
 
 
+def output_file(path: str | Path, flag: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` as a file a command writes, checked before any work (the one rule of every
+    command that writes a file it is given): not a folder; ending in one of ``suffixes`` (so a
+    file of another kind, ``--out notes.txt`` for a manifest, is refused, never replaced); its
+    folder made and writable. Returns it."""
+    p = Path(path)
+    if p.is_dir():
+        raise HivaError(f"{flag} {p} is a folder; pass a file path"
+                        + (f" ending in {' or '.join(suffixes)}" if suffixes else ""))
+    if suffixes and p.suffix.lower() not in suffixes:
+        there = (f"; {p} exists and is left as it is" if p.exists() else "")
+        raise HivaError(f"{flag} {p}: end it in {' or '.join(suffixes)}{there}")
+    writable_dir(p.parent, flag)
+    return p
+
+
 def cache_dir() -> Path:
     """hiva's cache: ``$HIVA_CACHE``, else ``$XDG_CACHE_HOME/hiva``, else ``~/.cache/hiva``."""
     if os.environ.get("HIVA_CACHE"):

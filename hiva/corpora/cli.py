@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP, load_config
+from hiva.runtime import output_file
 from hiva.textbank.encoders import load_encoder
 
 corpus_app = typer.Typer(help="Share and inspect description corpora (Hugging Face datasets).",
@@ -69,6 +70,9 @@ def stats_cmd(
     """Rows per AU/axis, length, distinct-n, dedup, samples, identifiability, contamination."""
     from hiva.corpora.stats import corpus_stats, format_stats, plot_stats
 
+    for path, flag, suffix in ((json_out, "--json", ".json"), (plot, "--plot", ".png")):
+        if path is not None:  # before the figures are computed
+            output_file(path, flag, (suffix,))
     enc = None
     if encoder is not None and not no_identify:
         enc = load_encoder(encoder)

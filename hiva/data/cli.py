@@ -10,6 +10,7 @@ import typer
 from hiva.config import SET_HELP, load_config
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, parse_aus
+from hiva.runtime import output_file
 
 data_app = typer.Typer(help="Face data: import, synthesise, align, folds.", no_args_is_help=True,
                        rich_markup_mode=None)
@@ -44,6 +45,7 @@ def import_(
     path_column: str = typer.Option("path", "--path-column", help="CSV: image path column."),
 ) -> None:
     """Build a manifest from BP4D, DISFA, ME-GraphAU lists or a CSV."""
+    output_file(out, "--out", (".parquet",))  # before reading anything
     from hiva.data import importers
     from hiva.data.manifest import write_manifest
 

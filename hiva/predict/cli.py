@@ -56,10 +56,10 @@ def predict(
     from hiva.predict.detector import run as predict_run
 
     predict_run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
-                      batch_size=batch_size, device=device, align=align, fold=fold,
-                      threshold=threshold, text_bank=text_bank, weights=weights,
-                      progress=progress, model_threads=model_threads, format=fmt,
-                      max_faces=max_faces, skip_frames=skip_frames))
+                              batch_size=batch_size, device=device, align=align, fold=fold,
+                              threshold=threshold, text_bank=text_bank, weights=weights,
+                              progress=progress, model_threads=model_threads, format=fmt,
+                              max_faces=max_faces, skip_frames=skip_frames))
 
 
 def explain(

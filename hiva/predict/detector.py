@@ -39,12 +39,14 @@ from hiva.predict.settings import PredictConfig, check, detect_checks
 from hiva.predict.stream import iter_batches
 from hiva.predict.table import (
     BOX_COLUMNS,
+    OUT_SUFFIXES,
     TableWriter,
     class_columns,
     columns,
     in_format,
     prob_columns,
 )
+from hiva.runtime import output_file
 
 
 class Detector:
@@ -228,6 +230,7 @@ def run(cfg: PredictConfig) -> dict:
     """Score every frame of ``cfg.inputs`` and stream the rows to ``cfg.out``; returns a
     summary."""
     expand_inputs(cfg.inputs)  # a missing path fails now, not after loading the model
+    output_file(cfg.out, "--out", OUT_SUFFIXES)  # a folder or unwritable --out: before scoring
     det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
                    align=cfg.align, threshold=cfg.threshold, text_bank=cfg.text_bank,
                    weights=cfg.weights, model_threads=cfg.model_threads,

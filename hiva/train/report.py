@@ -29,6 +29,7 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.runs import METRICS, SWEEP_PLAN, is_finished, read_metrics
+from hiva.runtime import output_file
 from hiva.train import report_format as fmt
 from hiva.train.boot_localisation import localisation_comparison
 from hiva.train.bootstrap import add_holm, compare, load_run
@@ -212,6 +213,10 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
         raise HivaError("pass a sweep folder or run folders: hiva report ROOT | RUN_DIR...")
     if resamples < 0 or seed < 0:
         raise HivaError("--resamples and --seed must be 0 or more (e.g. --resamples 2000)")
+    for path, flag, suffix in ((markdown, "--markdown", ".md"), (json_path, "--json", ".json"),
+                               (plot, "--plot", ".png")):
+        if path is not None:  # before the bootstrap
+            output_file(path, flag, (suffix,))
 
     def full_summary(comp, text, what, declared_in, listed, selected=None, **extra):
         pairs, note = _primary(comp, text, what, listed, selected)
@@ -272,6 +277,5 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
                         (json_path, lambda p: p.write_text(js + "\n")),
                         (plot, lambda p: fmt.forest_plot(summary, p))):
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
             write(Path(path))
     return text

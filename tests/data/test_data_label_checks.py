@@ -92,3 +92,20 @@ def test_training_refuses_an_au_without_a_known_label(tmp_path):
                        r"every one unknown\); pass --aus 1 without it"):
         resolve_aus(TrainConfig(data="m.parquet", aus="1,12"), df)
     assert list(resolve_aus(TrainConfig(data="m.parquet", aus="1"), df)) == [1]
+
+
+def _run(*args):
+    from typer.testing import CliRunner
+
+    from hiva.cli import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    return r.exit_code, r.output + (str(r.exception) if r.exception else "")
+
+
+def test_data_import_never_replaces_a_users_file(bp4d_root, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    code, out = _run("data", "import", "bp4d", "--root", bp4d_root, "--out", notes)
+    assert code == 1 and "end it in .parquet" in out and "wrote" not in out
+    assert notes.read_text() == "my notes\n"

@@ -1,0 +1,51 @@
+"""One rule for every file a command is told to write (``hiva.runtime.output_file``), checked
+before any work: a folder, a file of another kind or an unwritable place is one line naming the
+flag; a missing folder is made (issue 31)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from hiva.cli import app
+from hiva.errors import HivaError
+
+
+def _run(*args):
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    return r.exit_code, r.output + (str(r.exception) if r.exception else "")
+
+
+def test_the_rule(tmp_path):
+    from hiva.runtime import output_file
+
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(HivaError, match=r"--out .*dir.csv is a folder; pass a file path ending "
+                       r"in \.csv or \.parquet"):
+        output_file(tmp_path / "dir.csv", "--out", (".csv", ".parquet"))
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(HivaError, match=r"end it in \.parquet; .*notes.txt exists and is left"):
+        output_file(tmp_path / "notes.txt", "--out", (".parquet",))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    got = output_file(tmp_path / "new" / "deeper" / "s.json", "--json", (".json",))
+    assert got.parent.is_dir()
+
+
+def test_report_checks_its_files_before_reading_runs(tmp_path):
+    (tmp_path / "t.md").mkdir()
+    code, out = _run("report", tmp_path / "no-such-run", "--markdown", tmp_path / "t.md")
+    assert code == 1 and "--markdown" in out and "is a folder" in out
+
+
+def test_predict_to_a_folder_fails_before_scoring(tmp_path, monkeypatch):
+    import hiva.predict.detector as detector
+
+    img = tmp_path / "face.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(img)
+    (tmp_path / "out.csv").mkdir()
+    monkeypatch.setattr(detector, "Detector", lambda *a, **k: pytest.fail("model loaded"))
+    code, out = _run("predict", img, "--checkpoint", tmp_path, "--out", tmp_path / "out.csv")
+    assert code == 1 and "--out" in out and "is a folder" in out
+    assert not list(tmp_path.glob(".out.csv.partial"))
