@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.hub import resolve_model
-from hiva.runtime import write_text_atomic
+from hiva.runtime import check_claim, claim_dir, release_dir, write_text_atomic
 
 # ------------------------------------------------------------------ a run folder
 RUN_CONFIG = "config.yaml"
@@ -66,6 +66,17 @@ EXPORT_FILES = [EXPORT_INFO, EXPORT_WEIGHTS, EXPORT_AUS, EXPORT_CONFIG, EXPORT_C
                 EXPORT_LICENCE, f"{EXPORT_BANK}/*"]
 
 
+EXPORT_WRITERS = "`hiva export` or `hiva import-checkpoint`"
+
+
+def export_dir(to: Path, flag: str, claim: bool = False) -> Path:
+    """The folder an export is written to, checked before any work (``claim``: made and marked
+    before its first file, ``write_export`` unmarks it after its last): new, empty, an earlier
+    export, or one a killed export left half written (``hiva.runtime.claim_dir``)."""
+    rule = (to, flag, EXPORT_WRITERS, is_export, lambda p: sorted(e.name for e in p.iterdir()))
+    return claim_dir(*rule) if claim else check_claim(*rule)
+
+
 def write_export(to: Path, info: dict, train_config: dict, outputs: list[tuple[str, str]],
                  card: str, licence: str | None) -> dict:
     """An export folder's files beside its weights (written by the caller as ``EXPORT_WEIGHTS``):
@@ -84,6 +95,7 @@ def write_export(to: Path, info: dict, train_config: dict, outputs: list[tuple[s
     else:
         (to / EXPORT_LICENCE).unlink(missing_ok=True)
     write_text_atomic(to / EXPORT_INFO, json.dumps(info, indent=1))
+    release_dir(to)
     return info
 
 

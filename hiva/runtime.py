@@ -9,6 +9,7 @@ import hashlib
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,6 +244,51 @@ def writable_dir(path: str | Path, flag: str = "--out") -> Path:
         raise HivaError(f"cannot write into {flag} {p} ({_reason(e)}); pass a folder you can "
                         "write to, or make it writable") from None
     return p
+
+
+# A folder hiva is writing holds this file from before its first file until after its last: a
+# run killed in between is recognised by its rerun, which takes the folder back.
+WRITING = ".hiva-writing"
+
+
+def check_claim(path: str | Path, flag: str, kind: str, finished: Callable[[Path], bool],
+                taken: Callable[[Path], list[str]]) -> Path:
+    """Whether ``kind`` (the command, e.g. "`hiva embed`") may write the folder ``path``,
+    checked before any work and changing nothing: yes when it is missing, when ``taken`` finds
+    nothing of another's in it, when it is ``finished`` work of this kind (a rerun replaces
+    it), or when a run of this kind was stopped while writing it (its ``WRITING`` mark); else
+    one line naming what is there."""
+    p = require_dir_path(path, flag)
+    if not p.exists():
+        return p
+    mark = p / WRITING
+    if mark.is_file():
+        other = mark.read_text(errors="replace").strip()
+        if other == kind:
+            return p
+        raise HivaError(f"{flag} {p} is being written by another command ({other or 'unknown'}: "
+                        "stopped before it finished); rerun that command, or pass another "
+                        "folder")
+    names = taken(p)
+    if names and not finished(p):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise HivaError(f"{flag} {p} holds {shown} that {kind} did not write; pass a new or "
+                        f"empty folder (a rerun of {kind} replaces only what it wrote)")
+    return p
+
+
+def claim_dir(path: str | Path, flag: str, kind: str, finished: Callable[[Path], bool],
+              taken: Callable[[Path], list[str]]) -> Path:
+    """``check_claim``, then the folder made, write-tested and marked as ``kind``'s before its
+    first file (``release_dir`` after its last)."""
+    p = writable_dir(check_claim(path, flag, kind, finished, taken), flag)
+    write_text_atomic(p / WRITING, kind + "\n")
+    return p
+
+
+def release_dir(path: str | Path) -> None:
+    """The folder's last file is written: its ``WRITING`` mark goes."""
+    (Path(path) / WRITING).unlink(missing_ok=True)
 
 
 def output_file(path: str | Path, flag: str = "--out", suffixes: tuple[str, ...] = ()) -> Path:

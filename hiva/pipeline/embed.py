@@ -31,7 +31,16 @@ from hiva.config import check_config, config_dict, count_rule, write_config
 from hiva.errors import HivaError
 from hiva.facs import parse_aus
 from hiva.pipeline.shards import Launch, check_launch, launch_shards
-from hiva.runtime import DTYPES, atomic_write, require_dir_path, writable_dir, write_text_atomic
+from hiva.runtime import (
+    DTYPES,
+    atomic_write,
+    check_claim,
+    claim_dir,
+    release_dir,
+    require_dir_path,
+    writable_dir,
+    write_text_atomic,
+)
 from hiva.runtime import cache_dir as default_cache_dir
 from hiva.textbank import load_text_bank
 from hiva.textbank.bundle import (
@@ -235,6 +244,7 @@ def run(cfg: EmbedConfig) -> dict:
     }
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
     write_config(cfg, out / CONFIG)
+    release_dir(out)  # the bundle is whole
     return manifest
 
 
@@ -282,24 +292,23 @@ def run_launched(cfg: EmbedConfig, opts: Launch) -> dict:
             "count_per_au": per_au, "shards": n}
 
 
+def _is_bundle(out: Path) -> bool:
+    try:
+        return "bundle_version" in json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     """The folder this run writes, checked before any work: not a file, writable, and not
-    holding files of ours' names that another tool wrote (a rerun replaces its own bundle)."""
+    holding files of ours' names that another tool wrote (a rerun replaces its own bundle, and
+    takes back one a killed run left half written: ``hiva.runtime.claim_dir``)."""
     out = require_dir_path(cfg.out, "--out")
     if cfg.num_shards > 1:
         out = require_dir_path(shard_dir(out, cfg.shard_index, cfg.num_shards), "--out")
-    clash = [n for n in BUNDLE_FILES if (out / n).exists()]
-    if clash:
-        try:
-            ours = "bundle_version" in json.loads((out / MANIFEST).read_text())
-        except (OSError, ValueError, TypeError):
-            ours = False
-        if not ours:
-            raise HivaError(
-                f"--out {out} holds {', '.join(clash)} that `hiva embed` did not write; pass a "
-                "new or empty folder (a rerun of hiva embed replaces only its own bundle)"
-            )
-    return writable_dir(out, "--out") if create else out
+    rule = (out, "--out", "`hiva embed`", _is_bundle,
+            lambda p: [n for n in BUNDLE_FILES if (p / n).exists()])
+    return claim_dir(*rule) if create else check_claim(*rule)
 
 
 __all__ = ["EmbedConfig", "run", "run_launched", "semantic_dedup"]

@@ -39,13 +39,13 @@ from hiva.runs import (
     EXPORT_CONFIG,
     EXPORT_LICENCE,
     EXPORT_WEIGHTS,
+    export_dir,
     fold_dir,
     fold_label,
     fold_metrics,
     is_export,
     write_export,
 )
-from hiva.runtime import require_dir_path, writable_dir
 from hiva.textbank import MANIFEST, bundle_dirs
 
 
@@ -279,12 +279,9 @@ def export(run_dir, to, fold: int | None = None, push: str | None = None,
                         f"`hiva train` (a Hub model is already an export: `hf download "
                         f"{str(run_dir).split('@')[0]} --local-dir DIR` copies it)")
 
-    require_dir_path(to, "--to")
-    if to.exists() and any(to.iterdir()) and not is_export(to):
-        raise HivaError(f"--to {to} exists and is not an earlier export; pass a new or empty "
-                        "folder")
+    export_dir(to, "--to")
     ld = load(run_dir, fold=fold, device="cpu", text_bank=text_bank, weights=weights)
-    writable_dir(to, "--to")
+    export_dir(to, "--to", claim=True)
     shutil.copyfile(ld.weights, to / EXPORT_WEIGHTS)
     if (to / EXPORT_BANK).exists():
         shutil.rmtree(to / EXPORT_BANK)

@@ -32,8 +32,7 @@ from hiva.facs import AU_SETS, AUS, parse_aus
 from hiva.model.config import ModelConfig
 from hiva.model.factory import build_model, check_fit, save_weights
 from hiva.predict.export import card_text
-from hiva.runs import EXPORT_LICENCE, EXPORT_WEIGHTS, is_export, write_export
-from hiva.runtime import require_dir_path, writable_dir
+from hiva.runs import EXPORT_LICENCE, EXPORT_WEIGHTS, export_dir, write_export
 from hiva.train.config import TrainConfig
 
 SOURCES = ("megraphau", "opengraphau")
@@ -183,15 +182,12 @@ def import_checkpoint(source: str, path: str | Path, arch: str, to: str | Path, 
                       align: bool = True) -> dict:
     """Write the export folder ``to`` for their checkpoint ``path``; returns its config.json."""
     to = Path(to)
-    require_dir_path(to, "--out")
-    if to.exists() and any(to.iterdir()) and not is_export(to):
-        raise HivaError(f"--out {to} exists and is not an earlier export; pass a new or empty "
-                        "folder")
+    export_dir(to, "--out")
     sd = read_their_checkpoint(path)
     mc = model_config_for(sd, source, arch, aus, graph_k, metric)
     model = build_model(mc, "cpu", False)
     model.load_state_dict(convert(sd, model, source), strict=True)
-    writable_dir(to, "--out")
+    export_dir(to, "--out", claim=True)
     cfg = TrainConfig(model=mc, resize=RESIZE, data="", amp="off")
     meta = {"aus": list(mc.aus), "model_config": config_dict(mc), "text_fingerprint": "",
             "text_encoder": "", "imported_from": f"{source}:{Path(path).name}"}

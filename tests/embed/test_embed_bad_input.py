@@ -178,3 +178,31 @@ def test_encoder_that_does_not_load_is_one_line(tmp_path):
     with pytest.raises(HivaError, match=r"^could not load CLIP text encoder .*enc \(\w+Error: "
                                         r".*\); pass a local folder with a CLIP model"):
         encoders.load_encoder("clip:" + str(empty), device="cpu", dtype="fp32")
+
+
+def test_a_bundle_killed_before_its_manifest_is_taken_back_by_its_rerun(tmp_path, tiny_st,
+                                                                        monkeypatch):
+    """Killed after embeddings.safetensors and index.parquet but before manifest.json, the
+    rerun refused the folder as another tool's (issue 31); it is marked first now, and the
+    rerun writes the whole bundle."""
+    import hiva.pipeline.embed as embed
+    from hiva.runtime import WRITING
+
+    corpus = write_corpus(tmp_path / "c", make_rows(3, (1,)))
+    out = tmp_path / "bank"
+    real = embed.write_text_atomic
+
+    def killed(path, text):
+        if path.name == "manifest.json":
+            raise KeyboardInterrupt
+        real(path, text)
+
+    monkeypatch.setattr(embed, "write_text_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path, corpus, tiny_st, out))
+    assert (out / "embeddings.safetensors").exists() and not (out / "manifest.json").exists()
+    monkeypatch.setattr(embed, "write_text_atomic", real)
+    m = run(_cfg(tmp_path, corpus, tiny_st, out))
+    assert m["rows"] == 3 and not (out / WRITING).exists()
+    assert {p.name for p in out.iterdir()} == {"embeddings.safetensors", "index.parquet",
+                                               "manifest.json", "config.yaml"}
