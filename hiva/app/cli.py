@@ -52,6 +52,8 @@ def serve(
     page = build(checkpoint, corpus, device=device, align=align, max_faces=max_faces,
                  max_video_seconds=max_video_seconds, skip_frames=skip_frames,
                  corpus_config=corpus_config, encoder=encoder)
+    for line in page.hiva_problems:  # said here at once, not only inside a tab
+        typer.echo(f"hiva app: warning: {line}", err=True)
     url = launch(page, host, port)
     typer.echo(f"hiva app: {url} (Ctrl+C stops it)")
     try:

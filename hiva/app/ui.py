@@ -60,7 +60,8 @@ def _load(what: str, make):
 def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | None = None,
           max_faces: int = 4, max_video_seconds: float = 60.0, skip_frames: int = 1,
           corpus_config: str | None = None, encoder=None, title: str = "hiva"):
-    """The page as a ``gradio.Blocks`` (launch it, or return it from a Space's ``app.py``).
+    """The page as a ``gradio.Blocks`` (launch it, or return it from a Space's ``app.py``); its
+    ``hiva_problems`` are the lines saying what was asked for and could not be loaded.
 
     ``checkpoint``: a ``hiva train`` run, a ``hiva export`` folder or an export's Hub id.
     ``corpus``: a corpus folder, exported folder or Hub id; None takes the corpus the
@@ -90,6 +91,9 @@ def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | N
             corpus, config_name=corpus_config, text_bank=bank, encoder=encoder))
     mview, mview_err = (None, view_err) if view is None else _load(
         "model details", lambda: ModelView(view.det.loaded))
+    # What was asked for and failed: the page shows it in its tab, the terminal at once
+    problems = [err for asked, err in ((checkpoint, view_err), (corpus, cview_err),
+                                       (view, mview_err)) if asked is not None and err]
     work = Path(tempfile.mkdtemp(prefix="hiva-app-"))
 
     with gr.Blocks(title=title, analytics_enabled=False) as page:
@@ -110,6 +114,7 @@ def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | N
                 gr.Markdown(f"**{mview_err}**", elem_id="model-error")
             else:
                 _model_tab(gr, mview)
+    page.hiva_problems = problems
     return page
 
 

@@ -173,9 +173,14 @@ def test_page_builds_with_what_failed_as_messages(tmp_path):
     text = json.dumps(page.get_config_file(), default=str)
     assert "The checkpoint could not be loaded" in text and "does not exist" in text
     assert "The corpus could not be loaded" in text
+    # what was asked for and failed is also said in the terminal, before the URL (issue 31)
+    assert [p.split(":")[0] for p in page.hiva_problems] == [
+        "The checkpoint could not be loaded", "The corpus could not be loaded"]
+    assert "no-such-run does not exist" in page.hiva_problems[0]
     page = build()
     text = json.dumps(page.get_config_file(), default=str)
     assert "No checkpoint: start the page with" in text and "No corpus" in text
+    assert page.hiva_problems == []  # nothing asked for, nothing failed
 
 
 def test_page_builds_all_tabs(tiny_run, app_corpus, tiny_st):
