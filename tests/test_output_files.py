@@ -49,3 +49,17 @@ def test_predict_to_a_folder_fails_before_scoring(tmp_path, monkeypatch):
     code, out = _run("predict", img, "--checkpoint", tmp_path, "--out", tmp_path / "out.csv")
     assert code == 1 and "--out" in out and "is a folder" in out
     assert not list(tmp_path.glob(".out.csv.partial"))
+
+
+def test_explain_to_a_file_fails_before_the_model_loads(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import hiva.predict.explain as explain
+
+    img = tmp_path / "face.png"
+    Image.new("RGB", (32, 32)).save(img)
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.setattr(explain, "Detector", lambda *a, **k: pytest.fail("model loaded"))
+    code, out = _run("explain", img, "--checkpoint", tmp_path, "--out", tmp_path / "notes.txt")
+    assert code == 1 and "--out" in out and "is a file, not a folder" in out
+    assert (tmp_path / "notes.txt").read_text() == "mine"

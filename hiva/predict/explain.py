@@ -44,6 +44,7 @@ from hiva.model.archs import get_arch
 from hiva.predict.detector import Detector
 from hiva.predict.media import Unreadable, read_image
 from hiva.regions import au_discs, localisation, region_mask
+from hiva.runtime import writable_dir
 
 
 def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
@@ -195,6 +196,7 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     path = Path(image)
     if not path.is_file():
         raise HivaError(f"image {image} does not exist; pass an image file")
+    outdir = writable_dir(out, "--out")  # a file or an unwritable place: before the model loads
     try:
         rgb = read_image(str(path))
     except Unreadable as e:
@@ -218,8 +220,6 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     outlines, scores, dashed, peak_share = fm.outlines, fm.scores, fm.dashed, fm.peak_share
     h, w = fm.cells.shape[1:]
 
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
     written, record = [], {"image": str(image), "checkpoint": str(ld.weights),
                            "align": ld.align, "confidence": conf, "aus": {}}
     for i, a in enumerate(ld.aus):
