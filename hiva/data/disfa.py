@@ -69,7 +69,7 @@ def _read_labels(lab_dir: Path, report: ImportReport) -> dict[str, dict[int, dic
             if not text.strip():
                 report.add(importing.R_EMPTY, where)
                 continue
-            vals = {}
+            vals: dict[int, list[tuple[float, int]]] = {}  # frame → (intensity, line) read
             for n, line in enumerate(text.splitlines(), start=1):
                 parts = [p for p in re.split(r"[,\s]+", line.strip()) if p]
                 if not parts:
@@ -83,12 +83,20 @@ def _read_labels(lab_dir: Path, report: ImportReport) -> dict[str, dict[int, dic
                 except ValueError:
                     report.add(importing.R_BAD_ROW, f"{where}:{n}")
                     continue
-                if fr in vals:  # listed twice: a conflict is unknown, never the last read
-                    v = importing.merge_labels({0: vals[fr]}, {0: v}, report, f"{where}:{n}")[0]
-                vals[fr] = math.nan if v is None else v
-            per_au[int(m.group(2))] = vals
+                vals.setdefault(fr, []).append((v, n))
+            per_au[int(m.group(2))] = {fr: _one_value(got, report, where)
+                                        for fr, got in vals.items()}
         labels_of[sd.name] = per_au
     return labels_of
+
+
+def _one_value(got: list[tuple[float, int]], report: ImportReport, where: str) -> float:
+    """A frame's intensity in one AU file; listed more than once, the value every line agrees
+    on, else NaN: unknown, counted (``importing.merge_labels``), never the last line read."""
+    if len(got) == 1:
+        return got[0][0]
+    v = importing.merge_labels([{0: x} for x, _ in got], report, f"{where}:{got[1][1]}")[0]
+    return math.nan if v is None else v
 
 
 def import_disfa(root: str | Path, images: str | Path | None = None,

@@ -97,17 +97,16 @@ def read_label_text(f: Path, report: ImportReport, where: str) -> str | None:
         return None
 
 
-def merge_labels(old: dict, new: dict, report: ImportReport, where: str) -> dict:
-    """One frame's labels given twice (a label file listing a frame twice, a CSV listing an image
-    twice): the values both agree on; an AU they give different values for is unknown (None),
-    never the last one read. Counted in ``report``."""
-    out = dict(old)
-    conflict = False
-    for k, v in new.items():
-        if k not in out or _missing(out[k]):
-            out[k] = v
-        elif not _missing(v) and v != out[k]:
-            out[k], conflict = None, True
+def merge_labels(listings: list[dict], report: ImportReport, where: str) -> dict:
+    """One frame's labels given more than once (a label file listing a frame twice, a CSV
+    listing an image twice): per key, the value every listing that gives one agrees on; a key
+    they give different values for is unknown (None), whatever the order, never the last one
+    read. Counted in ``report``."""
+    out, conflict = {}, False
+    for k in dict.fromkeys(k for row in listings for k in row):
+        known = {row[k] for row in listings if k in row and not _missing(row[k])}
+        out[k] = next(iter(known)) if len(known) == 1 else None
+        conflict |= len(known) > 1
     report.add(R_TWICE_CONFLICT if conflict else R_TWICE_SAME, where, kept=True)
     return out
 
@@ -123,16 +122,12 @@ def one_row_per_frame(df: pd.DataFrame, report: ImportReport, where: str) -> pd.
     labels = [c for c in df.columns if c not in ("path", "subject", "sequence", "frame", "fold")]
     df = df.reset_index(drop=True)
     if df["path"].duplicated().any():
-        first: dict[str, int] = {}
-        for i, path in enumerate(df["path"]):
-            if path not in first:
-                first[path] = i
-                continue
-            j = first[path]
-            row = merge_labels(df.loc[j, labels].to_dict(), df.loc[i, labels].to_dict(), report,
-                               f"{where}: {'/'.join(Path(path).parts[-3:])}")
-            for c, v in row.items():
-                df.loc[j, c] = None if _missing(v) else v
+        for path, idx in df.groupby("path", sort=False).indices.items():
+            if len(idx) > 1:
+                row = merge_labels([df.loc[i, labels].to_dict() for i in idx], report,
+                                   f"{where}: {'/'.join(Path(path).parts[-3:])}")
+                for c, v in row.items():
+                    df.loc[idx[0], c] = None if _missing(v) else v
         df = df[~df["path"].duplicated()]
     key = ["subject", "sequence", "frame"]
     clash = df.duplicated(key, keep=False)

@@ -41,11 +41,11 @@ def test_csv_labels_that_are_not_numbers_are_reported_and_all_unknown_is_refused
 
 def test_csv_an_image_listed_twice_is_one_row_and_a_conflict_is_unknown(tmp_path):
     f = _csv(tmp_path, "path,AU1,AU12\ns1/0.png,1,1\ns1/1.png,0,1\ns1/0.png,1,0\n"
-                       "s1/1.png,0,1\n")
+                       "s1/1.png,0,1\ns1/0.png,1,1\n")  # 0.png: AU12 1, 0, then 1 again
     df, rep = import_csv(f)
     assert list(df["path"].map(lambda p: p.rsplit("/", 1)[-1])) == ["0.png", "1.png"]
     assert _labels(df, "AU01") == [1, 0]  # both listings agree
-    assert _labels(df, "AU12") == [None, 1]  # 1, then 0: neither is trusted
+    assert _labels(df, "AU12") == [None, 1]  # 1, 0, 1: no listing is trusted, in any order
     assert rep[importing.R_TWICE_CONFLICT] == 1 and rep[importing.R_TWICE_SAME] == 1
 
 
@@ -60,7 +60,7 @@ def test_csv_two_images_as_one_frame_are_skipped(tmp_path):
 
 def test_disfa_a_frame_listed_twice_with_other_values_is_unknown(disfa_root):
     f = disfa_root / "ActionUnit_Labels" / "SN001" / "SN001_au12.txt"
-    f.write_text("1,3\n2,2\n3,0\n4,0\n1,0\n3,0\n")  # frame 1: 3 then 0; frame 3: 0 twice
+    f.write_text("1,3\n2,2\n3,0\n4,0\n1,0\n3,0\n1,3\n")  # frame 1: 3, 0, 3; frame 3: 0, 0
     df, rep = import_disfa(disfa_root)
     sn1 = df[df.subject == "SN001"].set_index("frame")
     assert pd.isna(sn1.loc[0, "AU12"]) and np.isnan(sn1.loc[0, "AU12_intensity"])
