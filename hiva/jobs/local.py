@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from hiva.jobs.process import stop_running
-from hiva.jobs.tally import Tally
+from hiva.jobs.tally import Tally, trouble
 
 
 def _guarded(fn: Callable[[dict], dict], spec: dict) -> dict:
@@ -19,9 +19,7 @@ def _guarded(fn: Callable[[dict], dict], spec: dict) -> dict:
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:
-        msg = (str(e).splitlines() or [type(e).__name__])[0]
-        return {"id": spec["id"], "status": "failed", "reason": f"{type(e).__name__}: {msg}",
-                "seconds": 0.0, "log": str(Path(spec.get("log", "")))}
+        return trouble(spec["id"], e, Path(spec.get("log", "")))
 
 
 def run_local(fn: Callable[[dict], dict], specs: list[dict], tally: Tally,

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 try:
@@ -130,24 +131,26 @@ def failure_reason(rc: int, log: Path, offset: int) -> str:
     return why[:300]
 
 
-def execute_command(spec: dict) -> dict:
-    """Run ``spec["cmd"]`` (in ``cwd``; output appended to ``log`` after a ``header`` line),
-    holding the lock file ``spec["lock"]`` when given (busy if another process holds it after
-    ``lock_wait_s``). Finished when it exits 0. Module level: submitit pickles it into Slurm
-    jobs."""
+def run_locked(job: str, cmd: list[str], log: Path, header: str, *, lock_file: Path | None = None,
+               lock_wait_s: float = 5.0, cwd: str | None = None,
+               done: Callable[[], bool] | None = None) -> dict:
+    """Run ``cmd`` with ``run_logged``, holding ``lock_file`` when given (busy if another process
+    holds it after ``lock_wait_s``); ``done``, asked once the lock is held, skips a job another
+    process finished meanwhile. Returns {id, status: finished|failed|skipped|busy, reason,
+    seconds, log}; finished when it exits 0."""
     t0 = time.monotonic()
-    log = Path(spec["log"])
-    res = {"id": spec["id"], "log": str(log), "reason": "", "seconds": 0.0}
+    res = {"id": job, "log": str(log), "reason": "", "seconds": 0.0}
     log.parent.mkdir(parents=True, exist_ok=True)
     fd = -1
-    if spec.get("lock"):
-        fd = lock(Path(spec["lock"]), float(spec.get("lock_wait_s", 5.0)))
+    if lock_file is not None:
+        fd = lock(lock_file, lock_wait_s)
         if fd is None:
             return {**res, "status": "busy",
-                    "reason": f"another process runs it ({spec['lock']} is locked)"}
+                    "reason": f"another process runs it ({lock_file} is locked)"}
     try:
-        rc, offset = run_logged(list(spec["cmd"]), log, spec.get("header", "hiva"),
-                                cwd=spec.get("cwd"), pass_fds=(fd,) if fd >= 0 else ())
+        if done is not None and done():
+            return {**res, "status": "skipped", "reason": "already finished"}
+        rc, offset = run_logged(cmd, log, header, cwd=cwd, pass_fds=(fd,) if fd >= 0 else ())
     finally:
         if fd >= 0:
             os.close(fd)
@@ -155,3 +158,13 @@ def execute_command(spec: dict) -> dict:
     if rc == 0:
         return {**res, "status": "finished"}
     return {**res, "status": "failed", "reason": failure_reason(rc, log, offset)}
+
+
+def execute_command(spec: dict) -> dict:
+    """Run ``spec["cmd"]`` (in ``cwd``; output appended to ``log`` after a ``header`` line)
+    through ``run_locked``, holding the lock file ``spec["lock"]`` when given. Module level:
+    submitit pickles it into Slurm jobs."""
+    return run_locked(spec["id"], list(spec["cmd"]), Path(spec["log"]),
+                      spec.get("header", "hiva"),
+                      lock_file=Path(spec["lock"]) if spec.get("lock") else None,
+                      lock_wait_s=float(spec.get("lock_wait_s", 5.0)), cwd=spec.get("cwd"))

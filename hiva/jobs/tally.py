@@ -4,6 +4,14 @@ min · 5 left, ETA ...``), then the summary, with one line per failed job naming
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+
+def trouble(job: str, e: Exception, log: str | Path) -> dict:
+    """The launcher's own trouble with a job (e.g. a disk error) as that job's failed result."""
+    msg = (str(e).splitlines() or [type(e).__name__])[0]
+    return {"id": job, "status": "failed", "reason": f"{type(e).__name__}: {msg}",
+            "seconds": 0.0, "log": str(log)}
 
 
 def fmt_s(s: float) -> str:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 from hiva.config import config_dict
-from hiva.jobs.process import failure_reason, is_locked, lock, run_logged
-from hiva.jobs.tally import Tally
+from hiva.jobs.process import is_locked, run_locked
+from hiva.jobs.tally import Tally, trouble
 from hiva.runs import METRICS, SWEEP_LOCK, SWEEP_RUN_CONFIG, SWEEP_RUN_LOG, is_finished
 from hiva.runtime import write_text_atomic
 from hiva.train.sweep import Run
@@ -48,31 +47,18 @@ def execute_run(spec: dict) -> dict:
     output appended to ``dir/train.log``, holding ``dir/.sweep.lock`` meanwhile. Returns
     {id, status: finished|failed|skipped|busy, reason, seconds, log}. Module level: submitit
     pickles it into Slurm jobs."""
-    t0 = time.monotonic()
     d = Path(spec["dir"])
     log = d / SWEEP_RUN_LOG
-    res = {"id": spec["id"], "log": str(log), "reason": "", "seconds": 0.0}
     if is_finished(d):
-        return {**res, "status": "skipped", "reason": "already finished"}
-    d.mkdir(parents=True, exist_ok=True)
-    fd = lock(d / SWEEP_LOCK, float(spec.get("lock_wait_s", 5.0)))
-    if fd is None:
-        return {**res, "status": "busy", "reason": f"another process trains it ({d / SWEEP_LOCK} "
-                "is locked)"}
-    try:
-        if is_finished(d):
-            return {**res, "status": "skipped", "reason": "already finished"}
-        cmd = train_command(spec["config"], int(spec.get("nproc", 1)))
-        rc, offset = run_logged(cmd, log, "hiva sweep", cwd=spec.get("cwd"),
-                                pass_fds=(fd,) if fd >= 0 else ())
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    res["seconds"] = time.monotonic() - t0
-    if rc == 0 and is_finished(d):
-        return {**res, "status": "finished"}
-    reason = failure_reason(rc, log, offset) if rc else f"exited 0 without writing {METRICS}"
-    return {**res, "status": "failed", "reason": reason}
+        return {"id": spec["id"], "log": str(log), "reason": "already finished", "seconds": 0.0,
+                "status": "skipped"}
+    res = run_locked(spec["id"], train_command(spec["config"], int(spec.get("nproc", 1))), log,
+                     "hiva sweep", lock_file=d / SWEEP_LOCK,
+                     lock_wait_s=float(spec.get("lock_wait_s", 5.0)), cwd=spec.get("cwd"),
+                     done=lambda: is_finished(d))
+    if res["status"] == "finished" and not is_finished(d):
+        return {**res, "status": "failed", "reason": f"exited 0 without writing {METRICS}"}
+    return res
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -91,7 +77,5 @@ def run_specs(runs: list[Run], tally: Tally, nproc: int = 1) -> list[dict]:
         try:
             specs.append(run_spec(run, write_run_config(run), nproc))
         except Exception as e:
-            msg = (str(e).splitlines() or [type(e).__name__])[0]
-            tally.add({"id": run.id, "status": "failed", "reason": f"{type(e).__name__}: {msg}",
-                       "seconds": 0.0, "log": str(Path(run.config.out) / SWEEP_RUN_LOG)})
+            tally.add(trouble(run.id, e, Path(run.config.out) / SWEEP_RUN_LOG))
     return specs
