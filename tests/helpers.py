@@ -1,4 +1,4 @@
-"""Helpers every test folder shares (``from tests.helpers import run_cli``)."""
+"""Helpers every test folder shares (``from tests.helpers import run_cli, invoke``)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,14 @@ def run_cli(*args, check: bool = True, env: dict | None = None,
     if check and r.returncode != 0:
         raise AssertionError(f"hiva {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
     return r
+
+
+def invoke(*args) -> tuple[int, str]:
+    """Run the CLI in this process (so a test's monkeypatch reaches it): (exit code, its output
+    and the exception's line, if any)."""
+    from typer.testing import CliRunner
+
+    from hiva.cli import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    return r.exit_code, r.output + (str(r.exception) if r.exception else "")

@@ -5,15 +5,9 @@ flag; a missing folder is made (issue 31)."""
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
-from hiva.cli import app
 from hiva.errors import HivaError
-
-
-def _run(*args):
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    return r.exit_code, r.output + (str(r.exception) if r.exception else "")
+from tests.helpers import invoke
 
 
 def test_the_rule(tmp_path):
@@ -33,7 +27,7 @@ def test_the_rule(tmp_path):
 
 def test_report_checks_its_files_before_reading_runs(tmp_path):
     (tmp_path / "t.md").mkdir()
-    code, out = _run("report", tmp_path / "no-such-run", "--markdown", tmp_path / "t.md")
+    code, out = invoke("report", tmp_path / "no-such-run", "--markdown", tmp_path / "t.md")
     assert code == 1 and "--markdown" in out and "is a folder" in out
 
 
@@ -46,7 +40,7 @@ def test_predict_to_a_folder_fails_before_scoring(tmp_path, monkeypatch):
     Image.new("RGB", (32, 32)).save(img)
     (tmp_path / "out.csv").mkdir()
     monkeypatch.setattr(detector, "Detector", lambda *a, **k: pytest.fail("model loaded"))
-    code, out = _run("predict", img, "--checkpoint", tmp_path, "--out", tmp_path / "out.csv")
+    code, out = invoke("predict", img, "--checkpoint", tmp_path, "--out", tmp_path / "out.csv")
     assert code == 1 and "--out" in out and "is a folder" in out
     assert not list(tmp_path.glob(".out.csv.partial"))
 
@@ -60,6 +54,6 @@ def test_explain_to_a_file_fails_before_the_model_loads(tmp_path, monkeypatch):
     Image.new("RGB", (32, 32)).save(img)
     (tmp_path / "notes.txt").write_text("mine")
     monkeypatch.setattr(explain, "Detector", lambda *a, **k: pytest.fail("model loaded"))
-    code, out = _run("explain", img, "--checkpoint", tmp_path, "--out", tmp_path / "notes.txt")
+    code, out = invoke("explain", img, "--checkpoint", tmp_path, "--out", tmp_path / "notes.txt")
     assert code == 1 and "--out" in out and "is a file, not a folder" in out
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-
-def _run(*args):
-    from typer.testing import CliRunner
-
-    from hiva.cli import app
-
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    return r.exit_code, r.output + (str(r.exception) if r.exception else "")
+from tests.helpers import invoke
 
 
 def test_corpus_stats_checks_its_files_first_and_makes_their_folder(corpus_a, tmp_path,
@@ -22,11 +15,11 @@ def test_corpus_stats_checks_its_files_first_and_makes_their_folder(corpus_a, tm
     (tmp_path / "taken").mkdir()
     real = stats.corpus_stats
     monkeypatch.setattr(stats, "corpus_stats", lambda *a, **k: pytest.fail("computed first"))
-    code, out = _run("corpus", "stats", corpus_a, "--no-identifiability", "--json",
+    code, out = invoke("corpus", "stats", corpus_a, "--no-identifiability", "--json",
                      tmp_path / "taken")
     assert code == 1 and "--json" in out and "is a folder" in out
     monkeypatch.setattr(stats, "corpus_stats", real)
-    code, out = _run("corpus", "stats", corpus_a, "--no-identifiability", "--json",
+    code, out = invoke("corpus", "stats", corpus_a, "--no-identifiability", "--json",
                      tmp_path / "missing" / "s.json")
     assert code == 0, out
     assert (tmp_path / "missing" / "s.json").is_file()

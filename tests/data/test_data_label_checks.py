@@ -14,6 +14,7 @@ from hiva.data.csv_import import import_csv
 from hiva.data.disfa import import_disfa
 from hiva.errors import HivaError
 from tests.data.conftest import _img
+from tests.helpers import invoke
 
 
 def _labels(df, col):
@@ -94,18 +95,10 @@ def test_training_refuses_an_au_without_a_known_label(tmp_path):
     assert list(resolve_aus(TrainConfig(data="m.parquet", aus="1"), df)) == [1]
 
 
-def _run(*args):
-    from typer.testing import CliRunner
-
-    from hiva.cli import app
-
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    return r.exit_code, r.output + (str(r.exception) if r.exception else "")
-
 
 def test_data_import_never_replaces_a_users_file(bp4d_root, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
-    code, out = _run("data", "import", "bp4d", "--root", bp4d_root, "--out", notes)
+    code, out = invoke("data", "import", "bp4d", "--root", bp4d_root, "--out", notes)
     assert code == 1 and "end it in .parquet" in out and "wrote" not in out
     assert notes.read_text() == "my notes\n"
