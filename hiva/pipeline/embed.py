@@ -111,7 +111,7 @@ class EmbedConfig:
              "cache_dir is empty: pass a folder (or leave it out for $HIVA_CACHE or "
              "~/.cache/hiva)"),
             shards,
-            (not shards[0] or (count_rule("", self.shard_index, low=0)[0]
+            (not shards[0] or (count_rule("shard_index", self.shard_index, low=0)[0]
                                and self.shard_index < n),
              f"shard_index must be in 0..{n - 1 if shards[0] else 0} (one run per shard), "
              f"got {self.shard_index!r}"),
