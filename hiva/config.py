@@ -215,3 +215,17 @@ def write_config(cfg: Any, path: str | Path) -> None:
     import yaml
 
     write_text_atomic(path, yaml.safe_dump(config_dict(cfg), sort_keys=False))
+
+
+def wrote_config(path: str | Path, cls: type) -> bool:
+    """Whether ``path`` is a file ``write_config`` wrote for a ``cls``: a YAML mapping whose keys
+    are all ``cls``'s fields, ``out`` among them (an older hiva wrote fewer). How a command knows
+    its own folder from a user's that holds a ``config.yaml`` of something else."""
+    import yaml
+
+    try:
+        d = yaml.safe_load(Path(path).read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    names = {f.name for f in dataclasses.fields(cls)}
+    return isinstance(d, dict) and "out" in d and set(d) <= names

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.config import check_config, write_config
+from hiva.config import check_config, write_config, wrote_config
 from hiva.data.image_files import write_image
 from hiva.errors import HivaError
 from hiva.regions import SCHEME_POINTS
-from hiva.runtime import atomic_write
+from hiva.runtime import atomic_write, claim_dir, release_dir
 
 # Canonical eye centres as fractions of the crop side (the subject's right eye is on the left).
 EYE_LEFT = (0.34, 0.40)
@@ -36,6 +36,9 @@ PICKS = ("largest", "most-confident")  # which face of several: the largest box 
 SIZES = (32, 1024)  # crop side in pixels
 LANDMARK_SCHEME = "mediapipe-478"
 N_LANDMARKS = SCHEME_POINTS[LANDMARK_SCHEME]  # 478: the face mesh with refined irises
+# What an aligned folder holds: a folder with any of these that `hiva data align` did not write
+# is refused, never overwritten.
+ALIGN_FILES = ("config.yaml", "manifest.parquet", "no_face.csv", "crops")
 MESH_FACES = 4  # faces the mesh looks for in a frame; a face beyond them gets the close-up pass
 MESH_CONTEXT = 2.5  # close-up pass: a square of this many detection-box sides around the face...
 MESH_INPUT = 256  # ...resized to this many pixels
@@ -239,8 +242,9 @@ def run(cfg: AlignConfig) -> Path:
     from hiva.data.manifest import manifest_meta, read_manifest, write_manifest
 
     df = read_manifest(cfg.manifest)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(cfg.out, "--out", "`hiva data align`",
+                    lambda p: wrote_config(p / "config.yaml", AlignConfig),
+                    lambda p: [n for n in ALIGN_FILES if (p / n).exists()])
     write_config(cfg, out / "config.yaml")
     src_root = Path(cfg.manifest).resolve().parent
     aligner = None
@@ -285,4 +289,6 @@ def run(cfg: AlignConfig) -> Path:
     meta.update({"aligned": True, "aligner": "mediapipe-face-detection", "size": cfg.size,
                  "skipped": len(missing), "landmark_scheme": LANDMARK_SCHEME,
                  "landmarks_missing": int(sum(not np.isfinite(m).all() for m in marks))})
-    return write_manifest(res, out / "manifest.parquet", meta)
+    path = write_manifest(res, out / "manifest.parquet", meta)
+    release_dir(out)
+    return path

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.config import check_config, write_config
+from hiva.config import check_config, write_config, wrote_config
 from hiva.data.image_files import write_image
 from hiva.data.synth_face import SYNTH_AUS, render_face, sample_identity
 from hiva.errors import HivaError
 from hiva.facs import au_column
-from hiva.runtime import write_text_atomic
+from hiva.runtime import check_claim, claim_dir, release_dir, write_text_atomic
 
 # Emotion prototypes (after EMFACS-style tables): the AUs that usually fire together.
 PROTOTYPES: dict[str, tuple[int, ...]] = {
@@ -55,6 +55,9 @@ _PROTO_P = _PROTO_P / _PROTO_P.sum()
 
 SIZES = (64, 512)  # image side in pixels (128..256 recommended)
 COOCCURRENCE = ("emotions", "independent")
+# What a set's folder holds: a folder with any of these that `hiva data synth` did not write is
+# refused, never overwritten.
+SYNTH_FILES = ("config.yaml", "manifest.parquet", "README.md", "parts", "images", "grids")
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,11 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
     out = Path(out)
     cfg = SynthConfig(str(out), subjects, per_subject, seed, size, difficulty, workers, grid,
                       jpeg_quality, cooccurrence, base_rate)
-    out.mkdir(parents=True, exist_ok=True)
     cfg_file = out / "config.yaml"
+    claim = (out, "--out", "`hiva data synth`",
+             lambda p: wrote_config(p / "config.yaml", SynthConfig),
+             lambda p: [n for n in SYNTH_FILES if (p / n).exists()])
+    check_claim(*claim)  # a user's folder holding a config.yaml or README.md is not replaced
     if cfg_file.exists() and (out / "parts").exists():
         old = yaml.safe_load(cfg_file.read_text()) or {}
         keys = ("seed", "size", "difficulty", "per_subject", "jpeg_quality", "cooccurrence")
@@ -186,6 +192,7 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
         if any(old.get(k, getattr(default, k)) != getattr(cfg, k) for k in keys):
             raise HivaError(f"{out} holds a synthetic set made with other settings; "
                             "pass a new --out or delete the folder")
+    claim_dir(*claim)
     write_config(cfg, cfg_file)
     todo, rows = [], []
     for s in range(subjects):
@@ -234,6 +241,7 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
         "real faces.\n")
     if grid:
         write_grids(out / "grids", size=size, seed=seed)
+    release_dir(out)
     return path
 
 
