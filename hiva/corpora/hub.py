@@ -26,7 +26,13 @@ from hiva.corpora.io import load_corpus, read_corpus_manifest, to_table
 from hiva.corpora.schema import CONFIG, CORPUS_SCHEMA, MANIFEST, SCHEMA_VERSION
 from hiva.errors import HivaError
 from hiva.hub import hub_offline_reason, offline_setting
-from hiva.runtime import atomic_write, require_dir_path, writable_dir, write_text_atomic
+from hiva.runtime import (
+    atomic_write,
+    claim_dir,
+    release_dir,
+    require_dir_path,
+    write_text_atomic,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,8 +219,10 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     name = _check_name(config_name or default_config_name(manifest))
     if local is not None and out.resolve() == local.resolve():
         raise HivaError(f"--to {out} is the corpus itself; export into another folder")
-    _check_export_dir(out)
-    writable_dir(out, "--to")
+    # New, empty, an earlier export (the card and data/<config> are replaced, a user's files
+    # never are), or one a killed export left half written: its rerun takes it back.
+    claim_dir(out, "--to", "`hiva corpus export`", _is_export,
+              lambda p: sorted(e.name for e in p.iterdir()))
     ddir = out / "data" / name
     if ddir.exists():
         shutil.rmtree(ddir)  # re-export replaces this config, never doubles it
@@ -232,31 +240,22 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
     configs[name] = manifest
     build_card(configs, license=license or _license(old),
                repo_hint=str(out)).save(readme)
+    release_dir(out)
     return {"out": str(out), "config_name": name, "rows": int(len(df)),
             "configs": list(configs)}
 
 
-def _check_export_dir(out: Path) -> None:
-    """``--to`` must be new, empty, or an earlier export (its README.md a card this module
-    wrote): the card and data/<config> are replaced, and a user's files must not be."""
-    if not out.is_dir() or not any(out.iterdir()):
-        return
+def _is_export(out: Path) -> bool:
+    """``out`` is an earlier export: its README.md is a card this module wrote."""
     readme = out / "README.md"
-    ours = False
-    if readme.is_file():
-        try:
-            from huggingface_hub import DatasetCard
+    if not readme.is_file():
+        return False
+    try:
+        from huggingface_hub import DatasetCard
 
-            ours = "hiva" in DatasetCard(readme.read_text()).data.to_dict()
-        except Exception:  # not a card at all
-            ours = False
-    if not ours:
-        names = sorted(e.name for e in out.iterdir())
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        raise HivaError(
-            f"--to {out} holds files that are not a `hiva corpus export` ({shown}); export into "
-            "a new or empty folder, or into an earlier export to add a config"
-        )
+        return "hiva" in DatasetCard(readme.read_text()).data.to_dict()
+    except Exception:  # not a card at all
+        return False
 
 
 def _license(card_text: str | None) -> str:

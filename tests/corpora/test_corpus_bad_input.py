@@ -16,6 +16,7 @@ from hiva.corpora.merge import MergeConfig, run
 from hiva.corpora.schema import MANIFEST, SCHEMA_VERSION, text_hash
 from hiva.corpora.stats import corpus_stats
 from hiva.errors import HivaError
+from hiva.runtime import WRITING
 
 
 def _merge(a, b, out, **kw):
@@ -152,11 +153,31 @@ def test_export_to_a_file_or_a_foreign_folder_is_refused(tmp_path, corpus_a):
     d = tmp_path / "project"
     d.mkdir()
     (d / "README.md").write_text("# my project\n")
-    with pytest.raises(HivaError, match=r"not a `hiva corpus export` \(README\.md\)"):
+    with pytest.raises(HivaError,
+                       match=r"holds README\.md that `hiva corpus export` did not write"):
         export(corpus_a, d)
     assert (d / "README.md").read_text() == "# my project\n"
     export(corpus_a, tmp_path / "shared")
     export(corpus_a, tmp_path / "shared", config_name="again")  # an earlier export: fine
+
+
+def test_export_killed_before_its_card_is_taken_back_by_its_rerun(tmp_path, corpus_a,
+                                                                  monkeypatch):
+    """Killed after the data but before README.md (the file that makes a folder an export),
+    the rerun used to refuse the folder as not an export; now it finishes it."""
+    from huggingface_hub import DatasetCard
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(DatasetCard, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            export(corpus_a, tmp_path / "shared")
+    assert not (tmp_path / "shared" / "README.md").exists()
+    assert export(corpus_a, tmp_path / "shared")["rows"] > 0
+    assert (tmp_path / "shared" / "README.md").is_file()
+    assert not (tmp_path / "shared" / WRITING).exists()
 
 
 def test_cli_merge_overwrite_flag(tmp_path, corpus_a, corpus_b):
