@@ -57,3 +57,14 @@ def test_explain_to_a_file_fails_before_the_model_loads(tmp_path, monkeypatch):
     code, out = invoke("explain", img, "--checkpoint", tmp_path, "--out", tmp_path / "notes.txt")
     assert code == 1 and "--out" in out and "is a file, not a folder" in out
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_megraphau_lists_into_a_file_or_unwritable_place_fail_before_reading(tmp_path,
+                                                                            read_only_dir):
+    (tmp_path / "notes.txt").write_text("mine")
+    missing = tmp_path / "no-such.parquet"  # never read: the --out check comes first
+    code, out = invoke("data", "export-megraphau", missing, "--out", tmp_path / "notes.txt")
+    assert code == 1 and "--out" in out and "is a file, not a folder" in out, out
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    code, out = invoke("data", "export-megraphau", missing, "--out", read_only_dir / "lists")
+    assert code == 1 and "cannot create --out" in out and "Traceback" not in out, out

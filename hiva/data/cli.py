@@ -10,7 +10,7 @@ import typer
 from hiva.config import SET_HELP, load_config
 from hiva.errors import HivaError
 from hiva.facs import AU_SETS, parse_aus
-from hiva.runtime import output_file
+from hiva.runtime import output_file, writable_dir
 
 data_app = typer.Typer(help="Face data: import, synthesise, align, folds.", no_args_is_help=True,
                        rich_markup_mode=None)
@@ -99,6 +99,7 @@ def export_megraphau(
     from hiva.data.importers import infer_images_root
     from hiva.data.manifest import manifest_aus, read_manifest
 
+    writable_dir(out, "--out")  # a file or an unwritable place: before reading anything
     df = read_manifest(manifest)
     used = resolve_scheme(df, scheme)
     dataset = standard_dataset(df)
