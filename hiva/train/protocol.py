@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.config import config_dict
+from hiva.config import config_dict, wrote_config
 from hiva.errors import HivaError
 from hiva.facs import au_column, parse_aus
 from hiva.runs import RUN_CONFIG, fold_label, has_trained
@@ -199,6 +199,9 @@ def check_run_dir(cfg: TrainConfig, out: Path) -> None:
     old_file = out / RUN_CONFIG
     if not old_file.exists():
         return
+    if not wrote_config(old_file, TrainConfig):  # a user's own config.yaml is never replaced
+        raise HivaError(f"--out {out} holds a {RUN_CONFIG} that `hiva train` did not write; "
+                        "pass a new or empty folder")
     if cfg.resume != "latest":
         if has_trained(out):
             raise HivaError(f"{out} already holds a run; pass --resume latest to continue it, or "

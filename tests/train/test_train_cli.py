@@ -92,3 +92,17 @@ def test_bad_flags_are_one_line_errors(tiny_manifest, tmp_path, cli):
     assert r.returncode == 1 and r.stderr == ("hiva: error: bad evaluate config: --weights "
                                               "'final': use best or last; fix the config or "
                                               "flag\n"), r.stderr
+
+
+def test_a_folder_with_the_users_own_config_yaml_is_refused_and_kept(tiny_manifest, tmp_path,
+                                                                     tiny_cfg):
+    from tests.helpers import invoke
+
+    proj = tmp_path / "project"
+    proj.mkdir()
+    (proj / "config.yaml").write_text("lr: 0.1\nmodel: mine\n")
+    code, out = invoke("train", "--config", tiny_cfg(tmp_path / "tiny.yaml"), "--data",
+                       tiny_manifest, "--out", proj)
+    assert code == 1 and "config.yaml that `hiva train` did not write" in out, out
+    assert (proj / "config.yaml").read_text() == "lr: 0.1\nmodel: mine\n"
+    assert [p.name for p in proj.iterdir()] == ["config.yaml"]
