@@ -9,7 +9,7 @@ import typer
 
 from hiva.predict.export import export as export_run
 from hiva.predict.import_graphau import import_checkpoint as import_run
-from hiva.predict.settings import PredictConfig
+from hiva.predict.settings import MIN_FACE, PredictConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +50,9 @@ def predict(
                                          "faces per frame, the largest (default: every face)."),
     skip_frames: int = typer.Option(1, "--skip-frames", help="Score every k-th frame of a "
                                     "video (1: every frame)."),
+    min_face: int = typer.Option(MIN_FACE, "--min-face", help="Skip (and count) faces under "
+                                 "this many pixels a side, and strips; without alignment, "
+                                 "whole frames."),
 ) -> None:
     """AU probabilities and 0/1 decisions for every face of every frame, one row each (a frame
     without a face: one row, success=0)."""
@@ -59,7 +62,8 @@ def predict(
                               batch_size=batch_size, device=device, align=align, fold=fold,
                               threshold=threshold, text_bank=text_bank, weights=weights,
                               progress=progress, model_threads=model_threads, format=fmt,
-                              max_faces=max_faces, skip_frames=skip_frames))
+                              max_faces=max_faces, skip_frames=skip_frames,
+                              min_face=min_face))
 
 
 def explain(

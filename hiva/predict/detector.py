@@ -35,7 +35,7 @@ import numpy as np
 from hiva.predict.faces import FaceFinder
 from hiva.predict.loader import load, model_input_transform
 from hiva.predict.media import expand_inputs
-from hiva.predict.settings import PredictConfig, check, detect_checks
+from hiva.predict.settings import MIN_FACE, PredictConfig, check, detect_checks
 from hiva.predict.stream import iter_batches
 from hiva.predict.table import (
     BOX_COLUMNS,
@@ -62,21 +62,27 @@ class Detector:
     other work, cores - 1 leaves the background decode/detect thread a core and avoids OpenMP
     stalls).
     ``max_faces``: score at most this many faces per frame, the largest (None: all).
+    ``min_face``: a face (a whole frame without alignment) under this many pixels a side, or a
+    strip (``hiva.predict.faces.too_small``), is not scored: its frame is a row without a face,
+    counted in ``counts["too_small"]``.
     """
 
     def __init__(self, checkpoint, *, fold: int | None = None, device: str = "auto",
                  batch_size: int = 16, align: bool | None = None, threshold: str | float = "auto",
                  text_bank: str | None = None, weights: str = "best",
-                 model_threads: int | None = None, max_faces: int | None = None):
-        check(detect_checks(False, batch_size=batch_size, max_faces=max_faces))
+                 model_threads: int | None = None, max_faces: int | None = None,
+                 min_face: int = MIN_FACE):
+        check(detect_checks(False, batch_size=batch_size, max_faces=max_faces,
+                            min_face=min_face))
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
         self.batch_size = batch_size
         self.model_threads = model_threads  # torch threads during detect (None: torch's own)
         self.transform = model_input_transform(self.loaded)
-        self.finder = FaceFinder(self.loaded.align, max_faces)
+        self.finder = FaceFinder(self.loaded.align, max_faces, min_face)
         self.unreadable: list[tuple[str, str]] = []
-        self.counts = {"rows": 0, "faces": 0}  # of the last ``detect``
+        # of the last ``detect``; too_small: faces (frames without alignment) not scored
+        self.counts = {"rows": 0, "faces": 0, "too_small": 0}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -183,7 +189,8 @@ class Detector:
 
         check(detect_checks(False, format=format, out=save))
         self.unreadable = []
-        self.counts = {"rows": 0, "faces": 0}
+        self.counts = {"rows": 0, "faces": 0, "too_small": 0}
+        self.finder.reset()
         batches = self.iter_batches(inputs, progress, batch_size, skip_frames)
         empty = self._typed([])
         if save is not None:
@@ -191,11 +198,13 @@ class Detector:
                 for df in batches:
                     self._count(df)
                     w.write(in_format(df, self.outputs, format))
+            self.counts["too_small"] = self.finder.skipped
             return Path(save)
         parts = [empty]
         for df in batches:
             self._count(df)
             parts.append(df)
+        self.counts["too_small"] = self.finder.skipped
         # the batches are typed already; the table only needs this call's attrs
         df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else empty
         return in_format(self._with_attrs(df), self.outputs, format)
@@ -234,7 +243,7 @@ def run(cfg: PredictConfig) -> dict:
     det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
                    align=cfg.align, threshold=cfg.threshold, text_bank=cfg.text_bank,
                    weights=cfg.weights, model_threads=cfg.model_threads,
-                   max_faces=cfg.max_faces)
+                   max_faces=cfg.max_faces, min_face=cfg.min_face)
     print(det.describe(), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     det.detect(list(cfg.inputs), progress=cfg.progress, skip_frames=cfg.skip_frames,
@@ -242,12 +251,16 @@ def run(cfg: PredictConfig) -> dict:
     secs = time.perf_counter() - t0
     bad = det.unreadable
     rows, faces = det.counts["rows"], det.counts["faces"]
-    no_face = det.counts["rows"] - faces
-    summary = {"rows": rows, "faces": faces, "no_face": no_face, "unreadable": len(bad),
-               "seconds": round(secs, 3), "out": str(cfg.out)}
+    no_face, small = det.counts["rows"] - faces, det.counts["too_small"]
+    summary = {"rows": rows, "faces": faces, "no_face": no_face, "too_small": small,
+               "unreadable": len(bad), "seconds": round(secs, 3), "out": str(cfg.out)}
     print(f"wrote {rows} rows to {cfg.out}: {faces} faces scored, {no_face} frames without a "
           f"face, {len(bad)} unreadable files skipped ({faces / max(secs, 1e-9):.1f} faces/s)",
           file=sys.stderr, flush=True)
+    if small:
+        print(f"{small} faces not scored: under --min-face {cfg.min_face} px a side, or a strip "
+              f"(the first: {det.finder.first_skip})",
+              file=sys.stderr, flush=True)
     for path, why in bad[:20]:
         print(f"unreadable: {path} ({why})", file=sys.stderr)
     if len(bad) > 20:

@@ -204,6 +204,9 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     det = Detector(checkpoint, fold=fold, device=device, batch_size=1, align=align,
                    threshold=threshold, text_bank=text_bank)
     face, conf, points = det.prepare(rgb, landmarks=True)
+    if face is None and det.finder.last_skip:
+        raise HivaError(f"the face in {image} is too small to score ({det.finder.last_skip}); "
+                        "pass a larger image")
     if face is None:
         raise HivaError(f"no face found in {image}; pass a clearer photo, or --no-align if it is "
                         "already a face crop")

@@ -12,10 +12,27 @@ from hiva.errors import HivaError
 from hiva.predict.table import FORMATS, OUT_SUFFIXES
 from hiva.runs import weights_rule
 
+# The smallest face scored, in pixels a side (``--min-face``): a smaller one (a thumbnail, a
+# 1×1 image, a face far in the background) is upscaled into noise, so it is skipped and
+# counted. A face (a whole frame without alignment) more than MAX_ASPECT times as long as it
+# is wide, or the other way round, is a strip, not a face.
+MIN_FACE = 32
+MAX_ASPECT = 4.0
+
+
+def too_small(width: float, height: float, min_face: int = MIN_FACE) -> str | None:
+    """Why a face (or whole frame) of ``width`` × ``height`` pixels is not scored; None if it
+    is."""
+    if min(width, height) < min_face:
+        return f"{width:.0f}×{height:.0f} px, under --min-face {min_face}"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return f"{width:.0f}×{height:.0f} px, a strip (sides differ more than {MAX_ASPECT:.0f}×)"
+    return None
+
 
 def detect_checks(cli: bool, *, batch_size: int = 1, max_faces: int | None = None,
                   skip_frames: int = 1, format: str = "hiva", out=None, weights: str = "best",
-                  threshold="auto") -> list[tuple[bool, str]]:
+                  threshold="auto", min_face: int = 1) -> list[tuple[bool, str]]:
     """``(holds, what must hold)`` for the settings of a detection; ``cli`` names them as
     ``hiva predict``'s flags (``--batch-size``), else as ``Detector``'s arguments."""
     def name(flag: str) -> str:
@@ -25,6 +42,7 @@ def detect_checks(cli: bool, *, batch_size: int = 1, max_faces: int | None = Non
         count_rule(name("batch-size"), batch_size),
         count_rule(name("max-faces"), max_faces, none="every face"),
         count_rule(name("skip-frames"), skip_frames),
+        count_rule(name("min-face"), min_face),
         (format in FORMATS, f"{name('format')} {format!r}: use one of {', '.join(FORMATS)}"),
         (out is None or Path(out).suffix.lower() in OUT_SUFFIXES,
          f"{'--out ' if cli else 'save='}{out}: end it in .csv or .parquet"),
@@ -68,6 +86,7 @@ class PredictConfig:
     format: str = "hiva"
     max_faces: int | None = None
     skip_frames: int = 1
+    min_face: int = MIN_FACE
 
     def __post_init__(self) -> None:
         check_config("predict", [
@@ -76,7 +95,8 @@ class PredictConfig:
              "id (OWNER/NAME) to use"),
             *detect_checks(True, batch_size=self.batch_size, max_faces=self.max_faces,
                            skip_frames=self.skip_frames, format=self.format, out=self.out,
-                           weights=self.weights, threshold=self.threshold),
+                           weights=self.weights, threshold=self.threshold,
+                           min_face=self.min_face),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"--device {self.device!r}: use auto, cpu, cuda or cuda:N"),
             (self.fold is None or self.fold >= 1, f"--fold must be ≥ 1, got {self.fold}"),
