@@ -1,7 +1,7 @@
 """The optional judge pass of generate-descriptions (``--judge``), with the tiny Llama as judge:
 the prompt, reading replies, the columns and manifest counts, ``--min-judge-score`` (dropped rows
-replaced by surplus ones), resume after a kill without judging a row twice, a run staged by an
-older hiva, and the CLI's one-line errors."""
+replaced by surplus ones), resume after a kill without judging a row twice, a cache of its own
+per judge model, a run staged by an older hiva, and the CLI's one-line errors."""
 
 from __future__ import annotations
 
