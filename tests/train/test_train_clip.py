@@ -169,12 +169,13 @@ def test_zero_shot_thresholds_are_calibrated_on_validation_subjects_only(
     assert val and set(train["subject"]) and set(test["subject"]) and not val & others
     table = pq.read_table(tiny_manifest)
     cols = [f"AU{a:02d}" for a in AUS]
+    (tmp_path / "images").symlink_to(tiny_manifest.parent / "images")  # same relative paths
 
     def thresholds(name, flip):
         df = table.to_pandas()
         rows = df["subject"].isin(flip)
         df.loc[rows, cols] = 1 - df.loc[rows, cols]
-        data = tiny_manifest.parent / f"zs-{tmp_path.name}-{name}.parquet"  # same image paths
+        data = tmp_path / f"{name}.parquet"
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False)
                        .replace_schema_metadata(table.schema.metadata), data)
         zero_shot(config(data), tmp_path / name)
