@@ -102,6 +102,23 @@ def test_movements_read_clauses():
     assert mv.movements("the depressor supercilii acts") == []
 
 
+@pytest.mark.parametrize("au, said", [(1, "The inner brows are raised"),
+                                      (2, "The outer brows are lifted")])
+def test_without_negates_the_movement_it_names(au, said):
+    """"without X" claims no X: the cheek, which AU1 and AU2 neither move nor name, and the
+    brows pulled down, which their facts oppose, pass when negated and drop when claimed."""
+    cases = [("cheek lift", "describes_other_au", "cheek up", 6),
+             ("the brows being pulled down", "contradicts_facts", "brow down", 4)]
+    for what, reason, clause, other in cases:
+        for negated in (f"{said} without {what}.", f"{said}, without {what}."):
+            assert clause not in [f"{m.part} {m.direction}" for m in mv.movements(negated)]
+            assert check(negated, au, CFG) is None, facts.check_facts(negated, au)
+        claimed = f"{said}, with {what}."
+        got = facts.check_facts(claimed, au)
+        assert (got.reason, got.clause) == (reason, clause) and other in got.other_aus
+        assert check(claimed, au, CFG) == reason
+
+
 @pytest.fixture
 def clear_caches():
     def clear():

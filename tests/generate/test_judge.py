@@ -1,7 +1,7 @@
 """The optional judge pass of generate-descriptions (``--judge``), with the tiny Llama as judge:
 the prompt, reading replies, the columns and manifest counts, ``--min-judge-score`` (dropped rows
-replaced by surplus ones), resume after a kill without judging a row twice, a run staged by an
-older hiva, and the CLI's one-line errors."""
+replaced by surplus ones), resume after a kill without judging a row twice, a cache of its own
+per judge model, a run staged by an older hiva, and the CLI's one-line errors."""
 
 from __future__ import annotations
 
@@ -294,3 +294,33 @@ def test_cli_judge_errors_are_one_line(tmp_path, argv, expect):
     assert len(err) == 1 and expect in err[0] and "Traceback" not in p.stderr, p.stderr
     assert "--llm" not in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_another_judge_model_misses_the_first_ones_cache(tiny, tmp_path, fixed_judge):
+    """The cache key holds the judge's model: the same descriptions judged by a second model
+    (a copy of the tiny Llama whose config differs) in the same folder are asked again, under
+    other keys; the first model, asked again, reads its own verdicts back."""
+    from hiva.pipeline.judge import Judge
+
+    other = tmp_path / "other-judge"
+    shutil.copytree(tiny[0], other)
+    conf = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**conf, "hiva_test_copy": 1}))
+    items = [(1, "The inner brows are raised."), (12, "The lip corners are pulled up.")]
+    out = tmp_path / "c"
+
+    def judged(model):
+        judge = Judge(_cfg(tiny, out, judge=str(model), judge_prompt_style="completion"), out)
+        fixed_judge["asked"] = []
+        try:
+            return [r["key"] for r in judge.verdicts(items)], fixed_judge["asked"]
+        finally:
+            judge.close()
+
+    texts = sorted(t for _, t in items)
+    first, asked = judged(tiny[0])
+    assert sorted(asked) == texts
+    second, asked = judged(other)
+    assert sorted(asked) == texts  # no verdict of the first model was reused
+    assert not set(first) & set(second)
+    assert judged(tiny[0]) == (first, [])  # the first model's verdicts are still cached

@@ -139,3 +139,49 @@ def test_zero_shot_refuses_what_cannot_work(tiny_manifest, tiny_clip_model, tiny
         assert r.returncode != 0 and "Traceback" not in r.stderr and msg in r.stderr, r.stderr
     r = cli("evaluate", "--zero-shot", "--checkpoint", tmp_path, check=False)
     assert r.returncode != 0 and "drop --checkpoint" in r.stderr
+
+
+def test_zero_shot_thresholds_are_calibrated_on_validation_subjects_only(
+        tiny_manifest, tiny_clip_model, clip_bank, tiny_cfg, tmp_path):
+    """Flipping every label of the training and test subjects leaves each fold's cosine
+    thresholds as they were; flipping those of the validation subjects moves them: the
+    calibration sees the validation rows and no others."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hiva.config import load_config
+    from hiva.train import protocol
+    from hiva.train.config import TrainConfig
+    from hiva.train.zero_shot import zero_shot
+
+    path = tiny_cfg(tmp_path / "z.yaml", resize=32)  # 3 folds, fold 1, val 25%
+
+    def config(data):
+        return load_config(TrainConfig, path, None, data=str(data), text_bank=str(clip_bank),
+                           device="cpu",
+                           model={"backbone": "clip:" + tiny_clip_model, "input_size": 32})
+
+    cfg = config(tiny_manifest)
+    df, scheme = protocol.load_data(cfg.data)
+    (_, pool, test), = protocol.make_folds(cfg, df, scheme)[1]
+    train, val, _ = protocol.split_pool(cfg, pool)
+    val, others = set(val["subject"]), set(train["subject"]) | set(test["subject"])
+    assert val and set(train["subject"]) and set(test["subject"]) and not val & others
+    table = pq.read_table(tiny_manifest)
+    cols = [f"AU{a:02d}" for a in AUS]
+    (tmp_path / "images").symlink_to(tiny_manifest.parent / "images")  # same relative paths
+
+    def thresholds(name, flip):
+        df = table.to_pandas()
+        rows = df["subject"].isin(flip)
+        df.loc[rows, cols] = 1 - df.loc[rows, cols]
+        data = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False)
+                       .replace_schema_metadata(table.schema.metadata), data)
+        zero_shot(config(data), tmp_path / name)
+        return json.loads((tmp_path / name / "fold1" / "metrics.json").read_text())[
+            "cos_thresholds"]
+
+    base = thresholds("base", set())
+    assert thresholds("others", others) == base
+    assert thresholds("val", val) != base

@@ -298,3 +298,46 @@ def test_run_folders_keep_the_point_table_and_gain_intervals(tmp_path):
     assert md.read_text().startswith("| AU | a | b | all-pos |")
     c = write_run(tmp_path / "c", noisy(2, subjects=5))
     assert "no intervals: fold 1's test subjects differ" in run_report([a, c], resamples=10)
+
+
+def test_each_fold_draws_its_own_test_subjects(tmp_path):
+    """Two folds with as many test subjects do not share one random stream: their resamples
+    differ, and each resample's statistic is the mean over folds of the F1 of that fold's own
+    drawn subjects."""
+    folds = noisy(0, subjects=8, folds=(1, 2))
+    run = load_run(write_run(tmp_path / "r", folds), "r")
+    comp = compare({"r": [run]}, "r", resamples=40, seed=5)
+    d1, d2 = comp.draws[1], comp.draws[2]
+    assert d1.shape == d2.shape == (40, 8)
+    same = int((d1 == d2).all(1).sum())  # resamples drawing the same subjects in both folds
+    assert same == 0
+    for b in range(40):
+        per_fold = []
+        for k, df in folds.items():
+            subs = [comp.subjects[k][i] for i in comp.draws[k][b]]
+            per_fold.append(metrics_of(pd.concat([df[df["subject"] == s] for s in subs])))
+        assert comp.boot["r"].mean[b] == pytest.approx(
+            np.nanmean([m["mean_f1"] for m in per_fold]))
+
+
+def test_two_sided_p_equals_a_hand_count_over_the_resamples(tmp_path):
+    """Every subject has one frame found (TP) and one negative frame; arm a wrongly calls the
+    negative of s1 present (FP), the reference those of s0 and s2. With w_i how often subject i
+    is drawn (5 draws, so TP = 5): F1_a = 10 / (10 + w1), F1_ref = 10 / (10 + w0 + w2), and
+    the two-sided p = 2·min(share of Δ ≤ 0, share of Δ ≥ 0), at most 1."""
+    def arm(fp):
+        return {1: table({f"s{i}": [(0.9, 1, 0.9, 1), (0.9 if i in fp else 0.1, 0) * 2]
+                          for i in range(5)})}
+
+    a = load_run(write_run(tmp_path / "a", arm({1})), "a")
+    ref = load_run(write_run(tmp_path / "ref", arm({0, 2})), "ref")
+    comp = compare({"ref": [ref], "a": [a]}, "ref", resamples=300, seed=7, resample="subjects")
+    assert comp.subjects[1] == ("s0", "s1", "s2", "s3", "s4")
+    w = np.stack([(comp.draws[1] == i).sum(1) for i in range(5)], 1)
+    d = 10 / (10 + w[:, 1]) - 10 / (10 + w[:, 0] + w[:, 2])
+    np.testing.assert_allclose(comp.boot["a"].mean - comp.boot["ref"].mean, d, atol=1e-12)
+    lo, hi = np.mean(d <= 0), np.mean(d >= 0)
+    want = min(1.0, 2 * min(lo, hi))
+    assert 0 < want < 1 and np.mean(d == 0) > 0  # neither bound nor capped; ties count twice
+    g = {x["name"]: x for x in comp.summary()["groups"]}["a"]
+    assert g["p"] == pytest.approx(want, abs=1e-12)

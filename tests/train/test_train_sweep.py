@@ -1,17 +1,21 @@
-"""`hiva sweep`: the plan and sweep.json, shards, a killed sweep resuming, a failing arm, bad sweep
-files, a changed plan, and the Slurm path through submitit's local executor. Tiny runs only."""
+"""`hiva sweep`: the plan and sweep.json, shards, a killed sweep resuming, a run another sweep
+trains (busy), a failing arm, bad sweep files, a changed plan, and the Slurm path through
+submitit's local executor. Tiny runs only."""
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import yaml
 
 from hiva.errors import HivaError
+from hiva.train import executor
 from hiva.train.executor import is_busy, train_command
 from hiva.train.launch import check_root, write_plan
 from hiva.train.sweep import check_shards, load_sweep, shard_runs
@@ -117,6 +121,59 @@ def test_a_killed_sweep_resumes_without_rerunning(tmp_path, tiny_cfg, tiny_manif
     assert (root / "a" / "seed1" / "metrics.json").is_file()
     r = cli("sweep", p, "--out", root, "--dry-run")
     assert [ln.split()[1] for ln in r.stdout.splitlines()[:2]] == ["finished", "finished"]
+
+
+# The second launcher: a process of its own whose train command would say that it ran.
+SECOND = """import json, sys
+from hiva.train import executor
+executor.train_command = lambda config, nproc=1: [sys.executable, "-c", "print('second ran')"]
+print(json.dumps(executor.execute_run(json.loads(sys.argv[1]))))
+"""
+
+
+def test_a_run_another_process_trains_is_busy_and_not_trained_again(tmp_path, monkeypatch):
+    """Two sweeps on one folder: while the first trains a run (its train command, a stand-in,
+    waits on a FIFO for the test's word), a second process finds the run's lock held and
+    reports it busy without starting its own train command; once the first is done, the run
+    counts as finished for the second."""
+    d = tmp_path / "root" / "a" / "seed0"
+    d.mkdir(parents=True)
+    started, release = tmp_path / "started", tmp_path / "release"
+    os.mkfifo(started)
+    os.mkfifo(release)
+    # read-write ends: opening never blocks, a read waits for data, never sees an early EOF
+    s_fd, r_fd = os.open(started, os.O_RDWR), os.open(release, os.O_RDWR)
+    first = (f"import pathlib; open({str(started)!r}, 'wb').write(b'1'); "
+             f"open({str(release)!r}, 'rb').read(1); "
+             f"pathlib.Path({str(d)!r}, 'metrics.json').write_text('{{}}')")
+    monkeypatch.setattr(executor, "train_command",
+                        lambda config, nproc=1: [sys.executable, "-c", first])
+    spec = {"id": "a/seed0", "dir": str(d), "config": str(d / "sweep_run.yaml"),
+            "cwd": str(tmp_path), "lock_wait_s": 0}
+    got = {}
+    t = threading.Thread(target=lambda: got.update(executor.execute_run(spec)))
+    t.start()
+
+    def second() -> dict:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        r = subprocess.run([sys.executable, "-c", SECOND, json.dumps(spec)], env=env,
+                           capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(r.stdout)
+
+    try:
+        assert select.select([s_fd], [], [], 120)[0], "the first run's command never started"
+        res = second()
+        assert res["status"] == "busy" and "another process runs it" in res["reason"], res
+        assert is_busy(d)  # what a dry run shows
+    finally:
+        os.write(r_fd, b"1")
+        t.join(120)
+        os.close(s_fd)
+        os.close(r_fd)
+    assert got["status"] == "finished", got
+    log = (d / "train.log").read_text()
+    assert log.count("==== hiva sweep") == 1 and "second ran" not in log
+    assert second()["status"] == "skipped" and not is_busy(d)
 
 
 def test_a_failing_arm_is_reported_and_the_others_finish(tmp_path, tiny_cfg, tiny_manifest,
