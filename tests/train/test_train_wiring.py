@@ -81,6 +81,20 @@ def test_schedule_steps_takes_the_full_sets_optimizer_steps_and_ends_its_schedul
     assert all(a > b for a, b in zip(used, used[1:])) and used[-1] > final  # no warmup here
 
 
+@pytest.mark.parametrize("bs", [4, 8])  # 8: the share is less than one batch (kept whole)
+def test_an_epoch_shorter_than_grad_accum_takes_its_planned_step(bs, tiny_manifest, tiny_cfg,
+                                                                 tmp_path):
+    """A share of 6 frames holds one batch, fewer than ``grad_accum`` 2: each epoch still takes
+    the one step planned for it (what it has accumulated), and the schedule ends."""
+    cfg = _cfg(tiny_cfg, tmp_path, tiny_manifest, label_fraction=0.34, batch_size=bs,
+               grad_accum=2, epochs=2, max_steps_per_epoch=None)
+    fr = _fold(cfg)
+    assert len(fr.ds_train) == 6 and fr.steps_per_epoch == 1
+    used = _run_counting_steps(fr)
+    assert len(used) == 2 and fr.step == 2
+    assert fr.sched.get_last_lr()[0] == pytest.approx(cfg.lr * cfg.min_lr_fraction)
+
+
 def test_zero_shot_epoch_choice_reads_no_withheld_validation_label(tiny_manifest, tiny_cfg,
                                                                    tmp_path):
     """The withheld AU's labels on the validation subjects are flipped in the data the run
