@@ -151,7 +151,10 @@ class FoldRun:
         batches = per_rank // cfg.batch_size if self.drop else 1
         if cfg.max_steps_per_epoch:
             batches = min(batches, cfg.max_steps_per_epoch * cfg.grad_accum)
-        self.steps_per_epoch = max(1, batches // cfg.grad_accum)
+        # Micro-batches per optimizer step: grad_accum, or every batch of an epoch that holds
+        # fewer (else its one planned step would never come and the run would not train).
+        self.accum = min(cfg.grad_accum, batches)
+        self.steps_per_epoch = batches // self.accum
         self.total = self.steps_per_epoch * cfg.epochs
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lr_lambda(self.total, int(cfg.warmup_fraction * self.total),
@@ -243,7 +246,7 @@ class FoldRun:
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
         for batch in loader:
-            if micro >= self.steps_per_epoch * cfg.grad_accum:
+            if micro >= self.steps_per_epoch * self.accum:
                 break
             if batch is None:
                 skipped += cfg.batch_size
@@ -251,10 +254,10 @@ class FoldRun:
             skipped += int(batch["skipped"])
             txt = (sample_text(bank, aus, cfg.text_per_au, gen, train=True)
                    if bank is not None else None)
-            last_micro = (micro + 1) % cfg.grad_accum == 0
+            last_micro = (micro + 1) % self.accum == 0
             parts = train_micro_step(
                 net, batch, txt, self.loss_fn, self.scaler, self.device, self.amp,
-                channels_last=cfg.channels_last, grad_accum=cfg.grad_accum,
+                channels_last=cfg.channels_last, grad_accum=self.accum,
                 sync=net.no_sync() if (d.world > 1 and not last_micro) else None)
             for term in LOSS_TERMS:
                 sums[term] += float(parts[term]) if term in parts else 0.0
