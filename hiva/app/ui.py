@@ -57,6 +57,17 @@ def _load(what: str, make):
         return None, f"The {what} could not be loaded: {type(e).__name__}: {e}"
 
 
+def _tqdm_bars_outlive_gradios_patch() -> None:
+    """``gr.Progress(track_tqdm=True)`` (the video tab) replaces tqdm's methods with ones that
+    read ``bar._progress``, which only bars made after that patch have. A bar made before it
+    (loading the model or the encoder, or by the caller) and freed after it printed "Exception
+    ignored in: tqdm.__del__ ... AttributeError" on every start. A class default covers them."""
+    import tqdm
+
+    if not hasattr(tqdm.tqdm, "_progress"):
+        tqdm.tqdm._progress = None
+
+
 def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | None = None,
           max_faces: int = 4, max_video_seconds: float = 60.0, skip_frames: int = 1,
           corpus_config: str | None = None, encoder=None, title: str = "hiva"):
@@ -73,6 +84,7 @@ def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | N
 
     from hiva.app.detect import DetectView
 
+    _tqdm_bars_outlive_gradios_patch()
     if checkpoint is None:
         view, view_err = None, ("No checkpoint: start the page with `hiva app --checkpoint "
                                 "RUN|EXPORT|OWNER/NAME`.")

@@ -203,3 +203,27 @@ def test_cli_refuses_bad_flags():
     assert r.returncode != 0 and "--max-faces must be ≥ 1" in r.stderr
     r = cli("app", "--max-video-seconds", "0", check=False)
     assert r.returncode != 0 and "--max-video-seconds must be > 0, got 0.0" in r.stderr
+
+
+def test_page_start_prints_no_tqdm_traceback(tiny_run, tmp_path):
+    """A tqdm bar made before the page (loading a model does) and freed after it: gradio's
+    tqdm patch made its ``__del__`` print a 7-line AttributeError on every `hiva app` start. A
+    fresh process, since the patch is process-wide."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, tqdm\n"
+        "gc.disable()\n"
+        "bar = tqdm.tqdm(total=1, disable=True)\n"
+        "bar.me = bar  # a cycle: freed by the collector, after the page is built\n"
+        "del bar\n"
+        "from hiva.app import build\n"
+        f"page = build({str(tiny_run)!r}, device='cpu')\n"
+        "assert not page.hiva_problems, page.hiva_problems\n"
+        "gc.collect()\n"
+        "print('built')\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 0 and "built" in r.stdout, r.stderr
+    assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
