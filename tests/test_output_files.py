@@ -68,3 +68,32 @@ def test_megraphau_lists_into_a_file_or_unwritable_place_fail_before_reading(tmp
     assert (tmp_path / "notes.txt").read_text() == "mine"
     code, out = invoke("data", "export-megraphau", missing, "--out", read_only_dir / "lists")
     assert code == 1 and "cannot create --out" in out and "Traceback" not in out, out
+
+
+def test_explain_refuses_a_folder_with_pictures_not_its_own(tmp_path, monkeypatch):
+    """A user's grid.png or AU12.png is never replaced; an earlier explain's folder is."""
+    from PIL import Image
+
+    import hiva.predict.explain as explain
+
+    img = tmp_path / "face.png"
+    Image.new("RGB", (64, 64)).save(img)
+    mine = tmp_path / "figures"
+    mine.mkdir()
+    (mine / "grid.png").write_bytes(b"my figure")
+    monkeypatch.setattr(explain, "Detector", lambda *a, **k: pytest.fail("model loaded"))
+    code, out = invoke("explain", img, "--checkpoint", tmp_path, "--out", mine)
+    assert code == 1 and "holds grid.png that `hiva explain` did not write" in out, out
+    assert (mine / "grid.png").read_bytes() == b"my figure"
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "grid.png").write_bytes(b"")
+    (earlier / explain.EXPLAINED).write_text("{}")
+
+    def loads(*a, **k):
+        raise RuntimeError("the model loads: the folder was taken")
+
+    monkeypatch.setattr(explain, "Detector", loads)
+    code, out = invoke("explain", img, "--checkpoint", tmp_path, "--out", earlier)
+    assert "the folder was taken" in out, out

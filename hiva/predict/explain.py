@@ -31,6 +31,7 @@ trained with a region prior and no landmarks for this face outlines its average 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,10 @@ from hiva.model.archs import get_arch
 from hiva.predict.detector import Detector
 from hiva.predict.media import Unreadable, read_image
 from hiva.regions import au_discs, localisation, region_mask
-from hiva.runtime import writable_dir
+from hiva.runtime import claim_dir, release_dir, write_text_atomic
 
+EXPLAINED = "explain.json"  # written last: a folder holding it is an earlier explain's
+AU_PNG = re.compile(r"AU\d+\.png")
 
 def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
     """{au: [(attention weight, text), ...]} best first (see the module docstring)."""
@@ -196,7 +199,11 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     path = Path(image)
     if not path.is_file():
         raise HivaError(f"image {image} does not exist; pass an image file")
-    outdir = writable_dir(out, "--out")  # a file or an unwritable place: before the model loads
+    # a file, an unwritable place, or a folder with a grid.png or AUxx.png not ours: before
+    # the model loads; a rerun (another image) replaces the last one's files
+    outdir = claim_dir(out, "--out", "`hiva explain`", lambda p: (p / EXPLAINED).is_file(),
+                       lambda p: sorted(f.name for f in p.glob("*")
+                                        if f.name == "grid.png" or AU_PNG.fullmatch(f.name)))
     try:
         rgb = read_image(str(path))
     except Unreadable as e:
@@ -284,7 +291,8 @@ def explain(image, checkpoint, out, *, fold: int | None = None, device: str = "a
     fig.savefig(grid, dpi=100)
     plt.close(fig)
     written.append(grid)
-    (outdir / "explain.json").write_text(json.dumps(record, indent=1))
+    write_text_atomic(outdir / EXPLAINED, json.dumps(record, indent=1))
+    release_dir(outdir)
     record["written"] = [str(p) for p in written]
     return record
 
