@@ -52,16 +52,17 @@ class Loaded:
     text_rows: list[list[int]] | None = None  # per AU, the bank row behind each text position
 
 
-def default_align(cfg) -> tuple[bool, str]:
+def default_align(cfg, run_dir: Path) -> tuple[bool, str]:
     """Align faces at prediction iff the model was trained on aligned crops: a manifest written by
     ``hiva data align`` says so. A model trained on the synthetic set saw whole rendered frames
     (MediaPipe finds ~90% of those faces at 160 px, fewer at 64 px, and its crop is tighter than
     the renderer's framing), so it is scored on whole frames. Unknown training data → align, the
-    safe choice for real footage."""
+    safe choice for real footage. A relative ``data`` is found as the run's own files are
+    (``hiva.runs.run_path``: a run opened from another folder still knows what it saw)."""
     data = str(getattr(cfg, "data", "") or "")
     if data.startswith(("bp4d:", "disfa:")):
         return False, f"trained on whole {data.split(':')[0]} frames"
-    p = Path(data)
+    p = run_path(data, cfg.out, run_dir) if data else Path()
     if data and p.is_file():
         from hiva.data.manifest import face_framing
 
@@ -137,7 +138,7 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
         if export and "align" in info:
             align, why = bool(info["align"]), info.get("align_source", "from the export")
         else:
-            align, why = default_align(cfg)
+            align, why = default_align(cfg, Path(src))
     else:
         why = "given"
     return Loaded(model=model, mc=mc, cfg=cfg, aus=tuple(aus), text=text, text_input=text_input,

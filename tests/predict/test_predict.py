@@ -93,6 +93,28 @@ def test_defaults_follow_training_data(tiny_run, media):
     assert Detector(tiny_run, threshold="0.3").thresholds == [0.3] * len(TINY_AUS)
 
 
+def test_a_relative_training_set_is_found_from_another_folder(media, tmp_path, monkeypatch):
+    """`hiva train --data set/manifest.parquet --out run` in a project folder, predicted from
+    elsewhere: the run still knows it saw whole synthetic frames (it took them for unknown data
+    and aligned, so every synthetic face was missed)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from hiva.predict.loader import default_align
+
+    (tmp_path / "proj" / "set").mkdir(parents=True)
+    (tmp_path / "proj" / "run").mkdir()
+    shutil.copy(media["manifest"], tmp_path / "proj" / "set" / "manifest.parquet")
+    cfg = SimpleNamespace(data="set/manifest.parquet", out="run")
+    monkeypatch.chdir(tmp_path)
+    assert default_align(cfg, tmp_path / "proj" / "run") == (
+        False, "trained on whole synthetic frames")
+    monkeypatch.chdir(tmp_path / "proj")
+    assert default_align(cfg, Path("run")) == (False, "trained on whole synthetic frames")
+    cfg.data = "gone/manifest.parquet"
+    assert default_align(cfg, Path("run")) == (True, "training data unknown")
+
+
 def test_explain_writes_pngs(tiny_run, media, cli, tmp_path):
     from PIL import Image
 
