@@ -18,6 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from hiva.data.image_files import as_rgb
 from hiva.errors import HivaError
 from hiva.facs import au_column
 from hiva.regions import SCHEME_POINTS, SCHEMES, au_discs
@@ -81,7 +82,7 @@ class AUDataset:
         from PIL import Image
 
         with Image.open(self.paths[i]) as im:
-            return im.convert("RGB")
+            return as_rgb(im)
 
     def __getitem__(self, i: int):
         import torch

@@ -1,6 +1,7 @@
-"""Image files that hiva writes (synthetic faces, aligned crops, grids): encoded in memory by
-OpenCV, then put in place by ``hiva.runtime.atomic_write``, so a killed run leaves no half image
-under the final name."""
+"""Image files hiva reads and writes. Read: ``as_rgb``, the one way a picture becomes RGB pixels
+for training, feature caching and prediction alike. Written (synthetic faces, aligned crops,
+grids): encoded in memory by OpenCV, then put in place by ``hiva.runtime.atomic_write``, so a
+killed run leaves no half image under the final name."""
 
 from __future__ import annotations
 
@@ -10,6 +11,22 @@ import numpy as np
 
 from hiva.errors import HivaError
 from hiva.runtime import atomic_write
+
+
+def as_rgb(im):
+    """A PIL image as 8-bit RGB, as it is meant to be seen: turned upright by its EXIF
+    orientation (phone photos), 16- and 32-bit grey scaled to 8 bits (PIL's own conversion
+    clips them, so a 16-bit frame read white), alpha dropped, palette and CMYK converted. The
+    same for every reader, so a model trains on the pixels it is later asked to score."""
+    from PIL import Image, ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        wide = im.mode.startswith("I;16") or a.max(initial=0) > 255  # else 8-bit values
+        scale = 257.0 if wide else 1.0
+        im = Image.fromarray(np.clip(np.rint(a / scale), 0, 255).astype(np.uint8))
+    return im.convert("RGB")
 
 
 def write_image(path: str | Path, rgb: np.ndarray, jpeg_quality: int | None = None) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hiva.data.image_files import as_rgb
 from hiva.errors import HivaError
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def as_frames(obj, where: str) -> np.ndarray:
     """An in-memory input as T×H×W×3 uint8 RGB: a PIL image, or a numpy array H×W (grey),
     H×W×3 (RGB), H×W×4 (RGBA: alpha dropped) or T×H×W×3 (frames of one clip)."""
     if hasattr(obj, "convert") and hasattr(obj, "size"):  # a PIL image
-        return np.asarray(obj.convert("RGB"))[None]
+        return np.asarray(as_rgb(obj))[None]
     a = np.asarray(obj)
     if a.dtype != np.uint8:
         raise HivaError(f"{where}: an array of {a.dtype}; pass uint8 RGB pixels (0-255), e.g. "
@@ -110,11 +111,11 @@ def expand_inputs(inputs) -> list[Source]:
 
 def read_image(path: str) -> np.ndarray:
     """RGB uint8, upright (EXIF orientation applied)."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+            return np.asarray(as_rgb(im))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise Unreadable(f"{type(e).__name__}: {e}") from None
 

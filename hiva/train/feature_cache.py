@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hiva.data.image_files import as_rgb
 from hiva.errors import HivaError
 from hiva.runtime import atomic_write, cache_dir
 from hiva.train.config import FEATURE_DTYPES
@@ -219,7 +220,7 @@ class _ViewImages:
             if file_digest(data) != digest:
                 raise ValueError("the file changed since it was hashed")
             with Image.open(io.BytesIO(data)) as im:
-                img = im.convert("RGB")
+                img = as_rgb(im)
         except _UNREADABLE as e:
             log.warning("skipping unreadable image %s (%s)", path, type(e).__name__)
             return None
