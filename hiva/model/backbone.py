@@ -16,7 +16,7 @@ from torch import nn
 
 from hiva.errors import HivaError
 from hiva.model.clip import ClipBackbone, is_clip
-from hiva.model.factory import check_fit
+from hiva.model.factory import check_fit, read_tensors
 
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
 
@@ -72,9 +72,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"pretrained weights {p} do not exist; pass an existing file, 'shipped', 'hub' or none"
         )
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(p))
+        return read_tensors(p, "pretrained weights", "pass a complete file, 'shipped', 'hub' "
+                            "or none")
     try:
         sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 — any unpickling refusal is the user's file

@@ -39,12 +39,35 @@ def save_weights(model, path: str | Path, meta: dict) -> None:
     atomic_write(Path(path), lambda p: save_file(state, str(p), metadata=md))
 
 
+def _unreadable(path, what: str, fix: str, e: Exception) -> HivaError:
+    return HivaError(f"{what} {path} is not a readable safetensors file (cut short or not "
+                     f"safetensors: {e}); {fix}")
+
+
+def read_tensors(path: str | Path, what: str = "checkpoint",
+                 fix: str = "train or export it again, or download it again") -> dict:
+    """The tensors of a safetensors file a user hands over (a checkpoint, ``init_from``,
+    pretrained weights), on the CPU; a file cut short or of another kind is one line naming
+    ``what`` and ``fix``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise _unreadable(path, what, fix, e) from None
+
+
 def read_meta(path: str | Path) -> dict:
     """The metadata header of a weights file (JSON values decoded)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        md = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise _unreadable(path, "checkpoint", "train or export it again, or download it again",
+                          e) from None
     out = {}
     for k, v in md.items():
         try:
@@ -110,12 +133,10 @@ def check_fit(own: dict, state: dict, what: str, fix: str,
 
 def load_weights(model, path: str | Path) -> dict:
     """Load weights strictly; a key mismatch is a HivaError naming the keys. Returns the meta."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise HivaError(f"checkpoint {path} does not exist; check the run folder")
-    state = load_file(str(path))
+    state = read_tensors(path)
     check_fit(model.state_dict(), state, f"checkpoint {path} does not fit this model",
               "build the model with the run's config")
     model.load_state_dict(state, strict=True)

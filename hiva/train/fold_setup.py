@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
-from hiva.model.factory import fitting
+from hiva.model.factory import fitting, read_tensors
 from hiva.runs import fold_dir, weights_file
 from hiva.text_regions import text_regions
 from hiva.textbank import Text, load_text_bank
@@ -58,14 +58,13 @@ def init_weights(model, src: str, k: int, verbose: bool = True) -> int:
     best.safetensors; or a .safetensors file) that it has under the same name and shape; the
     rest keep their initialisation. Returns how many were copied (none is an error)."""
     import torch
-    from safetensors.torch import load_file
 
     p = Path(src)
     f = weights_file(fold_dir(p, k), "best") if p.is_dir() else p
     if not f.is_file():
         raise HivaError(f"init_from {src}: {f} does not exist; train that run (fold {k}) first, "
                         "or pass a .safetensors file")
-    state = load_file(str(f))
+    state = read_tensors(f, f"init_from {src}:", "train that run again, or pass another file")
     own = model.state_dict()
     hit = fitting(own, state)
     if not any(not n.endswith("num_batches_tracked") for n in hit):  # (BN step counters: any)
