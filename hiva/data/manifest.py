@@ -31,6 +31,14 @@ def manifest_aus(df: pd.DataFrame) -> tuple[int, ...]:
     return tuple(sorted(int(m.group(1)) for c in df.columns if (m := _AU_RE.match(str(c)))))
 
 
+def _shown(v) -> str:
+    """A cell as a user wrote it: 3 (not np.float64(3.0)), 1.5, 'yes'."""
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v)
+
+
 def normalize(df: pd.DataFrame) -> pd.DataFrame:
     """Cast to the manifest dtypes (str ids, int frame, Int8 labels, float intensities)."""
     missing = [c for c in REQUIRED if c not in df.columns]
@@ -40,18 +48,32 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
             f"{', '.join(REQUIRED)} and AUxx columns (e.g. AU01)"
         )
     out = df.copy()
+    for col, why in (("path", "its image"), ("subject", "its subject (folds split by subject)")):
+        empty = out[col].isna() | (out[col].astype(str).str.strip() == "")
+        if empty.any():
+            raise HivaError(f"column {col} is empty in {int(empty.sum())} of {len(out)} rows "
+                            f"(e.g. row {int(empty.argmax())}); every row needs {why}")
     out["path"] = out["path"].astype(str)
     out["subject"] = out["subject"].astype(str)
-    out["sequence"] = out["sequence"].astype(str)
-    out["frame"] = pd.to_numeric(out["frame"]).astype("int64")
+    out["sequence"] = out["sequence"].fillna("").astype(str)
+    frame = pd.to_numeric(out["frame"], errors="coerce")
+    bad = frame.isna() | (frame != frame.round())
+    if bad.any():
+        raise HivaError(f"column frame holds values that are not whole numbers (e.g. "
+                        f"{_shown(out['frame'][bad].iloc[0])}); write each row's frame index")
+    out["frame"] = frame.astype("int64")
     for n in manifest_aus(out):
         col = au_column(n)
         vals = pd.to_numeric(out[col], errors="coerce")
-        bad = vals.notna() & ~vals.isin([0, 1])
+        # a value given (not null, not blank) that is not 0 or 1: "yes", 3, -1 is refused,
+        # never read as unknown
+        given = out[col].notna() & (out[col].astype(str).str.strip() != "")
+        bad = given & ~vals.isin([0, 1])
         if bad.any():
             raise HivaError(
-                f"column {col} holds values other than 0/1/null (e.g. {vals[bad].iloc[0]!r}); "
-                "map unknowns to null and positives to 1 before writing"
+                f"column {col} holds values other than 0/1/null (e.g. "
+                f"{_shown(out[col][bad].iloc[0])}); map unknowns to null and positives to 1 "
+                "before writing"
             )
         out[col] = vals.astype("Int8")
         icol = f"{col}_intensity"

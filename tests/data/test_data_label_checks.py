@@ -102,3 +102,43 @@ def test_data_import_never_replaces_a_users_file(bp4d_root, tmp_path):
     code, out = invoke("data", "import", "bp4d", "--root", bp4d_root, "--out", notes)
     assert code == 1 and "end it in .parquet" in out and "wrote" not in out
     assert notes.read_text() == "my notes\n"
+
+
+def _frame(**cols):
+    base = dict(path=["a.png", "b.png", "c.png"], subject=["s1", "s1", "s2"],
+                sequence=["", "", ""], frame=[0, 1, 0], AU01=[1, 0, None])
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+@pytest.mark.parametrize("cols, needle", [
+    (dict(AU01=["yes", "no", None]), r"column AU01 holds values other than 0/1/null \(e\.g\. "
+                                     r"'yes'\)"),
+    (dict(AU01=[3, 0, None]), r"other than 0/1/null \(e\.g\. 3\)"),
+    (dict(subject=["s1", None, "s2"]), r"column subject is empty in 1 of 3 rows \(e\.g\. row 1\)"),
+    (dict(subject=["s1", " ", "s2"]), r"column subject is empty in 1 of 3 rows"),
+    (dict(path=[None, "b.png", "c.png"]), r"column path is empty in 1 of 3 rows"),
+    (dict(frame=["0", "x", "2"]), r"column frame holds values that are not whole numbers \(e\.g\. "
+                              r"'x'\)"),
+    (dict(frame=[0, 1.5, 2]), r"not whole numbers \(e\.g\. 1\.5\)"),
+])
+def test_a_manifest_row_is_never_changed_without_a_word(tmp_path, cols, needle):
+    """A manifest written by hand (pandas, another tool): a label given as text read as unknown,
+    a missing subject became the subject "None" (one fold of every such frame), a frame that is
+    not a number was a ValueError traceback. Each is one line now, on write and on read."""
+    from hiva.data.manifest import read_manifest, write_manifest
+
+    with pytest.raises(HivaError, match=needle):
+        write_manifest(_frame(**cols), tmp_path / "m.parquet")
+    _frame(**cols).to_parquet(tmp_path / "hand.parquet")
+    with pytest.raises(HivaError, match=needle):
+        read_manifest(tmp_path / "hand.parquet")
+
+
+def test_blank_and_null_labels_and_sequences_stay_unknown_and_empty(tmp_path):
+    from hiva.data.manifest import read_manifest, write_manifest
+
+    df = read_manifest(write_manifest(_frame(AU01=[1, "", None], sequence=[None, "t1", ""]),
+                                      tmp_path / "m.parquet"))
+    assert _labels(df, "AU01") == [1, None, None]
+    assert list(df["sequence"]) == ["", "t1", ""]
