@@ -26,6 +26,7 @@ from hiva.corpora.schema import (
     data_file,
 )
 from hiva.errors import HivaError
+from hiva.facs import AUS
 from hiva.runtime import atomic_write, write_text_atomic
 
 if TYPE_CHECKING:
@@ -91,7 +92,33 @@ def load_corpus(spec: str | Path, config_name: str | None = None) -> pd.DataFram
                 ds = ds.cast(feats)
     df = ds.to_pandas()
     check_schema_version(spec, df, read_corpus_manifest(p) if p.is_dir() else {})
-    return upgrade_rows(df)
+    return skip_bad_rows(upgrade_rows(df), spec)
+
+
+def skip_bad_rows(df: pd.DataFrame, spec) -> pd.DataFrame:
+    """``df`` less the rows no reader can use, counted in ``df.attrs["skipped"]`` ({why: n})
+    and said in one line on stderr: a description with no text, or one of an AU that FACS does
+    not define (a corpus edited by hand, or written by another tool). The rest are kept."""
+    import sys
+
+    text = df["text"]
+    empty = text.isna() | (text.astype(str).str.strip() == "")
+    odd = ~df["au"].isin(list(AUS))
+    why = {}
+    if empty.any():
+        why["no text"] = int(empty.sum())
+    if odd.any():
+        shown = ", ".join(map(str, sorted(set(df["au"][odd].tolist()))[:3]))
+        why[f"an AU FACS does not define ({shown})"] = int(odd.sum())
+    if not why:
+        df.attrs["skipped"] = {}
+        return df
+    print(f"warning: corpus {spec}: skipped {int((empty | odd).sum())} of {len(df)} rows ("
+          + "; ".join(f"{n} with {w}" for w, n in why.items())
+          + "); fix or regenerate them", file=sys.stderr, flush=True)
+    out = df[~(empty | odd)].reset_index(drop=True)
+    out.attrs["skipped"] = why
+    return out
 
 
 def upgrade_rows(df: pd.DataFrame) -> pd.DataFrame:

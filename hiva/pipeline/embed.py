@@ -155,9 +155,9 @@ def semantic_dedup(emb, aus, threshold: float) -> tuple[Any, dict]:
 
 
 def _rows(cfg: EmbedConfig):
-    """The rows this run embeds (this shard's, non-empty texts, sorted by row id) as a frame
-    with au, text, row_id, text_hash; and the corpus fingerprint, its row count, the number of
-    empty texts skipped."""
+    """The rows this run embeds (this shard's, the usable ones, sorted by row id) as a frame
+    with au, text, row_id, text_hash; and the corpus fingerprint, its row count, and the rows
+    skipped, {why: n} (``hiva.corpora.io.skip_bad_rows``: no text, an AU FACS lacks)."""
     import pandas as pd
 
     if cfg.names_only:
@@ -175,15 +175,15 @@ def _rows(cfg: EmbedConfig):
                             "pass a corpus made by `hiva generate-descriptions`")
         ids = df["row_id"].astype(str)
         corpus_fp = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:24]
-    n_total = len(df)
-    bad = df["text"].isna() | (df["text"].astype(str).str.strip() == "")
-    df = df[~bad].copy()
+    skipped = dict(df.attrs.get("skipped") or {})
+    n_total = len(df) + sum(skipped.values())
+    df = df.copy()
     if cfg.num_shards > 1:
         df = df[[_shard_of(r, cfg.num_shards) == cfg.shard_index for r in df["row_id"]]]
     df = df.sort_values("row_id", kind="stable").reset_index(drop=True)
     df["au"] = df["au"].astype(int)
     df["text_hash"] = [text_key(t) for t in df["text"]]
-    return df, corpus_fp, n_total, int(bad.sum())
+    return df, corpus_fp, n_total, skipped
 
 
 def run(cfg: EmbedConfig) -> dict:
@@ -193,7 +193,7 @@ def run(cfg: EmbedConfig) -> dict:
     from safetensors.numpy import save_file
 
     _prepare_bundle_dir(cfg, create=False)  # a file or another tool's files: before any work
-    df, corpus_fp, n_total, n_empty = _rows(cfg)
+    df, corpus_fp, n_total, skipped = _rows(cfg)
 
     out = _prepare_bundle_dir(cfg)  # created and write-tested once the corpus has loaded
     enc = load_encoder(cfg.encoder, device=cfg.device, dtype=cfg.dtype, max_length=cfg.max_length,
@@ -231,7 +231,7 @@ def run(cfg: EmbedConfig) -> dict:
         "corpus_fingerprint": corpus_fp,
         "shard": [cfg.shard_index, cfg.num_shards],
         "rows_in_corpus": n_total,
-        "rows_skipped_empty": n_empty,
+        "rows_skipped": skipped,
         "rows": len(df),
         "rows_kept": int(kept.sum()),
         "texts_encoded": n_encoded,

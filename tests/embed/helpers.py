@@ -21,7 +21,8 @@ def write_corpus(folder, rows):
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     cols = {f.name: [] for f in CORPUS_SCHEMA}
     for i, (au, text) in enumerate(rows):
-        vals = dict(row_id=f"r{i:05d}-{text_hash(text)[:8]}-{au}", au=au, au_name=AUS[au].name,
+        name = AUS[au].name if au in AUS else "?"  # an AU FACS lacks: a bad row to test
+        vals = dict(row_id=f"r{i:05d}-{text_hash(text)[:8]}-{au}", au=au, au_name=name,
                     text=text, text_hash=text_hash(text), template_id="t", template_hash="h",
                     axes="{}", llm="test", llm_fingerprint="x", backend="none", temperature=0.7,
                     top_p=0.9, seed=0, sample_idx=0, prompt_hash="p", shard=0, created_at=now,

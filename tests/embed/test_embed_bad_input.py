@@ -206,3 +206,25 @@ def test_a_bundle_killed_before_its_manifest_is_taken_back_by_its_rerun(tmp_path
     assert m["rows"] == 3 and not (out / WRITING).exists()
     assert {p.name for p in out.iterdir()} == {"embeddings.safetensors", "index.parquet",
                                                "manifest.json", "config.yaml"}
+
+
+def test_unusable_rows_are_counted_said_and_skipped(tmp_path, tiny_st, capsys):
+    """A corpus edited by hand: two rows without text and one of an AU FACS does not define.
+    Every reader (embed, corpus stats) skips those three, says so in one line, and keeps the
+    rest (stats raised an AttributeError traceback; embed dropped the empty ones unsaid and
+    embedded AU 999 as an AU)."""
+    from hiva.corpora.io import load_corpus
+    from tests.helpers import invoke
+
+    write_corpus(tmp_path / "c", [(1, "brows go up"), (1, ""), (1, "inner brows rise"),
+                                  (2, "   "), (999, "outer brows up")])
+    df = load_corpus(tmp_path / "c")
+    assert sorted(df["text"]) == ["brows go up", "inner brows rise"]
+    assert df.attrs["skipped"] == {"no text": 2, "an AU FACS does not define (999)": 1}
+    said = capsys.readouterr().err
+    assert "skipped 3 of 5 rows (2 with no text; 1 with an AU FACS does not define (999))" in said
+    m = run(_cfg(tmp_path, tmp_path / "c", tiny_st, tmp_path / "b"))
+    assert m["rows"] == 2 and m["rows_in_corpus"] == 5 and m["count_per_au"] == {"1": 2}
+    assert m["rows_skipped"] == df.attrs["skipped"]
+    code, out = invoke("corpus", "stats", tmp_path / "c", "--no-identifiability")
+    assert code == 0 and "Traceback" not in out, out
