@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,8 +100,6 @@ def skip_bad_rows(df: pd.DataFrame, spec) -> pd.DataFrame:
     """``df`` less the rows no reader can use, counted in ``df.attrs["skipped"]`` ({why: n})
     and said in one line on stderr: a description with no text, or one of an AU that FACS does
     not define (a corpus edited by hand, or written by another tool). The rest are kept."""
-    import sys
-
     text = df["text"]
     empty = text.isna() | (text.astype(str).str.strip() == "")
     odd = ~df["au"].isin(list(AUS))
