@@ -33,7 +33,9 @@ from hiva.train.config import FEATURE_DTYPES
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when the way features or views are computed changes: old keys then miss
+# bump when the way features or views are computed changes: old keys then miss. 2: images are
+# read by ``as_rgb`` (EXIF orientation, 16-bit grey scaled), as training and prediction read them
+VERSION = 2
 _UNREADABLE = (OSError, ValueError, SyntaxError)  # what PIL raises for a bad image file
 
 
