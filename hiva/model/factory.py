@@ -39,13 +39,15 @@ def save_weights(model, path: str | Path, meta: dict) -> None:
     atomic_write(Path(path), lambda p: save_file(state, str(p), metadata=md))
 
 
+REFETCH = "train or export it again, or download it again"
+
+
 def _unreadable(path, what: str, fix: str, e: Exception) -> HivaError:
     return HivaError(f"{what} {path} is not a readable safetensors file (cut short or not "
                      f"safetensors: {e}); {fix}")
 
 
-def read_tensors(path: str | Path, what: str = "checkpoint",
-                 fix: str = "train or export it again, or download it again") -> dict:
+def read_tensors(path: str | Path, what: str = "checkpoint", fix: str = REFETCH) -> dict:
     """The tensors of a safetensors file a user hands over (a checkpoint, ``init_from``,
     pretrained weights), on the CPU; a file cut short or of another kind is one line naming
     ``what`` and ``fix``."""
@@ -66,8 +68,7 @@ def read_meta(path: str | Path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             md = f.metadata() or {}
     except (SafetensorError, OSError) as e:
-        raise _unreadable(path, "checkpoint", "train or export it again, or download it again",
-                          e) from None
+        raise _unreadable(path, "checkpoint", REFETCH, e) from None
     out = {}
     for k, v in md.items():
         try:

@@ -63,7 +63,7 @@ class Detector:
     stalls).
     ``max_faces``: score at most this many faces per frame, the largest (None: all).
     ``min_face``: a face (a whole frame without alignment) under this many pixels a side, or a
-    strip (``hiva.predict.faces.too_small``), is not scored: its frame is a row without a face,
+    strip (``hiva.predict.settings.too_small``), is not scored: its frame is a row without a face,
     counted in ``counts["too_small"]``.
     """
 
@@ -198,13 +198,11 @@ class Detector:
                 for df in batches:
                     self._count(df)
                     w.write(in_format(df, self.outputs, format))
-            self.counts["too_small"] = self.finder.skipped
             return Path(save)
         parts = [empty]
         for df in batches:
             self._count(df)
             parts.append(df)
-        self.counts["too_small"] = self.finder.skipped
         # the batches are typed already; the table only needs this call's attrs
         df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else empty
         return in_format(self._with_attrs(df), self.outputs, format)
@@ -212,6 +210,8 @@ class Detector:
     def _count(self, df) -> None:
         self.counts["rows"] += len(df)
         self.counts["faces"] += int(df["success"].sum())
+        # faces the finder left out so far: every frame of ``df`` has been through it
+        self.counts["too_small"] = self.finder.skipped
 
     def _typed(self, rows):
         """A DataFrame of ``rows`` (dicts or a frame) in the hiva layout with stable dtypes, the

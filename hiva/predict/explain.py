@@ -50,6 +50,7 @@ from hiva.runtime import claim_dir, release_dir, write_text_atomic
 EXPLAINED = "explain.json"  # written last: a folder holding it is an earlier explain's
 AU_PNG = re.compile(r"AU\d+\.png")
 
+
 def matched_descriptions(det, out, top_k: int) -> dict[int, list[tuple[float, str]]]:
     """{au: [(attention weight, text), ...]} best first (see the module docstring)."""
     ld = det.loaded
