@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hiva.errors import HivaError
 from hiva.hub import resolve_model
-from hiva.runtime import check_claim, claim_dir, release_dir, write_text_atomic
+from hiva.runtime import check_claim, claim_dir, entries, release_dir, write_text_atomic
 
 # ------------------------------------------------------------------ a run folder
 RUN_CONFIG = "config.yaml"
@@ -73,7 +73,7 @@ def export_dir(to: Path, flag: str, claim: bool = False) -> Path:
     """The folder an export is written to, checked before any work (``claim``: made and marked
     before its first file, ``write_export`` unmarks it after its last): new, empty, an earlier
     export, or one a killed export left half written (``hiva.runtime.claim_dir``)."""
-    rule = (to, flag, EXPORT_WRITERS, is_export, lambda p: sorted(e.name for e in p.iterdir()))
+    rule = (to, flag, EXPORT_WRITERS, is_export, entries)
     return claim_dir(*rule) if claim else check_claim(*rule)
 
 

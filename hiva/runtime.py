@@ -277,6 +277,18 @@ def check_claim(path: str | Path, flag: str, kind: str, finished: Callable[[Path
     return p
 
 
+def holding(names: tuple[str, ...]) -> Callable[[Path], list[str]]:
+    """A ``taken`` for ``check_claim``: which of ``names`` (the files a command writes) a
+    folder holds."""
+    return lambda p: [n for n in names if (p / n).exists()]
+
+
+def entries(p: Path) -> list[str]:
+    """A ``taken`` for ``check_claim`` where anything in the folder is another's: every name in
+    it."""
+    return sorted(e.name for e in p.iterdir())
+
+
 def claim_dir(path: str | Path, flag: str, kind: str, finished: Callable[[Path], bool],
               taken: Callable[[Path], list[str]]) -> Path:
     """``check_claim``, then the folder made, write-tested and marked as ``kind``'s before its

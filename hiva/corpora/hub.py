@@ -29,6 +29,7 @@ from hiva.hub import hub_offline_reason, offline_setting
 from hiva.runtime import (
     atomic_write,
     claim_dir,
+    entries,
     release_dir,
     require_dir_path,
     write_text_atomic,
@@ -221,8 +222,7 @@ def export(spec: str | Path, out: str | Path, config_name: str | None = None,
         raise HivaError(f"--to {out} is the corpus itself; export into another folder")
     # New, empty, an earlier export (the card and data/<config> are replaced, a user's files
     # never are), or one a killed export left half written: its rerun takes it back.
-    claim_dir(out, "--to", "`hiva corpus export`", _is_export,
-              lambda p: sorted(e.name for e in p.iterdir()))
+    claim_dir(out, "--to", "`hiva corpus export`", _is_export, entries)
     ddir = out / "data" / name
     if ddir.exists():
         shutil.rmtree(ddir)  # re-export replaces this config, never doubles it

@@ -27,7 +27,7 @@ from hiva.config import check_config, write_config, wrote_config
 from hiva.data.image_files import write_image
 from hiva.errors import HivaError
 from hiva.regions import SCHEME_POINTS
-from hiva.runtime import atomic_write, claim_dir, release_dir
+from hiva.runtime import atomic_write, claim_dir, holding, release_dir
 
 # Canonical eye centres as fractions of the crop side (the subject's right eye is on the left).
 EYE_LEFT = (0.34, 0.40)
@@ -244,7 +244,7 @@ def run(cfg: AlignConfig) -> Path:
     df = read_manifest(cfg.manifest)
     out = claim_dir(cfg.out, "--out", "`hiva data align`",
                     lambda p: wrote_config(p / "config.yaml", AlignConfig),
-                    lambda p: [n for n in ALIGN_FILES if (p / n).exists()])
+                    holding(ALIGN_FILES))
     write_config(cfg, out / "config.yaml")
     src_root = Path(cfg.manifest).resolve().parent
     aligner = None

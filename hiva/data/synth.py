@@ -34,7 +34,7 @@ from hiva.data.image_files import write_image
 from hiva.data.synth_face import SYNTH_AUS, render_face, sample_identity
 from hiva.errors import HivaError
 from hiva.facs import au_column
-from hiva.runtime import check_claim, claim_dir, release_dir, write_text_atomic
+from hiva.runtime import check_claim, claim_dir, holding, release_dir, write_text_atomic
 
 # Emotion prototypes (after EMFACS-style tables): the AUs that usually fire together.
 PROTOTYPES: dict[str, tuple[int, ...]] = {
@@ -181,7 +181,7 @@ def render_synthetic(out, subjects: int = 40, per_subject: int = 30, seed: int =
     cfg_file = out / "config.yaml"
     claim = (out, "--out", "`hiva data synth`",
              lambda p: wrote_config(p / "config.yaml", SynthConfig),
-             lambda p: [n for n in SYNTH_FILES if (p / n).exists()])
+             holding(SYNTH_FILES))
     check_claim(*claim)  # a user's folder holding a config.yaml or README.md is not replaced
     if cfg_file.exists() and (out / "parts").exists():
         old = yaml.safe_load(cfg_file.read_text()) or {}

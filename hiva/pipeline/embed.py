@@ -36,6 +36,7 @@ from hiva.runtime import (
     atomic_write,
     check_claim,
     claim_dir,
+    holding,
     release_dir,
     require_dir_path,
     writable_dir,
@@ -306,8 +307,7 @@ def _prepare_bundle_dir(cfg: EmbedConfig, create: bool = True) -> Path:
     out = require_dir_path(cfg.out, "--out")
     if cfg.num_shards > 1:
         out = require_dir_path(shard_dir(out, cfg.shard_index, cfg.num_shards), "--out")
-    rule = (out, "--out", "`hiva embed`", _is_bundle,
-            lambda p: [n for n in BUNDLE_FILES if (p / n).exists()])
+    rule = (out, "--out", "`hiva embed`", _is_bundle, holding(BUNDLE_FILES))
     return claim_dir(*rule) if create else check_claim(*rule)
 
 
