@@ -178,7 +178,6 @@ def _rows(cfg: EmbedConfig):
         corpus_fp = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:24]
     skipped = dict(df.attrs.get("skipped") or {})
     n_total = len(df) + sum(skipped.values())
-    df = df.copy()
     if cfg.num_shards > 1:
         df = df[[_shard_of(r, cfg.num_shards) == cfg.shard_index for r in df["row_id"]]]
     df = df.sort_values("row_id", kind="stable").reset_index(drop=True)

@@ -62,8 +62,7 @@ def default_align(cfg, run_dir: Path) -> tuple[bool, str]:
     data = str(getattr(cfg, "data", "") or "")
     if data.startswith(("bp4d:", "disfa:")):
         return False, f"trained on whole {data.split(':')[0]} frames"
-    p = run_path(data, cfg.out, run_dir) if data else Path()
-    if data and p.is_file():
+    if data and (p := run_path(data, cfg.out, run_dir)).is_file():
         from hiva.data.manifest import face_framing
 
         try:
