@@ -1,12 +1,17 @@
 """Train throughput: images/s of a full HiVA training step fed by the real loader (AUDataset +
 train transform + DataLoader workers, as ``hiva train`` builds it) against the same step on a
-tensor already in memory (model forward + backward + AdamW alone). Goal: loader ≥ 90%.
+tensor already in memory (model forward + backward + AdamW alone), with the loader reading the
+image files and reading a pack of them (``hiva data pack``). Goal: loader ≥ 90% of model-only.
 
     .venv/bin/python benchmarks/bench_train.py [--manifest M] [--backbones lite0,resnet18]
         [--batch 16] [--size 224] [--steps 8] [--workers 2] [--amp off|bf16] [--device cpu|cuda]
+        [--source-size 256]
 
-Without --manifest it renders a small synthetic set (160 px, resized to 256 → crop 224 like real
-aligned faces). Print-only: no assertion. On a shared machine give `cat /proc/loadavg` beside it.
+Without --manifest it renders a small synthetic set of JPEGs at --source-size (256: what `hiva
+data align` writes; resized to 256 → crop 224) and packs it at the trainer's resize. Model-only,
+image-fed and pack-fed steps alternate, so load from other processes hits all alike. Also prints
+each loader alone (no model: the CPU its decoding and augmenting need). Print-only: no
+assertion. On a shared machine give `cat /proc/loadavg` beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import tempfile
 import time
 
 
-def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
+def bench(backbone: str, manifests: dict, args) -> dict:
     import torch
 
     from hiva.data.dataset import AUDataset
@@ -34,8 +39,8 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     cfg = TrainConfig(model=dict(backbone=backbone, pretrained=pretrained, input_size=args.size,
                                  text_mode="random"),
                       batch_size=args.batch, num_workers=args.workers, amp=args.amp)
-    df = read_manifest(manifest)
-    aus = manifest_aus(df)[:12]
+    dfs = {k: read_manifest(m) for k, m in manifests.items()}
+    aus = manifest_aus(dfs["images"])[:12]
     mc = cfg.model_config(aus)
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
@@ -45,7 +50,8 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=1e-4)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     mean, std = model.normalisation()
-    ds = AUDataset(df, aus, train_transform(mean, std, size=args.size, resize=cfg.resize_to))
+    tf = train_transform(mean, std, size=args.size, resize=cfg.resize_to)
+    sets = {k: AUDataset(df, aus, tf, seed=0) for k, df in dfs.items()}
 
     bank = load_text(mc, aus).bank  # random unit vectors, kept and sampled as the trainer does
     gen = torch.Generator().manual_seed(0)
@@ -60,9 +66,11 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
         opt.zero_grad(set_to_none=True)
 
     n = args.steps + 2
-    idx = list(range(len(ds))) * (1 + n * args.batch // len(ds))
-    loader = make_loader(ds, idx[: n * args.batch], args.batch, cfg, dev, 0, drop_last=True)
-    fixed = next(iter(loader))
+    n_items = len(sets["images"])
+    idx = (list(range(n_items)) * (1 + n * args.batch // n_items))[: n * args.batch]
+    loaders = {k: make_loader(ds, idx, args.batch, cfg, dev, 0, drop_last=True)
+               for k, ds in sets.items()}
+    fixed = next(iter(loaders["images"]))
 
     def sync():
         if cuda:
@@ -78,17 +86,19 @@ def bench(backbone: str, manifest: str, args) -> tuple[float, float]:
         sync()
         return time.perf_counter() - t1
 
-    # Interleave model-only and loader-fed epochs of steps so load noise hits both alike.
-    t_model = t_loader = 0.0
+    # Interleave model-only and loader-fed epochs of steps so load noise hits all alike.
+    t = dict.fromkeys(["model", *loaders], 0.0)
     for _rep in range(2):
-        t_model += timed([fixed] * n)
-        t_loader += timed(loader)  # its workers end with the loop's iterator
+        t["model"] += timed([fixed] * n)
+        for k, loader in loaders.items():
+            t[k] += timed(loader)  # its workers end with the loop's iterator
     imgs = 2 * args.steps * args.batch
-    # The loader alone (same workers, no model): how much CPU its decoding/augmenting needs.
-    t1 = time.perf_counter()
-    k = sum(len(b["image"]) for b in loader)
-    t_alone = time.perf_counter() - t1
-    return imgs / t_model, imgs / t_loader, k / t_alone
+    out = {k: imgs / v for k, v in t.items()}
+    for k, loader in loaders.items():  # each loader alone (same workers, no model)
+        t1 = time.perf_counter()
+        got = sum(len(b["image"]) for b in loader)
+        out[f"{k} alone"] = got / (time.perf_counter() - t1)
+    return out
 
 
 def main() -> None:
@@ -101,26 +111,37 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--amp", default="off", choices=("off", "bf16"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:k]")
+    ap.add_argument("--source-size", type=int, default=256,
+                    help="side of the rendered JPEGs without --manifest")
     args = ap.parse_args()
     import torch
 
+    from hiva.data.pack import pack_manifest
+
     manifest = args.manifest
+    tmp = tempfile.mkdtemp(prefix="bench_train_")
     if manifest is None:
         from hiva.data.synth import render_synthetic
 
-        tmp = tempfile.mkdtemp(prefix="bench_train_")
         manifest = str(render_synthetic(os.path.join(tmp, "set"), subjects=8, per_subject=16,
-                                        size=160, workers=1, grid=False, progress=False))
+                                        size=args.source_size, workers=1, grid=False,
+                                        jpeg_quality=90, progress=False))
+    resize = round(args.size * 8 / 7)  # the trainer's resize_to
+    packed = pack_manifest(manifest, os.path.join(tmp, "pack"), size=resize,
+                           workers=args.workers, progress=False)["manifest"]
+    manifests = {"images": manifest, "pack": str(packed)}
     cuda = args.device.startswith("cuda")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"{args.size}px, {args.steps}×2 timed steps, workers {args.workers}, amp {args.amp}, "
           f"device {torch.cuda.get_device_name(args.device) if cuda else 'cpu'}")
     print(f"loadavg before: {open('/proc/loadavg').read().strip()}")
-    print(f"{'backbone':10} {'model-only img/s':>17} {'with loader img/s':>18} {'ratio':>7} "
-          f"{'loader alone img/s':>19}")
+    print(f"{'backbone':10} {'source':7} {'model-only img/s':>17} {'with loader img/s':>18} "
+          f"{'ratio':>7} {'loader alone img/s':>19}")
     for bb in args.backbones.split(","):
-        m, ld, alone = bench(bb, manifest, args)
-        print(f"{bb:10} {m:17.1f} {ld:18.1f} {100 * ld / m:6.1f}% {alone:19.1f}", flush=True)
+        r = bench(bb, manifests, args)
+        for k in manifests:
+            print(f"{bb:10} {k:7} {r['model']:17.1f} {r[k]:18.1f} {100 * r[k] / r['model']:6.1f}% "
+                  f"{r[k + ' alone']:19.1f}", flush=True)
     print(f"loadavg after: {open('/proc/loadavg').read().strip()}")
 
 

@@ -1,4 +1,4 @@
-"""``hiva data ...``: import, synth, align, folds. Parses flags and calls the library."""
+"""``hiva data ...``: import, synth, align, pack, folds. Parses flags and calls the library."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hiva.errors import HivaError
 from hiva.facs import AU_SETS, parse_aus
 from hiva.runtime import output_file, writable_dir
 
-data_app = typer.Typer(help="Face data: import, synthesise, align, folds.", no_args_is_help=True,
-                       rich_markup_mode=None)
+data_app = typer.Typer(help="Face data: import, synthesise, align, pack, folds.",
+                       no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -168,6 +168,54 @@ def align(
     cfg = load_config(AlignConfig, config, sets, manifest=str(manifest), out=str(out), size=size,
                       min_confidence=min_confidence, pick=pick)
     typer.echo(f"wrote {run(cfg)}")
+
+
+@data_app.command("pack")
+def pack(
+    manifest: Path = typer.Argument(..., help="Manifest whose frames to pack."),
+    out: Path = typer.Option(..., "--out", help="Folder for the shards and the pack's manifest "
+                                                "(a rerun resumes)."),
+    size: int = typer.Option(256, "--size", help="Side in pixels: the trainer's resize "
+                                                 "(input size × 8/7: 256 for 224)."),
+    fill: str = typer.Option("124,116,104", "--fill",
+                             help="R,G,B that pads frames that are not square (the trainer's: "
+                                  "the ImageNet mean; 128,128,128 for Lite0)."),
+    shard_size: int = typer.Option(2048, "--shard-size", help="Frames per shard file."),
+    workers: int = typer.Option(2, "--workers", help="Decoding processes (0: this one)."),
+) -> None:
+    """Decode a manifest's frames once into uint8 shards that training maps into memory:
+    `hiva train --data OUT/manifest.parquet` then reads no image file."""
+    from hiva.data.pack import pack_manifest
+
+    try:
+        rgb = tuple(int(v) for v in fill.split(","))
+    except ValueError:
+        raise HivaError(f"--fill {fill!r} must be three whole numbers R,G,B, e.g. 124,116,104")\
+            from None
+    r = pack_manifest(manifest, out, size, rgb, shard_size, workers)
+    typer.echo(f"packed {r['frames']} frames ({r['shards']} shards, {r['reused']} kept from "
+               f"before, {r['bytes'] / 2**20:.1f} MiB) into {r['manifest']}; train with --data "
+               f"{r['manifest']}")
+    if r["skipped"]:
+        path, why = r["skipped_example"]
+        typer.echo(f"skipped {r['skipped']} frames that could not be read, e.g. {path} ({why})")
+    if r["padded"]:
+        typer.echo(f"{r['padded']} frames were not square: padded with {fill} (the trainer pads "
+                   "with its backbone's mean; `hiva train` warns when it differs)")
+
+
+@data_app.command("verify-pack")
+def verify_pack(pack: Path = typer.Argument(..., help="Folder `hiva data pack` wrote.")) -> None:
+    """Check every shard of a pack against the SHA-256 in its pack.json (after copying it)."""
+    from hiva.data.pack import verify_pack as verify
+
+    bad = verify(pack)
+    if bad:
+        shown = ", ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
+        raise HivaError(f"{len(bad)} shard(s) of {pack} are missing or damaged ({shown}); copy "
+                        "them again, or rerun `hiva data pack` with the same --out (it rewrites "
+                        "only those)")
+    typer.echo(f"{pack}: every shard matches its SHA-256")
 
 
 @data_app.command("folds")

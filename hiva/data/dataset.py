@@ -47,6 +47,12 @@ class AUDataset:
                  prior_table: dict | None = None):
         self.region_table, self.prior_table = region_table, prior_table
         self.paths = df["path"].astype(str).tolist()
+        # A pack's manifest (``hiva data pack``): pixels come from its shards, not the files.
+        self.pack = None
+        if "pack_file" in df.columns:
+            self.pack = (df["pack_file"].astype(str).tolist(),
+                         df["pack_row"].to_numpy(dtype=np.int64))
+        self._shards: dict[str, np.ndarray] = {}
         self.aus = tuple(aus)
         self.scheme = scheme or (df.attrs.get("hiva") or {}).get("landmark_scheme")
         self.landmarks = None
@@ -79,26 +85,47 @@ class AUDataset:
         return stable_hash(f"hiva-aug:{self.seed}:{self.epoch}:{int(i)}") >> 1
 
     def load(self, i: int):
+        """Frame ``i``'s pixels: an RGB PIL image, or from a pack a uint8 ``tv_tensors.Image``
+        (3×S×S) read from its memory-mapped shard."""
+        if self.pack is not None:
+            return self._packed(i)
         from PIL import Image
 
         with Image.open(self.paths[i]) as im:
             return as_rgb(im)
+
+    def _packed(self, i: int):
+        import torch
+        from torchvision import tv_tensors
+
+        file, row = self.pack[0][i], int(self.pack[1][i])
+        shard = self._shards.get(file)
+        if shard is None:  # mapped once per process (DataLoader workers map their own)
+            shard = self._shards[file] = np.load(file, mmap_mode="r", allow_pickle=False)
+        pixels = torch.from_numpy(np.array(shard[row]))  # a copy: the map stays read-only
+        return tv_tensors.Image(pixels.permute(2, 0, 1))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_shards"] = {}  # never pickle a map's pages to a worker: it maps its own
+        return state
 
     def __getitem__(self, i: int):
         import torch
 
         try:
             img = self.load(i)
-        except (OSError, ValueError, SyntaxError) as e:  # PIL raises these for bad files
+        except (OSError, ValueError, SyntaxError) as e:  # PIL (and NumPy) raise these
             self.bad += 1
             self.bad_paths.append(self.paths[i])
             log.warning("skipping unreadable image %s (%s)", self.paths[i], type(e).__name__)
             return None
         inputs = (img,)
+        size = _size(img)
         if self.landmarks is not None:
-            inputs += (self.keypoints(self.landmarks[i], img.size),)
+            inputs += (self.keypoints(self.landmarks[i], size),)
         if self.neutral is not None:
-            inputs += (self.keypoints(self.neutral[i], img.size),)
+            inputs += (self.keypoints(self.neutral[i], size),)
         if self.transform is None:
             out = (_to_tensor(img),) + inputs[1:]
         elif self.seed is None:
@@ -134,6 +161,11 @@ class AUDataset:
             pts = np.asarray(raw, dtype=np.float32).reshape(k, 2)
         w, h = size
         return tv_tensors.KeyPoints(pts, canvas_size=(h, w))
+
+
+def _size(img) -> tuple[int, int]:
+    """(width, height) of a PIL image or a C×H×W tensor."""
+    return img.size if not hasattr(img, "shape") else (img.shape[-1], img.shape[-2])
 
 
 def _to_tensor(img):

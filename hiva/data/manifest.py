@@ -139,7 +139,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if not manifest_aus(df):
         raise HivaError(f"manifest {path} has no AU columns (AU01, ...); rebuild it")
     root = path.parent.resolve()
-    df["path"] = [p if os.path.isabs(p) else str(root / p) for p in df["path"]]
+    for col in ("path", "pack_file"):  # pack_file: the shard of a pack's frame (data pack)
+        if col in df.columns:
+            df[col] = [p if os.path.isabs(p) else str(root / p) for p in df[col].astype(str)]
     try:
         df.attrs["hiva"] = manifest_meta(path)
     except (ValueError, OSError):  # metadata not JSON: provenance only

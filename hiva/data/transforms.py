@@ -41,20 +41,22 @@ class PadToSquare(v2.Transform):
         return f"fill={self.fill}"
 
 
-def _fill(mean) -> list[int]:
+def pad_fill(mean) -> list[int]:
     return [round(255 * m) for m in mean]
+
+
+def pad_resize(fill, resize: int) -> list:
+    """The steps every transform starts with, none of them random: to a tensor, pad to a square
+    of ``fill``, resize to ``resize``. ``hiva data pack`` stores their output; on it they do
+    nothing (already square, already that size), so a pack gives the tensors its images give."""
+    return [v2.ToImage(), PadToSquare(list(fill)), v2.Resize(resize, antialias=True)]
 
 
 def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256,
                     jitter: float = 0.3, flip: bool = True):
     import torch
 
-    steps = [
-        v2.ToImage(),
-        PadToSquare(_fill(mean)),
-        v2.Resize(resize, antialias=True),
-        v2.RandomCrop(size),
-    ]
+    steps = [*pad_resize(pad_fill(mean), resize), v2.RandomCrop(size)]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     if jitter > 0:
@@ -68,9 +70,7 @@ def eval_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize
     import torch
 
     return v2.Compose([
-        v2.ToImage(),
-        PadToSquare(_fill(mean)),
-        v2.Resize(resize, antialias=True),
+        *pad_resize(pad_fill(mean), resize),
         v2.CenterCrop(size),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(list(mean), list(std)),

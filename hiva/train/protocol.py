@@ -181,16 +181,23 @@ def subject_ids(df) -> list[str]:
 
 def check_images(df, source: str, d: Dist) -> None:
     """An error when none of ``df``'s images exists; a warning naming the count when some are
-    missing (those frames are skipped, and counted per epoch and at test)."""
-    exists = df["path"].map(os.path.isfile)
+    missing (those frames are skipped, and counted per epoch and at test). A pack's frames are
+    in its shards (``pack_file``): those are checked, not the images they were read from."""
+    packed = "pack_file" in df.columns
+    files = df["pack_file" if packed else "path"]
+    found = {f: os.path.isfile(f) for f in files.unique()}
+    exists = files.map(found)
     missing = int((~exists).sum())
+    what = "frames (their pack shards)" if packed else "images"
     if missing == len(df):
-        raise HivaError(f"none of the {len(df)} images of {source} exists (e.g. "
-                        f"{df['path'].iloc[0]}); the manifest's paths are relative to its folder: "
-                        "move it back beside its images or rebuild it")
+        fix = ("rerun `hiva data pack` into that folder" if packed else
+               "the manifest's paths are relative to its folder: move it back beside its "
+               "images or rebuild it")
+        raise HivaError(f"none of the {len(df)} {what} of {source} exists (e.g. "
+                        f"{files.iloc[0]}); {fix}")
     if missing and d.main:
-        print(f"warning: {missing} of {len(df)} images of {source} are missing (e.g. "
-              f"{df['path'][~exists].iloc[0]}); those frames are skipped", flush=True)
+        print(f"warning: {missing} of {len(df)} {what} of {source} are missing (e.g. "
+              f"{files[~exists].iloc[0]}); those frames are skipped", flush=True)
 
 
 def check_run_dir(cfg: TrainConfig, out: Path) -> None:

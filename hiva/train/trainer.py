@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from hiva.config import write_config
+from hiva.data.pack import pack_warnings
 from hiva.errors import HivaError
 from hiva.model.archs import get_arch
 from hiva.model.factory import build_model, load_weights, save_weights
@@ -95,7 +96,7 @@ class FoldRun:
 
         from hiva.data.dataset import AUDataset
         from hiva.data.folds import occurrence_rates
-        from hiva.data.transforms import eval_transform, train_transform
+        from hiva.data.transforms import eval_transform, pad_fill, train_transform
         from hiva.model.losses import au_weights_from_rates, build_loss
         from hiva.model.text import sample_text
 
@@ -122,6 +123,9 @@ class FoldRun:
         if d.rank:  # then each rank its own dropout stream
             seed_everything(seed + 104_729 * d.rank, det)
         mean, std = self.model.normalisation()
+        if d.main:
+            for line in pack_warnings(self.train_df, pad_fill(mean), cfg.resize_to):
+                print(line, flush=True)
         tf_train = train_transform(mean, std, size=mc.input_size, resize=cfg.resize_to,
                                    jitter=cfg.jitter, flip=cfg.flip)
         tf_eval = eval_transform(mean, std, size=mc.input_size, resize=cfg.resize_to)
