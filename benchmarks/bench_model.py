@@ -7,7 +7,10 @@ peak memory (RSS on the CPU, the allocator's peak on CUDA). Prints images/s, the
 the step time (goal <= 15%), memory.
 
     .venv/bin/python benchmarks/bench_model.py [--backbones tf_efficientnet_lite0 resnet18]
-        [--batch 16] [--size 224] [--iters 4] [--bf16] [--device cpu|cuda]
+        [--batch 16] [--size 224] [--iters 4] [--bf16] [--device cpu|cuda] [--compile]
+
+--compile: both the full model and the bare backbone through torch.compile (as ``hiva train
+--compile``); the warm-up step compiles, and each memory subprocess compiles again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 
 
 def worker(backbone: str, mode: str, batch: int, size: int, iters: int, bf16: bool,
-           device: str = "cpu") -> dict:
+           device: str = "cpu", compile_: bool = False) -> dict:
     import contextlib
 
     import torch
@@ -40,6 +43,8 @@ def worker(backbone: str, mode: str, batch: int, size: int, iters: int, bf16: bo
     text = torch.randn(cfg.num_aus, 8, cfg.text_width, device=dev)
     targets = (torch.rand(batch, cfg.num_aus, device=dev) > 0.7).float()
     amp = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    net, bb = (torch.compile(model), torch.compile(model.backbone)) if compile_ else (
+        model, model.backbone)
 
     def step(which: str) -> tuple[float, float]:
         if cuda:
@@ -48,9 +53,9 @@ def worker(backbone: str, mode: str, batch: int, size: int, iters: int, bf16: bo
         model.zero_grad(set_to_none=True)
         with amp:
             if which == "full":
-                loss, _ = loss_fn(model(images, text), targets)
+                loss, _ = loss_fn(net(images, text), targets)
             else:
-                loss = model.backbone(images).float().mean()
+                loss = bb(images).float().mean()
         loss.backward()
         if cuda:
             torch.cuda.synchronize()
@@ -81,7 +86,7 @@ def worker(backbone: str, mode: str, batch: int, size: int, iters: int, bf16: bo
 def _run(a, bb: str, mode: str, iters: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", bb, mode, "--batch", str(a.batch),
            "--size", str(a.size), "--iters", str(iters), "--device", a.device] + (
-               ["--bf16"] if a.bf16 else [])
+               ["--bf16"] if a.bf16 else []) + (["--compile"] if a.compile else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -94,16 +99,18 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=4)
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:k]")
+    ap.add_argument("--compile", action="store_true", help="torch.compile both modes")
     ap.add_argument("--worker", nargs=2, metavar=("BACKBONE", "MODE"))
     a = ap.parse_args()
     if a.worker:
-        print(json.dumps(worker(*a.worker, a.batch, a.size, a.iters, a.bf16, a.device)))
+        print(json.dumps(worker(*a.worker, a.batch, a.size, a.iters, a.bf16, a.device,
+                                a.compile)))
         return
     with open("/proc/loadavg") as f:
         print(f"loadavg before: {f.read().strip()}", flush=True)
     print(f"batch {a.batch}, {a.size}x{a.size}, forward+backward, best of {a.iters} interleaved, "
           f"{'bf16 autocast' if a.bf16 else 'fp32'}, 12 AUs, M=8 descriptions per AU, "
-          f"device {a.device}")
+          f"device {a.device}{', torch.compile' if a.compile else ''}")
     mem_name = "GPU MB" if a.device.startswith("cuda") else "peak MB"
     print(f"{'backbone':<24}{'mode':<10}{'params':>12}{'img/s':>9}{'step s':>9}{mem_name:>9}",
           flush=True)

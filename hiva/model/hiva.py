@@ -241,7 +241,8 @@ class HiVA(AUNet):
         # The bank is sampled on the CPU; everything the model reads lives on the images' device.
         if text_mask is not None:
             text_mask = text_mask.to(device=x.device, dtype=torch.bool, non_blocking=True)
-        tokens, proto = self.text(text.to(device=x.device, dtype=x.dtype), text_mask)
+        tokens, proto = self.text(text.to(device=x.device, dtype=x.dtype, non_blocking=True),
+                                  text_mask)
         u, pool_maps = self.pool(x, proto, bias)
         if self.graph is not None:
             u = self.graph(u, prior=proto if self.cfg.language_edges else None)

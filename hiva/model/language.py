@@ -64,9 +64,11 @@ class TextProjector(nn.Module):
         unit = F.normalize(text, dim=-1)
         if self.center:
             unit = centre(unit, mask)
-        tokens = self.project(unit)
-        proto = self.project(masked_mean(F.normalize(unit, dim=-1), mask))
-        return tokens, proto
+        n, m, dt = unit.shape
+        mean = masked_mean(F.normalize(unit, dim=-1), mask)
+        # The N·M descriptions and the N means through one projection call, not two.
+        both = self.project(torch.cat([unit.reshape(n * m, dt), mean]))
+        return both[:n * m].unflatten(0, (n, m)), both[n * m:]
 
 
 def attention_entropy(weights: torch.Tensor) -> torch.Tensor:

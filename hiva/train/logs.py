@@ -71,13 +71,15 @@ class RunLogs:
                 w.writeheader()
             w.writerows(rows)
 
-    def step(self, row: dict) -> None:
+    def steps(self, rows: list[dict]) -> None:
+        """Rows of optimizer steps (``LossTally.flush``), in order."""
         if self.main:
-            self._write(self.folder / STEPS, [row])
+            self._write(self.folder / STEPS, rows)
             if self.tb is not None:
-                for k, v in row.items():
-                    if k != "step":
-                        self.tb.add_scalar(f"train/{k}", v, row["step"])
+                for row in rows:
+                    for k, v in row.items():
+                        if k != "step":
+                            self.tb.add_scalar(f"train/{k}", v, row["step"])
 
     def epoch(self, row: dict, step: int) -> None:
         if self.main:

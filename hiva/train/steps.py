@@ -147,6 +147,66 @@ def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
     return parts
 
 
+# Optimizer steps between two reads of the loss by the host (steps file, TensorBoard, progress
+# bar); an epoch's end reads too. In between, no training step waits for the device.
+FLUSH_EVERY = 50
+
+
+class LossTally:
+    """An epoch's loss kept on the device, so that no training step waits for it: the sum of each
+    of ``LOSS_TERMS`` over the micro-batches (float64, as the host summed them) and the loss of
+    each optimizer step not yet written. ``flush`` reads both in one copy, every ``FLUSH_EVERY``
+    steps and when the trainer asks (the epoch's end); ``write`` (``RunLogs.steps``) takes the
+    steps' rows, ``bar`` (tqdm) shows the epoch's mean loss so far."""
+
+    def __init__(self, device, d: Dist, write=None, bar=None):
+        import torch
+
+        self.d, self.write, self.bar = d, write, bar
+        self.sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=device)
+        self._zero = torch.zeros((), dtype=torch.float64, device=device)
+        self.seen = 0  # micro-batches added
+        self._steps: list[tuple[int, int, float]] = []
+        self._losses: list = []
+
+    def add(self, parts: dict) -> None:
+        """One micro-batch's detached loss parts; a term the model lacks counts 0."""
+        import torch
+
+        self.sums += torch.stack([parts.get(t, self._zero) for t in LOSS_TERMS])
+        self.seen += 1
+
+    def step(self, step: int, epoch: int, lr: float, loss) -> None:
+        """An optimizer step's row of the steps file; ``loss``: this rank's total of the step's
+        last micro-batch, a device scalar read at the next ``flush``."""
+        self._steps.append((step, epoch, lr))
+        self._losses.append(loss)
+        if len(self._steps) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self, close: bool = False) -> list[float]:
+        """Write the waiting steps' rows (``loss``: the mean over ranks, rounded to 6 places);
+        returns this rank's ``LOSS_TERMS`` sums so far. The one read by the host, and a
+        collective under DDP: every rank flushes at the same steps. ``close``: the bar too."""
+        import torch
+
+        n = len(self._losses)
+        vals = (torch.cat([torch.stack(self._losses).double(), self.sums]) if n
+                else self.sums).tolist()
+        losses = all_sum(vals[:n], self.d) if n else []
+        rows = [{"step": s, "epoch": e, "loss": round(v / self.d.world, 6), "lr": lr}
+                for (s, e, lr), v in zip(self._steps, losses)]
+        self._steps, self._losses = [], []
+        if rows and self.write is not None:
+            self.write(rows)
+        if self.bar is not None:
+            if self.seen:  # LOSS_TERMS[0] is the total
+                self.bar.set_postfix(loss=f"{vals[n] / self.seen:.4f}")
+            if close:
+                self.bar.close()
+        return vals[n:]
+
+
 def optimizer_step(model, opt, sched, scaler, grad_clip: float | None) -> None:
     """Clip (after unscaling), step, update the scaler, zero the grads, advance the schedule."""
     import torch

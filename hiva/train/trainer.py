@@ -72,6 +72,7 @@ from hiva.train.protocol import (
 )
 from hiva.train.steps import (
     LOSS_TERMS,
+    LossTally,
     epoch_indices,
     lr_lambda,
     make_loader,
@@ -225,14 +226,15 @@ class FoldRun:
         self.ds_train, self.ds_val, self.ds_test = feature_sets(
             self.model, self.cfg, sets, views, self.device, self.d, desc=f"fold {self.k} features")
 
-    def train_epoch(self, epoch: int) -> dict:
-        """Train epoch ``epoch`` (from 0), validate, save best/last; returns the history row."""
+    def train_steps(self, epoch: int):
+        """Epoch ``epoch``'s optimizer steps, the loss kept on the device (``LossTally``, which
+        the host reads every ``FLUSH_EVERY`` steps and not in between). Returns the tally, not
+        read since its last flush, and the count of frames skipped."""
         import torch
         from tqdm import tqdm
 
         from hiva.model.text import sample_text
 
-        self.use_features()
         cfg, k, d, aus = self.cfg, self.k, self.d, self.aus
         bank = self.text.bank
         net = self.net
@@ -245,9 +247,8 @@ class FoldRun:
         gen = torch.Generator().manual_seed(stream_seed("text", cfg.seed, epoch, d.rank))
         bar = tqdm(total=self.steps_per_epoch, desc=f"fold {k} epoch {epoch + 1}/{cfg.epochs}",
                    unit="step", disable=not (cfg.progress and d.main), dynamic_ncols=True)
-        sums = dict.fromkeys(LOSS_TERMS, 0.0)  # each loss term, summed over micro-batches
-        n_seen = skipped = micro = 0
-        t0 = time.perf_counter()
+        tally = LossTally(self.device, d, self.logs.steps, bar)
+        skipped = micro = 0
         self.opt.zero_grad(set_to_none=True)
         for batch in loader:
             if micro >= self.steps_per_epoch * self.accum:
@@ -255,7 +256,7 @@ class FoldRun:
             if batch is None:
                 skipped += cfg.batch_size
                 continue
-            skipped += int(batch["skipped"])
+            skipped += int(batch["skipped"])  # the collated batch's count, on the host
             txt = (sample_text(bank, aus, cfg.text_per_au, gen, train=True)
                    if bank is not None else None)
             last_micro = (micro + 1) % self.accum == 0
@@ -263,23 +264,26 @@ class FoldRun:
                 net, batch, txt, self.loss_fn, self.scaler, self.device, self.amp,
                 channels_last=cfg.channels_last, grad_accum=self.accum,
                 sync=net.no_sync() if (d.world > 1 and not last_micro) else None)
-            for term in LOSS_TERMS:
-                sums[term] += float(parts[term]) if term in parts else 0.0
-            n_seen += 1
+            tally.add(parts)
             micro += 1
             if not last_micro:
                 continue
             optimizer_step(self.model, self.opt, self.sched, self.scaler, cfg.grad_clip)
             self.step += 1
-            step_loss = all_sum([float(parts["total"])], d)[0] / d.world
-            self.logs.step({"step": self.step, "epoch": epoch + 1, "loss": round(step_loss, 6),
-                            "lr": self.sched.get_last_lr()[-1]})
-            bar.set_postfix(loss=f"{sums['total'] / n_seen:.4f}")
+            tally.step(self.step, epoch + 1, self.sched.get_last_lr()[-1], parts["total"])
             bar.update(1)
-        bar.close()
+        return tally, skipped
+
+    def train_epoch(self, epoch: int) -> dict:
+        """Train epoch ``epoch`` (from 0), validate, save best/last; returns the history row."""
+        self.use_features()
+        cfg, k, d, aus = self.cfg, self.k, self.d, self.aus
+        t0 = time.perf_counter()
+        tally, skipped = self.train_steps(epoch)
+        sums = tally.flush(close=True)  # before the checkpoint, so a resume finds every row
         secs = time.perf_counter() - t0
-        *tot, seen, skipped = all_sum([*(sums[t] for t in LOSS_TERMS), float(n_seen),
-                                       float(skipped)], d)
+        n_seen = tally.seen
+        *tot, seen, skipped = all_sum([*sums, float(n_seen), float(skipped)], d)
         if seen == 0:
             raise HivaError(f"fold {k} epoch {epoch + 1}: no training image could be read "
                             f"({int(skipped)} skipped, e.g. {self.train_df['path'].iloc[0]}); "

@@ -81,6 +81,39 @@ def test_centring_removes_the_common_direction():
     assert proj(text, mask)[1].shape == (12, 8)
 
 
+@pytest.mark.parametrize("center", [False, True])
+def test_one_projection_call_equals_one_per_part(center):
+    """Tokens and prototypes go through the projection in one call: the same as projecting the
+    descriptions, then their masked unit means, in two (float64, outputs and gradients)."""
+    from hiva.model.language import TextProjector, centre, masked_mean
+
+    torch.manual_seed(0)
+    proj = TextProjector(16, 8, 4, 0.0, center=center).double()
+    text = torch.randn(12, 5, 16, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(12, 5, dtype=torch.bool)
+    mask[3, 2:] = False
+    mask[7, 4] = False
+
+    def two_calls(text, mask):
+        unit = F.normalize(text, dim=-1)
+        if center:
+            unit = centre(unit, mask)
+        return proj.project(unit), proj.project(masked_mean(F.normalize(unit, dim=-1), mask))
+
+    got = []
+    for fn in (two_calls, proj):
+        proj.zero_grad()
+        text.grad = None
+        tokens, protos = fn(text, mask)
+        ((tokens * torch.linspace(-1, 1, 8, dtype=torch.float64)).sum()
+         + (protos ** 2).sum()).backward()
+        got.append((tokens.detach(), protos.detach(), text.grad.clone(),
+                    *(p.grad.clone() for p in proj.parameters())))
+    assert got[1][0].shape == (12, 5, 8) and got[1][1].shape == (12, 8)
+    for a, b in zip(*got):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+
+
 def _counts(cfg: ModelConfig) -> dict[str, int]:
     return HiVA(cfg).param_counts()
 

@@ -17,9 +17,13 @@ from hiva.data.manifest import read_manifest
 from hiva.errors import HivaError
 from hiva.facs import au_column
 from hiva.model.factory import build_model
+from hiva.runtime import Dist
+from hiva.textbank import load_text
 from hiva.train import fold_eval, protocol, steps, trainer
 from hiva.train.config import TrainConfig
 from hiva.train.evaluate import evaluate
+from hiva.train.logs import RunLogs
+from tests.train.conftest import TINY_MODEL
 
 AUS = (1, 2, 4, 6, 12, 25)
 
@@ -104,6 +108,77 @@ def test_the_audit_catches_a_tensor_left_on_the_cpu(tiny_manifest, monkeypatch):
     with pytest.raises(RuntimeError, match="device"):
         steps.train_micro_step(model.train(), batch, text, loss_fn, scaler, meta, None,
                                  channels_last=False)
+
+
+def _meta_fold(tiny_cfg, tmp_path, manifest) -> trainer.FoldRun:
+    """A real fold of the tiny set (KL and bias priors, 2 micro-batches a step, 3 steps), moved
+    onto the meta device after its setup: its model, loss weights, optimizer and schedule."""
+    cfg = _cfg(tiny_cfg, tmp_path, manifest, batch_size=2, grad_accum=2, max_steps_per_epoch=3,
+               model=dict(TINY_MODEL, map_prior="both", feature_stride=16))
+    df, scheme = protocol.load_data(cfg.data)
+    aus = protocol.resolve_aus(cfg, df)
+    k, pool, test = protocol.make_folds(cfg, df, scheme)[1][0]
+    fr = trainer.FoldRun(cfg, k, pool, test, aus, load_text(cfg.model, aus), Dist(),
+                         torch.device("cpu"))
+    fr.device = meta = torch.device("meta")
+    fr.net = fr.model.to(meta)
+    fr.loss_fn.weights = fr.loss_fn.weights.to(meta)
+    fr.opt = torch.optim.AdamW(steps.param_groups(fr.model, cfg), lr=cfg.lr)
+    fr.sched = torch.optim.lr_scheduler.LambdaLR(fr.opt, steps.lr_lambda(fr.total, 1, 0.01))
+    fr.logs = RunLogs(fr.folder, True, False, 0, 0)
+    return fr
+
+
+def test_an_epochs_training_steps_never_wait_for_the_device(tiny_manifest, tiny_cfg, tmp_path,
+                                                           monkeypatch):
+    """The trainer's own loop on the meta device, where reading a value (``float``, ``.item``,
+    ``bool``, ``.tolist``, ``.nonzero``) raises as a host sync would stall a GPU: every micro-
+    and optimizer step runs, and the loss is first read by the tally's flush (at the epoch's end
+    or every ``FLUSH_EVERY`` steps), all the steps' losses in one copy."""
+    fr = _meta_fold(tiny_cfg, tmp_path, tiny_manifest)
+    taken = []
+    fr.opt.register_step_post_hook(lambda *a: taken.append(fr.step))
+    tally, _ = fr.train_steps(0)  # FLUSH_EVERY (50) steps never come in 3
+    assert fr.steps_per_epoch == 3 and taken == [0, 1, 2] and tally.seen == 6
+    assert tally.sums.device.type == "meta"
+    with pytest.raises(NotImplementedError, match="meta"):
+        tally.flush()
+    # A flush due within the epoch is a read too: the harness sees it, after its steps.
+    monkeypatch.setattr(steps, "FLUSH_EVERY", 2)
+    taken.clear()
+    with pytest.raises(NotImplementedError, match="meta"):
+        fr.train_steps(1)
+    assert taken == [3, 4]
+
+
+def test_the_steps_file_holds_a_row_per_step_across_flushes(tiny_manifest, tiny_cfg, tmp_path,
+                                                            monkeypatch):
+    """Rows flushed every 2 steps and at the epoch's end: one per optimizer step, in order, with
+    the loss and learning rate of that step (the lr the schedule gave after it)."""
+    monkeypatch.setattr(steps, "FLUSH_EVERY", 2)
+    lrs, losses = [], []
+    real = steps.LossTally.step
+
+    def spy(self, step, epoch, lr, loss):
+        lrs.append(lr)
+        losses.append(float(loss))
+        real(self, step, epoch, lr, loss)
+
+    monkeypatch.setattr(steps.LossTally, "step", spy)
+    trainer.run(_cfg(tiny_cfg, tmp_path, tiny_manifest, epochs=2, max_steps_per_epoch=3,
+                     batch_size=2))
+    with open(tmp_path / "run" / "fold1" / "steps.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["step", "epoch", "loss", "lr"]
+    assert [(int(r["step"]), int(r["epoch"])) for r in rows] == [
+        (1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+    assert [float(r["lr"]) for r in rows] == pytest.approx(lrs, rel=1e-12)
+    assert [float(r["loss"]) for r in rows] == [round(v, 6) for v in losses]
+    with open(tmp_path / "run" / "fold1" / "history.csv") as f:
+        hist = list(csv.DictReader(f))
+    # the epoch's train_loss is the mean over its micro-batches (here one per step)
+    assert [float(h["train_loss"]) for h in hist] == pytest.approx(
+        [np.mean(losses[:3]), np.mean(losses[3:])], rel=1e-9)
 
 
 # --------------------------------------------------------------------------- folds

@@ -235,3 +235,15 @@ def test_select_metric_keeps_the_epoch_its_metric_prefers(metric, picked, tiny_m
     assert all(torch.equal(best[k], weights[picked - 1][k]) for k in best)
     other = 4 if picked != 4 else 2
     assert not all(torch.equal(best[k], weights[other - 1][k]) for k in best)
+
+
+def test_compile_trains_a_compiled_model_and_saves_the_bare_one(tiny_manifest, tiny_cfg,
+                                                                 tmp_path):
+    """``--compile``: the steps run the compiled model (``FoldRun.net``, compiled lazily, so
+    nothing is compiled here; tests/model/test_model_compile.py compares its numbers), and the
+    weights saved and resumed are the bare model's (no ``_orig_mod.`` in their keys)."""
+    fr = _fold(_cfg(tiny_cfg, tmp_path, tiny_manifest, compile=True))
+    fr.wrap()
+    assert isinstance(fr.net, torch._dynamo.eval_frame.OptimizedModule)
+    assert fr.net._orig_mod is fr.model and fr.net is not fr.model
+    assert not any(k.startswith("_orig_mod") for k in fr.model.state_dict())
