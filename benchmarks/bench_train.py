@@ -50,7 +50,7 @@ def bench(backbone: str, manifests: dict, args) -> dict:
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=1e-4)
     amp = torch.bfloat16 if args.amp == "bf16" else None
     mean, std = model.normalisation()
-    tf = train_transform(mean, std, size=args.size, resize=cfg.resize_to)
+    tf = train_transform(mean, std, size=args.size, resize=cfg.resize_to, normalise=False)
     sets = {k: AUDataset(df, aus, tf, seed=0) for k, df in dfs.items()}
 
     bank = load_text(mc, aus).bank  # random unit vectors, kept and sampled as the trainer does

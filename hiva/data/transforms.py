@@ -52,26 +52,29 @@ def pad_resize(fill, resize: int) -> list:
     return [v2.ToImage(), PadToSquare(list(fill)), v2.Resize(resize, antialias=True)]
 
 
-def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256,
-                    jitter: float = 0.3, flip: bool = True):
+def _scaled(mean, std, normalise: bool) -> list:
+    """The last steps: to float in 0..1, then the backbone's normalisation; none with
+    ``normalise`` False (uint8 out: the trainer's loader, whose model scales and normalises a
+    batch on its device with the same operations, ``AUNet.pixels``)."""
     import torch
 
+    if not normalise:
+        return []
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+
+
+def train_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256,
+                    jitter: float = 0.3, flip: bool = True, normalise: bool = True):
     steps = [*pad_resize(pad_fill(mean), resize), v2.RandomCrop(size)]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     if jitter > 0:
         steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter,
                                     hue=min(0.05, jitter / 6)))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    return v2.Compose(steps)
+    return v2.Compose(steps + _scaled(mean, std, normalise))
 
 
-def eval_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256):
-    import torch
-
-    return v2.Compose([
-        *pad_resize(pad_fill(mean), resize),
-        v2.CenterCrop(size),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(list(mean), list(std)),
-    ])
+def eval_transform(mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int = 224, resize: int = 256,
+                   normalise: bool = True):
+    return v2.Compose([*pad_resize(pad_fill(mean), resize), v2.CenterCrop(size),
+                       *_scaled(mean, std, normalise)])

@@ -81,6 +81,9 @@ class AUNet(nn.Module):
         no gradient (``param_groups`` leaves them out) and it stays in eval mode (``train``)."""
         backbone = make_backbone(cfg.backbone, cfg.pretrained, cfg.input_size,
                                  cfg.feature_stride)
+        for name, v in (("pixel_mean", backbone.mean), ("pixel_std", backbone.std)):
+            self.register_buffer(name, torch.tensor(v, dtype=torch.float32).view(-1, 1, 1),
+                                 persistent=False)  # for ``pixels``; not saved with the weights
         if cfg.freeze_backbone:
             backbone.requires_grad_(False)
             backbone.eval()
@@ -95,6 +98,15 @@ class AUNet(nn.Module):
             self.backbone.eval()
         return self
 
+    def pixels(self, images: torch.Tensor | None) -> torch.Tensor | None:
+        """uint8 images (B×3×H×W in 0..255, as the trainer's loader sends them) scaled to 0..1
+        and normalised for the backbone on their own device, by the operations the float
+        transforms apply per image (``ToDtype`` then ``Normalize``: on the CPU the same
+        numbers); float images, already normalised, as they are."""
+        if images is None or images.dtype != torch.uint8:
+            return images
+        return images.to(torch.float32).mul_(1.0 / 255).sub_(self.pixel_mean).div_(self.pixel_std)
+
     def encode(self, images: torch.Tensor | None,
                features: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
         """(feature map B×C×h×w, input size in pixels): the backbone's output for ``images``,
@@ -102,7 +114,7 @@ class AUNet(nn.Module):
         The size is ``images``' width, or ``cfg.input_size`` when only features are given
         (the regions' pixels)."""
         if features is None:
-            return self.backbone(images), images.shape[-1]
+            return self.backbone(self.pixels(images)), images.shape[-1]
         return features, (images.shape[-1] if images is not None else self.cfg.input_size)
 
     def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -128,8 +128,8 @@ class FoldRun:
             for line in pack_warnings(self.train_df, pad_fill(mean), cfg.resize_to):
                 print(line, flush=True)
         tf_train = train_transform(mean, std, size=mc.input_size, resize=cfg.resize_to,
-                                   jitter=cfg.jitter, flip=cfg.flip)
-        tf_eval = eval_transform(mean, std, size=mc.input_size, resize=cfg.resize_to)
+                                   jitter=cfg.jitter, flip=cfg.flip, normalise=False)
+        tf_eval = eval_transform(mean, std, mc.input_size, cfg.resize_to, normalise=False)
         table = prior_table(cfg, aus)  # None: the FACS regions
         self.ds_train = AUDataset(self.train_df, aus, tf_train, seed=seed, prior_table=table)
         self.ds_val = AUDataset(self.val_df, aus, tf_eval) if len(self.val_df) else None

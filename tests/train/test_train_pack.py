@@ -56,6 +56,7 @@ def test_a_pack_trains_as_its_manifest_does(tiny_manifest, tiny_cfg, tmp_path):
 
     got_a, got_b = batches(a), batches(b)
     assert len(got_a) == len(got_b) > 1
+    assert got_a[0]["image"].dtype == torch.uint8  # the model scales and normalises on its device
     for x, y in zip(got_a, got_b):
         for key in ("image", "target", "mask", "index", "prior_regions"):
             assert torch.equal(torch.nan_to_num(x[key], 7.0), torch.nan_to_num(y[key], 7.0)), key

@@ -56,8 +56,8 @@ def _meta_parts(tiny_manifest, **model):
     meta = torch.device("meta")
     model = build_model(mc, meta, channels_last=True)
     df = read_manifest(tiny_manifest)
-    ds = AUDataset(df, AUS, train_transform(size=32, resize=36), seed=0)
-    batch = collate_skip([ds[i] for i in range(4)])
+    ds = AUDataset(df, AUS, train_transform(size=32, resize=36, normalise=False), seed=0)
+    batch = collate_skip([ds[i] for i in range(4)])  # uint8, as the trainer's loader sends it
     bank = {a: torch.randn(5, 8) for a in AUS}
     text = sample_text(bank, AUS, 3, torch.Generator().manual_seed(0))
     loss_fn = build_loss(mc, au_weights_from_rates(np.full(len(AUS), 0.3)))
@@ -73,6 +73,7 @@ def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny
 
     cfg, model, batch, text, loss_fn, meta = _meta_parts(tiny_manifest, **model)
     assert batch["image"].device.type == "cpu" and text[1].device.type == "cpu"
+    assert batch["image"].dtype == torch.uint8  # scaled and normalised on the model's device
     assert batch["regions"].device.type == "cpu"
     opt = torch.optim.AdamW(steps.param_groups(model, cfg), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, steps.lr_lambda(10, 1, 0.01))
@@ -92,7 +93,7 @@ def test_train_eval_and_predict_steps_keep_every_tensor_on_the_model_device(tiny
     # Prediction: the Detector's forward, with its text as the loader holds it.
     det = Detector.__new__(Detector)
     det.loaded = types.SimpleNamespace(model=model.eval(), device=meta, amp=None, text_input=text)
-    assert det.forward(batch["image"]).activation_maps.device == meta
+    assert det.forward(batch["image"].float()).activation_maps.device == meta
 
 
 def test_the_audit_catches_a_tensor_left_on_the_cpu(tiny_manifest, monkeypatch):
