@@ -101,6 +101,35 @@ def bench(backbone: str, manifests: dict, args) -> dict:
     return out
 
 
+def per_step_ms(manifest: str, args, reps: int = 50) -> list[tuple[str, float]]:
+    """Milliseconds of one CPU thread per frame for each step of the train transform (on the
+    first frame of ``manifest``), decoding included: where a loader worker's time goes."""
+    import torch
+    from PIL import Image
+
+    from hiva.data.image_files import as_rgb
+    from hiva.data.manifest import read_manifest
+    from hiva.data.transforms import train_transform
+
+    path = read_manifest(manifest)["path"].iloc[0]
+    resize = round(args.size * 8 / 7)
+    steps = train_transform(size=args.size, resize=resize, normalise=False).transforms
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        with Image.open(path) as im:
+            x = as_rgb(im)
+    out = [("decode", (time.perf_counter() - t0) / reps * 1e3)]
+    for step in steps:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            y = step(x)
+        out.append((type(step).__name__, (time.perf_counter() - t0) / reps * 1e3))
+        x = y
+    torch.set_num_threads(os.cpu_count() or 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--manifest")
@@ -142,6 +171,10 @@ def main() -> None:
         for k in manifests:
             print(f"{bb:10} {k:7} {r['model']:17.1f} {r[k]:18.1f} {100 * r[k] / r['model']:6.1f}% "
                   f"{r[k + ' alone']:19.1f}", flush=True)
+    split = per_step_ms(manifest, args)
+    total = sum(ms for _, ms in split)
+    print("one loader worker's CPU per frame (ms, one thread): " + ", ".join(
+        f"{name} {ms:.2f} ({100 * ms / total:.0f}%)" for name, ms in split))
     print(f"loadavg after: {open('/proc/loadavg').read().strip()}")
 
 
