@@ -10,11 +10,11 @@ manifest's rows (same subjects, labels and metadata, so the same folds) with ``p
 ``pack_row`` columns, and its landmark columns in the pack's pixels.
 
 What is stored is exactly what the training and evaluation transforms make of an image before
-their first random step (``PAD_RESIZE``: pad to a square, resize to ``resize``). Those steps do
-nothing to an image already square at that size, so a pack of size ``resize`` (the trainer's
-``resize_to``: 256 for 224-pixel inputs) gives the same tensors, and for the same seed the same
-batches, as the images themselves (a test). ``AUDataset`` reads a pack manifest as it reads any
-other.
+their first random step (``hiva.data.transforms.pad_resize``: pad to a square, resize). Those
+steps do nothing to an image already square at that size, so a pack of size ``resize`` (the
+trainer's ``resize_to``: 256 for 224-pixel inputs) gives the same tensors, and for the same seed
+the same batches, as the images themselves (a test). ``AUDataset`` reads a pack manifest as it
+reads any other.
 
 Resumable: a shard is written under a ``.partial`` name, hashed, then renamed and recorded in
 ``pack.json``; a rerun checks each recorded shard's hash and writes only what is missing or
@@ -72,7 +72,7 @@ def _taken(p: Path) -> list[str]:
 
 class _Frames:
     """``frames[i]`` → (i, S×S×3 uint8 or None, marks 2×K×2 float32 or None, padded, reason):
-    frame ``i`` through ``PAD_RESIZE`` with its landmarks. For DataLoader workers (picklable)."""
+    frame ``i`` through ``pad_resize`` with its landmarks. For DataLoader workers (picklable)."""
 
     def __init__(self, df, size: int, fill, scheme: str | None):
         from hiva.data.dataset import AUDataset
