@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.predict.faces import FaceFinder
+from hiva.predict.inference import prepare
 from hiva.predict.loader import load, model_input_transform
 from hiva.predict.media import expand_inputs
 from hiva.predict.settings import MIN_FACE, PredictConfig, check, detect_checks
@@ -76,6 +77,7 @@ class Detector:
                             min_face=min_face))
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
+        self.folded = prepare(self.loaded)  # BatchNorms folded into their convolutions
         self.batch_size = batch_size
         self.model_threads = model_threads  # torch threads during detect (None: torch's own)
         self.transform = model_input_transform(self.loaded)
@@ -147,6 +149,8 @@ class Detector:
 
         ld = self.loaded
         x = x.to(ld.device)
+        if getattr(ld, "channels_last", False):  # the model's memory format (``prepare``)
+            x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast(ld.device.type, dtype=ld.amp) if ld.amp is not None else nullcontext()
         with torch.inference_mode(), ctx:
             if regions is None:
