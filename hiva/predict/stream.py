@@ -121,10 +121,10 @@ def rows_of(det, pending: list[tuple], probs) -> list[dict]:
 def scorer_plan(det) -> tuple[int, int | None]:
     """(batches the model scores at once, torch threads each; None: leave torch's setting).
     On a CPU, ``det.model_threads`` threads (None: torch's count) are split into up to
-    ``MAX_SCORERS`` batches in flight: each batch on one thread of its own runs the model with no
-    OpenMP barrier to spin at while the decode/detect thread holds a core (on 2 cores, 2
-    single-threaded batches scored ~1.1-1.2x the faces/s of one batch on 2 threads alone, and
-    kept that beside the decode/detect thread; benchmarks/bench_predict.py). On a GPU: one."""
+    ``MAX_SCORERS`` batches in flight: a batch on a thread of its own runs the model with no
+    OpenMP barrier to spin at while the decode and detect threads hold a core (on 2 cores, two
+    single-threaded batches scored 1.0-1.24x the faces/s of one batch on 2 threads;
+    benchmarks/bench_predict.py prints both). On a GPU: one."""
     import torch
 
     if det.loaded.device.type != "cpu":
