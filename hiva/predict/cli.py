@@ -43,7 +43,7 @@ def predict(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     model_threads: int | None = typer.Option(None, "--model-threads", help="Torch CPU threads "
                                              "for the model (default: torch's); 1 leaves the "
-                                             "decode/detect thread a core of its own."),
+                                             "decode and detect threads a core."),
     fmt: str = typer.Option("hiva", "--format", help="Table layout: hiva; openface (OpenFace "
                             "2's column order and names, read by py-feat's read_openface); feat "
                             "(py-feat's Detector layout, read by read_feat)."),

@@ -60,8 +60,8 @@ class Detector:
     training data (aligned crops → align; the synthetic set → whole frames); ``threshold``
     "auto" uses the run's tuned thresholds when it stored them, else 0.5. ``model_threads``:
     torch's CPU threads for the model while ``detect`` runs (None: torch's setting), shared by up
-    to two batches scored at once (``hiva.predict.stream.scorer_plan``); 1 leaves the
-    decode/detect thread a core of its own.
+    to two batches scored at once (``hiva.predict.stream.scorer_plan``); 1 leaves the decode
+    and detect threads a core.
     ``max_faces``: score at most this many faces per frame, the largest (None: all).
     ``min_face``: a face (a whole frame without alignment) under this many pixels a side, or a
     strip (``hiva.predict.settings.too_small``), is not scored: its frame is a row without a face,

@@ -28,8 +28,6 @@ from hiva.predict.table import BOX_COLUMNS, class_columns, prob_columns
 
 RAW_PIXELS = 512 * 512  # a face image larger than this crosses the queue as its model input
 MAX_SCORERS = 2  # batches the model scores at once on a CPU (``scorer_plan``)
-
-
 DECODED = 4  # decoded frames waiting for the detect thread (a 4K frame is 25 MB)
 
 
@@ -173,10 +171,10 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
         bar.update(len(frames))
         return det._typed(rows_of(det, frames, probs))
 
-    frames: queue.Queue = queue.Queue(maxsize=DECODED)
-    decoder = threading.Thread(target=decode, args=(sources, skip_frames, frames, stop),
+    decoded: queue.Queue = queue.Queue(maxsize=DECODED)
+    decoder = threading.Thread(target=decode, args=(sources, skip_frames, decoded, stop),
                                name="hiva-decode", daemon=True)
-    worker = threading.Thread(target=produce, args=(det, frames, q, stop), name="hiva-detect",
+    worker = threading.Thread(target=produce, args=(det, decoded, q, stop), name="hiva-detect",
                               daemon=True)
     pool = ThreadPoolExecutor(n_scorers, thread_name_prefix="hiva-score",
                               initializer=one_scorer)
