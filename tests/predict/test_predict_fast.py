@@ -148,7 +148,7 @@ def _stream_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("hiva-")]
 
 
-def test_two_scorers_and_tensors_from_the_decode_thread_give_the_same_table(det, media,
+def test_two_scorers_and_tensors_from_the_detect_thread_give_the_same_table(det, media,
                                                                               monkeypatch):
     """One face per batch with two scorers, so batches finish out of order: the rows still
     come back in input order, equal to a single scorer's; so do faces turned into tensors in the
