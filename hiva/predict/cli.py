@@ -42,7 +42,8 @@ def predict(
     weights: str = typer.Option("best", "--weights", help="best | last"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     model_threads: int | None = typer.Option(None, "--model-threads", help="Torch CPU threads "
-                                             "(default: torch's). On a busy machine, cores-1."),
+                                             "for the model (default: torch's); 1 leaves the "
+                                             "decode and detect threads a core."),
     fmt: str = typer.Option("hiva", "--format", help="Table layout: hiva; openface (OpenFace "
                             "2's column order and names, read by py-feat's read_openface); feat "
                             "(py-feat's Detector layout, read by read_feat)."),

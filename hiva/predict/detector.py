@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.predict.faces import FaceFinder
+from hiva.predict.inference import prepare
 from hiva.predict.loader import load, model_input_transform
 from hiva.predict.media import expand_inputs
 from hiva.predict.settings import MIN_FACE, PredictConfig, check, detect_checks
@@ -58,9 +59,9 @@ class Detector:
     ``pandas.DataFrame`` with the columns of ``hiva predict``. ``align`` None follows the
     training data (aligned crops → align; the synthetic set → whole frames); ``threshold``
     "auto" uses the run's tuned thresholds when it stored them, else 0.5. ``model_threads``:
-    torch's CPU threads while ``detect`` runs (None: torch's setting; on a machine shared with
-    other work, cores - 1 leaves the background decode/detect thread a core and avoids OpenMP
-    stalls).
+    torch's CPU threads for the model while ``detect`` runs (None: torch's setting), shared by up
+    to two batches scored at once (``hiva.predict.stream.scorer_plan``); 1 leaves the decode
+    and detect threads a core.
     ``max_faces``: score at most this many faces per frame, the largest (None: all).
     ``min_face``: a face (a whole frame without alignment) under this many pixels a side, or a
     strip (``hiva.predict.settings.too_small``), is not scored: its frame is a row without a face,
@@ -76,6 +77,7 @@ class Detector:
                             min_face=min_face))
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
+        self.folded = prepare(self.loaded)  # BatchNorms folded into their convolutions
         self.batch_size = batch_size
         self.model_threads = model_threads  # torch threads during detect (None: torch's own)
         self.transform = model_input_transform(self.loaded)
@@ -140,6 +142,18 @@ class Detector:
 
         return self.transform(Image.fromarray(np.ascontiguousarray(img)))
 
+    def to_batch(self, images: list):
+        """B×3×S×S model input of face images (aligned crops or whole frames, uint8 RGB H×W×3;
+        an item already a ``to_tensor`` output passes as it is): the same values as stacking
+        ``to_tensor`` of each, transformed as one batch when they are arrays of one shape."""
+        import torch
+
+        if len({im.shape for im in images}) == 1 and isinstance(images[0], np.ndarray):
+            x = self.transform(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
+            return x.as_subclass(torch.Tensor)  # a plain tensor, not torchvision's Image
+        return torch.stack([im if isinstance(im, torch.Tensor) else self.to_tensor(im)
+                            for im in images])
+
     def forward(self, x, regions=None):
         """HiVAOutput for a batch B×3×S×S of transformed images; ``regions`` (B×N×C×3 AU
         region discs in the transformed images' pixels, ``hiva.regions``) or None."""
@@ -147,6 +161,8 @@ class Detector:
 
         ld = self.loaded
         x = x.to(ld.device)
+        if getattr(ld, "channels_last", False):  # the model's memory format (``prepare``)
+            x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast(ld.device.type, dtype=ld.amp) if ld.amp is not None else nullcontext()
         with torch.inference_mode(), ctx:
             if regions is None:
@@ -156,12 +172,8 @@ class Detector:
     def score(self, images: list[np.ndarray]) -> np.ndarray:
         """Probabilities (len × N, float32) for face images already prepared (aligned crops, or
         whole frames without alignment)."""
-        import torch
-
-        out = []
-        for i in range(0, len(images), self.batch_size):
-            x = torch.stack([self.to_tensor(im) for im in images[i:i + self.batch_size]])
-            out.append(self._probs(self.forward(x)))
+        out = [self._probs(self.forward(self.to_batch(images[i:i + self.batch_size])))
+               for i in range(0, len(images), self.batch_size)]
         n = len(self.outputs)
         return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 

@@ -50,6 +50,7 @@ class Loaded:
     fold: int | None
     text_bank: str | None  # resolved bundle path (corpus mode)
     text_rows: list[list[int]] | None = None  # per AU, the bank row behind each text position
+    channels_last: bool = False  # the run's memory format (``hiva.predict.inference.prepare``)
 
 
 def default_align(cfg, run_dir: Path) -> tuple[bool, str]:
@@ -143,7 +144,8 @@ def load(checkpoint: str | Path, fold: int | None = None, device: str = "auto",
     return Loaded(model=model, mc=mc, cfg=cfg, aus=tuple(aus), text=text, text_input=text_input,
                   thresholds=ths, threshold_source=th_src, align=bool(align), align_source=why,
                   device=dev, amp=amp_dtype(cfg.amp, dev), weights=wfile, meta=meta, source=src,
-                  fold=None if k is None else int(k), text_bank=bank_path, text_rows=rows)
+                  fold=None if k is None else int(k), text_bank=bank_path, text_rows=rows,
+                  channels_last=bool(cfg.channels_last))
 
 
 def model_input_transform(ld: Loaded):

@@ -1,13 +1,23 @@
-"""The prediction stream behind ``Detector.detect``: one background thread decodes, detects and
-aligns (``hiva.predict.media``, ``hiva.predict.faces``) while the caller's thread scores full
-batches, so the two overlap (benchmarks/bench_predict.py measures it); rows come out a batch at
-a time, in input order."""
+"""The prediction stream behind ``Detector.detect``, in stages that overlap: a decode thread
+(``hiva.predict.media``: PyAV, itself frame-threaded), a detect thread that finds and aligns the
+faces of each decoded frame (``hiva.predict.faces``: MediaPipe, which releases the GIL), and
+scorer threads that turn full batches of faces into the model's input and score them
+(``scorer_plan``); the caller's thread builds the rows, a batch at a time, in input order.
+benchmarks/bench_predict.py measures it.
+
+Only the scorer threads run torch: each thread that calls torch gets its own OpenMP team, and
+two teams on a machine with few cores spin against each other. The detect thread hands them face
+pixels (an aligned crop is 256×256×3 bytes), which ``Detector.to_batch`` transforms a batch at a
+time; only a face image over ``RAW_PIXELS`` (a whole large frame without alignment) is turned into
+its (smaller) model input there, so the queues' memory stays bounded."""
 
 from __future__ import annotations
 
 import queue
 import sys
 import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -16,21 +26,68 @@ from hiva.predict.media import Unreadable, count_frames, expand_inputs, iter_fra
 from hiva.predict.settings import check, detect_checks
 from hiva.predict.table import BOX_COLUMNS, class_columns, prob_columns
 
+RAW_PIXELS = 512 * 512  # a face image larger than this crosses the queue as its model input
+MAX_SCORERS = 2  # batches the model scores at once on a CPU (``scorer_plan``)
+DECODED = 4  # decoded frames waiting for the detect thread (a 4K frame is 25 MB)
 
-def produce(det, sources, every: int, q: queue.Queue, stop: threading.Event) -> None:
-    """Background thread: decode → detect/align → tensors, in input order; one item per frame
-    with a list of (tensor, confidence, box), empty when no face was found."""
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """``q.put(item)`` unless ``stop`` is set first (False then)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    """``q.get()``, or ("end", None) once ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    return "end", None
+
+
+def decode(sources, every: int, out: queue.Queue, stop: threading.Event) -> None:
+    """Decode thread: ("frame", Frame) for every frame of every source in input order; a source
+    that cannot be read (or stops part way) is ("unreadable", (path, reason)) after the frames it
+    gave; ("error", exception) hands anything else on; ("end", None) last."""
     try:
         for src in sources:
             try:
                 for fr in iter_frames(src, every):
-                    if stop.is_set():
+                    if not _put(out, ("frame", fr), stop):
                         return
-                    faces = [(det.to_tensor(img), conf, box)
-                             for img, conf, box in det.faces(fr.rgb)]
-                    q.put(("frame", (fr.source, fr.frame, fr.timestamp, faces)))
             except Unreadable as e:
-                q.put(("unreadable", (src.path, str(e))))
+                if not _put(out, ("unreadable", (src.path, str(e))), stop):
+                    return
+    except BaseException as e:  # noqa: BLE001 — handed on to the caller's thread to re-raise
+        _put(out, ("error", e), stop)
+    finally:
+        _put(out, ("end", None), stop)
+
+
+def produce(det, frames: queue.Queue, q: queue.Queue, stop: threading.Event) -> None:
+    """Detect thread: the decode thread's items in order, each frame as (source, index,
+    timestamp, faces), faces a list of (face image, confidence, box), empty when no face was
+    found. A face image is uint8 pixels, or the model's input tensor when it is over
+    ``RAW_PIXELS``. Decoding the next frames overlaps detecting this one."""
+    try:
+        while True:
+            kind, item = _get(frames, stop)
+            if kind == "end":
+                return
+            if kind != "frame":  # unreadable, error: in their place in the order
+                q.put((kind, item))
+                continue
+            faces = [(img if img.shape[0] * img.shape[1] <= RAW_PIXELS
+                      else det.to_tensor(img), conf, box)
+                     for img, conf, box in det.faces(item.rgb)]
+            q.put(("frame", (item.source, item.frame, item.timestamp, faces)))
     except BaseException as e:  # noqa: BLE001 — handed to the caller's thread to re-raise
         q.put(("error", e))
     finally:
@@ -59,10 +116,27 @@ def rows_of(det, pending: list[tuple], probs) -> list[dict]:
     return rows
 
 
+def scorer_plan(det) -> tuple[int, int | None]:
+    """(batches the model scores at once, torch threads each; None: leave torch's setting).
+    On a CPU, ``det.model_threads`` threads (None: torch's count) are split into up to
+    ``MAX_SCORERS`` batches in flight: a batch on a thread of its own runs the model with no
+    OpenMP barrier to spin at while the decode and detect threads hold a core (on 2 cores, two
+    single-threaded batches scored 1.0-1.24x the faces/s of one batch on 2 threads;
+    benchmarks/bench_predict.py prints both). On a GPU: one."""
+    import torch
+
+    if det.loaded.device.type != "cpu":
+        return 1, None
+    want = det.model_threads or torch.get_num_threads()
+    n = max(1, min(want, MAX_SCORERS))
+    return n, max(1, want // n)
+
+
 def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = None,
                  skip_frames: int = 1):
     """Yield ``det``'s table (hiva layout, typed) a batch of rows at a time, in input order.
-    Unreadable files are appended to ``det.unreadable`` as (path, reason)."""
+    Unreadable files are appended to ``det.unreadable`` as (path, reason). Batches are scored in
+    scorer threads (``scorer_plan``) and come back in order."""
     import torch
     from tqdm import tqdm
 
@@ -77,29 +151,37 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
                dynamic_ncols=True, file=sys.stderr)
     q: queue.Queue = queue.Queue(maxsize=4 * bs)
     stop = threading.Event()
-    # Torch keeps its threads by default: on an idle 2-core machine that is fastest (the
-    # decode/detect thread needs ~5 ms a frame). When other processes load the cores, torch's
-    # OpenMP threads spin waiting for a descheduled peer and a batch takes 5-20x longer;
-    # ``model_threads`` = cores - 1 avoids that (benchmarks/bench_predict.py measures both).
     threads = torch.get_num_threads()
-    want = det.model_threads or threads
-    if det.loaded.device.type == "cpu" and want != threads:
-        torch.set_num_threads(want)
-    worker = threading.Thread(target=produce, args=(det, sources, skip_frames, q, stop),
+    n_scorers, each = scorer_plan(det)
+
+    def one_scorer() -> None:
+        # torch's thread count is per thread once set (OpenMP); the caller's is put back below
+        if each is not None:
+            torch.set_num_threads(each)
+
+    def score(frames: list[tuple]):
+        xs = [x for *_, faces in frames for x, _, _ in faces]
+        if not xs:
+            return frames, None
+        probs = det._probs(det.forward(det.to_batch(xs)))
+        return frames, np.round(probs.astype(np.float64), 6)
+
+    def rows(done) -> object:
+        frames, probs = done.result()
+        bar.update(len(frames))
+        return det._typed(rows_of(det, frames, probs))
+
+    decoded: queue.Queue = queue.Queue(maxsize=DECODED)
+    decoder = threading.Thread(target=decode, args=(sources, skip_frames, decoded, stop),
+                               name="hiva-decode", daemon=True)
+    worker = threading.Thread(target=produce, args=(det, decoded, q, stop), name="hiva-detect",
                               daemon=True)
+    pool = ThreadPoolExecutor(n_scorers, thread_name_prefix="hiva-score",
+                              initializer=one_scorer)
+    decoder.start()
     worker.start()
     pending: list[tuple] = []  # frames in order; their faces wait for the batch
-
-    def flush():
-        xs = [x for *_, faces in pending for x, _, _ in faces]
-        probs = None
-        if xs:
-            probs = np.round(det._probs(det.forward(torch.stack(xs))).astype(np.float64), 6)
-        rows = rows_of(det, pending, probs)
-        bar.update(len(pending))
-        pending.clear()
-        return det._typed(rows)
-
+    inflight: deque = deque()  # futures of batches being scored, in input order
     try:
         n_faces = 0
         while True:
@@ -116,16 +198,23 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
             # a full batch of faces, or a long run of frames without one (keeps output and the
             # progress bar moving through faceless stretches)
             if n_faces >= bs or len(pending) >= 8 * bs:
-                yield flush()
-                n_faces = 0
+                inflight.append(pool.submit(score, pending))
+                pending, n_faces = [], 0
+                # one batch waits for a free scorer; rows go out as soon as the oldest is done
+                while len(inflight) > n_scorers or (inflight and inflight[0].done()):
+                    yield rows(inflight.popleft())
         if pending:
-            yield flush()
+            inflight.append(pool.submit(score, pending))
+        while inflight:
+            yield rows(inflight.popleft())
     finally:
-        torch.set_num_threads(threads)
         stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads)
+        while worker.is_alive():  # unblock a detect thread waiting on a full queue
             try:
                 q.get(timeout=0.1)
             except queue.Empty:
                 pass
+        decoder.join()
         bar.close()
