@@ -129,9 +129,11 @@ def test_their_checkpoint_imports_strictly_and_predicts_the_same(tmp_path, sourc
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         want, got = model(x), det.forward(x)
-    torch.testing.assert_close(got.probs, want.probs, atol=0, rtol=0)
+    # The Detector folds BatchNorm into the convolutions and runs channels_last
+    # (hiva.predict.inference.prepare): float rounding, not a weight out of place.
+    torch.testing.assert_close(got.probs, want.probs, atol=1e-5, rtol=0)
     if side:
-        torch.testing.assert_close(got.side_probs, want.side_probs, atol=0, rtol=0)
+        torch.testing.assert_close(got.side_probs, want.side_probs, atol=1e-5, rtol=0)
         from hiva.predict.table import META_COLUMNS
 
         m = len(META_COLUMNS)
