@@ -131,23 +131,8 @@ def main() -> None:
     meter = Meter()
     stream.iter_frames = meter.wrap_iter("decode: PyAV", stream.iter_frames)
     stream.rows_of = meter.wrap("rows", stream.rows_of)
-    real_decode, real_produce = stream.decode, stream.produce
-
-    def decode(*a, **k):
-        c0 = time.thread_time()
-        try:
-            return real_decode(*a, **k)
-        finally:
-            meter.add("decode thread", time.thread_time() - c0)
-
-    def produce(*a, **k):
-        c0 = time.thread_time()
-        try:
-            return real_produce(*a, **k)
-        finally:
-            meter.add("detect thread", time.thread_time() - c0)
-
-    stream.decode, stream.produce = decode, produce
+    stream.decode = meter.wrap("decode thread", stream.decode)  # the whole thread's CPU
+    stream.produce = meter.wrap("detect thread", stream.produce)
     tmp = Path(tempfile.mkdtemp(prefix="profile_predict_"))
     video = make_video(tmp / "astronaut.mp4", args.frames)
     print(f"video: {args.frames} frames 640x480 H.264; torch threads {args.threads}; "
