@@ -75,19 +75,19 @@ class _Frames:
     frame ``i`` through ``pad_resize`` with its landmarks. For DataLoader workers (picklable)."""
 
     def __init__(self, df, size: int, fill, scheme: str | None):
+        from torchvision.transforms import v2
+
         from hiva.data.dataset import AUDataset
+        from hiva.data.transforms import pad_resize
 
         self.ds = AUDataset(df, (), scheme=scheme)
         self.size, self.fill = int(size), tuple(int(v) for v in fill)
+        self.steps = v2.Compose(pad_resize(self.fill, self.size))
 
     def __len__(self) -> int:
         return len(self.ds)
 
     def __getitem__(self, i: int):
-        from torchvision.transforms import v2
-
-        from hiva.data.transforms import pad_resize
-
         ds = self.ds
         try:
             img = ds.load(i)
@@ -99,7 +99,7 @@ class _Frames:
             inputs.append(ds.keypoints(ds.landmarks[i], img.size))
             if ds.neutral is not None:
                 inputs.append(ds.keypoints(ds.neutral[i], img.size))
-        out = v2.Compose(pad_resize(self.fill, self.size))(*inputs)
+        out = self.steps(*inputs)
         out = out if isinstance(out, tuple) else (out,)
         pixels = out[0].permute(1, 2, 0).numpy()
         if pixels.shape != (self.size, self.size, 3):
@@ -245,9 +245,8 @@ def _write_pack_manifest(folder: Path, df, index: dict, done: dict, source: Path
         for j in sorted(done):
             e = done[j]
             m = np.load(folder / e["marks"]) if e.get("marks") else None
-            for k in range(e["rows"]):
-                moved.append(None if m is None or m.shape[1] <= c else
-                             m[k, c].reshape(-1).tolist())
+            for k in range(e["rows"]):  # float32 arrays: a BP4D-sized pack has 146k rows
+                moved.append(None if m is None or m.shape[1] <= c else m[k, c].reshape(-1))
         out[col] = pd.Series(moved, index=out.index, dtype=object)
     keep = np.array([i not in bad for i in range(len(df))], dtype=bool)
     meta = manifest_meta(source)
