@@ -158,7 +158,7 @@ class AUDataset:
         k = SCHEME_POINTS[self.scheme]
         pts = np.full((k, 2), np.nan, np.float32)
         if isinstance(raw, (list, tuple, np.ndarray)) and len(raw) == 2 * k:
-            pts = np.asarray(raw, dtype=np.float32).reshape(k, 2)
+            pts = np.array(raw, dtype=np.float32).reshape(k, 2)  # a copy: rows may be read-only
         w, h = size
         return tv_tensors.KeyPoints(pts, canvas_size=(h, w))
 
