@@ -238,16 +238,17 @@ def _write_pack_manifest(folder: Path, df, index: dict, done: dict, source: Path
     out["pack_file"] = [shard_name(j) for j in pos // shard_size]
     out["pack_row"] = pos % shard_size
     bad = {int(i) for e in done.values() for i in e["bad"]}
-    for c, col in enumerate(MARK_COLUMNS):
-        if col not in out.columns or not any(e.get("marks") for e in done.values()):
-            continue
-        moved = []
-        for j in sorted(done):
+    cols = [(c, col) for c, col in enumerate(MARK_COLUMNS) if col in out.columns]
+    if cols and any(e.get("marks") for e in done.values()):
+        moved: dict[str, list] = {col: [] for _, col in cols}
+        for j in sorted(done):  # each shard's marks read once, for every column
             e = done[j]
             m = np.load(folder / e["marks"]) if e.get("marks") else None
-            for k in range(e["rows"]):  # float32 arrays: a BP4D-sized pack has 146k rows
-                moved.append(None if m is None or m.shape[1] <= c else m[k, c].reshape(-1))
-        out[col] = pd.Series(moved, index=out.index, dtype=object)
+            for c, col in cols:  # float32 arrays: a BP4D-sized pack has 146k rows
+                moved[col] += [None if m is None or m.shape[1] <= c else m[k, c].reshape(-1)
+                               for k in range(e["rows"])]
+        for col, rows in moved.items():
+            out[col] = pd.Series(rows, index=out.index, dtype=object)
     keep = np.array([i not in bad for i in range(len(df))], dtype=bool)
     meta = manifest_meta(source)
     meta["pack"] = {"size": index["size"], "fill": index["fill"], "source": str(source),
