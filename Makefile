@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm demo demo-data app app-screenshots ablations language language-round2 maps \
+.PHONY: setup test test-gpu test-vllm wheel-check demo demo-data app app-screenshots ablations language language-round2 maps \
 	baselines benchmark benchmark-data lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
@@ -40,6 +40,11 @@ $(VSTAMP): requirements-vllm.lock
 test-vllm: $(VSTAMP)
 	VLLM_CPU_KVCACHE_SPACE=2 HF_HUB_OFFLINE=1 PYTHONPATH=$(CURDIR) \
 		$(VVENV)/bin/python -m pytest -q -p no:cacheprovider -m vllm tests/generate/test_vllm_backend.py
+
+# The wheel a user pip-installs, with its app extra, in a fresh venv outside the checkout: every
+# stage run once on tiny inputs from an empty folder (.ci/wheel-check says what it checks).
+wheel-check: setup
+	.ci/wheel-check
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -28,11 +28,17 @@ for _name in _PARTS:
     importlib.import_module(_name).register(app)
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
-    if version:
-        typer.echo(__version__)
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hiva {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True,
+                                       callback=_print_version,
+                                       help="Print the version and exit.")):
+    """Facial Action Unit detection with language priors (HiVA)."""
 
 
 def main() -> None:

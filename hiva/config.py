@@ -18,6 +18,8 @@ from hiva.errors import HivaError
 from hiva.runtime import write_text_atomic
 
 T = TypeVar("T")
+# The training recipes the package carries (demo, bp4d); configs/ in a checkout links to them.
+SHIPPED_CONFIGS = Path(__file__).parent / "configs"
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -151,14 +153,32 @@ def _merge(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return into
 
 
+def shipped_configs() -> list[str]:
+    """Names of the recipes the package carries (``hiva/configs/<name>.yaml``): ``demo``, ..."""
+    return sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.yaml"))
+
+
+def resolve_config(path: str | Path) -> Path:
+    """``path`` itself when it exists or looks like a path (a folder or a suffix); otherwise a
+    recipe the package ships by that name (``--config demo``), so an installed wheel needs no
+    checkout; otherwise ``path`` unchanged (the caller reports it missing)."""
+    p = Path(path)
+    if p.exists() or p.suffix or len(p.parts) != 1:
+        return p
+    shipped = SHIPPED_CONFIGS / f"{p.name}.yaml"
+    return shipped if shipped.is_file() else p
+
+
 def load_config(cls: type[T], path: str | Path | None = None,
                 sets: list[str] | tuple[str, ...] | None = None, **overrides: Any) -> T:
     """Build ``cls`` from an optional YAML file, then ``--set KEY=VALUE`` items, then non-None
     ``overrides`` (the named CLI flags); sections (``model``) merge key by key."""
     data: dict[str, Any] = {}
     if path is not None:
+        path = resolve_config(path)
         data.update(read_mapping(path, "config file", f"config file {path} does not exist; "
-                                 "pass an existing YAML file to --config"))
+                                 "pass an existing YAML file to --config, or the name of a "
+                                 f"recipe hiva ships ({', '.join(shipped_configs())})"))
     _merge(data, parse_sets(sets))
     _merge(data, {k: v for k, v in overrides.items() if v is not None})
     try:
