@@ -38,6 +38,7 @@ from hiva.predict.faces import FaceFinder
 from hiva.predict.inference import prepare
 from hiva.predict.loader import load, model_input_transform
 from hiva.predict.media import expand_inputs
+from hiva.predict.resume import predict_to_file
 from hiva.predict.settings import MIN_FACE, TRACK_GAP, PredictConfig, check, detect_checks
 from hiva.predict.stream import iter_batches
 from hiva.predict.table import (
@@ -256,8 +257,8 @@ class Detector:
 
 
 def run(cfg: PredictConfig) -> dict:
-    """Score every frame of ``cfg.inputs`` and stream the rows to ``cfg.out``; returns a
-    summary."""
+    """Score every frame of ``cfg.inputs`` and write the rows to ``cfg.out`` through a parts
+    folder that a rerun resumes (``hiva.predict.resume``); returns a summary."""
     expand_inputs(cfg.inputs)  # a missing path fails now, not after loading the model
     output_file(cfg.out, "--out", OUT_SUFFIXES)  # a folder or unwritable --out: before scoring
     det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
@@ -266,16 +267,16 @@ def run(cfg: PredictConfig) -> dict:
                    max_faces=cfg.max_faces, min_face=cfg.min_face, track_gap=cfg.track_gap)
     print(det.describe(), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    det.detect(list(cfg.inputs), progress=cfg.progress, skip_frames=cfg.skip_frames,
-               save=cfg.out, format=cfg.format)
+    table = predict_to_file(det, cfg)  # resumes what a killed run wrote (hiva.predict.resume)
     secs = time.perf_counter() - t0
     bad = det.unreadable
-    rows, faces = det.counts["rows"], det.counts["faces"]
-    no_face, small = det.counts["rows"] - faces, det.counts["too_small"]
+    rows, faces = table["rows"], table["faces"]
+    no_face, small = rows - faces, det.counts["too_small"]
     summary = {"rows": rows, "faces": faces, "no_face": no_face, "too_small": small,
                "unreadable": len(bad), "seconds": round(secs, 3), "out": str(cfg.out)}
     print(f"wrote {rows} rows to {cfg.out}: {faces} faces scored, {no_face} frames without a "
-          f"face, {len(bad)} unreadable files skipped ({faces / max(secs, 1e-9):.1f} faces/s)",
+          f"face, {len(bad)} unreadable files skipped ({det.counts['faces'] / max(secs, 1e-9):.1f}"
+          " faces/s)",
           file=sys.stderr, flush=True)
     if small:
         print(f"{small} faces not scored: under --min-face {cfg.min_face} px a side, or a strip "

@@ -164,11 +164,11 @@ def video_seconds(path: str) -> float | None:
     return None
 
 
-def iter_video(path: str, every: int = 1, start: int = 0
+def iter_video(path: str, every: int = 1, first: int = 0
                ) -> Iterator[tuple[int, float, np.ndarray]]:
     """(index, seconds, RGB) for every frame of the first video stream, in presentation order;
     ``every`` k: only frames 0, k, 2k, ... (the others are decoded but not converted);
-    ``start``: none before that index (decoded, not converted: a resumed run).
+    ``first``: none before that index (decoded, not converted: a resumed run).
 
     A file that cannot be opened raises ``Unreadable`` before any frame; a decode error part way
     raises ``Unreadable`` after the frames decoded so far (those are kept by the caller)."""
@@ -195,7 +195,7 @@ def iter_video(path: str, every: int = 1, start: int = 0
                     t = i / rate
                 else:
                     t = float("nan")
-                if i % every == 0 and i >= start:
+                if i % every == 0 and i >= first:
                     yield i, t, fr.to_ndarray(format="rgb24")
                 i += 1
         except Exception as e:  # noqa: BLE001
@@ -227,5 +227,5 @@ def iter_frames(src: Source, every: int = 1, start: int = 0) -> Iterator[Frame]:
             if start == 0:
                 yield Frame(src.path, 0, 0.0, rgb)
             return
-    for i, t, rgb in iter_video(src.path, every, start):
+    for i, t, rgb in iter_video(src.path, every, first=start):
         yield Frame(src.path, i, t, rgb)

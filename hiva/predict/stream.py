@@ -147,12 +147,13 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
                  skip_frames: int = 1, *, start: tuple[int, int] = (0, 0),
                  tracks: Tracks | None = None, done: int = 0):
     """Yield ``det``'s table (hiva layout, typed) a batch of rows at a time, in input order;
-    each batch's ``attrs["end"]`` is (source's place, frame) of its last frame. Unreadable files
+    each batch's ``attrs["end"]`` is (source's place, frame) of its last frame, and
+    ``attrs["sources"]`` each row's source's place. Unreadable files
     are appended to ``det.unreadable`` as (path, reason), their sources' places to
     ``det.unreadable_at``. Batches are scored in scorer threads (``scorer_plan``) and come back
     in order.
 
-    A resumed run (``hiva.predict.parts``) passes ``start`` (source's place, first frame to
+    A resumed run (``hiva.predict.resume``) passes ``start`` (source's place, first frame to
     score), the ``tracks`` rebuilt from the rows written so far, and the frames ``done`` (shown
     as done on the progress bar). A resumed stream forms the same batches as an uninterrupted
     one from that point when ``start`` follows the end of a batch."""
@@ -191,6 +192,7 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
         bar.update(len(frames))
         df = det._typed(rows_of(det, frames, probs, tracks))
         df.attrs["end"] = (frames[-1][4], frames[-1][1])
+        df.attrs["sources"] = [fr[4] for fr in frames for _ in (fr[3] or (None,))]
         return df
 
     decoded: queue.Queue = queue.Queue(maxsize=DECODED)

@@ -92,27 +92,9 @@ def test_replay_rebuilds_the_tracker_from_written_rows():
 
 @pytest.fixture(scope="module")
 def crossing_video(tmp_path_factory):
-    """Two rendered faces (different subjects) that walk across a 320×160 frame towards each
-    other and swap sides without overlapping: 9 frames."""
-    from PIL import Image
+    from tests.predict.helpers import two_faces_video
 
-    from hiva.data.manifest import read_manifest
-    from hiva.data.synth import render_synthetic
-    from tests.predict.helpers import write_video
-
-    root = tmp_path_factory.mktemp("crossing")
-    m = render_synthetic(root / "faces", subjects=2, per_subject=1, seed=5, size=96,
-                         workers=1, grid=False, progress=False)
-    faces = [np.asarray(Image.open(p).convert("RGB")) for p in read_manifest(m)["path"]]
-    frames, n = [], 9
-    for f in range(n):
-        rgb = np.full((160, 320, 3), 200, np.uint8)
-        xa = 8 + round(f * (216 - 8) / (n - 1))  # A: left to right
-        xb = 216 - round(f * (216 - 8) / (n - 1))  # B: right to left
-        rgb[4:100, xa:xa + 96] = faces[0]
-        rgb[60:156, xb:xb + 96] = faces[1]  # lower, so the two never overlap
-        frames.append(rgb)
-    return write_video(root / "cross.mp4", frames, codec="mpeg4")
+    return two_faces_video(tmp_path_factory.mktemp("crossing") / "cross.mp4", n=9)
 
 
 def test_predict_follows_two_crossing_faces(tiny_run, crossing_video, cli, tmp_path):
