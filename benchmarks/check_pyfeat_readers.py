@@ -45,6 +45,7 @@ def main() -> int:
     print(of[["frame", "face_id", "timestamp", "confidence", "success", *mine[:3]]].head(4)
           .to_string())
     ok &= list(of.columns[:5]) == ["frame", "face_id", "timestamp", "confidence", "success"]
+    ok &= "track_id" in of.columns  # hiva's track, kept beside OpenFace's columns
     ok &= of.aus.shape == (len(raw), len(mine))
 
     fx = read_feat(args.feat_csv)
@@ -55,6 +56,7 @@ def main() -> int:
     print("  .aus:\n" + fx.aus.head(4).round(3).to_string())
     raw = pd.read_csv(args.feat_csv)
     ok &= list(fx.aus.columns) == [c for c in raw.columns if "AU" in c]
+    ok &= "track_id" in fx.columns and "track_id" not in fx.aus.columns
     ok &= not any(c.endswith(("_c", "_p")) for c in fx.aus.columns)
     ok &= list(fx.faceboxes.columns) == ["FaceRectX", "FaceRectY", "FaceRectWidth",
                                          "FaceRectHeight", "FaceScore"]

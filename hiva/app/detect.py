@@ -5,7 +5,8 @@ video as the table ``hiva predict`` writes, and draw the charts.
 (largest first): the face the model saw, its probabilities against the thresholds, each AU's
 activation map over the face with its region outline (``hiva.predict.explain.explain_face``) and
 the descriptions it drew on. ``video(path, out_dir)`` → the CSV of ``Detector.detect`` (the rows
-``hiva predict`` writes) and its table, refused past ``max_video_seconds``.
+``hiva predict`` writes) and its table, refused past ``max_video_seconds``; ``timeline`` draws
+one person (``track_id``) of it.
 """
 
 from __future__ import annotations
@@ -149,12 +150,27 @@ def bar_chart(face: FaceResult, title: str = ""):
     return fig
 
 
-def timeline(df, aus, thresholds, face_id: int = 0):
-    """One small panel per AU: its probability over the video (face ``face_id``) with its
-    threshold dashed and the frames where it is on shaded."""
+def video_tracks(df) -> list[tuple[int, int]]:
+    """(track_id, frames it is in) of a video's table, the longest track first (ties: lower id
+    first); ``[]`` when no face was found."""
+    if "track_id" not in df:
+        return []
+    d = df[(df["success"] == 1) & (df["track_id"] >= 0)]
+    n = d.groupby("track_id")["frame"].nunique()
+    return sorted(((int(t), int(k)) for t, k in n.items()), key=lambda tk: (-tk[1], tk[0]))
+
+
+def timeline(df, aus, thresholds, track_id: int | None = None):
+    """One small panel per AU: its probability over the video for one person (track
+    ``track_id``; None: the longest track, ``video_tracks``) with its threshold dashed and the
+    frames where it is on shaded."""
     from matplotlib.figure import Figure
 
-    d = df[(df["face_id"] == face_id) & (df["success"] == 1)] if "face_id" in df else df
+    if track_id is None:
+        tracks = video_tracks(df)
+        track_id = tracks[0][0] if tracks else 0
+    key = "track_id" if "track_id" in df else "face_id"
+    d = df[(df[key] == track_id) & (df["success"] == 1)] if key in df else df
     t = d["timestamp"].to_numpy(float)
     x, xlabel = (t, "seconds") if len(t) and np.isfinite(t).all() else (
         d["frame"].to_numpy(float), "frame")
@@ -172,7 +188,7 @@ def timeline(df, aus, thresholds, face_id: int = 0):
         name = AUS[a].name if a in AUS else ""
         ax.text(1.005, 0.5, name, transform=ax.transAxes, fontsize=7, va="center")
     axes[-1, 0].set_xlabel(xlabel)
-    fig.suptitle(f"AU probabilities of face {face_id} (dashed: threshold; shaded: on)"
+    fig.suptitle(f"AU probabilities of person {track_id} (track; dashed: threshold; shaded: on)"
                  + ("" if len(d) else " — no face found in any frame"), fontsize=9)
     fig.tight_layout()
     return fig

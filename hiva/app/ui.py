@@ -131,7 +131,7 @@ def build(checkpoint=None, corpus=None, *, device: str = "auto", align: bool | N
 
 
 def _detect_tab(gr, view, work: Path) -> None:
-    from hiva.app.detect import bar_chart, timeline
+    from hiva.app.detect import bar_chart, timeline, video_tracks
 
     faces_state = gr.State([])
     with gr.Row():
@@ -157,7 +157,10 @@ def _detect_tab(gr, view, work: Path) -> None:
     table = gr.Dataframe(label="Per AU: probability and the descriptions it drew on",
                          elem_id="au-table", wrap=True)
     with gr.Column(visible=False) as video_out:  # shown once a video is scored
+        person = gr.Dropdown(label="Person (track: a face followed through the video)",
+                             choices=[], value=None, elem_id="track-pick", interactive=True)
         tl = gr.Plot(label="Timeline", elem_id="timeline")
+        video_df = gr.State(None)
         rows = gr.Dataframe(label="Rows (as `hiva predict` writes them)", elem_id="rows",
                             max_height=300)
         csv = gr.File(label="Download the table (CSV)", elem_id="csv")
@@ -191,13 +194,24 @@ def _detect_tab(gr, view, work: Path) -> None:
     @_page_errors
     def on_video(path, progress=gr.Progress(track_tqdm=True)):
         out_csv, df = view.video(path, work / "videos")
+        tracks = video_tracks(df)
         fig = timeline(df, view.aus, view.det.thresholds)
         faces_seen = int((df["success"] == 1).sum()) if "success" in df else len(df)
-        msg = (f"**{df['frame'].nunique()} frames scored, {faces_seen} face rows.** The timeline "
-               "shows face 0; the table has every face.")
-        return msg, gr.update(visible=True), fig, df, str(out_csv)
+        msg = (f"**{df['frame'].nunique()} frames scored, {faces_seen} face rows, "
+               f"{len(tracks)} people (tracks).** The timeline shows one person at a time; "
+               "the table has every face.")
+        choices = [(f"person {t} ({k} frames)", str(t)) for t, k in tracks]
+        pick_track = gr.update(choices=choices, value=choices[0][1] if choices else None)
+        return msg, gr.update(visible=True), pick_track, fig, df, str(out_csv), df
 
-    go_video.click(on_video, [video], [status, video_out, tl, rows, csv])
+    go_video.click(on_video, [video], [status, video_out, person, tl, rows, csv, video_df])
+
+    def show_track(df, which):
+        if df is None or not str(which or "").isdigit():
+            return None
+        return timeline(df, view.aus, view.det.thresholds, int(which))
+
+    person.input(_page_errors(show_track), [video_df, person], [tl])
 
 
 def _corpus_tab(gr, cview, work: Path) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from hiva.predict.export import export as export_run
 from hiva.predict.import_graphau import import_checkpoint as import_run
-from hiva.predict.settings import MIN_FACE, PredictConfig
+from hiva.predict.settings import MIN_FACE, TRACK_GAP, PredictConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -54,9 +54,15 @@ def predict(
     min_face: int = typer.Option(MIN_FACE, "--min-face", help="Skip (and count) faces under "
                                  "this many pixels a side, and strips; without alignment, "
                                  "whole frames."),
+    track_gap: int = typer.Option(TRACK_GAP, "--track-gap", help="A face missing from more "
+                                  "than this many scored frames of a video in a row gets a new "
+                                  "track_id when it returns."),
+    restart: bool = typer.Option(False, "--restart", help="Discard the parts a stopped run left "
+                                 "beside --out (OUT.parts/) and start over; without it a rerun "
+                                 "resumes them."),
 ) -> None:
     """AU probabilities and 0/1 decisions for every face of every frame, one row each (a frame
-    without a face: one row, success=0)."""
+    without a face: one row, success=0). A killed run resumes when rerun."""
     from hiva.predict.detector import run as predict_run
 
     predict_run(PredictConfig(inputs=tuple(inputs), checkpoint=checkpoint, out=str(out),
@@ -64,7 +70,7 @@ def predict(
                               threshold=threshold, text_bank=text_bank, weights=weights,
                               progress=progress, model_threads=model_threads, format=fmt,
                               max_faces=max_faces, skip_frames=skip_frames,
-                              min_face=min_face))
+                              min_face=min_face, track_gap=track_gap, restart=restart))
 
 
 def explain(

@@ -6,17 +6,19 @@ export`` or a Hub id (``hiva.predict.loader``). Writes (CLI): one table, CSV or 
 per face in input order, in the layout ``--format`` names (``hiva.predict.table``: hiva, openface
 or feat). The hiva layout::
 
-    input, frame, face_id, timestamp, confidence, success, face_x, face_y, face_width,
-    face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+    input, frame, face_id, track_id, timestamp, confidence, success, face_x, face_y,
+    face_width, face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
 
 ``timestamp`` is in seconds (0 for images, NaN for in-memory frames), ``confidence`` is
 MediaPipe's face-detection score, ``face_*`` the detected box in the frame's pixels (x, y of its
 top-left corner), ``_p`` the probability (rounded to 6 decimals), ``_c`` 1 when ``_p`` ≥ the
 AU's threshold (the run's validation-tuned thresholds when it stored them, else 0.5). Every face
 MediaPipe finds is a row (``max_faces``: the largest ones only), ``face_id`` 0, 1, ... from the
-largest face down (no tracking across frames: ids are per frame). A frame where no face is found
-is one row with ``success`` 0, ``confidence`` 0 and empty box and AU columns. Without alignment
-(``--no-align``) each whole frame is one face: ``success`` 1, ``confidence`` and box empty.
+largest face down within its frame; ``track_id`` follows a face from frame to frame within an
+input (``hiva.predict.tracks``: 0, 1, ... in order of appearance; in an image it equals
+``face_id``). A frame where no face is found is one row with ``success`` 0, ``confidence`` 0,
+``track_id`` -1 and empty box and AU columns. Without alignment (``--no-align``) each whole frame
+is one face: ``success`` 1, ``track_id`` 0, ``confidence`` and box empty.
 
 Decoding, detection and alignment overlap the model (``hiva.predict.stream``); faces are found by
 ``hiva.predict.faces`` and the settings checked by ``hiva.predict.settings``. Rows go out batch
@@ -36,7 +38,8 @@ from hiva.predict.faces import FaceFinder
 from hiva.predict.inference import prepare
 from hiva.predict.loader import load, model_input_transform
 from hiva.predict.media import expand_inputs
-from hiva.predict.settings import MIN_FACE, PredictConfig, check, detect_checks
+from hiva.predict.resume import predict_to_file
+from hiva.predict.settings import MIN_FACE, TRACK_GAP, PredictConfig, check, detect_checks
 from hiva.predict.stream import iter_batches
 from hiva.predict.table import (
     BOX_COLUMNS,
@@ -65,16 +68,18 @@ class Detector:
     ``max_faces``: score at most this many faces per frame, the largest (None: all).
     ``min_face``: a face (a whole frame without alignment) under this many pixels a side, or a
     strip (``hiva.predict.settings.too_small``), is not scored: its frame is a row without a face,
-    counted in ``counts["too_small"]``.
+    counted in ``counts["too_small"]``. ``track_gap``: a face missing from more than this many
+    scored frames of a video in a row gets a new ``track_id`` when it returns
+    (``hiva.predict.tracks``).
     """
 
     def __init__(self, checkpoint, *, fold: int | None = None, device: str = "auto",
                  batch_size: int = 16, align: bool | None = None, threshold: str | float = "auto",
                  text_bank: str | None = None, weights: str = "best",
                  model_threads: int | None = None, max_faces: int | None = None,
-                 min_face: int = MIN_FACE):
+                 min_face: int = MIN_FACE, track_gap: int = TRACK_GAP):
         check(detect_checks(False, batch_size=batch_size, max_faces=max_faces,
-                            min_face=min_face))
+                            min_face=min_face, track_gap=track_gap))
         self.loaded = load(checkpoint, fold=fold, device=device, text_bank=text_bank,
                            weights=weights, threshold=threshold, align=align)
         self.folded = prepare(self.loaded)  # BatchNorms folded into their convolutions
@@ -82,7 +87,9 @@ class Detector:
         self.model_threads = model_threads  # torch threads during detect (None: torch's own)
         self.transform = model_input_transform(self.loaded)
         self.finder = FaceFinder(self.loaded.align, max_faces, min_face)
+        self.track_gap = track_gap
         self.unreadable: list[tuple[str, str]] = []
+        self.unreadable_at: list[int] = []  # each unreadable file's place among the inputs
         # of the last ``detect``; too_small: faces (frames without alignment) not scored
         self.counts = {"rows": 0, "faces": 0, "too_small": 0}
 
@@ -179,10 +186,11 @@ class Detector:
 
     # ------------------------------------------------------------------ the table
     def iter_batches(self, inputs, progress: bool = False, batch_size: int | None = None,
-                     skip_frames: int = 1):
+                     skip_frames: int = 1, **resume):
         """The table (hiva layout, typed) a batch of rows at a time, in input order: one row per
-        face, one per faceless frame (``hiva.predict.stream``)."""
-        return iter_batches(self, inputs, progress, batch_size, skip_frames)
+        face, one per faceless frame (``hiva.predict.stream``; ``resume``: its ``start``,
+        ``tracks`` and ``done``)."""
+        return iter_batches(self, inputs, progress, batch_size, skip_frames, **resume)
 
     def detect(self, inputs, progress: bool = False, *, batch_size: int | None = None,
                skip_frames: int = 1, save=None, format: str = "hiva"):
@@ -200,7 +208,7 @@ class Detector:
         import pandas as pd
 
         check(detect_checks(False, format=format, out=save))
-        self.unreadable = []
+        self.unreadable, self.unreadable_at = [], []
         self.counts = {"rows": 0, "faces": 0, "too_small": 0}
         self.finder.reset()
         batches = self.iter_batches(inputs, progress, batch_size, skip_frames)
@@ -232,7 +240,8 @@ class Detector:
 
         df = pd.DataFrame(rows, columns=self.columns)
         df = df.astype({"input": "string", "frame": "int64", "timestamp": "float64",
-                        "face_id": "int64", "confidence": "float64", "success": "int64",
+                        "face_id": "int64", "track_id": "int64", "confidence": "float64",
+                        "success": "int64",
                         **dict.fromkeys(BOX_COLUMNS, "float64")})
         for c in prob_columns(self.outputs):
             df[c] = df[c].astype("float64")
@@ -248,26 +257,26 @@ class Detector:
 
 
 def run(cfg: PredictConfig) -> dict:
-    """Score every frame of ``cfg.inputs`` and stream the rows to ``cfg.out``; returns a
-    summary."""
+    """Score every frame of ``cfg.inputs`` and write the rows to ``cfg.out`` through a parts
+    folder that a rerun resumes (``hiva.predict.resume``); returns a summary."""
     expand_inputs(cfg.inputs)  # a missing path fails now, not after loading the model
     output_file(cfg.out, "--out", OUT_SUFFIXES)  # a folder or unwritable --out: before scoring
     det = Detector(cfg.checkpoint, fold=cfg.fold, device=cfg.device, batch_size=cfg.batch_size,
                    align=cfg.align, threshold=cfg.threshold, text_bank=cfg.text_bank,
                    weights=cfg.weights, model_threads=cfg.model_threads,
-                   max_faces=cfg.max_faces, min_face=cfg.min_face)
+                   max_faces=cfg.max_faces, min_face=cfg.min_face, track_gap=cfg.track_gap)
     print(det.describe(), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    det.detect(list(cfg.inputs), progress=cfg.progress, skip_frames=cfg.skip_frames,
-               save=cfg.out, format=cfg.format)
+    table = predict_to_file(det, cfg)  # resumes what a killed run wrote (hiva.predict.resume)
     secs = time.perf_counter() - t0
     bad = det.unreadable
-    rows, faces = det.counts["rows"], det.counts["faces"]
-    no_face, small = det.counts["rows"] - faces, det.counts["too_small"]
+    rows, faces = table["rows"], table["faces"]
+    no_face, small = rows - faces, det.counts["too_small"]
     summary = {"rows": rows, "faces": faces, "no_face": no_face, "too_small": small,
                "unreadable": len(bad), "seconds": round(secs, 3), "out": str(cfg.out)}
     print(f"wrote {rows} rows to {cfg.out}: {faces} faces scored, {no_face} frames without a "
-          f"face, {len(bad)} unreadable files skipped ({faces / max(secs, 1e-9):.1f} faces/s)",
+          f"face, {len(bad)} unreadable files skipped ({det.counts['faces'] / max(secs, 1e-9):.1f}"
+          " faces/s)",
           file=sys.stderr, flush=True)
     if small:
         print(f"{small} faces not scored: under --min-face {cfg.min_face} px a side, or a strip "

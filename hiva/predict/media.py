@@ -164,9 +164,11 @@ def video_seconds(path: str) -> float | None:
     return None
 
 
-def iter_video(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+def iter_video(path: str, every: int = 1, first: int = 0
+               ) -> Iterator[tuple[int, float, np.ndarray]]:
     """(index, seconds, RGB) for every frame of the first video stream, in presentation order;
-    ``every`` k: only frames 0, k, 2k, ... (the others are decoded but not converted).
+    ``every`` k: only frames 0, k, 2k, ... (the others are decoded but not converted);
+    ``first``: none before that index (decoded, not converted: a resumed run).
 
     A file that cannot be opened raises ``Unreadable`` before any frame; a decode error part way
     raises ``Unreadable`` after the frames decoded so far (those are kept by the caller)."""
@@ -193,7 +195,7 @@ def iter_video(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarr
                     t = i / rate
                 else:
                     t = float("nan")
-                if i % every == 0:
+                if i % every == 0 and i >= first:
                     yield i, t, fr.to_ndarray(format="rgb24")
                 i += 1
         except Exception as e:  # noqa: BLE001
@@ -203,16 +205,18 @@ def iter_video(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarr
             raise Unreadable("no decodable frames")
 
 
-def iter_frames(src: Source, every: int = 1) -> Iterator[Frame]:
-    """Frames of one source (of a video or an in-memory clip, every ``every``-th); raises
-    ``Unreadable`` (possibly after some frames of a video). In-memory frames have timestamp NaN:
-    their rate is unknown."""
+def iter_frames(src: Source, every: int = 1, start: int = 0) -> Iterator[Frame]:
+    """Frames of one source (of a video or an in-memory clip, every ``every``-th, none before
+    index ``start``); raises ``Unreadable`` (possibly after some frames of a video). In-memory
+    frames have timestamp NaN: their rate is unknown."""
     if src.kind == "array":
         for i in range(0, len(src.data), every):
-            yield Frame(src.path, i, float("nan"), src.data[i])
+            if i >= start:
+                yield Frame(src.path, i, float("nan"), src.data[i])
         return
     if src.kind == "image":
-        yield Frame(src.path, 0, 0.0, read_image(src.path))
+        if start == 0:
+            yield Frame(src.path, 0, 0.0, read_image(src.path))
         return
     if src.kind == "unknown":
         try:
@@ -220,7 +224,8 @@ def iter_frames(src: Source, every: int = 1) -> Iterator[Frame]:
         except Unreadable:
             pass
         else:
-            yield Frame(src.path, 0, 0.0, rgb)
+            if start == 0:
+                yield Frame(src.path, 0, 0.0, rgb)
             return
-    for i, t, rgb in iter_video(src.path, every):
+    for i, t, rgb in iter_video(src.path, every, first=start):
         yield Frame(src.path, i, t, rgb)

@@ -18,6 +18,9 @@ from hiva.runs import weights_rule
 # is wide, or the other way round, is a strip, not a face.
 MIN_FACE = 32
 MAX_ASPECT = 4.0
+# Scored frames of a video a face may be missing from and keep its ``track_id`` (``--track-gap``;
+# ``hiva.predict.tracks``): about half a second at 30 frames/s.
+TRACK_GAP = 15
 
 
 def too_small(width: float, height: float, min_face: int = MIN_FACE) -> str | None:
@@ -32,7 +35,8 @@ def too_small(width: float, height: float, min_face: int = MIN_FACE) -> str | No
 
 def detect_checks(cli: bool, *, batch_size: int = 1, max_faces: int | None = None,
                   skip_frames: int = 1, format: str = "hiva", out=None, weights: str = "best",
-                  threshold="auto", min_face: int = 1) -> list[tuple[bool, str]]:
+                  threshold="auto", min_face: int = 1, track_gap: int = 0
+                  ) -> list[tuple[bool, str]]:
     """``(holds, what must hold)`` for the settings of a detection; ``cli`` names them as
     ``hiva predict``'s flags (``--batch-size``), else as ``Detector``'s arguments."""
     def name(flag: str) -> str:
@@ -43,6 +47,7 @@ def detect_checks(cli: bool, *, batch_size: int = 1, max_faces: int | None = Non
         count_rule(name("max-faces"), max_faces, none="every face"),
         count_rule(name("skip-frames"), skip_frames),
         count_rule(name("min-face"), min_face),
+        count_rule(name("track-gap"), track_gap, low=0),
         (format in FORMATS, f"{name('format')} {format!r}: use one of {', '.join(FORMATS)}"),
         (out is None or Path(out).suffix.lower() in OUT_SUFFIXES,
          f"{'--out ' if cli else 'save='}{out}: end it in .csv or .parquet"),
@@ -87,6 +92,8 @@ class PredictConfig:
     max_faces: int | None = None
     skip_frames: int = 1
     min_face: int = MIN_FACE
+    track_gap: int = TRACK_GAP
+    restart: bool = False
 
     def __post_init__(self) -> None:
         check_config("predict", [
@@ -96,7 +103,7 @@ class PredictConfig:
             *detect_checks(True, batch_size=self.batch_size, max_faces=self.max_faces,
                            skip_frames=self.skip_frames, format=self.format, out=self.out,
                            weights=self.weights, threshold=self.threshold,
-                           min_face=self.min_face),
+                           min_face=self.min_face, track_gap=self.track_gap),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"--device {self.device!r}: use auto, cpu, cuda or cuda:N"),
             (self.fold is None or self.fold >= 1, f"--fold must be ≥ 1, got {self.fold}"),

@@ -25,6 +25,7 @@ from hiva.predict.faces import NO_BOX
 from hiva.predict.media import Unreadable, count_frames, expand_inputs, iter_frames
 from hiva.predict.settings import check, detect_checks
 from hiva.predict.table import BOX_COLUMNS, class_columns, prob_columns
+from hiva.predict.tracks import NO_TRACK, Tracks
 
 RAW_PIXELS = 512 * 512  # a face image larger than this crosses the queue as its model input
 MAX_SCORERS = 2  # batches the model scores at once on a CPU (``scorer_plan``)
@@ -52,18 +53,25 @@ def _get(q: queue.Queue, stop: threading.Event):
     return "end", None
 
 
-def decode(sources, every: int, out: queue.Queue, stop: threading.Event) -> None:
-    """Decode thread: ("frame", Frame) for every frame of every source in input order; a source
-    that cannot be read (or stops part way) is ("unreadable", (path, reason)) after the frames it
-    gave; ("error", exception) hands anything else on; ("end", None) last."""
+def decode(sources, every: int, out: queue.Queue, stop: threading.Event,
+           start: tuple[int, int] = (0, 0)) -> None:
+    """Decode thread: ("frame", (i, Frame)) for every frame of every source in input order, i the
+    source's place; a source that cannot be read (or stops part way) is ("unreadable", (i, path,
+    reason)) after the frames it gave; ("error", exception) hands anything else on; ("end",
+    None) last. ``start`` (i, k): begin at frame k of source i (a resumed run: earlier sources
+    are passed over, and the video's earlier frames decoded but not converted or scored)."""
     try:
-        for src in sources:
+        for i, src in enumerate(sources):
+            if i < start[0]:
+                continue
+            first = start[1] if i == start[0] else 0
             try:
-                for fr in iter_frames(src, every):
-                    if not _put(out, ("frame", fr), stop):
+                frames = iter_frames(src, every, first) if first else iter_frames(src, every)
+                for fr in frames:
+                    if not _put(out, ("frame", (i, fr)), stop):
                         return
             except Unreadable as e:
-                if not _put(out, ("unreadable", (src.path, str(e))), stop):
+                if not _put(out, ("unreadable", (i, src.path, str(e))), stop):
                     return
     except BaseException as e:  # noqa: BLE001 — handed on to the caller's thread to re-raise
         _put(out, ("error", e), stop)
@@ -73,9 +81,9 @@ def decode(sources, every: int, out: queue.Queue, stop: threading.Event) -> None
 
 def produce(det, frames: queue.Queue, q: queue.Queue, stop: threading.Event) -> None:
     """Detect thread: the decode thread's items in order, each frame as (source, index,
-    timestamp, faces), faces a list of (face image, confidence, box), empty when no face was
-    found. A face image is uint8 pixels, or the model's input tensor when it is over
-    ``RAW_PIXELS``. Decoding the next frames overlaps detecting this one."""
+    timestamp, faces, source's place), faces a list of (face image, confidence, box), empty
+    when no face was found. A face image is uint8 pixels, or the model's input tensor when it is
+    over ``RAW_PIXELS``. Decoding the next frames overlaps detecting this one."""
     try:
         while True:
             kind, item = _get(frames, stop)
@@ -84,32 +92,35 @@ def produce(det, frames: queue.Queue, q: queue.Queue, stop: threading.Event) -> 
             if kind != "frame":  # unreadable, error: in their place in the order
                 q.put((kind, item))
                 continue
+            i, fr = item
             faces = [(img if img.shape[0] * img.shape[1] <= RAW_PIXELS
                       else det.to_tensor(img), conf, box)
-                     for img, conf, box in det.faces(item.rgb)]
-            q.put(("frame", (item.source, item.frame, item.timestamp, faces)))
+                     for img, conf, box in det.faces(fr.rgb)]
+            q.put(("frame", (fr.source, fr.frame, fr.timestamp, faces, i)))
     except BaseException as e:  # noqa: BLE001 — handed to the caller's thread to re-raise
         q.put(("error", e))
     finally:
         q.put(("end", None))
 
 
-def rows_of(det, pending: list[tuple], probs) -> list[dict]:
+def rows_of(det, pending: list[tuple], probs, tracks: Tracks) -> list[dict]:
     """Table rows (hiva layout) of ``pending`` frames, their faces' probabilities in order: one
-    row per face, one per faceless frame."""
+    row per face, one per faceless frame; ``tracks`` gives the faces their track ids."""
     pcols, ccols = prob_columns(det.outputs), class_columns(det.outputs)
     th = np.asarray(det.thresholds, dtype=np.float64)
     rows, j = [], 0
-    for src, frame, ts, faces in pending:
+    for src, frame, ts, faces, i in pending:
         base = {"input": src, "frame": frame, "timestamp": round(float(ts), 6)}
+        boxes = [tuple(round(v, 2) for v in box) for _, _, box in faces]
+        ids = tracks.update(i, frame, boxes)  # the rounded boxes: the ones the table holds
         if not faces:
-            rows.append({**base, "face_id": 0, "confidence": 0.0, "success": 0,
-                         **dict(zip(BOX_COLUMNS, NO_BOX))})
-        for k, (_, conf, box) in enumerate(faces):
+            rows.append({**base, "face_id": 0, "track_id": NO_TRACK, "confidence": 0.0,
+                         "success": 0, **dict(zip(BOX_COLUMNS, NO_BOX))})
+        for k, (_, conf, _) in enumerate(faces):
             p = probs[j]
             j += 1
-            row = {**base, "face_id": k, "confidence": round(conf, 6), "success": 1,
-                   **dict(zip(BOX_COLUMNS, (round(v, 2) for v in box)))}
+            row = {**base, "face_id": k, "track_id": ids[k], "confidence": round(conf, 6),
+                   "success": 1, **dict(zip(BOX_COLUMNS, boxes[k]))}
             row.update(zip(pcols, p.tolist()))
             row.update(zip(ccols, (p >= th).astype(int).tolist()))
             rows.append(row)
@@ -133,10 +144,19 @@ def scorer_plan(det) -> tuple[int, int | None]:
 
 
 def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = None,
-                 skip_frames: int = 1):
-    """Yield ``det``'s table (hiva layout, typed) a batch of rows at a time, in input order.
-    Unreadable files are appended to ``det.unreadable`` as (path, reason). Batches are scored in
-    scorer threads (``scorer_plan``) and come back in order."""
+                 skip_frames: int = 1, *, start: tuple[int, int] = (0, 0),
+                 tracks: Tracks | None = None, done: int = 0):
+    """Yield ``det``'s table (hiva layout, typed) a batch of rows at a time, in input order;
+    each batch's ``attrs["end"]`` is (source's place, frame) of its last frame, and
+    ``attrs["sources"]`` each row's source's place. Unreadable files
+    are appended to ``det.unreadable`` as (path, reason), their sources' places to
+    ``det.unreadable_at``. Batches are scored in scorer threads (``scorer_plan``) and come back
+    in order.
+
+    A resumed run (``hiva.predict.resume``) passes ``start`` (source's place, first frame to
+    score), the ``tracks`` rebuilt from the rows written so far, and the frames ``done`` (shown
+    as done on the progress bar). A resumed stream forms the same batches as an uninterrupted
+    one from that point when ``start`` follows the end of a batch."""
     import torch
     from tqdm import tqdm
 
@@ -147,8 +167,9 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
     if progress:
         counts = [count_frames(s, skip_frames) for s in sources]
         total = None if any(c is None for c in counts) else sum(counts)
-    bar = tqdm(total=total, unit="frame", desc="predict", disable=not progress,
+    bar = tqdm(total=total, initial=done, unit="frame", desc="predict", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
+    tracks = Tracks(det.track_gap) if tracks is None else tracks
     q: queue.Queue = queue.Queue(maxsize=4 * bs)
     stop = threading.Event()
     threads = torch.get_num_threads()
@@ -160,7 +181,7 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
             torch.set_num_threads(each)
 
     def score(frames: list[tuple]):
-        xs = [x for *_, faces in frames for x, _, _ in faces]
+        xs = [x for fr in frames for x, _, _ in fr[3]]
         if not xs:
             return frames, None
         probs = det._probs(det.forward(det.to_batch(xs)))
@@ -169,10 +190,13 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
     def rows(done) -> object:
         frames, probs = done.result()
         bar.update(len(frames))
-        return det._typed(rows_of(det, frames, probs))
+        df = det._typed(rows_of(det, frames, probs, tracks))
+        df.attrs["end"] = (frames[-1][4], frames[-1][1])
+        df.attrs["sources"] = [fr[4] for fr in frames for _ in (fr[3] or (None,))]
+        return df
 
     decoded: queue.Queue = queue.Queue(maxsize=DECODED)
-    decoder = threading.Thread(target=decode, args=(sources, skip_frames, decoded, stop),
+    decoder = threading.Thread(target=decode, args=(sources, skip_frames, decoded, stop, start),
                                name="hiva-decode", daemon=True)
     worker = threading.Thread(target=produce, args=(det, decoded, q, stop), name="hiva-detect",
                               daemon=True)
@@ -191,7 +215,8 @@ def iter_batches(det, inputs, progress: bool = False, batch_size: int | None = N
             if kind == "error":
                 raise item
             if kind == "unreadable":
-                det.unreadable.append(item)
+                det.unreadable.append(item[1:])
+                det.unreadable_at.append(item[0])
                 continue
             pending.append(item)
             n_faces += len(item[3])

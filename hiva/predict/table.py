@@ -3,16 +3,16 @@ order, in one of three layouts (``--format``):
 
 ``hiva`` (default)::
 
-    input, frame, face_id, timestamp, confidence, success, face_x, face_y, face_width,
-    face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+    input, frame, face_id, track_id, timestamp, confidence, success, face_x, face_y,
+    face_width, face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
 
 ``openface``: OpenFace 2's leading columns in its order (``FeatureExtraction``'s CSV, which
 scripts often skip by position), then the face box, the 0/1 decisions under OpenFace's names, our
-probabilities, and the input last (OpenFace writes one file per input and has no such column;
-py-feat's ``read_openface`` replaces it by the file's name)::
+probabilities, the track and the input last (OpenFace writes one file per input and has no
+such columns; py-feat's ``read_openface`` replaces ``input`` by the file's name)::
 
     frame, face_id, timestamp, confidence, success, face_x, face_y, face_width, face_height,
-    AU01_c ... AUnn_c, AU01_p ... AUnn_p, input
+    AU01_c ... AUnn_c, AU01_p ... AUnn_p, track_id, input
 
 There are no ``AUxx_r`` columns: OpenFace's ``_r`` is an intensity on 0-5, which hiva does not
 estimate.
@@ -21,14 +21,16 @@ estimate.
 (``.aus`` = the columns whose name holds "AU", ``.faceboxes`` = ``FaceRect*``, ``FaceScore``)::
 
     frame, FaceRectX, FaceRectY, FaceRectWidth, FaceRectHeight, FaceScore, AU01 ... AUnn, input,
-    face_id, timestamp
+    face_id, track_id, timestamp
 
 ``AUxx`` there is the probability; decisions are left out (any column holding "AU" would join
 ``.aus``).
 
-CSV or Parquet by the file's suffix. ``TableWriter`` streams batches of rows to the file and
-renames it into place at the end (a kill leaves no half table); ``read_table`` gives back the
-dtypes ``Detector.detect`` returns. Columns are described in ``hiva.predict.detector``.
+``track_id`` (``hiva.predict.tracks``) follows a face across the frames of an input; -1 on a
+frame without a face. CSV or Parquet by the file's suffix. ``TableWriter`` streams batches of
+rows to the file and renames it into place at the end (a kill leaves no half table);
+``read_table`` gives back the dtypes ``Detector.detect`` returns. Columns are described in
+``hiva.predict.detector``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from hiva.facs import au_column
 
 FORMATS = ("hiva", "openface", "feat")
 BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")
-META_COLUMNS = ("input", "frame", "face_id", "timestamp", "confidence", "success", *BOX_COLUMNS)
+META_COLUMNS = ("input", "frame", "face_id", "track_id", "timestamp", "confidence", "success",
+                *BOX_COLUMNS)
 OPENFACE_LEAD = ("frame", "face_id", "timestamp", "confidence", "success")
 FEAT_BOX = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight", "FaceScore")
 OUT_SUFFIXES = (".csv", ".parquet")
@@ -65,10 +68,10 @@ def columns(outputs, fmt: str = "hiva") -> list[str]:
     if fmt == "hiva":
         return [*META_COLUMNS, *p, *c]
     if fmt == "openface":
-        return [*OPENFACE_LEAD, *BOX_COLUMNS, *c, *p, "input"]
+        return [*OPENFACE_LEAD, *BOX_COLUMNS, *c, *p, "track_id", "input"]
     if fmt == "feat":
         return ["frame", *FEAT_BOX, *(_stem(a) for a in outputs), "input", "face_id",
-                "timestamp"]
+                "track_id", "timestamp"]
     raise ValueError(f"unknown format {fmt!r}")
 
 

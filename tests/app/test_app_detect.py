@@ -227,3 +227,28 @@ def test_page_start_prints_no_tqdm_traceback(tiny_run, tmp_path):
                        cwd=tmp_path, timeout=300)
     assert r.returncode == 0 and "built" in r.stdout, r.stderr
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_timeline_draws_one_person_by_track():
+    """The video timeline follows a track, not a per-frame face_id: here face 0 changes hands
+    at frame 2 (person 1 grows past person 0), and a frame has no face."""
+    import pandas as pd
+
+    from hiva.app.detect import timeline, video_tracks
+    from hiva.facs import au_column
+
+    rows = []
+    for f, faces in enumerate([[(0, 0.1), (1, 0.9)], [(0, 0.1), (1, 0.9)], [(1, 0.9), (0, 0.1)],
+                               [(1, 0.9)], []]):
+        for k, (track, p) in enumerate(faces):
+            rows.append({"frame": f, "face_id": k, "track_id": track, "success": 1,
+                         "timestamp": f / 10, **{f"{au_column(a)}_p": p for a in TINY_AUS}})
+        if not faces:
+            rows.append({"frame": f, "face_id": 0, "track_id": -1, "success": 0,
+                         "timestamp": f / 10, **{f"{au_column(a)}_p": np.nan for a in TINY_AUS}})
+    df = pd.DataFrame(rows)
+    assert video_tracks(df) == [(1, 4), (0, 3)]
+    for track, p, n in [(None, 0.9, 4), (1, 0.9, 4), (0, 0.1, 3)]:
+        fig = timeline(df, TINY_AUS, [0.5] * len(TINY_AUS), track)
+        y = fig.axes[0].lines[0].get_ydata()
+        assert len(y) == n and np.allclose(y, p)

@@ -64,3 +64,27 @@ def astronaut(size: int = SIZE) -> np.ndarray:
     from skimage import data
 
     return np.asarray(Image.fromarray(data.astronaut()).resize((size, size)))
+
+
+def two_faces_video(path: Path, n: int = 9, blank: tuple[int, ...] = (), seed: int = 5) -> Path:
+    """Two rendered faces (different subjects) that walk across a 320×160 frame towards each
+    other and swap sides without overlapping (A upper, left to right; B lower, right to left);
+    ``blank`` frames are grey (no face)."""
+    from PIL import Image
+
+    from hiva.data.manifest import read_manifest
+    from hiva.data.synth import render_synthetic
+
+    m = render_synthetic(path.parent / f"{path.stem}_faces", subjects=2, per_subject=1,
+                         seed=seed, size=96, workers=1, grid=False, progress=False)
+    faces = [np.asarray(Image.open(p).convert("RGB")) for p in read_manifest(m)["path"]]
+    frames = []
+    for f in range(n):
+        rgb = np.full((160, 320, 3), 200, np.uint8)
+        if f not in blank:
+            xa = 8 + round(f * (216 - 8) / (n - 1))
+            xb = 216 - round(f * (216 - 8) / (n - 1))
+            rgb[4:100, xa:xa + 96] = faces[0]
+            rgb[60:156, xb:xb + 96] = faces[1]
+        frames.append(rgb)
+    return write_video(path, frames)

@@ -33,7 +33,7 @@ def test_predict_rows_timestamps_and_no_face(predicted, media):
     from hiva.predict.table import read_table
 
     df = read_table(predicted["csv"])
-    assert list(df.columns) == ["input", "frame", "face_id", "timestamp", "confidence",
+    assert list(df.columns) == ["input", "frame", "face_id", "track_id", "timestamp", "confidence",
                                 "success", "face_x", "face_y", "face_width", "face_height",
                                 *P_COLS, *C_COLS]
     vid = df[df["input"] == str(media["video"])]
@@ -44,13 +44,14 @@ def test_predict_rows_timestamps_and_no_face(predicted, media):
     grey = vid[plan == "grey"]
     assert (grey["success"] == 0).all() and grey[P_COLS].isna().all().all()
     assert (grey["confidence"] == 0).all() and grey[C_COLS].isna().all().all()
+    assert (grey["track_id"] == -1).all() and (vid[plan != "grey"]["track_id"] >= 0).all()
     astro = vid[plan == "astro"]
     assert (astro["success"] == 1).all() and (astro["confidence"] > 0.5).all()
     assert astro[P_COLS].notna().all().all()
     # the image folder: 4 images (recursively), the corrupt one counted and skipped, .txt ignored
     imgs = df[df["input"] != str(media["video"])]
     assert len(imgs) == 4 and not imgs["input"].str.contains("broken|notes").any()
-    assert (imgs["frame"] == 0).all()
+    assert (imgs["frame"] == 0).all() and (imgs["track_id"] == imgs["face_id"]).all()
     assert "1 unreadable files skipped" in predicted["stderr"]
     assert "broken.jpg" in predicted["stderr"]
     ok = df[df["success"] == 1]

@@ -111,7 +111,8 @@ def test_openface_layout_reads_as_openface(det, media, two_faces, tmp_path):
     df = pd.read_csv(f)
     assert list(df.columns) == ["frame", "face_id", "timestamp", "confidence", "success",
                                 "face_x", "face_y", "face_width", "face_height", *C_COLS,
-                                *P_COLS, "input"]
+                                *P_COLS, "track_id", "input"]
+    assert df["track_id"].tolist() == ref["track_id"].tolist()
     np.testing.assert_allclose(df[P_COLS], ref[P_COLS], atol=1.01e-6)
 
 
