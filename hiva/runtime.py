@@ -194,6 +194,15 @@ def gather_rng(device, d: Dist) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- files
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 4 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def atomic_write(path: str | Path, write) -> None:
     """``write(tmp)`` then rename onto ``path``: readers see the old file or the new, never half.
     The temp file sits beside ``path`` (same file system) named ``<name>.tmp<pid>``; ``write``

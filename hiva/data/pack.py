@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from hiva.errors import HivaError
-from hiva.runtime import atomic_write, claim_dir, release_dir, write_text_atomic
+from hiva.runtime import atomic_write, claim_dir, file_sha256, release_dir, write_text_atomic
 
 INDEX = "pack.json"
 MANIFEST = "manifest.parquet"
@@ -46,14 +46,6 @@ def shard_name(j: int) -> str:
 
 def marks_name(j: int) -> str:
     return f"shard-{j:05d}.marks.npy"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_index(folder: Path) -> dict | None:

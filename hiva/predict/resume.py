@@ -25,7 +25,6 @@ renamed into place) and the folder is removed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -35,7 +34,7 @@ from hiva.errors import HivaError
 from hiva.predict.media import expand_inputs
 from hiva.predict.table import BOX_COLUMNS, TableWriter, in_format
 from hiva.predict.tracks import Tracks
-from hiva.runtime import atomic_write, write_text_atomic
+from hiva.runtime import atomic_write, file_sha256, write_text_atomic
 
 SETTINGS = "settings.json"
 CHUNK_ROWS = 2048  # a part is written once this many rows wait, at the end of a batch
@@ -52,11 +51,6 @@ def parts_dir(out) -> Path:
     return out.with_name(f"{out.name}.parts")
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def run_settings(det, cfg, sources) -> dict:
     """What the rows of ``cfg``'s run depend on; two runs with equal settings write equal
     tables. ``--format`` is not among them (the parts hold the hiva layout), nor
@@ -67,7 +61,7 @@ def run_settings(det, cfg, sources) -> dict:
         st = Path(s.path).stat()
         inputs.append([s.path, st.st_size, st.st_mtime_ns])
     return {"schema": SCHEMA, "weights": str(Path(ld.weights).resolve()),
-            "weights_sha256": _sha256(Path(ld.weights)), "fold": ld.fold,
+            "weights_sha256": file_sha256(ld.weights), "fold": ld.fold,
             "text_bank": ld.text_bank, "device": ld.device.type, "amp": str(ld.amp),
             "align": det.align, "thresholds": [float(t) for t in det.thresholds],
             "inputs": inputs, "batch_size": cfg.batch_size, "skip_frames": cfg.skip_frames,
