@@ -58,8 +58,8 @@ def oracle_predictions(df, aus, fit_subjects) -> tuple[np.ndarray, np.ndarray]:
 
 def scores(pred, target, subjects, codes, resamples: int) -> dict:
     """Per AU and their mean: ICC(3,1) and MAE with 95% CIs over resampled test subjects."""
-    from hiva.train.bootstrap import draw_weights, subject_draws
     from hiva.train.boot_stats import nanmean_terms, percentile_ci
+    from hiva.train.bootstrap import draw_weights, subject_draws
     from hiva.train.intensity_metrics import from_sums, intensity_sums
 
     n = len(subjects)
@@ -79,7 +79,8 @@ def scores(pred, target, subjects, codes, resamples: int) -> dict:
 def cell(v, ci=None) -> str:
     if v is None or v != v:
         return "n/a"
-    return f"{v:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and None not in ci else "")
+    v, ci = round(v, 6) + 0.0, ci and [round(c, 6) + 0.0 for c in ci if c is not None]  # no -0
+    return f"{v:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and len(ci) == 2 else "")
 
 
 def table(aus, cols: dict[str, dict]) -> str:
@@ -101,32 +102,33 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="a run folder whose fold 1 gives the split")
     ap.add_argument("--report", help="hiva report --json of the intensity sweep")
     ap.add_argument("--group", help="the report's group to show (default: the first)")
+    ap.add_argument("--aus", default="bp4d", help="the AUs scored (default: BP4D's 12; "
+                    "with --report: the model's)")
     ap.add_argument("--markdown")
     ap.add_argument("--resamples", type=int, default=2000)
     args = ap.parse_args()
     from hiva.data.manifest import read_manifest
+    from hiva.facs import parse_aus
 
     df = read_manifest(args.manifest)
-    aus = sorted(int(c[2:4]) for c in df.columns if c.endswith("_intensity"))
+    report = json.loads(Path(args.report).read_text())["intensity"] if args.report else None
+    g = (next(x for x in report["groups"] if args.group in (None, x["name"])) if report
+         else None)
+    aus = list(g["aus"]) if g else list(parse_aus(args.aus))
     fit, test = split_of(Path(args.run))
     ridge, mean = oracle_predictions(df, aus, fit)
     sel = df["subject"].isin(test).to_numpy()
     codes, subjects = pd.factorize(df.loc[sel, "subject"].astype(str), sort=True)
     target = df.loc[sel, [f"AU{a:02d}_intensity" for a in aus]].to_numpy(np.float64)
     cols = {}
-    if args.report:
-        s = json.loads(Path(args.report).read_text())["intensity"]
-        g = next(x for x in s["groups"] if args.group in (None, x["name"]))
-        pos = [g["aus"].index(a) for a in aus]
-        cols[f"model ({g['name']}, {g['runs']} seeds)"] = {
-            **{k: [g[k][i] for i in pos] for k in ("icc", "mae", "icc_ci", "mae_ci")},
-            **{k: g[k] for k in ("mean_icc", "mean_icc_ci", "mean_mae", "mean_mae_ci")}}
+    if g:
+        cols[f"model ({g['name']}, {g['runs']} seeds)"] = g
     cols["ridge oracle"] = scores(ridge[sel], target, subjects, codes, args.resamples)
     cols["training mean"] = scores(mean[sel], target, subjects, codes, args.resamples)
     text = (f"{len(subjects)} test subjects, {int(sel.sum())} frames; fitted on {len(fit)} "
             f"subjects ({int((~sel).sum())} frames); 95% CIs over test subjects "
-            f"({args.resamples} resamples)" + (" and, for the model, seeds" if args.report
-                                                else "") + "\n\n" + table(aus, cols))
+            f"({args.resamples} resamples)" + (" and, for the model, seeds" if g else "")
+            + "\n\n" + table(aus, cols))
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
