@@ -18,6 +18,7 @@ from hiva.errors import HivaError
 from hiva.train import trainer
 from hiva.train.boot_intensity import intensity_comparison
 from hiva.train.config import TrainConfig
+from hiva.train.evaluate import evaluate
 from hiva.train.intensity_metrics import (
     from_sums,
     icc_3_1,
@@ -103,6 +104,10 @@ def test_tiny_run_with_the_head_scores_intensity_and_the_report_prints_it(tiny_m
         assert all(float(r["train_intensity"]) > 0 for r in csv.DictReader(f))
     pred = pd.read_parquet(run / "fold1" / "test_predictions.parquet")
     assert pred["r_AU01"].between(0, 5).all() and "i_AU01" in pred
+    # hiva evaluate scores the same weights on decoded images (training read float16 cached
+    # maps): the same numbers up to that rounding
+    again = evaluate(run, 1, device="cpu")
+    assert again["intensity"]["icc"] == pytest.approx(fold["intensity"]["icc"], abs=1e-3)
     text = run_report([run], resamples=50)
     assert "Test intensity: ICC(3,1) / MAE" in text  # the point table
     assert "AU intensity on the 0-5 scale" in text and "Per-AU intensity ICC(3,1)" in text
