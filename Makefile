@@ -106,7 +106,7 @@ benchmark: benchmark-data
 
 # The AU intensity benchmark (issue 33; docs/results/intensity.md, summed up in the README): the
 # heads-only recipe with the ordinal intensity head and without it, 8 seeds each on the
-# confirmatory set (16 runs of ~1-2 min on 2 CPU cores), ICC(3,1) and MAE per AU with hierarchical
+# confirmatory set (16 heads-only runs; resumes), ICC(3,1) and MAE per AU with hierarchical
 # intervals, and beside them the renderer's geometry oracle and the training-mean baseline.
 INT := $(BENCH)/intensity
 intensity: benchmark-data
