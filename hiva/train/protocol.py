@@ -50,7 +50,12 @@ def read_data(cfg: TrainConfig, d: Dist):
     checked (``check_images``) and the AUs it learns resolved (``resolve_aus``)."""
     df, scheme = load_data(cfg.data)
     check_images(df, cfg.data, d)
-    return df, scheme, resolve_aus(cfg, df)
+    aus = resolve_aus(cfg, df)
+    if cfg.model.has_intensity:  # refused before the run folder is made, not at its first fold
+        from hiva.data.dataset import intensity_targets
+
+        intensity_targets(df.iloc[:0], aus)
+    return df, scheme, aus
 
 
 def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:

@@ -162,3 +162,15 @@ def test_report_pools_intensity_per_fold_with_paired_intervals(tmp_path):
     assert "AU intensity on the 0-5 scale" in text and "(no intensities: plain)" in text
     js = json.loads(json.dumps(s))  # NaN-free, as the report's --json writes it
     assert js["reference"] == "poor"
+
+
+def test_head_without_intensity_labels_is_refused_before_the_run_folder(tiny_manifest,
+                                                                         tmp_path):
+    from hiva.data.manifest import write_manifest
+
+    df = read_manifest(tiny_manifest)
+    bare = write_manifest(df.drop(columns=[c for c in df if c.endswith("_intensity")]),
+                          tmp_path / "bare" / "manifest.parquet", {"source": "test"})
+    with pytest.raises(HivaError, match="no intensity labels.*set model.intensity off"):
+        trainer.run(_cfg(tmp_path, bare, "regression", "refused"))
+    assert not (tmp_path / "refused").exists()
