@@ -52,3 +52,18 @@ def test_bp4d_without_au_int_has_no_intensity_columns(bp4d_root):
     df, rep = import_bp4d(bp4d_root)
     assert not [c for c in df if c.endswith("_intensity")]
     assert not [r for r in rep if "intensity" in r]
+
+
+def test_cli_takes_an_au_int_folder_elsewhere(bp4d_root, tmp_path):
+    from tests.helpers import invoke
+
+    _int(tmp_path / "elsewhere", 12, "F001_T1", "10,2\n11,5\n12,1\n")
+    src = tmp_path / "elsewhere" / "AUCoding" / "AU_INT"
+    code, out = invoke("data", "import", "bp4d", "--root", str(bp4d_root), "--intensity",
+                       str(src), "--out", str(tmp_path / "m.parquet"))
+    assert code == 0, out
+    df = read_manifest(tmp_path / "m.parquet")
+    assert _vals(df, "AU12_intensity") == [2.0, 5.0, 1.0, None]
+    code, out = invoke("data", "import", "bp4d", "--root", str(bp4d_root), "--intensity",
+                       str(tmp_path / "nope"), "--out", str(tmp_path / "n.parquet"))
+    assert code != 0 and "--intensity" in out and "Traceback" not in out
