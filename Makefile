@@ -5,8 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hiva-stamp
 DEMO   ?= out/demo
 
-.PHONY: setup test test-gpu test-vllm wheel-check demo demo-data app app-screenshots ablations language language-round2 maps \
-	baselines benchmark benchmark-data lint clean-demo
+.PHONY: setup test test-gpu test-vllm wheel-check demo demo-data app app-screenshots ablations language \
+	language-round2 maps baselines benchmark benchmark-data intensity lint clean-demo
 
 $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -108,6 +108,23 @@ benchmark: benchmark-data
 		--doc docs/results/benchmark.md
 	for s in main finetune; do $(PY) benchmarks/readme_section.py bench-$$s \
 		$(BENCH)/$$s/report.md --doc docs/results/benchmark.md; done
+
+# The AU intensity benchmark (issue 33; docs/results/intensity.md, summed up in the README): the
+# heads-only recipe with the ordinal intensity head and without it, 8 seeds each on the
+# confirmatory set (16 heads-only runs; resumes), ICC(3,1) and MAE per AU with hierarchical
+# intervals, and beside them the renderer's geometry oracle and the training-mean baseline.
+INT := $(BENCH)/intensity
+intensity: benchmark-data
+	$(HIVA) sweep configs/sweeps/bench_intensity.yaml --out $(INT)
+	$(HIVA) report $(INT) --reference occurrence --markdown $(INT)/report.md \
+		--json $(INT)/report.json
+	$(PY) benchmarks/intensity_oracle.py --manifest $(BENCH)/confirm/manifest.parquet \
+		--run $(INT)/intensity/seed0 --report $(INT)/report.json --group intensity \
+		--markdown $(INT)/oracle.md
+	$(PY) benchmarks/readme_section.py intensity-table $(INT)/oracle.md \
+		--doc docs/results/intensity.md
+	$(PY) benchmarks/readme_section.py intensity-report $(INT)/report.md \
+		--doc docs/results/intensity.md
 
 # The round-2 write-ups on the emotions set (superseded, kept reproducible): docs/results/.
 ROUND2 := docs/results/round2-emotions-set.md

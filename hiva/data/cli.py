@@ -39,6 +39,9 @@ def import_(
     root: Path | None = typer.Option(None, "--root", help="BP4D/DISFA release folder."),
     images: Path | None = typer.Option(None, "--images", help="Image folder override."),
     labels: Path | None = typer.Option(None, "--labels", help="Label folder override."),
+    intensity: Path | None = typer.Option(
+        None, "--intensity", help="BP4D: AU_INT intensity folder (default: ROOT/AUCoding/AU_INT "
+        "where it exists)."),
     lists: Path | None = typer.Option(None, "--lists", help="ME-GraphAU list folder."),
     threshold: int = typer.Option(2, "--threshold", help="DISFA: positive when intensity >= this."),
     aus: str | None = typer.Option(None, "--aus", help="ME-GraphAU AU order (bp4d, disfa, 1,2,..)"),
@@ -53,8 +56,11 @@ def import_(
     if src in ("bp4d", "disfa"):
         if root is None and (images is None or labels is None):
             raise HivaError(f"{src} needs --root DIR (or both --images and --labels)")
+        if intensity is not None and src != "bp4d":
+            raise HivaError("--intensity is BP4D's AU_INT folder; DISFA's label files hold the "
+                            "intensities already: drop --intensity")
         fn = importers.import_bp4d if src == "bp4d" else importers.import_disfa
-        kw = {} if src == "bp4d" else {"threshold": threshold}
+        kw = {"intensity": intensity} if src == "bp4d" else {"threshold": threshold}
         df, rep = fn(root or Path("."), images, labels, **kw)
     elif src == "megraphau":
         if lists is None or images is None:

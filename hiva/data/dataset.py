@@ -40,11 +40,13 @@ class AUDataset:
     A ``landmarks_neutral`` column (the same face with no AU, as ``hiva data synth`` renders
     it) gives ``prior_regions`` the same way: the AU-independent regions a region prior may
     read in training. ``region_table``/``prior_table``: the {au: discs} table each is drawn
-    from (None: ``hiva.facs.REGIONS``; ``hiva.text_regions`` reads one from text)."""
+    from (None: ``hiva.facs.REGIONS``; ``hiva.text_regions`` reads one from text).
+    ``intensity``: items also carry ``intensity``, the AUs' ``AUxx_intensity`` values (float32,
+    NaN = unknown), for a model with the intensity head; off, nothing of them is read."""
 
     def __init__(self, df: pd.DataFrame, aus, transform=None, seed: int | None = None,
                  scheme: str | None = None, region_table: dict | None = None,
-                 prior_table: dict | None = None):
+                 prior_table: dict | None = None, intensity: bool = False):
         self.region_table, self.prior_table = region_table, prior_table
         self.paths = df["path"].astype(str).tolist()
         # A pack's manifest (``hiva data pack``): pixels come from its shards, not the files.
@@ -67,6 +69,7 @@ class AUDataset:
         labels = df[[au_column(n) for n in self.aus]].astype("Float64")
         self.mask = labels.notna().to_numpy(dtype=bool)
         self.target = labels.fillna(0).to_numpy(dtype=np.float32)
+        self.intensity = intensity_targets(df, self.aus) if intensity else None
         self.transform = transform
         self.seed = seed
         self.epoch = 0
@@ -142,6 +145,8 @@ class AUDataset:
             "mask": torch.from_numpy(self.mask[i]),
             "index": i,
         }
+        if self.intensity is not None:
+            item["intensity"] = torch.from_numpy(self.intensity[i])
         if self.landmarks is not None:
             tables = (self.region_table, self.prior_table)
             for j, key in enumerate(("regions", "prior_regions")[:len(inputs) - 1]):
@@ -161,6 +166,29 @@ class AUDataset:
             pts = np.array(raw, dtype=np.float32).reshape(k, 2)  # a copy: rows may be read-only
         w, h = size
         return tv_tensors.KeyPoints(pts, canvas_size=(h, w))
+
+
+def has_intensities(df: pd.DataFrame, aus) -> bool:
+    """Whether ``df`` has an ``AUxx_intensity`` column for any of ``aus``."""
+    return any(f"{au_column(n)}_intensity" in df.columns for n in aus)
+
+
+def intensity_targets(df: pd.DataFrame, aus) -> np.ndarray:
+    """frames × AUs float32 of the manifest's ``AUxx_intensity`` columns, NaN where unknown and
+    for an AU without a column (BP4D codes five AUs' intensities); a manifest with none of them
+    is one HivaError naming the fix."""
+    cols = [f"{au_column(n)}_intensity" for n in aus]
+    if not has_intensities(df, aus):
+        raise HivaError(
+            f"model intensity is on, but the manifest has no intensity labels (no "
+            f"{cols[0]} … column for AUs {', '.join(map(str, aus))}); import a set with "
+            "intensities (DISFA, BP4D with its AU_INT codes, `hiva data synth`, a CSV with "
+            "AUxx_intensity columns) or set model.intensity off")
+    out = np.full((len(df), len(cols)), np.nan, np.float32)
+    for j, c in enumerate(cols):
+        if c in df.columns:
+            out[:, j] = df[c].astype("Float64").to_numpy(dtype=np.float32, na_value=np.nan)
+    return out
 
 
 def _size(img) -> tuple[int, int]:

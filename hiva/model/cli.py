@@ -98,7 +98,8 @@ def summary(
     size = cfg.input_size
     aus_line = f"backbone={cfg.backbone}  AUs={len(cfg.aus)} ({','.join(map(str, cfg.aus))})"
     arch = get_arch(cfg.arch)
-    typer.echo(f"{arch.title}  {aus_line}  {arch.describe(cfg)}")
+    extra = f"  intensity={cfg.intensity}" if cfg.has_intensity else ""
+    typer.echo(f"{arch.title}  {aus_line}  {arch.describe(cfg)}{extra}")
     typer.echo(f"{'part':<15}{'params':>14}{'share':>8}{'GFLOPs':>10}")
     for name, n in p.items():
         if name == "total":

@@ -56,6 +56,11 @@ MAP_PRIORS = ("none", "bias", "kl", "both")
 MAP_PRIOR_SOURCES = ("facs", "corpus", "shuffled")
 FEATURE_STRIDES = (16, 32)
 LOSSES = ("asl", "bce")
+# The optional AU intensity head (hiva.model.intensity): off (occurrence only), regression (one
+# bounded output per AU) or ordinal (CORAL: five cumulative thresholds per AU). Its outputs lie on
+# the FACS 0-5 scale of INTENSITY_MAX.
+INTENSITY_KINDS = ("off", "regression", "ordinal")
+INTENSITY_MAX = 5
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,11 @@ class ModelConfig:
     graph_width: int | None = None  # node width; None: theirs (backbone channels / 4, Swin's / 2)
     edge_weight: float = 0.05  # λ of stage 2's edge co-occurrence loss (their README's BP4D value)
     side_aus: tuple[int, ...] = ()  # AUs that also get left/right outputs (OpenGraphAU: 7)
+    # AU intensity (INTENSITY_KINDS): off leaves the network and its weights as they were; with a
+    # head, training reads the manifest's AUxx_intensity columns (NaN = unknown) and adds
+    # intensity_weight × the head's loss. YAML reads a bare off as false: both mean off.
+    intensity: str | bool = "off"
+    intensity_weight: float = 1.0
 
     # Keys older hiva versions wrote, and what to do about a config or checkpoint holding one.
     _retired: ClassVar[dict[str, str]] = {
@@ -162,11 +172,14 @@ class ModelConfig:
         if self.graph_k is not None and not 1 <= self.graph_k <= n:
             raise HivaError(f"graph_k must be in 1..{n} (the number of AUs), got {self.graph_k}")
         set_(self, "side_aus", tuple(int(a) for a in self.side_aus or ()))
+        if self.intensity is False or self.intensity is None:
+            set_(self, "intensity", "off")
         for f, allowed in (("text_mode", TEXT_MODES), ("head", HEADS), ("loss", LOSSES),
                            ("map_prior", MAP_PRIORS), ("feature_stride", FEATURE_STRIDES),
                            ("map_prior_source", MAP_PRIOR_SOURCES),
                            ("arch", ARCHS), ("graph_stage", (1, 2)),
-                           ("graph_metric", GRAPH_METRICS), ("graph_variant", GRAPH_VARIANTS)):
+                           ("graph_metric", GRAPH_METRICS), ("graph_variant", GRAPH_VARIANTS),
+                           ("intensity", INTENSITY_KINDS)):
             if getattr(self, f) not in allowed:
                 raise HivaError(
                     f"model {f}={getattr(self, f)!r} is not one of "
@@ -194,6 +207,8 @@ class ModelConfig:
                             f"{self.freeze_backbone!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise HivaError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.intensity_weight < 0:
+            raise HivaError(f"intensity_weight must be ≥ 0, got {self.intensity_weight}")
         if self.align_weight < 0 or self.align_temperature <= 0:
             raise HivaError("align_weight must be ≥ 0 and align_temperature > 0; fix the config")
 
@@ -201,6 +216,11 @@ class ModelConfig:
     def text_width(self) -> int:
         """``text_dim``, or 384 (all-MiniLM-L6-v2's width) where the text bank has not set it."""
         return self.text_dim or 384
+
+    @property
+    def has_intensity(self) -> bool:
+        """Whether the model has the intensity head (``intensity`` regression or ordinal)."""
+        return self.intensity != "off"
 
     @property
     def num_aus(self) -> int:

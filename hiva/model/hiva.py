@@ -19,6 +19,7 @@ from hiva.model.attention import CDCA, DDCA
 from hiva.model.backbone import make_backbone
 from hiva.model.config import ModelConfig
 from hiva.model.graph import AUQueryPooling, DynamicGraph
+from hiva.model.intensity import IntensityHead
 from hiva.model.language import TextProjector
 from hiva.regions import disc_fractions, max_discs, region_prior
 from hiva.text_regions import max_text_discs
@@ -39,6 +40,8 @@ class HiVAOutput:
     prior_frac: torch.Tensor | None = None  # B×N×P, the region prior's cells (bias and KL)
     edge_logits: torch.Tensor | None = None  # B×N²×4, ME-GraphAU stage 2's edge classes
     side_probs: torch.Tensor | None = None  # B×2S, left/right outputs (OpenGraphAU side_aus)
+    intensity: torch.Tensor | None = None  # B×N, FACS intensity 0-5 (model.intensity on)
+    intensity_raw: torch.Tensor | None = None  # its logits (B×N, or B×N×5 ordinal): the loss
 
 
 class Heads(nn.Module):
@@ -121,6 +124,20 @@ class AUNet(nn.Module):
         """(mean, std) the backbone's weights expect (Lite0: 0.5/0.5; others ImageNet)."""
         return self.backbone.mean, self.backbone.std
 
+    def _build_intensity(self, cfg: ModelConfig, width: int) -> None:
+        """The intensity head on per-AU features of ``width`` (``intensity_head``), built last
+        and only with ``cfg.intensity`` on: off, the module, its weights and the random draws
+        of every other part's initialisation are what they were without it."""
+        if cfg.has_intensity:
+            self.intensity_head = IntensityHead(cfg.num_aus, width, cfg.intensity)
+
+    def intensity(self, u: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(intensity B×N in [0, 5], the head's logits) from the per-AU features ``u``
+        (B×N×width), or (None, None) without the head."""
+        if not self.cfg.has_intensity:
+            return None, None
+        return self.intensity_head(u)
+
     def param_counts(self) -> dict[str, int]:
         out = {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
         out.update((name, p.numel()) for name, p in self.named_parameters(recurse=False))
@@ -178,6 +195,7 @@ class HiVA(AUNet):
                 c = max(c, max_text_discs())
             self.register_buffer("region_template", torch.full((n, c, 3), float("nan")),
                                  persistent=self.uses_bias)
+        self._build_intensity(cfg, d)
 
     @property
     def uses_bias(self) -> bool:
@@ -269,6 +287,7 @@ class HiVA(AUNet):
         if act_maps is None:
             act_maps = pool_maps
         logits = self.heads(u, t)
+        intensity, intensity_raw = self.intensity(u)
         return HiVAOutput(
             logits=logits,
             probs=torch.sigmoid(logits.float()),
@@ -281,4 +300,6 @@ class HiVA(AUNet):
             text_attention=text_w,
             region_frac=frac,
             prior_frac=prior,
+            intensity=intensity,
+            intensity_raw=intensity_raw,
         )

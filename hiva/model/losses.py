@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from hiva.model.archs import build_arch_loss
 from hiva.model.config import ModelConfig
+from hiva.model.intensity import intensity_loss
 from hiva.regions import map_kl
 
 
@@ -98,10 +99,17 @@ class HiVALoss:
             got.append(("map_kl", kl, self.cfg.map_prior_weight))
         return got
 
-    def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None):
+    def __call__(self, out, targets: torch.Tensor, mask: torch.Tensor | None = None,
+                 intensity: torch.Tensor | None = None):
+        """``intensity``: B×N FACS intensities (NaN = unknown) for a model with the intensity
+        head (``model.intensity``); their term, ``intensity``, weighs ``intensity_weight``."""
         if mask is None:
             mask = torch.ones_like(targets, dtype=torch.bool)
         terms = self.terms(out, targets, mask.to(torch.bool))
+        if intensity is not None and out.intensity_raw is not None:
+            terms.append(("intensity", intensity_loss(self.cfg.intensity, out.intensity_raw,
+                                                      intensity.to(out.intensity_raw.device)),
+                          self.cfg.intensity_weight))
         total = sum(weight * value for _, value, weight in terms)  # cls first, weight 1
         parts = {name: value for name, value, _ in terms}
         parts["total"] = total

@@ -212,6 +212,7 @@ class MEGraphAU(AUNet):
             if cfg.graph_variant == "me-graphau":
                 self.edge_fc = nn.Linear(c, 4)
                 nn.init.xavier_uniform_(self.edge_fc.weight)
+        self._build_intensity(cfg, c)  # on the node features f_v
 
     def forward(self, images: torch.Tensor | None, text=None, text_mask=None, regions=None,
                 prior_regions=None, features: torch.Tensor | None = None):
@@ -242,6 +243,7 @@ class MEGraphAU(AUNet):
         energy = fu.float().mean(-1)  # B×N×L, ≥ 0 (after ReLU)
         maps = energy / energy.sum(-1, keepdim=True).clamp_min(1e-12)
         p = probs.float().clamp(PROB_EPS, 1 - PROB_EPS)
+        intensity, intensity_raw = self.intensity(fv)
         return HiVAOutput(
             logits=torch.log(p) - torch.log1p(-p),
             probs=probs,
@@ -255,4 +257,6 @@ class MEGraphAU(AUNet):
             region_frac=self.region_frac(regions, feat, size),
             edge_logits=edge_logits,
             side_probs=side,
+            intensity=intensity,
+            intensity_raw=intensity_raw,
         )

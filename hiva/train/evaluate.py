@@ -36,6 +36,7 @@ from hiva.runtime import (
 )
 from hiva.textbank import load_text
 from hiva.train.config import TrainConfig
+from hiva.train.intensity_metrics import intensity_metrics, intensity_table
 from hiva.train.logs import save_predictions
 from hiva.train.metrics import au_metrics, format_table, localisation_scores
 from hiva.train.protocol import load_data, make_folds, resolve_aus
@@ -63,7 +64,7 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
     """A run folder's fold ``fold`` as trained (``best`` or ``last`` weights), its test split
     under the run's protocol (on the run's data or ``data``) and the text it reads;
     ``overrides``: TrainConfig keys (batch sizes, workers)."""
-    from hiva.data.dataset import AUDataset
+    from hiva.data.dataset import AUDataset, has_intensities
     from hiva.data.transforms import eval_transform
     from hiva.model.text import sample_text
 
@@ -92,7 +93,9 @@ def load_fold(run_dir: str | Path, fold: int, data: str | None = None, device: s
         raise HivaError(f"fold {fold} is not in this run's folds {sorted(folds)}")
     model = restore(mc, wfile, meta, dev, text, cfg.channels_last)
     mean, std = model.normalisation()
-    ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to))
+    # A model with the intensity head is scored on intensities where the data has them.
+    ds = AUDataset(folds[fold], aus, eval_transform(mean, std, mc.input_size, cfg.resize_to),
+                   intensity=mc.has_intensity and has_intensities(folds[fold], aus))
     txt = (sample_text(text.bank, aus, cfg.eval_text_per_au, train=False)
            if text.bank is not None else None)
     return LoadedFold(cfg, wfile, meta, model, folds[fold], ds, txt, d, dev, ck.export)
@@ -121,6 +124,8 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
            "test": au_metrics(pr.probs, pr.targets, pr.mask, aus)}
     if pr.localisation is not None:  # the data has landmarks: score the maps on the regions
         res["localisation"] = localisation_scores(pr.localisation, pr.targets, pr.mask, aus)
+    if pr.intensity is not None:
+        res["intensity"] = intensity_metrics(pr.intensity, pr.intensity_targets, aus)
     if d.main:
         # a run's fold folder, or an export folder (one file per scored fold), or ``out``
         dest = wfile.parent if out is None else writable_dir(out, "--out")
@@ -132,4 +137,6 @@ def evaluate(run_dir: str | Path, fold: int, data: str | None = None, device: st
                             "all-pos": {"f1": t["baseline_f1"],
                                         "mean_f1": t["mean_baseline_f1"]}}, aus,
                            f"Test F1 ×100 of {wfile}"), flush=True)
+        if "intensity" in res:
+            print(intensity_table({fold_label(fold): res["intensity"]}, aus), flush=True)
     return res

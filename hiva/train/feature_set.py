@@ -80,14 +80,17 @@ class ViewTransform:
 
 class FeatureSet:
     """A split's frames as feature maps ``feats`` (V×n×C×h×w, the cache's dtype) with their
-    targets, masks and (with landmarks) region discs per view (V×n×N×C×3). Frames whose image
+    targets, masks, intensities (``intensity``: n×N, NaN = unknown; None without the intensity
+    head) and (with landmarks) region discs per view (V×n×N×C×3). Frames whose image
     could not be read are skipped (``ok`` False), as ``AUDataset`` skips them.
     ``batches(indices, batch_size, drop_last)`` yields what ``collate_skip`` yields for
     images, with ``features`` in place of ``image`` (None for a batch of bad frames only)."""
 
     def __init__(self, feats, ok, target, mask, aus, regions=None, prior_regions=None,
-                 seed: int | None = None, bad_paths: list[str] | None = None):
+                 seed: int | None = None, bad_paths: list[str] | None = None,
+                 intensity: np.ndarray | None = None):
         self.feats, self.ok = feats, np.asarray(ok, dtype=bool)
+        self.intensity = intensity
         self.target, self.mask, self.aus = target, mask, tuple(aus)
         self.regions, self.prior_regions = regions, prior_regions
         self.seed, self.epoch = seed, 0
@@ -127,6 +130,8 @@ class FeatureSet:
             batch = {"features": self.feats[v, g], "target": torch.from_numpy(self.target[good]),
                      "mask": torch.from_numpy(self.mask[good]), "index": g,
                      "skipped": len(chunk) - len(good)}
+            if self.intensity is not None:
+                batch["intensity"] = torch.from_numpy(self.intensity[good])
             for key, r in (("regions", self.regions), ("prior_regions", self.prior_regions)):
                 if r is not None:
                     batch[key] = r[v, g]
@@ -207,7 +212,8 @@ def feature_sets(model, cfg, datasets: list, n_views: list[int], device, d: Dist
         regions, prior = view_regions(ds, infos_ds, [tfs for _, tfs in plan[key_ds]], nv)
         bad = [p for i, p in enumerate(ds.paths) if not ok[i]]
         built[key_ds] = FeatureSet(feats, ok, ds.target, ds.mask, ds.aus, regions, prior,
-                                   seed=ds.seed if nv > 1 else None, bad_paths=bad)
+                                   seed=ds.seed if nv > 1 else None, bad_paths=bad,
+                                   intensity=getattr(ds, "intensity", None))
     if d.main:
         n_bad = len({p for fs in built.values() for p in fs.bad_paths})
         print(f"{desc}: {len(jobs)} (image, view) maps, {cache.hits} cached, {cache.misses} "

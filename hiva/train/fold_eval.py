@@ -10,6 +10,7 @@ import numpy as np
 
 from hiva.runtime import Dist
 from hiva.train.config import TrainConfig
+from hiva.train.intensity_metrics import intensity_metrics
 from hiva.train.metrics import au_metrics, localisation_scores, tune_thresholds
 from hiva.train.protocol import label_budget, subject_ids
 from hiva.train.steps import predict
@@ -61,4 +62,6 @@ def fold_result(fr, pt, best_epoch: int) -> dict:
         result["test_tuned"] = au_metrics(pt.probs, pt.targets, pt.mask, aus, thresholds=th)
     if pt.localisation is not None:
         result["localisation"] = localisation_scores(pt.localisation, pt.targets, pt.mask, aus)
+    if pt.intensity is not None:  # the intensity head: ICC(3,1) and MAE per AU
+        result["intensity"] = intensity_metrics(pt.intensity, pt.intensity_targets, aus)
     return result

@@ -20,8 +20,9 @@ from hiva.train.steps import Predictions
 def save_predictions(path: Path, df, aus, pr: Predictions) -> None:
     """Per-frame test predictions (path, subject, sequence, frame, then p/y per AU; y null where
     unknown; with landmarks also ``energy_``/``pointing_``/``energy_chance_``/
-    ``pointing_chance_AUxx``, NaN where the AU has no region) as Parquet: what subject-level
-    bootstraps and error analysis read."""
+    ``pointing_chance_AUxx``, NaN where the AU has no region; with the intensity head ``r_AUxx``,
+    the predicted intensity 0-5, and ``i_AUxx``, the labelled one, NaN where unknown) as
+    Parquet: what subject-level bootstraps and error analysis read."""
     import pandas as pd
 
     rows = df.iloc[pr.index]
@@ -34,6 +35,10 @@ def save_predictions(path: Path, df, aus, pr: Predictions) -> None:
     for key, v in (pr.localisation or {}).items():
         for j, a in enumerate(aus):
             out[f"{key}_AU{int(a):02d}"] = v[:, j].astype(np.float32)
+    if pr.intensity is not None:
+        for j, a in enumerate(aus):
+            out[f"r_AU{int(a):02d}"] = pr.intensity[:, j].astype(np.float32)
+            out[f"i_AU{int(a):02d}"] = pr.intensity_targets[:, j].astype(np.float32)
     atomic_write(path, lambda tmp: out.to_parquet(tmp, index=False))
 
 

@@ -19,6 +19,7 @@ from hiva.facs import au_column, parse_aus
 from hiva.runs import RUN_CONFIG, fold_label, has_trained
 from hiva.runtime import Dist
 from hiva.train.config import TrainConfig
+from hiva.train.intensity_metrics import intensity_over_folds, intensity_table
 from hiva.train.metrics import format_table, mean_over_folds
 
 # Keys that may change between a run and its resume without changing what is computed.
@@ -49,7 +50,12 @@ def read_data(cfg: TrainConfig, d: Dist):
     checked (``check_images``) and the AUs it learns resolved (``resolve_aus``)."""
     df, scheme = load_data(cfg.data)
     check_images(df, cfg.data, d)
-    return df, scheme, resolve_aus(cfg, df)
+    aus = resolve_aus(cfg, df)
+    if cfg.model.has_intensity:  # refused before the run folder is made, not at its first fold
+        from hiva.data.dataset import intensity_targets
+
+        intensity_targets(df.iloc[:0], aus)
+    return df, scheme, aus
 
 
 def resolve_aus(cfg: TrainConfig, df) -> tuple[int, ...]:
@@ -87,15 +93,17 @@ def check_zero_shot(cfg: TrainConfig, aus) -> tuple[int, ...]:
 
 
 def withhold_labels(df, aus):
-    """``df`` with the label columns of ``aus`` set unknown (NaN): no loss, no positives or
-    negatives for the alignment term, no say in picking the epoch."""
+    """``df`` with the label (and intensity) columns of ``aus`` set unknown (NaN): no loss, no
+    positives or negatives for the alignment term, no say in picking the epoch."""
     import pandas as pd
 
     if not aus or len(df) == 0:
         return df
     df = df.copy()
     for a in aus:
-        df[au_column(a)] = pd.array([pd.NA] * len(df), dtype="Float64")
+        for col in (au_column(a), f"{au_column(a)}_intensity"):
+            if col == au_column(a) or col in df.columns:
+                df[col] = pd.array([pd.NA] * len(df), dtype="Float64")
     return df
 
 
@@ -235,6 +243,9 @@ def summarise(results: dict, aus) -> dict:
     tuned = [r["test_tuned"] for r in folds if "test_tuned" in r]
     if len(tuned) == len(folds) and tuned:
         summary["mean_tuned"] = mean_over_folds(tuned)
+    inten = [r["intensity"] for r in folds if "intensity" in r]
+    if len(inten) == len(folds) and inten:
+        summary["mean_intensity"] = intensity_over_folds(inten)
     return summary
 
 
@@ -246,6 +257,12 @@ def summary_table(summary: dict) -> str:
     cols["all-pos"] = {"f1": m["baseline_f1"], "mean_f1": m["mean_baseline_f1"]}
     if "mean_tuned" in summary:
         cols["tuned(val)"] = summary["mean_tuned"]
-    return format_table(cols, summary["aus"],
-                        "Test F1 ×100 at threshold 0.5 (all-pos = predict every AU present; "
-                        "tuned = per-AU thresholds from validation, not the protocol number)")
+    table = format_table(cols, summary["aus"],
+                         "Test F1 ×100 at threshold 0.5 (all-pos = predict every AU present; "
+                         "tuned = per-AU thresholds from validation, not the protocol number)")
+    if "mean_intensity" not in summary:
+        return table
+    icols = {fold_label(k): r["intensity"] for k, r in summary["folds"].items()}
+    if len(icols) > 1:
+        icols["mean"] = summary["mean_intensity"]
+    return table + "\n\n" + intensity_table(icols, summary["aus"])

@@ -31,9 +31,11 @@ from hiva.errors import HivaError
 from hiva.runs import METRICS, SWEEP_PLAN, is_finished, read_metrics
 from hiva.runtime import output_file
 from hiva.train import report_format as fmt
+from hiva.train.boot_intensity import intensity_comparison
 from hiva.train.boot_localisation import localisation_comparison
 from hiva.train.bootstrap import add_holm, compare, load_run
 from hiva.train.contrast import group_name, parse_contrast, primaries
+from hiva.train.intensity_metrics import intensity_table
 from hiva.train.metrics import format_table
 
 
@@ -72,6 +74,21 @@ def report(run_dirs, names=None, baseline: bool = True) -> tuple[str, dict]:
         c["f1"] = [None if v != v else v for v in c["f1"]]
     text = _table(cols, aus)
     return text, means
+
+
+def intensity_points(run_dirs, names=None) -> str:
+    """The intensity table (ICC(3,1) / MAE per AU, mean over folds) of the runs whose
+    metrics.json has intensity results, side by side; "" when none has."""
+    names = list(names) if names else [Path(r).name for r in run_dirs]
+    cols = {n: s["mean_intensity"] for n, r in zip(names, run_dirs)
+            if "mean_intensity" in (s := load_summary(r))}
+    if not cols:
+        return ""
+    aus = sorted({a for c in cols.values() for a in c["aus"]})
+    nan = float("nan")
+    fixed = {n: dict(c, **{k: [c[k][c["aus"].index(a)] if a in c["aus"] else nan for a in aus]
+                           for k in ("icc", "mae")}) for n, c in cols.items()}
+    return intensity_table(fixed, aus)
 
 
 def _table(cols: dict, aus) -> str:
@@ -228,6 +245,9 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
         loc = localisation_comparison(comp)
         if loc is not None:
             s["localisation"] = loc
+        inten = intensity_comparison(comp)
+        if inten is not None:
+            s["intensity"] = inten
         return add_holm(s)
 
     summary = None
@@ -256,6 +276,10 @@ def run_report(paths, names=None, reference: str | None = None, resamples: int =
                             "to compare")
         text, _ = report(paths, names)
         md = to_markdown(text)
+        inten = intensity_points(paths, names)
+        if inten:
+            text += "\n\n" + inten
+            md += "\n\n```\n" + inten + "\n```"
         explicit = bool(reference or json_path or plot or primary)
         if resamples == 0 and explicit:
             raise HivaError("--reference, --primary, --json and --plot need intervals: drop "

@@ -1,14 +1,15 @@
 """How ``hiva report`` shows a bootstrap comparison (``Comparison.summary()`` of
 hiva.train.bootstrap): plain-text or Markdown tables of the primary contrast (when declared), per
 group mean F1 and mean AUC ([95% CI], Δ vs the reference [95% CI], p, Holm p; groups with fewer
-than 8 seeds starred as exploratory), per AU (F1 [95% CI]) and of the activation maps, and a
-forest plot PNG of the differences."""
+than 8 seeds starred as exploratory), per AU (F1 [95% CI]), of the activation maps and of AU
+intensity (ICC, MAE: hiva.train.boot_intensity), and a forest plot PNG of the differences."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from hiva.runs import METRICS
+from hiva.train.boot_intensity import intensity_tables
 
 
 def _pct(v, sign: bool = False) -> str:
@@ -136,6 +137,8 @@ def tables(s: dict) -> list[tuple[str, list[list[str]], str]]:
     out.append(("Per-AU test F1 ×100 [95% CI] (n/a: no positive test label)", per_au, ""))
     if s.get("localisation"):
         out += localisation_tables(s["localisation"], b)
+    if s.get("intensity"):
+        out += intensity_tables(s["intensity"])
     return out
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hiva.model.archs import get_arch
 from hiva.regions import localisation
 from hiva.runtime import Dist, all_sum
 from hiva.train.config import TrainConfig
 
 # The loss terms a training step may return (``HiVALoss``, ME-GraphAU's loss), summed per epoch
 # and logged as ``train_<term>`` (``total`` as ``train_loss``); a term a model lacks counts 0.
-LOSS_TERMS = ("total", "cls", "align", "map_kl", "edge")
+LOSS_TERMS = ("total", "cls", "align", "map_kl", "edge", "intensity")
 # Each epoch's random streams, one per purpose: seed × a + epoch × b + rank. Distinct primes per
 # stream keep the loader's and the text draws' streams apart and (seed, epoch) pairs from colliding;
 # they are fixed, so a rerun or a resumed run draws exactly what an uninterrupted one drew.
@@ -101,6 +102,20 @@ def epoch_indices(n: int, epoch: int, seed: int, d: Dist, length: int | None = N
 
 # The training and evaluation steps take the device explicitly: tests run them with the model on
 # PyTorch's meta device, where any tensor left on the CPU raises (no GPU needed to find one).
+def loss_terms(mc) -> tuple[str, ...]:
+    """The loss terms logged per epoch beyond total, cls, align and map_kl: the architecture's
+    own (``edge``) and, with the intensity head, ``intensity``."""
+    return get_arch(mc.arch).extra_loss_terms + (("intensity",) if mc.has_intensity else ())
+
+
+def intensity_of(batch: dict, device) -> dict:
+    """The loss's ``intensity`` keyword for a batch that carries intensity targets (a model
+    with the intensity head), on ``device``; {} for any other."""
+    if "intensity" not in batch:
+        return {}
+    return {"intensity": batch["intensity"].to(device, non_blocking=True)}
+
+
 def batch_to(batch: dict, device, channels_last: bool):
     """(images, targets, known-label mask) of a collated batch, on ``device``; a heads-only
     batch gives the backbone's feature maps instead of images, read through one cast to float32
@@ -142,7 +157,7 @@ def train_micro_step(net, batch: dict, text, loss_fn, scaler, device, amp, *,
     with sync if sync is not None else nullcontext():
         out = forward(net, x, text, amp, batch.get("regions"), batch.get("prior_regions"),
                       features="features" in batch)
-        loss, parts = loss_fn(out, y, m)
+        loss, parts = loss_fn(out, y, m, **intensity_of(batch, device))
         scaler.scale(loss / grad_accum).backward()
     return parts
 
@@ -227,7 +242,8 @@ def eval_step(model, batch: dict, text, device, amp, *, channels_last: bool, los
     x, y, m = batch_to(batch, device, channels_last)
     with torch.no_grad():
         out = forward(model, x, text, amp, batch.get("regions"), features="features" in batch)
-        loss = loss_fn(out, y, m)[0] if loss_fn is not None else None
+        loss = (loss_fn(out, y, m, **intensity_of(batch, device))[0] if loss_fn is not None
+                else None)
     return out, loss
 
 
@@ -248,6 +264,8 @@ class Predictions:
     loss: float
     text_entropy: np.ndarray | None = None
     localisation: dict[str, np.ndarray] | None = None
+    intensity: np.ndarray | None = None
+    intensity_targets: np.ndarray | None = None
 
 
 LOC_KEYS = ("energy", "pointing", "energy_chance", "pointing_chance")
@@ -263,7 +281,7 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
     bs = cfg.eval_batch_size or cfg.batch_size
     loader = make_loader(ds, idx, bs, cfg, device, cfg.seed, drop_last=False)
     model.eval()
-    rows, probs, tgts, masks, ents = [], [], [], [], []
+    rows, probs, tgts, masks, ents, inten, inten_y = [], [], [], [], [], [], []
     locs: list[list[np.ndarray]] = [[] for _ in LOC_KEYS]
     loss_sum, loss_n = 0.0, 0
     for batch in loader:
@@ -278,6 +296,9 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
         probs.append(out.probs.float().cpu().numpy())
         tgts.append(batch["target"].numpy())
         masks.append(batch["mask"].numpy())
+        if out.intensity is not None and "intensity" in batch:
+            inten.append(out.intensity.float().cpu().numpy())
+            inten_y.append(batch["intensity"].numpy())
         if out.text_attention is not None:
             ents.append(attention_entropy(out.text_attention).cpu().numpy())
         if out.region_frac is not None:
@@ -290,7 +311,8 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
 
     local = (
         np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
-        cat(probs), cat(tgts), cat(masks, bool), cat(ents), *(cat(a) for a in locs),
+        cat(probs), cat(tgts), cat(masks, bool), cat(ents), cat(inten), cat(inten_y),
+        *(cat(a) for a in locs),
     )
     if d.world > 1:
         import torch.distributed as dist
@@ -301,8 +323,10 @@ def predict(model, ds, cfg: TrainConfig, device, text, d: Dist, amp=None,
         loss_sum, loss_n = all_sum([loss_sum, float(loss_n)], d)
     n = len(local[0])
     order = np.argsort(local[0], kind="stable")
-    i, p, y, m, e, *loc = (a[order] if len(a) == n else a for a in local)
+    i, p, y, m, e, r, ry, *loc = (a[order] if len(a) == n else a for a in local)
     full = n > 0 and all(len(a) == n for a in loc)
+    has_r = n > 0 and len(r) == n
     return Predictions(i, p, y, m, loss_sum / loss_n if loss_n else float("nan"),
                        e if len(e) == n and n else None,
-                       dict(zip(LOC_KEYS, loc)) if full else None)
+                       dict(zip(LOC_KEYS, loc)) if full else None,
+                       r if has_r else None, ry if has_r else None)

@@ -21,6 +21,7 @@ epoch, index), so the worker count changes nothing but speed.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -29,7 +30,6 @@ import numpy as np
 from hiva.config import write_config
 from hiva.data.pack import pack_warnings
 from hiva.errors import HivaError
-from hiva.model.archs import get_arch
 from hiva.model.factory import build_model, load_weights, save_weights
 from hiva.runs import (
     PREDICTIONS,
@@ -74,6 +74,7 @@ from hiva.train.steps import (
     LOSS_TERMS,
     LossTally,
     epoch_indices,
+    loss_terms,
     lr_lambda,
     make_loader,
     optimizer_step,
@@ -131,9 +132,10 @@ class FoldRun:
                                    jitter=cfg.jitter, flip=cfg.flip, normalise=False)
         tf_eval = eval_transform(mean, std, mc.input_size, cfg.resize_to, normalise=False)
         table = prior_table(cfg, aus)  # None: the FACS regions
-        self.ds_train = AUDataset(self.train_df, aus, tf_train, seed=seed, prior_table=table)
-        self.ds_val = AUDataset(self.val_df, aus, tf_eval) if len(self.val_df) else None
-        self.ds_test = AUDataset(test_df, aus, tf_eval)
+        ds = functools.partial(AUDataset, intensity=mc.has_intensity)  # + AUxx_intensity
+        self.ds_train = ds(self.train_df, aus, tf_train, seed=seed, prior_table=table)
+        self.ds_val = ds(self.val_df, aus, tf_eval) if len(self.val_df) else None
+        self.ds_test = ds(test_df, aus, tf_eval)
         if mc.map_prior != "none":
             if self.ds_train.landmarks is None:
                 raise HivaError(
@@ -290,18 +292,16 @@ class FoldRun:
                             "check that the manifest's paths point at the images")
         mean = {t: v / seen for t, v in zip(LOSS_TERMS, tot)}
         row = {"epoch": epoch + 1, "step": self.step, "train_loss": mean["total"],
-               "train_cls": mean["cls"], "train_align": mean["align"],
-               "train_map_kl": mean["map_kl"],
+               **{f"train_{t}": mean[t] for t in ("cls", "align", "map_kl")},
                "lr": self.sched.get_last_lr()[-1], "seconds": round(secs, 2),
                "images_per_s": round(n_seen * cfg.batch_size * d.world / max(secs, 1e-9), 2),
                "skipped": int(skipped)}
-        for term in get_arch(self.mc.arch).extra_loss_terms:
+        for term in loss_terms(self.mc):
             row[f"train_{term}"] = mean[term]
         vrow, score = validate(self.model, self.ds_val, cfg, self.device, self.val_text, d,
                                 self.amp, self.loss_fn, aus, epoch + 1)
         row.update(vrow)
-        improved = score > self.best
-        if improved:
+        if improved := score > self.best:
             self.best, self.best_epoch = score, epoch + 1
             if d.main:
                 save_weights(self.model, weights_file(self.folder, "best"),
