@@ -36,17 +36,21 @@ def main() -> int:
           f"detector={of.detector}")
     print("  first five columns:", list(of.columns[:5]))
     print("  time columns:", of.time_columns, "->", of[of.time_columns].shape)
-    mine = [c for c in raw.columns if c.endswith(("_c", "_p"))]
-    print("  hiva's AU columns:", mine)
-    print("  py-feat's .aus (OpenFace's fixed AUxx_r/_c list) present in the file:",
-          [c for c in of.au_columns if c in of.columns])
-    of.au_columns = mine  # py-feat's own list names OpenFace's 17 intensities, which hiva omits
-    print("  with au_columns set to hiva's: .aus", of.aus.shape)
-    print(of[["frame", "face_id", "timestamp", "confidence", "success", *mine[:3]]].head(4)
+    # py-feat's .aus is OpenFace's own list (17 AUxx_r, 18 AUxx_c), read as it is, no help
+    aus = of.aus
+    print(f"  .aus {aus.shape}: {list(aus.columns[:3])} ... {list(aus.columns[-3:])}")
+    filled = [c for c in aus.columns if aus[c].notna().any()]
+    print("  .aus columns holding values:", filled)
+    r = [c for c in filled if c.endswith("_r")]
+    if r:
+        print(f"  intensities (0-5) in .aus: min {aus[r].min().min():.3f}, "
+              f"max {aus[r].max().max():.3f}")
+    print(of[["frame", "face_id", "timestamp", "confidence", "success", *filled[:3]]].head(4)
           .to_string())
     ok &= list(of.columns[:5]) == ["frame", "face_id", "timestamp", "confidence", "success"]
     ok &= "track_id" in of.columns  # hiva's track, kept beside OpenFace's columns
-    ok &= of.aus.shape == (len(raw), len(mine))
+    ok &= aus.shape == (len(raw), 35) and bool(filled)
+    ok &= all(aus[c].equals(raw[c]) for c in filled)
 
     fx = read_feat(args.feat_csv)
     print(f"\nread_feat({args.feat_csv}) -> {type(fx).__name__} {fx.shape}, "

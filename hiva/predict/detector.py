@@ -48,6 +48,7 @@ from hiva.predict.table import (
     class_columns,
     columns,
     in_format,
+    intensity_columns,
     prob_columns,
 )
 from hiva.runtime import output_file
@@ -104,14 +105,23 @@ class Detector:
         outputs (``AU01L``, ``AU01R``: OpenGraphAU)."""
         return self.loaded.mc.outputs
 
+    @property
+    def intensity_aus(self) -> tuple[int, ...]:
+        """The AUs with an intensity output (``AUxx_r``): all of them when the model has the
+        intensity head (``model.intensity``), else none."""
+        return self.aus if getattr(self.loaded.mc, "has_intensity", False) else ()
+
     @staticmethod
     def _probs(out):
-        """Probabilities of every output (the AUs', then the sides'), as float32 on the CPU."""
+        """Probabilities of every output (the AUs', then the sides'), then the AUs' intensities
+        (0-5) when the model has the intensity head, as float32 on the CPU."""
         import torch
 
         p = out.probs.float()
         if out.side_probs is not None:
             p = torch.cat([p, out.side_probs.float()], dim=1)
+        if getattr(out, "intensity", None) is not None:
+            p = torch.cat([p, out.intensity.float()], dim=1)
         return p.cpu().numpy()
 
     @property
@@ -125,7 +135,7 @@ class Detector:
     @property
     def columns(self) -> list[str]:
         """The columns of ``detect``'s table in the hiva layout (``hiva.predict.table``)."""
-        return columns(self.outputs)
+        return columns(self.outputs, intensities=self.intensity_aus)
 
     def describe(self) -> str:
         ld = self.loaded
@@ -179,9 +189,9 @@ class Detector:
     def score(self, images: list[np.ndarray]) -> np.ndarray:
         """Probabilities (len × N, float32) for face images already prepared (aligned crops, or
         whole frames without alignment)."""
-        out = [self._probs(self.forward(self.to_batch(images[i:i + self.batch_size])))
-               for i in range(0, len(images), self.batch_size)]
         n = len(self.outputs)
+        out = [self._probs(self.forward(self.to_batch(images[i:i + self.batch_size])))[:, :n]
+               for i in range(0, len(images), self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, n), np.float32)
 
     # ------------------------------------------------------------------ the table
@@ -247,6 +257,8 @@ class Detector:
             df[c] = df[c].astype("float64")
         for c in class_columns(self.outputs):
             df[c] = df[c].astype("Int8")
+        for c in intensity_columns(self.intensity_aus):
+            df[c] = df[c].astype("float64")
         return self._with_attrs(df)
 
     def _with_attrs(self, df):

@@ -24,7 +24,7 @@ import numpy as np
 from hiva.predict.faces import NO_BOX
 from hiva.predict.media import Unreadable, count_frames, expand_inputs, iter_frames
 from hiva.predict.settings import check, detect_checks
-from hiva.predict.table import BOX_COLUMNS, class_columns, prob_columns
+from hiva.predict.table import BOX_COLUMNS, class_columns, intensity_columns, prob_columns
 from hiva.predict.tracks import NO_TRACK, Tracks
 
 RAW_PIXELS = 512 * 512  # a face image larger than this crosses the queue as its model input
@@ -107,6 +107,7 @@ def rows_of(det, pending: list[tuple], probs, tracks: Tracks) -> list[dict]:
     """Table rows (hiva layout) of ``pending`` frames, their faces' probabilities in order: one
     row per face, one per faceless frame; ``tracks`` gives the faces their track ids."""
     pcols, ccols = prob_columns(det.outputs), class_columns(det.outputs)
+    rcols, n = intensity_columns(det.intensity_aus), len(pcols)  # probs[:, n:]: intensities
     th = np.asarray(det.thresholds, dtype=np.float64)
     rows, j = [], 0
     for src, frame, ts, faces, i in pending:
@@ -121,8 +122,9 @@ def rows_of(det, pending: list[tuple], probs, tracks: Tracks) -> list[dict]:
             j += 1
             row = {**base, "face_id": k, "track_id": ids[k], "confidence": round(conf, 6),
                    "success": 1, **dict(zip(BOX_COLUMNS, boxes[k]))}
-            row.update(zip(pcols, p.tolist()))
-            row.update(zip(ccols, (p >= th).astype(int).tolist()))
+            row.update(zip(pcols, p[:n].tolist()))
+            row.update(zip(ccols, (p[:n] >= th).astype(int).tolist()))
+            row.update(zip(rcols, p[n:].tolist()))
             rows.append(row)
     return rows
 

@@ -4,7 +4,7 @@ order, in one of three layouts (``--format``):
 ``hiva`` (default)::
 
     input, frame, face_id, track_id, timestamp, confidence, success, face_x, face_y,
-    face_width, face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+    face_width, face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c[, AU01_r ... AUnn_r]
 
 ``openface``: OpenFace 2's leading columns in its order (``FeatureExtraction``'s CSV, which
 scripts often skip by position), then the face box, the 0/1 decisions under OpenFace's names, our
@@ -12,10 +12,17 @@ probabilities, the track and the input last (OpenFace writes one file per input 
 such columns; py-feat's ``read_openface`` replaces ``input`` by the file's name)::
 
     frame, face_id, timestamp, confidence, success, face_x, face_y, face_width, face_height,
-    AU01_c ... AUnn_c, AU01_p ... AUnn_p, track_id, input
+    AU01_r ... AU45_r, AU01_c ... AU45_c, (other AUs' _r, _c), AU01_p ... AUnn_p, track_id, input
 
-There are no ``AUxx_r`` columns: OpenFace's ``_r`` is an intensity on 0-5, which hiva does not
-estimate.
+The ``_r`` and ``_c`` blocks hold OpenFace 2's own AUs (``OPENFACE_R``: 17 intensities,
+``OPENFACE_C``: 18 occurrences) in its order whatever the model predicts, empty where hiva has no
+value (an AU the model was not trained on; ``_r`` of a model without the intensity head), so
+py-feat's ``read_openface(...).aus``, which asks for exactly those columns, works as on
+OpenFace's own files; the model's AUs outside that list (AU24 of BP4D, OpenGraphAU's sides) follow
+as their own ``_r``/``_c`` columns.
+
+``AUxx_r`` is the FACS intensity (0-5) of a model trained with the intensity head
+(``model.intensity``); in the ``hiva`` layout those columns come last, and only with the head.
 
 ``feat``: py-feat's ``Detector.detect`` layout, which ``feat.utils.io.read_feat`` reads back
 (``.aus`` = the columns whose name holds "AU", ``.faceboxes`` = ``FaceRect*``, ``FaceScore``)::
@@ -47,6 +54,10 @@ META_COLUMNS = ("input", "frame", "face_id", "track_id", "timestamp", "confidenc
 OPENFACE_LEAD = ("frame", "face_id", "timestamp", "confidence", "success")
 FEAT_BOX = ("FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight", "FaceScore")
 OUT_SUFFIXES = (".csv", ".parquet")
+# OpenFace 2's AU columns (FeatureExtraction's CSV, py-feat's openface_AU_columns): intensities of
+# 17 AUs, occurrences of those and AU28.
+OPENFACE_R = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)
+OPENFACE_C = tuple(sorted((*OPENFACE_R, 28)))
 
 
 def _stem(a) -> str:
@@ -62,13 +73,20 @@ def class_columns(aus) -> list[str]:
     return [f"{_stem(a)}_c" for a in aus]
 
 
-def columns(outputs, fmt: str = "hiva") -> list[str]:
-    """The columns of a ``fmt`` table for a model with these outputs, in order."""
-    p, c = prob_columns(outputs), class_columns(outputs)
+def intensity_columns(aus) -> list[str]:
+    return [f"{_stem(a)}_r" for a in aus]
+
+
+def columns(outputs, fmt: str = "hiva", intensities=()) -> list[str]:
+    """The columns of a ``fmt`` table for a model with these outputs (and intensity outputs:
+    the AUs of its intensity head, if any), in order."""
+    p, c, r = prob_columns(outputs), class_columns(outputs), intensity_columns(intensities)
     if fmt == "hiva":
-        return [*META_COLUMNS, *p, *c]
+        return [*META_COLUMNS, *p, *c, *r]
     if fmt == "openface":
-        return [*OPENFACE_LEAD, *BOX_COLUMNS, *c, *p, "track_id", "input"]
+        of_r, of_c = intensity_columns(OPENFACE_R), class_columns(OPENFACE_C)
+        return [*OPENFACE_LEAD, *BOX_COLUMNS, *of_r, *of_c, *(x for x in r if x not in of_r),
+                *(x for x in c if x not in of_c), *p, "track_id", "input"]
     if fmt == "feat":
         return ["frame", *FEAT_BOX, *(_stem(a) for a in outputs), "input", "face_id",
                 "track_id", "timestamp"]
@@ -77,7 +95,8 @@ def columns(outputs, fmt: str = "hiva") -> list[str]:
 
 def in_format(df, outputs, fmt: str = "hiva"):
     """The hiva-layout table ``df`` (``Detector``'s rows, typed) in layout ``fmt``: the same
-    values, renamed and reordered."""
+    values, renamed and reordered (``openface``: OpenFace's AU columns the model has no value
+    for added empty)."""
     if fmt == "hiva":
         return df
     if fmt == "feat":
@@ -85,7 +104,17 @@ def in_format(df, outputs, fmt: str = "hiva"):
                        FEAT_BOX))
         ren.update({f"{_stem(a)}_p": _stem(a) for a in outputs})
         df = df.rename(columns=ren)
-    out = df[columns(outputs, fmt)]
+        out = df[columns(outputs, fmt)]
+    else:
+        import pandas as pd
+
+        intensities = [c[:-2] for c in df.columns if c.endswith("_r")]
+        cols = columns(outputs, fmt, intensities)
+        empty = {c: pd.Series(pd.NA if c.endswith("_c") else float("nan"), index=df.index,
+                              dtype="Int8" if c.endswith("_c") else "float64")
+                 for c in cols if c not in df.columns}
+        out = pd.concat([df, pd.DataFrame(empty, index=df.index)], axis=1)[cols] if empty \
+            else df[cols]
     out.attrs = dict(df.attrs)
     return out
 

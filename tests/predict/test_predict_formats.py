@@ -12,10 +12,10 @@ from PIL import Image
 
 from hiva.errors import HivaError
 from hiva.facs import au_column
+from hiva.predict.table import OPENFACE_C, OPENFACE_R
 from tests.predict.helpers import FPS, TINY_AUS, VIDEO_PLAN, astronaut
 
 P_COLS = [f"{au_column(a)}_p" for a in TINY_AUS]
-C_COLS = [f"{au_column(a)}_c" for a in TINY_AUS]
 UNIT = dict(check_exact=False, rtol=0, atol=1.01e-6)  # probabilities are rounded to 6 decimals
 
 
@@ -104,13 +104,20 @@ def test_openface_layout_reads_as_openface(det, media, two_faces, tmp_path):
     np.testing.assert_allclose(got["timestamp"], ref["timestamp"])
     np.testing.assert_allclose(got["confidence"], ref["confidence"], atol=1e-9)
     assert got["success"] == ref["success"].tolist()
-    assert sorted(got["presence"]) == sorted(TINY_AUS) and not got["intensity"]
-    for a in TINY_AUS:
-        want = ref[f"{au_column(a)}_c"].astype("float64").to_numpy()
+    # OpenFace's own AU columns, all of them; empty where the model has no value (an AU it was
+    # not trained on; every intensity of a model without the intensity head)
+    assert sorted(got["presence"]) == sorted(OPENFACE_C)
+    assert sorted(got["intensity"]) == sorted(OPENFACE_R)
+    assert all(np.isnan(v).all() for v in got["intensity"].values())
+    for a in OPENFACE_C:
+        want = (ref[f"{au_column(a)}_c"].astype("float64").to_numpy() if a in TINY_AUS
+                else np.full(len(ref), np.nan))
         np.testing.assert_array_equal(got["presence"][a], want)
     df = pd.read_csv(f)
     assert list(df.columns) == ["frame", "face_id", "timestamp", "confidence", "success",
-                                "face_x", "face_y", "face_width", "face_height", *C_COLS,
+                                "face_x", "face_y", "face_width", "face_height",
+                                *(f"{au_column(a)}_r" for a in OPENFACE_R),
+                                *(f"{au_column(a)}_c" for a in OPENFACE_C),
                                 *P_COLS, "track_id", "input"]
     assert df["track_id"].tolist() == ref["track_id"].tolist()
     np.testing.assert_allclose(df[P_COLS], ref[P_COLS], atol=1.01e-6)
