@@ -45,7 +45,8 @@ def test_stage1_then_stage2_from_stage1(tiny_manifest, tmp_path, tiny_cfg, capsy
     assert "ME-GraphAU facial Action Unit detector" in (tmp_path / "exp" / "README.md").read_text()
     det = hiva.Detector(tmp_path / "exp", device="cpu")
     df = det.detect(sorted(tiny_manifest.parent.rglob("*.jpg"))[:3])
-    assert list(df.columns[10:12]) == ["AU01_p", "AU02_p"] and len(df) == 3
+    assert [c for c in df.columns if c.endswith("_p")][:2] == ["AU01_p", "AU02_p"]
+    assert len(df) == 3 and df[["AU01_p", "AU02_p"]].notna().all().all()
     assert info["model_config"]["arch"] == "megraphau"
 
 
