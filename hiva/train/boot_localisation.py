@@ -13,7 +13,13 @@ import numpy as np
 
 from hiva.runs import EVALUATED, PREDICTIONS, fold_dir
 from hiva.train.boot_runs import Run
-from hiva.train.boot_stats import bootstrap_p, clean, nanmean_terms, percentile_ci
+from hiva.train.boot_stats import (
+    bootstrap_p,
+    clean,
+    group_values,
+    nanmean_terms,
+    percentile_ci,
+)
 from hiva.train.bootstrap import Comparison, draw_weights
 
 LOC_KEYS = ("energy", "pointing", "energy_chance", "pointing_chance")
@@ -109,23 +115,8 @@ def localisation_comparison(comp: Comparison) -> dict | None:
             res[key] = (au, nanmean_terms(list(au.values())))
         return res
 
-    def over_runs(per, combine):
-        """{key: (AU → the group's value, mean over AUs)}; a run without an AU counts NaN."""
-        out = {}
-        for key in LOC_KEYS:
-            aus = sorted({a for x in per for a in x[key][0]})
-            nan = np.full(len(per[0][key][1]), np.nan)
-            out[key] = ({a: combine([x[key][0].get(a, nan) for x in per]) for a in aus},
-                        combine([x[key][1] for x in per]))
-        return out
-
     groups = [g for g in comp.groups if g not in missing]
-    obs, boot = {}, {}
-    for g in groups:
-        runs = [r.name for r in comp.groups[g]]
-        obs[g] = over_runs([stats(n, ones) for n in runs], nanmean_terms)
-        boot[g] = over_runs([stats(n, weights) for n in runs],
-                            lambda vals, g=g: comp.resampled(g, vals))
+    obs, boot = group_values(comp, groups, stats, LOC_KEYS, ones, weights)
     ref = comp.reference if comp.reference in obs else None
     out = []
     for g in groups:

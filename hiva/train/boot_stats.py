@@ -65,3 +65,27 @@ def clean(x):
     if isinstance(x, float) and x != x:
         return None
     return x
+
+
+def group_values(comp, groups, stats, keys, ones, weights) -> tuple[dict, dict]:
+    """(observed, resampled): ``{group: {key: (AU → value, mean over AUs)}}`` over each group's
+    runs of ``comp`` (a ``Comparison``). ``stats(run name, w)`` gives one run's ``{key: (AU →
+    [B], mean over AUs [B])}`` under subject weights ``w``; observed: ``ones``, averaged over the
+    runs; resampled: ``weights``, the runs drawn by ``comp.resampled``. A run without an AU
+    counts NaN for it."""
+    def over_runs(per, combine):
+        out = {}
+        for key in keys:
+            aus = sorted({a for x in per for a in x[key][0]})
+            nan = np.full(len(per[0][key][1]), np.nan)
+            out[key] = ({a: combine([x[key][0].get(a, nan) for x in per]) for a in aus},
+                        combine([x[key][1] for x in per]))
+        return out
+
+    obs, boot = {}, {}
+    for g in groups:
+        runs = [r.name for r in comp.groups[g]]
+        obs[g] = over_runs([stats(n, ones) for n in runs], nanmean_terms)
+        boot[g] = over_runs([stats(n, weights) for n in runs],
+                            lambda vals, g=g: comp.resampled(g, vals))
+    return obs, boot

@@ -8,19 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from tests.helpers import run_cli
-from tests.predict.helpers import (
-    SIZE,
-    TINY_AUS,
-    TINY_MODEL,
-    VIDEO_PLAN,
-    astronaut,
-    write_text_bank,
-    write_video,
-)
+from tests.predict.helpers import SIZE, VIDEO_PLAN, astronaut, train_tiny_run, write_video
 
 
 @pytest.fixture(scope="session")
@@ -30,20 +21,7 @@ def cli():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    from hiva.data.synth import render_synthetic
-
-    root = tmp_path_factory.mktemp("predict_run")
-    manifest = render_synthetic(root / "set", subjects=6, per_subject=6, seed=0, size=64,
-                                workers=1, grid=False, progress=False)
-    bank = write_text_bank(root / "bank")
-    cfg = dict(model=dict(TINY_MODEL), aus=",".join(map(str, TINY_AUS)), num_folds=3, folds=[1],
-               epochs=1, max_steps_per_epoch=2, batch_size=4, num_workers=0, amp="off",
-               val_fraction=0.25, resize=36, tensorboard=False, plots=False, progress=False,
-               channels_last=False, eval_text_per_au=4)
-    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    run_cli("train", "--config", root / "cfg.yaml", "--data", manifest, "--text-bank", bank,
-            "--out", root / "run")
-    return root / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("predict_run"))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
+
+from hiva.data.synth import render_synthetic
+from tests.helpers import run_cli
 
 TINY_AUS = (1, 2, 4, 6, 12, 25)
 TINY_MODEL = dict(backbone="resnet18", pretrained="none", input_size=32, d_model=32,
@@ -88,3 +92,19 @@ def two_faces_video(path: Path, n: int = 9, blank: tuple[int, ...] = (), seed: i
             rgb[60:156, xb:xb + 96] = faces[1]
         frames.append(rgb)
     return write_video(path, frames)
+
+
+def train_tiny_run(root: Path, **model) -> Path:
+    """Train the tiny run (6 synthetic subjects, the hand-written bank, 2 steps) in ``root``;
+    ``model``: ModelConfig settings over ``TINY_MODEL``. Returns the run folder."""
+    manifest = render_synthetic(root / "set", subjects=6, per_subject=6, seed=0, size=64,
+                                workers=1, grid=False, progress=False)
+    bank = write_text_bank(root / "bank")
+    cfg = dict(model=dict(TINY_MODEL, **model), aus=",".join(map(str, TINY_AUS)), num_folds=3,
+               folds=[1], epochs=1, max_steps_per_epoch=2, batch_size=4, num_workers=0,
+               amp="off", val_fraction=0.25, resize=36, tensorboard=False, plots=False,
+               progress=False, channels_last=False, eval_text_per_au=4)
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    run_cli("train", "--config", root / "cfg.yaml", "--data", manifest, "--text-bank", bank,
+            "--out", root / "run")
+    return root / "run"

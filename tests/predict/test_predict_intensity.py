@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from hiva.facs import au_column
 from hiva.predict.table import OPENFACE_R
-from tests.helpers import run_cli
-from tests.predict.helpers import TINY_AUS, TINY_MODEL, write_text_bank
+from tests.predict.helpers import TINY_AUS, train_tiny_run
 
 R_COLS = [f"{au_column(a)}_r" for a in TINY_AUS]
 P_COLS = [f"{au_column(a)}_p" for a in TINY_AUS]
@@ -23,21 +21,7 @@ P_COLS = [f"{au_column(a)}_p" for a in TINY_AUS]
 @pytest.fixture(scope="module")
 def intensity_run(tmp_path_factory) -> Path:
     """The tiny run of tests/predict/conftest.py with the regression intensity head."""
-    from hiva.data.synth import render_synthetic
-
-    root = tmp_path_factory.mktemp("intensity_run")
-    manifest = render_synthetic(root / "set", subjects=6, per_subject=6, seed=0, size=64,
-                                workers=1, grid=False, progress=False)
-    bank = write_text_bank(root / "bank")
-    cfg = dict(model=dict(TINY_MODEL, intensity="regression"),
-               aus=",".join(map(str, TINY_AUS)), num_folds=3, folds=[1], epochs=1,
-               max_steps_per_epoch=2, batch_size=4, num_workers=0, amp="off",
-               val_fraction=0.25, resize=36, tensorboard=False, plots=False, progress=False,
-               channels_last=False, eval_text_per_au=4)
-    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    run_cli("train", "--config", root / "cfg.yaml", "--data", manifest, "--text-bank", bank,
-            "--out", root / "run")
-    return root / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("intensity_run"), intensity="regression")
 
 
 def test_intensity_columns_match_the_model(intensity_run, media, tmp_path):
