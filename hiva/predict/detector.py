@@ -7,12 +7,13 @@ per face in input order, in the layout ``--format`` names (``hiva.predict.table`
 or feat). The hiva layout::
 
     input, frame, face_id, track_id, timestamp, confidence, success, face_x, face_y,
-    face_width, face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c
+    face_width, face_height, AU01_p ... AUnn_p, AU01_c ... AUnn_c[, AU01_r ... AUnn_r]
 
 ``timestamp`` is in seconds (0 for images, NaN for in-memory frames), ``confidence`` is
 MediaPipe's face-detection score, ``face_*`` the detected box in the frame's pixels (x, y of its
 top-left corner), ``_p`` the probability (rounded to 6 decimals), ``_c`` 1 when ``_p`` ≥ the
-AU's threshold (the run's validation-tuned thresholds when it stored them, else 0.5). Every face
+AU's threshold (the run's validation-tuned thresholds when it stored them, else 0.5), ``_r`` the
+FACS intensity 0-5 (only for a model with the intensity head, ``model.intensity``). Every face
 MediaPipe finds is a row (``max_faces``: the largest ones only), ``face_id`` 0, 1, ... from the
 largest face down within its frame; ``track_id`` follows a face from frame to frame within an
 input (``hiva.predict.tracks``: 0, 1, ... in order of appearance; in an image it equals

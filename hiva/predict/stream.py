@@ -66,8 +66,7 @@ def decode(sources, every: int, out: queue.Queue, stop: threading.Event,
                 continue
             first = start[1] if i == start[0] else 0
             try:
-                frames = iter_frames(src, every, first) if first else iter_frames(src, every)
-                for fr in frames:
+                for fr in iter_frames(src, every, first):
                     if not _put(out, ("frame", (i, fr)), stop):
                         return
             except Unreadable as e:
