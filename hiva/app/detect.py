@@ -171,6 +171,11 @@ def timeline(df, aus, thresholds, track_id: int | None = None):
         track_id = tracks[0][0] if tracks else 0
     key = "track_id" if "track_id" in df else "face_id"
     d = df[(df[key] == track_id) & (df["success"] == 1)] if key in df else df
+    seen = len(d)
+    # every scored frame of the video, empty where this person is not in it: the curves break
+    # there instead of drawing a line across the absence
+    d = df.drop_duplicates("frame")[["frame", "timestamp"]].merge(
+        d.drop(columns="timestamp"), on="frame", how="left")
     t = d["timestamp"].to_numpy(float)
     x, xlabel = (t, "seconds") if len(t) and np.isfinite(t).all() else (
         d["frame"].to_numpy(float), "frame")
@@ -189,6 +194,6 @@ def timeline(df, aus, thresholds, track_id: int | None = None):
         ax.text(1.005, 0.5, name, transform=ax.transAxes, fontsize=7, va="center")
     axes[-1, 0].set_xlabel(xlabel)
     fig.suptitle(f"AU probabilities of person {track_id} (track; dashed: threshold; shaded: on)"
-                 + ("" if len(d) else " — no face found in any frame"), fontsize=9)
+                 + ("" if seen else " — no face found in any frame"), fontsize=9)
     fig.tight_layout()
     return fig

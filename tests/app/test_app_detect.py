@@ -248,7 +248,10 @@ def test_timeline_draws_one_person_by_track():
                          "timestamp": f / 10, **{f"{au_column(a)}_p": np.nan for a in TINY_AUS}})
     df = pd.DataFrame(rows)
     assert video_tracks(df) == [(1, 4), (0, 3)]
-    for track, p, n in [(None, 0.9, 4), (1, 0.9, 4), (0, 0.1, 3)]:
+    # every frame is on the x axis; the curve is empty (broken) where the person is absent
+    for track, p, present in [(None, 0.9, [0, 1, 2, 3]), (1, 0.9, [0, 1, 2, 3]),
+                              (0, 0.1, [0, 1, 2])]:
         fig = timeline(df, TINY_AUS, [0.5] * len(TINY_AUS), track)
-        y = fig.axes[0].lines[0].get_ydata()
-        assert len(y) == n and np.allclose(y, p)
+        y = np.asarray(fig.axes[0].lines[0].get_ydata(), float)
+        assert len(y) == 5 and np.flatnonzero(np.isfinite(y)).tolist() == present
+        assert np.allclose(y[present], p)
