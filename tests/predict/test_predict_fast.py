@@ -176,9 +176,9 @@ def test_a_video_that_stops_part_way_keeps_its_frames_in_order(det, media, monke
     real = stream.iter_frames
     first = [rgb for _, _, rgb in iter_video(str(media["video"]))][:2]
 
-    def cut(src, every=1):
+    def cut(src, every=1, start=0):
         if not src.path.endswith("cut.mp4"):
-            yield from real(src, every)
+            yield from real(src, every, start)
             return
         for i, rgb in enumerate(first):
             yield Frame(src.path, i, i / 10, rgb)
@@ -213,8 +213,8 @@ def test_a_failure_in_any_stage_reaches_the_caller_and_leaves_no_thread(stage, d
     if stage == "decode":
         real = stream.iter_frames
 
-        def frames(src, every=1):
-            for fr in real(src, every):
+        def frames(src, every=1, start=0):
+            for fr in real(src, every, start):
                 yield third_call_fails(lambda fr=fr: fr)()
 
         monkeypatch.setattr(stream, "iter_frames", frames)
