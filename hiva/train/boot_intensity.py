@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.runs import EVALUATED, PREDICTIONS, fold_dir
-from hiva.train.boot_runs import Run
+from hiva.train.boot_runs import runs_with
 from hiva.train.boot_stats import clean, group_values, nanmean_terms, percentile_ci
 from hiva.train.bootstrap import Comparison, draw_weights
 from hiva.train.intensity_metrics import SUMS, from_sums, intensity_sums
@@ -58,35 +57,12 @@ def read_fold_intensity(path: str | Path) -> FoldIntensity | None:
     return FoldIntensity(tuple(subjects), tuple(aus), sums)
 
 
-def load_intensity(run: Run) -> dict[int, FoldIntensity] | None:
-    """Intensity sums of every fold of a run, from its test predictions or else the file
-    ``hiva evaluate`` wrote; None when a fold has none."""
-    out = {}
-    for k in run.folds:
-        got = None
-        for name in (PREDICTIONS, EVALUATED):
-            f = fold_dir(run.path, k) / name
-            if f.is_file() and (got := read_fold_intensity(f)) is not None:
-                break
-        if got is None:
-            return None
-        out[k] = got
-    return out
-
-
 def intensity_comparison(comp: Comparison) -> dict | None:
     """ICC(3,1) and MAE of each group of ``comp`` whose runs have intensities (per AU and the
     mean over AUs, with 95% CIs from the same resamples as F1) and the paired difference of
     the means against the reference (when it has them too); None when no group has any.
     Groups some of whose runs lack them are named in ``missing``."""
-    per_run: dict[str, dict[int, FoldIntensity]] = {}
-    missing = []
-    for g, runs in comp.groups.items():
-        got = [load_intensity(r) for r in runs]
-        if any(x is None for x in got):
-            missing.append(g)
-            continue
-        per_run.update((r.name, x) for r, x in zip(runs, got))
+    per_run, missing = runs_with(comp.groups, read_fold_intensity)
     if not per_run:
         return None
     weights = {k: draw_weights(d, len(comp.subjects[k])) for k, d in comp.draws.items()}

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hiva.runs import EVALUATED, PREDICTIONS, fold_dir
-from hiva.train.boot_runs import Run
+from hiva.train.boot_runs import runs_with
 from hiva.train.boot_stats import (
     bootstrap_p,
     clean,
@@ -60,22 +59,6 @@ def read_fold_localisation(path: str | Path) -> FoldLocalisation | None:
     return FoldLocalisation(tuple(subjects), tuple(aus), sums)
 
 
-def load_localisation(run: Run) -> dict[int, FoldLocalisation] | None:
-    """Map scores of every fold of a run: from its test predictions, or else from the file
-    ``hiva evaluate`` wrote (a run trained before hiva scored maps); None when a fold has none."""
-    out = {}
-    for k in run.folds:
-        got = None
-        for name in (PREDICTIONS, EVALUATED):
-            f = fold_dir(run.path, k) / name
-            if f.is_file() and (got := read_fold_localisation(f)) is not None:
-                break
-        if got is None:
-            return None
-        out[k] = got
-    return out
-
-
 def localisation_comparison(comp: Comparison) -> dict | None:
     """Energy in the region and pointing game of each group of ``comp`` (the mean over its runs
     of each AU's frame-pooled mean, and of their mean over AUs), with 95% CIs from the same
@@ -83,15 +66,7 @@ def localisation_comparison(comp: Comparison) -> dict | None:
     difference against the reference; None when no group has map scores. Groups some of whose
     runs lack scores are named in ``missing``. A Δ is ``delta_exploratory`` when either side
     has fewer than ``EXPLORATORY_BELOW`` runs."""
-    per_run: dict[str, dict[int, FoldLocalisation]] = {}
-    missing = []
-    for g, runs in comp.groups.items():
-        locs = [load_localisation(r) for r in runs]
-        if any(x is None for x in locs):
-            missing.append(g)
-            continue
-        for r, x in zip(runs, locs):
-            per_run[r.name] = x
+    per_run, missing = runs_with(comp.groups, read_fold_localisation)
     if not per_run:
         return None
     weights = {k: draw_weights(d, len(comp.subjects[k])) for k, d in comp.draws.items()}

@@ -181,3 +181,34 @@ def check_paired(runs: list[Run]) -> None:
 
 def _ks(r: Run) -> str:
     return ",".join(map(str, sorted(r.folds)))
+
+
+def fold_files(run: Run, read) -> dict | None:
+    """``{fold: read(file)}`` for every fold of ``run``: its test predictions, or else the file
+    ``hiva evaluate`` wrote; None when a fold has neither or ``read`` finds nothing in them
+    (``read`` returns None: a run trained before hiva wrote those columns)."""
+    out = {}
+    for k in run.folds:
+        got = None
+        for name in (PREDICTIONS, EVALUATED):
+            f = fold_dir(run.path, k) / name
+            if f.is_file() and (got := read(f)) is not None:
+                break
+        if got is None:
+            return None
+        out[k] = got
+    return out
+
+
+def runs_with(groups: dict, read) -> tuple[dict[str, dict], list[str]]:
+    """(``{run name: fold_files(run, read)}`` of the groups all of whose runs have them, the
+    names of the groups some of whose runs do not); ``groups``: name → runs."""
+    per_run: dict[str, dict] = {}
+    missing = []
+    for g, runs in groups.items():
+        got = [fold_files(r, read) for r in runs]
+        if any(x is None for x in got):
+            missing.append(g)
+            continue
+        per_run.update((r.name, x) for r, x in zip(runs, got))
+    return per_run, missing
