@@ -1,9 +1,5 @@
-"""The FACS Action Unit table as data, in our own words (``_TABLE``, read into ``AUS``), the named
-AU sets and ``parse_aus``.
-
-Sources of the facts: the Facial Action Coding System (Ekman, Friesen & Hager, 2002) as summarised
-in the public literature. Descriptions here are paraphrases written for this project.
-"""
+"""The FACS Action Unit table as data (``hiva.facs_table``'s text, read into ``AUS``), where each
+AU shows on the face (``REGIONS``), the named AU sets and ``parse_aus``."""
 
 from __future__ import annotations
 
@@ -11,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from hiva.errors import HivaError
+from hiva.facs_table import TABLE
 
 
 @dataclass(frozen=True)
@@ -21,6 +18,10 @@ class ActionUnit:
     region: str  # brows | eyes | nose | cheeks | mouth | chin | jaw | head
     appearance: tuple[str, ...]  # visible cues, each a short clause
     often_with: tuple[int, ...] = ()  # AUs it commonly co-occurs with (emotion prototypes)
+    unlike: int | None = None  # its nearest neighbour, the AU it is most easily taken for
+    contrast: str = ""  # what tells it from ``unlike``, one clause
+    cue_words: tuple[str, ...] = ()  # patterns of the words that say so
+    openings: tuple[str, ...] = ()  # ways to name the part that moves (prompts start notes so)
 
     @property
     def code(self) -> str:
@@ -41,218 +42,31 @@ def muscle_keys(muscle: str) -> list[str]:
     return [k for k in [base, *alt] if k]
 
 
-# The table, one block per AU, in the order of ``AUS``:
-#   <number>. <name> (<region>; often with <AUs it commonly co-occurs with>)
-#      muscles: <muscle>; <muscle>            (or the relaxation behind the action)
-#      - <a visible cue, a short clause>      (one line each)
-# Prompts are built from this text: an edit changes them, and every corpus generated after it.
-_TABLE = """
-1. Inner Brow Raiser (brows; often with 2, 4, 15)
-   muscles: frontalis, pars medialis
-   - the inner ends of the eyebrows are pulled upward
-   - horizontal wrinkles appear in the centre of the forehead
-   - the brows take an oblique, slanted shape
-
-2. Outer Brow Raiser (brows; often with 1, 5, 26)
-   muscles: frontalis, pars lateralis
-   - the outer ends of the eyebrows are lifted
-   - the lateral part of the brow arches upward
-   - wrinkles may form above the outer brows
-
-4. Brow Lowerer (brows; often with 7, 9, 17, 23)
-   muscles: corrugator supercilii; depressor supercilii; procerus
-   - the eyebrows are pulled down and drawn together
-   - vertical furrows form between the brows
-   - the eye opening narrows from above
-
-5. Upper Lid Raiser (eyes; often with 1, 2, 26)
-   muscles: levator palpebrae superioris
-   - the upper eyelid is raised so more of the eyeball shows
-   - white of the eye may become visible above the iris
-   - the eyes look wide and staring
-
-6. Cheek Raiser (cheeks; often with 12, 25)
-   muscles: orbicularis oculi, pars orbitalis
-   - the cheeks are lifted and bulge under the eyes
-   - crow's-feet wrinkles radiate from the outer eye corners
-   - the lower eyelid is pushed up and the eyes narrow
-
-7. Lid Tightener (eyes; often with 4, 6, 23)
-   muscles: orbicularis oculi, pars palpebralis
-   - the eyelids tighten and the eye aperture narrows
-   - the lower lid is raised and straightened
-   - the eyes look squinting without cheek lift
-
-9. Nose Wrinkler (nose; often with 4, 10, 17)
-   muscles: levator labii superioris alaeque nasi
-   - wrinkles appear along the sides and bridge of the nose
-   - the nostrils are pulled upward
-   - the upper lip rises slightly with the nose
-
-10. Upper Lip Raiser (mouth; often with 9, 17, 25)
-   muscles: levator labii superioris
-   - the upper lip is drawn straight up
-   - the nasolabial furrow deepens
-   - the upper teeth may be exposed
-
-11. Nasolabial Deepener (cheeks; often with 12, 15)
-   muscles: zygomaticus minor
-   - the skin beside the nose wings is pulled up and out
-   - the upper part of the nasolabial furrow deepens
-   - the upper lip is raised a little at its outer parts
-
-12. Lip Corner Puller (mouth; often with 6, 25, 26)
-   muscles: zygomaticus major
-   - the lip corners are pulled up and outward toward the cheekbones
-   - the mouth widens into a smile shape
-   - the nasolabial furrow deepens and curves
-
-13. Sharp Lip Puller (mouth; often with 6, 12)
-   muscles: levator anguli oris (caninus)
-   - the lip corners are pulled sharply upward
-   - the cheeks puff beneath the lip corners
-   - the upper lip narrows at its sides
-
-14. Dimpler (mouth; often with 12, 17, 24)
-   muscles: buccinator
-   - the lip corners are tightened and pulled inward
-   - dimples or wrinkles form beside the lip corners
-   - the lips are stretched slightly sideways and flattened
-
-15. Lip Corner Depressor (mouth; often with 1, 4, 17)
-   muscles: depressor anguli oris (triangularis)
-   - the lip corners are pulled downward
-   - the mouth takes a downturned, sad shape
-   - the skin below the lip corners bulges or wrinkles
-
-16. Lower Lip Depressor (mouth; often with 10, 25, 26)
-   muscles: depressor labii inferioris
-   - the lower lip is pulled down and slightly outward
-   - the lower teeth may be exposed
-   - the chin skin is stretched downward
-
-17. Chin Raiser (chin; often with 4, 15, 24)
-   muscles: mentalis
-   - the chin boss is pushed upward
-   - the lower lip is pushed up and may protrude
-   - the chin skin wrinkles into a dimpled, orange-peel texture
-
-18. Lip Pucker (mouth; often with 17, 22)
-   muscles: incisivii labii superioris; incisivii labii inferioris
-   - the lips are pushed forward and gathered
-   - the mouth opening becomes small and rounded
-   - fine vertical lines appear on the lips
-
-19. Tongue Show (mouth; often with 25, 26)
-   muscles: genioglossus; relaxation of orbicularis oris
-   - the tongue is pushed forward between the lips
-   - the tip of the tongue shows in front of the teeth
-   - the lips part around the protruding tongue
-
-20. Lip Stretcher (mouth; often with 1, 2, 4, 5, 25)
-   muscles: risorius; platysma
-   - the lip corners are pulled straight out toward the ears
-   - the mouth is elongated and flattened horizontally
-   - the skin beyond the lip corners is stretched
-
-22. Lip Funneler (mouth; often with 18, 25)
-   muscles: orbicularis oris
-   - the lips are flared outward into a funnel
-   - the lips push forward and the teeth may show
-   - the mouth forms a trumpet-like shape
-
-23. Lip Tightener (mouth; often with 4, 7, 24)
-   muscles: orbicularis oris
-   - the lips are tightened and their red parts narrow
-   - the lip margins roll slightly inward and look thin
-   - small bulges may form around the tense lips
-
-24. Lip Pressor (mouth; often with 17, 23)
-   muscles: orbicularis oris
-   - the closed lips are pressed firmly together
-   - the lips narrow and the skin around them bulges
-   - the lower lip is pushed against the upper lip
-
-25. Lips Part (mouth; often with 12, 26, 10)
-   muscles: depressor labii inferioris; relaxation of mentalis; relaxation of orbicularis oris
-   - the lips separate slightly
-   - the teeth or the inside of the mouth may become visible
-   - the jaw itself need not drop
-
-26. Jaw Drop (jaw; often with 25, 5, 1, 2)
-   muscles: masseter relaxed; temporalis relaxed; internal pterygoid relaxed
-   - the jaw lowers and the mouth opens loosely
-   - the space between the teeth widens
-   - the lower face lengthens without stretching the lips
-
-27. Mouth Stretch (jaw; often with 1, 2, 5)
-   muscles: pterygoids; digastric
-   - the mouth is opened wide by actively pulling the jaw down
-   - the lips and cheeks are stretched tight
-   - the mouth opening becomes tall and oval
-
-28. Lip Suck (mouth; often with 17, 24)
-   muscles: orbicularis oris
-   - the lips are sucked inward over the teeth
-   - the red parts of the lips disappear from view
-   - the skin around the mouth is drawn in
-
-32. Lip Bite (mouth; often with 25, 17)
-   muscles: masseter; temporalis
-   - the teeth close on one of the lips
-   - the bitten lip is pulled in and partly hidden
-   - the skin beside the bitten lip bunches
-
-38. Nostril Dilator (nose; often with 9, 10, 26)
-   muscles: nasalis, pars alaris
-   - the nostrils flare outward
-   - the nostril openings widen and round
-   - the wings of the nose lift away from the cheeks
-
-39. Nostril Compressor (nose; often with 4, 9)
-   muscles: nasalis, pars transversa; depressor septi
-   - the nostrils are narrowed and pressed in
-   - the nostril openings become slit-like
-   - the wings of the nose draw toward the septum
-
-43. Eyes Closed (eyes; often with 6, 7)
-   muscles: relaxation of levator palpebrae superioris; orbicularis oculi, pars palpebralis
-   - the upper eyelids droop until the eyes are closed
-   - the eyelids rest together without squeezing
-   - no tension lines form around the eyes
-
-45. Blink (eyes; often with 5)
-   muscles: relaxation of levator palpebrae superioris; orbicularis oculi, pars palpebralis
-   - the eyes close and reopen quickly
-   - the eyelids meet for a brief moment
-   - the eye region returns to neutral at once
-
-46. Wink (eyes; often with 6, 12)
-   muscles: orbicularis oculi
-   - one eye closes briefly while the other stays open
-   - the closure is one-sided and deliberate
-   - the cheek on the winking side may lift a little
-"""
-
 _HEAD = re.compile(r"^(\d+)\. (.+) \((\w+); often with ([\d, ]+)\)$")
+_UNLIKE = re.compile(r"^unlike (\d+): (.+)$")
 
 
 def _parse_table(text: str) -> dict[int, ActionUnit]:
-    """``_TABLE`` as ``{number: ActionUnit}``, in its order."""
+    """``hiva.facs_table.TABLE`` as ``{number: ActionUnit}``, in its order."""
     out = {}
     for block in text.strip().split("\n\n"):
-        head, muscles, *cues = [ln.strip() for ln in block.splitlines()]
-        m = _HEAD.match(head)
-        if not (m and muscles.startswith("muscles: ") and all(c.startswith("- ") for c in cues)):
+        head, muscles, unlike, words, *cues = [ln.strip() for ln in block.splitlines()]
+        opens = cues.pop(0).removeprefix("opens with: ") if cues[0].startswith("opens") else ""
+        m, u = _HEAD.match(head), _UNLIKE.match(unlike)
+        if not (m and u and muscles.startswith("muscles: ") and words.startswith("cue words: ")
+                and all(c.startswith("- ") for c in cues)):
             raise ValueError(f"malformed FACS table block: {head!r}")
         n = int(m.group(1))
         out[n] = ActionUnit(n, m.group(2), tuple(muscles.removeprefix("muscles: ").split("; ")),
                             m.group(3), tuple(c.removeprefix("- ") for c in cues),
-                            tuple(int(x) for x in m.group(4).split(", ")))
+                            tuple(int(x) for x in m.group(4).split(", ")), int(u.group(1)),
+                            u.group(2), tuple(w.strip() for w in
+                                              words.removeprefix("cue words: ").split(" | ")),
+                            tuple(o.strip() for o in opens.split(" | ") if o.strip()))
     return out
 
 
-AUS: dict[int, ActionUnit] = _parse_table(_TABLE)
+AUS: dict[int, ActionUnit] = _parse_table(TABLE)
 
 # Where each AU shows on the face, as discs around face landmarks (after the AU centres of
 # EAC-Net/JAA-Net, in our own words and numbers), read into ``REGIONS``:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from hiva.config import SET_HELP, load_config
+from hiva.corpora.reading import format_reading, read_rows
 from hiva.runtime import output_file
 from hiva.textbank.encoders import load_encoder
 
@@ -66,9 +67,21 @@ def stats_cmd(
     samples: int = typer.Option(3, "--samples", help="Sample descriptions shown per AU."),
     no_identify: bool = typer.Option(False, "--no-identifiability",
                                      help="Skip the encoder (no identifiability figure)."),
+    read: int = typer.Option(0, "--read", min=0,
+                             help="Only print N rows drawn with --seed, each with the "
+                                  "verifier's verdict on every clause (a worksheet to mark)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --read draw."),
 ):
-    """Rows per AU/axis, length, distinct-n, dedup, samples, identifiability, contamination."""
+    """Rows per AU/axis, length, distinct-n, dedup, samples, identifiability, contamination;
+    with --read N: N rows with the verifier's clause verdicts."""
     from hiva.corpora.stats import corpus_stats, format_stats, plot_stats
+
+    if read:
+        from hiva.corpora.io import load_corpus
+
+        typer.echo(format_reading(read_rows(load_corpus(corpus, config_name=config_name), read,
+                                            seed), seed))
+        return
 
     for path, flag, suffix in ((json_out, "--json", ".json"), (plot, "--plot", ".png")):
         if path is not None:  # before the figures are computed

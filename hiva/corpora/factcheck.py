@@ -1,79 +1,129 @@
-"""Does a description say what its AU's FACS facts say? Clause-level movement checks.
+"""An AU's FACS facts as the description verifier reads them (``hiva.corpora.verify``).
 
 A *movement* is (face part, direction): "the inner ends of the eyebrows are pulled upward" is
-(inner brow, up). The same reader turns every AU's facts in ``hiva.facs`` (its name, e.g. "Inner
-Brow Raiser", and its appearance cues) into that AU's movements, and every clause of a
-description into the movements it claims. An AU added to the FACS table is covered with no code
-change: only the English vocabulary of parts and directions is code (``hiva.movements``, the
-reader this module judges with).
+(inner brow, up). The movement reader (``hiva.movements``) turns every AU's facts in
+``hiva.facs`` (its name, e.g. "Inner Brow Raiser", and its appearance cues) into that AU's
+movements, the parts its facts name, and the movements they name under a negation ("without
+stretching the lips"). An AU added to the FACS table is covered with no code change: only the
+English vocabulary of parts and directions is code.
 
-A description's movement is judged against its own AU's facts:
+A movement of a description is judged against its own AU's facts (``judge_movement``):
 
 - *supported*: the facts move the same part (or a part it contains, or that contains it: "the
-  lips" and "the lip corners") the same way;
-- ``contradicts_facts``: the facts move that part the opposite way (up/down, in/out,
-  forward/back) and never this way ("the brows are pulled downward" for AU1);
-- ``describes_other_au``: the facts neither move nor mention that part at all ("the jaw drops" for
-  AU2, "the upper lip is pulled down" for AU12, "the lip corners are pulled down" for AU6): the
-  clause describes another action. ``other_aus`` names the AUs whose facts it matches.
+  lips" and "the lip corners") the same way, or a specific way of it ("narrow" is supported by
+  facts that press the lips "together"; "together" is not supported by facts that only narrow);
+- ``contradicts_facts``: the facts move that part the opposite way ("the brows are pulled
+  downward" for AU1);
+- ``describes_other_au``: the facts neither move nor name that part at all ("the jaw drops" for
+  AU2, "the lip corners are pulled down" for AU6);
+- ``unsupported_movement``: the facts name the part but never move it this way ("the brow is
+  pushed back" for AU1, "the eyes are drawn together" for AU4).
 
-Anything else (a part the facts mention without a direction, a direction the facts do not
-oppose) passes: the check is meant to drop clear errors, not paraphrases. Clauses with a negation
-("without cheek lift", "not raised") claim no movement.
+``cue_found`` says whether a text uses one of the AU's distinguishing cue words (the table's
+``cue words`` line: word patterns and ``[part direction]`` movements), outside negated clauses.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
 from hiva.facs import AUS
-from hiva.movements import OPPOSITE, Movement, movements, parts_in, related
+from hiva.movements import (
+    FEATURE,
+    GENERAL,
+    NEGATION,
+    OPPOSITE,
+    Movement,
+    mask_muscles,
+    places,
+    read_clauses,
+    related,
+    within,
+)
 
 
 @dataclass(frozen=True)
 class AUFacts:
     moves: frozenset[Movement]
     parts: frozenset[str]  # every part the facts name, moved or not
+    negated: frozenset[Movement]  # movements the facts name only to deny them
+    places: frozenset[tuple[str, str]]  # where its features form: ("beside", "lip corner")
 
 
 @cache
 def au_facts(au: int) -> AUFacts:
-    """AU ``au``'s movements and named parts, read from its FACS name and appearance cues."""
+    """AU ``au``'s movements, named parts and denied movements, from its name and cues."""
     a = AUS[au]
-    texts = [a.name, *a.appearance]
-    moves = {m for t in texts for m in movements(t)}
-    parts = {p for t in [*texts, a.region] for _, _, p in parts_in(t)} | {m.part for m in moves}
-    return AUFacts(frozenset(moves), frozenset(parts))
+    clauses = [c for t in [a.name, *a.appearance, a.region] for c in read_clauses(t)]
+    moves = {m for c in clauses for m in c.moves}
+    parts = {p for c in clauses for p in c.parts} | {m.part for m in moves}
+    return AUFacts(frozenset(moves), frozenset(parts),
+                   frozenset(m for c in clauses for m in c.negated),
+                   frozenset(p for t in a.appearance if FEATURE.search(t) for p in places(t)))
+
+
+def _general(d: str) -> str:
+    return GENERAL.get(d, d)
+
+
+def supports(facts: AUFacts, m: Movement) -> bool:
+    return any(related(f.part, m.part) and (f.direction == m.direction
+                                            or _general(f.direction) == m.direction)
+               for f in facts.moves)
 
 
 def judge_movement(m: Movement, facts: AUFacts) -> str | None:
-    """None when the facts allow ``m``; else ``contradicts_facts`` or ``describes_other_au``."""
-    rel = [f for f in facts.moves if related(f.part, m.part)]
-    if any(f.direction == m.direction for f in rel):
+    """None when the facts support ``m``; else why not (see the module's docstring)."""
+    if supports(facts, m):
         return None
-    if any(f.direction == OPPOSITE[m.direction] for f in rel):
+    rel = [f for f in facts.moves if related(f.part, m.part)]
+    if any(_general(f.direction) == OPPOSITE[_general(m.direction)] for f in rel):
         return "contradicts_facts"
     if not any(related(p, m.part) for p in facts.parts):
         return "describes_other_au"
+    return "unsupported_movement"
+
+
+def aus_moving(m: Movement, but: int) -> tuple[int, ...]:
+    """The AUs other than ``but`` whose facts support ``m``."""
+    return tuple(n for n in AUS if n != but and supports(au_facts(n), m))
+
+
+CUE_MOVE = re.compile(r"^\[(.+) (\w+)\]$")
+
+
+@cache
+def _cues(au: int) -> tuple[re.Pattern | None, tuple[Movement, ...]]:
+    words, moves = [], []
+    for c in AUS[au].cue_words:
+        m = CUE_MOVE.match(c)
+        if m:
+            moves.append(Movement(m.group(1), m.group(2)))
+        else:
+            words.append(c)
+    rx = re.compile(r"\b(?:" + "|".join(words) + ")", re.I) if words else None
+    return rx, tuple(moves)
+
+
+def cue_found(text: str, au: int, moves=None) -> str | None:
+    """The first distinguishing cue of ``au`` that ``text`` uses (a word, or a movement as
+    "part direction"), None when it uses none; ``moves``: the text's claimed movements when
+    already read. An AU with no cue words has nothing to find (returns "")."""
+    rx, cue_moves = _cues(au)
+    if rx is None and not cue_moves:
+        return ""
+    clauses = read_clauses(text)
+    for c in clauses:  # a cue under a negation ("without cheek lift") says nothing
+        said = mask_muscles(c.text)  # "pars medialis" is no "medial"
+        neg = NEGATION.search(said)
+        if rx is not None and (m := rx.search(said[:neg.start()] if neg else said)):
+            return m.group(0).lower()
+    if moves is None:
+        moves = [m for c in clauses for m in c.moves]
+    for m in moves:
+        for c in cue_moves:
+            if within(m.part, c.part) and c.direction in (m.direction, _general(m.direction)):
+                return f"{m.part} {m.direction}"
     return None
-
-
-@dataclass(frozen=True)
-class FactCheck:
-    reason: str | None  # None: consistent
-    clause: str = ""  # the movement that failed, as "part direction"
-    other_aus: tuple[int, ...] = ()  # AUs whose facts have that movement
-
-
-def check_facts(text: str, au: int) -> FactCheck:
-    """The first movement of ``text`` that its AU's facts do not allow, with the reason."""
-    facts = au_facts(au)
-    for m in movements(text):
-        why = judge_movement(m, facts)
-        if why:
-            others = tuple(n for n in AUS if n != au and any(
-                f.direction == m.direction and related(f.part, m.part)
-                for f in au_facts(n).moves))
-            return FactCheck(why, f"{m.part} {m.direction}", others)
-    return FactCheck(None)

@@ -13,8 +13,9 @@ description says:
   instructions, or one of its example frames with a word changed ("Seen from the inside" for the
   page's "Seen from the outside"), all read from the built-in templates;
 - ``repeated_clause``: two clauses of one description that are the same under small edits;
-- ``contradicts_facts`` / ``describes_other_au``: a clause that moves a face part against the
-  AU's FACS facts, or moves a part the facts never touch (``hiva.corpora.factcheck``).
+- the description verifier (``hiva.corpora.verify``): every clause verified against the AU's
+  FACS facts or harmless, and a word that tells the AU from its nearest neighbour; its reasons
+  (``verify.REASONS``) are the drop reasons.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from hiva.config import check_config
-from hiva.corpora.factcheck import check_facts
+from hiva.corpora.verify import verify
 from hiva.facs import AUS
 from hiva.movements import PARTS
 from hiva.prompts.render import builtin_templates
@@ -46,11 +47,12 @@ _REFUSAL = re.compile(
 )
 _OFF_FACE = re.compile(
     r"\b(chest|pectoral\w*|arms?|legs?|shoulders?|hands?|fingers?|feet|foot|stomach|abdomen|"
-    r"knees?|elbows?|toes?|spine|back muscles?)\b",
+    r"knees?|elbows?|toes?|spine|back muscles?|necks?|throats?)\b",
     re.I,
 )
 _CROWS_FEET = re.compile(r"\bcrow'?s[- ]feet\b", re.I)
 _CLAUSE = re.compile(r"[;,.:]")
+_COLON = re.compile(r"\w:\s")  # a label ("This can be seen with: the cheeks"): no note has one
 _WORD = re.compile(r"[A-Za-z']+")
 _STOP_EN = frozenset(
     "the a an and or of to in on at is are be with when as by that this it its from their "
@@ -187,6 +189,12 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
         return "repeated_tokens"
     if any(low[i] == low[i + 1] and len(low[i]) > 2 for i in range(len(low) - 1)):
         return "repeated_tokens"
+    if any(low[i] == low[i + 2] and low[i + 1] in ("and", "or") for i in range(len(low) - 2)):
+        return "repeated_tokens"  # "thin and thin", "down and down"
+    for clause in _CLAUSE.split(text):  # "the upper lip part is lined up with the upper lip part"
+        cw = _WORD.findall(clause.lower())
+        if len(_grams(cw, 4)) < len(cw) - 3:
+            return "repeated_tokens"
     if _repeated_clause(text, cfg.max_clause_similarity):
         return "repeated_clause"
     for m in _AU_REF.finditer(text):
@@ -208,10 +216,10 @@ def check(text: str, au: int, cfg: FilterConfig) -> str | None:
     if cfg.fact_checks:
         if unknown_words(text):
             return "unknown_words"
-        if template_residue(text):
+        if template_residue(text) or _COLON.search(text):
             return "template_residue"
 
-        return check_facts(text, au).reason
+        return verify(text, au).reason
     return None
 
 
@@ -264,7 +272,9 @@ def _residue_tables() -> tuple[re.Pattern | None, frozenset[tuple[str, ...]],
     labels, grams, frames = set(), set(), []
     for t in builtin_templates():
         src = t.source
-        ex = re.search(r"{%-?\s*macro example.*?%}(.*?){%-?\s*endmacro", src, re.S)
+        # the note's openers: the ``opener`` macro where a template has one, else ``example``
+        ex = (re.search(r"{%-?\s*macro opener.*?%}(.*?){%-?\s*endmacro", src, re.S)
+              or re.search(r"{%-?\s*macro example.*?%}(.*?){%-?\s*endmacro", src, re.S))
         if ex:
             for branch in re.split(r"{%-?\s*(?:if|elif|else)[^%]*%}", ex.group(1)):
                 head = jinja.split(branch.strip())[0]
@@ -282,6 +292,14 @@ def _residue_tables() -> tuple[re.Pattern | None, frozenset[tuple[str, ...]],
                                                                           reverse=True))
                            + r"):", re.I) if labels else None)
     return label_re, frozenset(grams), tuple(frames)
+
+
+def cut_at_label(text: str) -> str:
+    """``text`` up to the first field label of the prompt page ("… are pulled upward. Cues: the
+    brows …" → "… are pulled upward."): a completion that ran on into the page's next record."""
+    label_re = _residue_tables()[0]
+    m = label_re.search(text) if label_re is not None else None
+    return text[:m.start()].rstrip() if m and m.start() > 0 else text
 
 
 def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
@@ -308,18 +326,21 @@ def template_residue(text: str) -> str | None:
 
 # The checks ``hiva corpus stats`` runs on every row of a corpus, each on its own (``check``
 # stops at the first failure): name → what it found in the row, None when it passes.
-ROW_CHECKS = ("unknown_words", "template_residue", "repeated_clause", "facts")
+ROW_CHECKS = ("unknown_words", "template_residue", "repeated_clause", "facts", "cue")
 
 
 def each_check(text: str, au: int, cfg: FilterConfig | None = None) -> dict[str, str | None]:
     """What each of ``ROW_CHECKS`` finds in ``text`` (None: passes): the unknown words, the
-    residue, "repeated", or the facts reason with the movement ("describes_other_au: jaw down")."""
+    residue, "repeated", the verifier's reason with its finding ("describes_other_au: jaw down
+    (AU26) in …"), and "none (unlike AUn)" when no word tells the AU from its neighbour."""
     cfg = cfg or FilterConfig()
-    fc = check_facts(text, au)
+    v = verify(text, au)
+    facts = v.reason if v.reason != "no_distinguishing_cue" else None
     return {
         "unknown_words": ", ".join(unknown_words(text)) or None,
         "template_residue": template_residue(text),
         "repeated_clause": "repeated" if _repeated_clause(text, cfg.max_clause_similarity)
         else None,
-        "facts": f"{fc.reason}: {fc.clause}" if fc.reason else None,
+        "facts": f"{facts}: {v.why}" if facts else None,
+        "cue": None if v.cue is not None else f"none (unlike AU{AUS[au].unlike})",
     }

@@ -3,9 +3,10 @@
 Reads a corpus (any spec ``load_corpus`` takes) and, for a local folder, its manifest; returns a
 JSON-able dict and optionally writes a PNG. Per AU, the share of rows that pass each of the row
 checks of ``hiva.corpora.filters`` (unknown words, template residue, repeated clauses, the
-movements against the FACS facts), run on each row on its own, so a corpus made before a check
-existed, or by another tool, is measured the same way; with a judge pass (``judge_score``), how
-often the judge and the fact checks agree. Two more quality figures:
+verifier's clause verdicts, a word that tells the AU from its neighbour), run on each row on its
+own, so a corpus made before a check existed, or by another tool, is measured the same way;
+with a judge pass (``judge_score``), how often the judge and the fact checks agree. Two more
+quality figures:
 
 - AU identifiability: the share of descriptions whose nearest AU centroid (cosine, sentence
   encoder) is their own AU. Each description is left out of its own AU's centroid, so a
@@ -299,14 +300,14 @@ def format_stats(stats: dict[str, Any]) -> str:
                      f"where the fact checks pass, {j['mean_score_facts_fail']} where they fail; "
                      f"agreement (score ≥ 4 vs pass) {pct(j['agreement'])}")
     lines.append(f"{'AU':>5} {'rows':>6} {'words':>6} {'dist-2':>6} {'ident':>6} {'contam':>6} "
-                 f"{'vocab':>6} {'resid':>6} {'repeat':>6} {'facts':>6} {'all':>6}")
+                 f"{'vocab':>6} {'resid':>6} {'repeat':>6} {'facts':>6} {'cue':>6} {'all':>6}")
     for a, p in stats["per_au"].items():
         ch = p.get("checks") or {}
         lines.append(f"{'AU' + str(a):>5} {p['rows']:>6} {p['mean_words']:>6.1f} "
                      f"{p['distinct_2']:>6.2f} {pct(p['identifiability']):>6} "
                      f"{pct(p['contamination']):>6} "
                      + " ".join(f"{pct(ch.get(c)):>6}" for c in
-                                ("unknown_words", "template_residue", "repeated_clause", "facts"))
+                                ROW_CHECKS)
                      + f" {pct(p.get('checks_all')):>6}  {p['name']}")
     for a, p in stats["per_au"].items():
         for s in p["samples"]:

@@ -175,7 +175,7 @@ def test_row_checks_per_au_and_judge_agreement():
     rows = [
         (1, "The inner ends of the eyebrows are pulled upward and the forehead wrinkles.", 5),
         (1, "The inner brows are raised, and the chin is pulled forward.", 2),
-        (1, "The browcorpse is pulled upward and the forehead wrinkles.", 4),
+        (1, "The inner ends of the eyebrows are pulled upward and the browcorpse wrinkles.", 4),
         (12, "The lip corners are pulled up and outward toward the cheekbones.", 5),
         (12, "Seen from the inside, the lip corners are pulled up and outward.", 5),
         (12, "The mouth widens into a smile and the upper lip is pulled down.", 1),
@@ -184,7 +184,7 @@ def test_row_checks_per_au_and_judge_agreement():
     df["judge_score"] = df["judge_score"].astype("Int8")
     s = frame_stats(df, identify=False)
     assert s["per_au"][1]["checks"] == {"unknown_words": 2 / 3, "template_residue": 1.0,
-                                        "repeated_clause": 1.0, "facts": 2 / 3}
+                                        "repeated_clause": 1.0, "facts": 2 / 3, "cue": 1.0}
     assert s["per_au"][12]["checks"]["template_residue"] == 2 / 3
     assert s["per_au"][12]["checks_all"] == 1 / 3
     assert s["fact_reasons"] == {"describes_other_au": 2}
