@@ -5,6 +5,7 @@ style before any work."""
 from __future__ import annotations
 
 import random
+import re
 import sys
 from dataclasses import dataclass
 
@@ -44,12 +45,25 @@ def prompt_list(au: int, templates: list[Template], seed: int) -> list[PromptSpe
 
 def render_prompt(p: PromptSpec, style: str, n_lines: int):
     text = p.template.render(
-        au=au_context(AUS[p.au]),
+        au=au_context(AUS[p.au], variant=p.index),
         axes=p.axes.context_vars(),
         examples=[au_context(AUS[a]) for a in p.example_aus],
         n=n_lines,
     )
     return text if style == "completion" else [{"role": "user", "content": text}]
+
+
+_LABELLED = re.compile(r"^[A-Z][\w ]{0,30}:[ \t]?(.*)$")
+
+
+def reply_prefix(prompt) -> str:
+    """The start of the description a completion prompt writes itself: the text after the label
+    of its last line ("Note: Code this action when the lips" → "Code this action when the
+    lips"); the model's reply continues it. "" for chat prompts and a bare label."""
+    if not isinstance(prompt, str):
+        return ""
+    m = _LABELLED.match(prompt.rsplit("\n", 1)[-1])
+    return m.group(1) if m else ""
 
 
 def auto_style(gen) -> str:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hiva.corpora.dedup import NearDupIndex
-from hiva.corpora.filters import check, parse_reply, tidy
+from hiva.corpora.filters import check, cut_at_label, parse_reply, tidy
 from hiva.corpora.schema import CORPUS_SCHEMA, SCHEMA_VERSION, STAGING, text_hash
 from hiva.facs import AUS
 from hiva.pipeline.backends.base import Generator, SamplingConfig
@@ -33,6 +33,7 @@ from hiva.pipeline.prompt_plan import (
     check_style,
     prompt_list,
     render_prompt,
+    reply_prefix,
     style_templates,
 )
 from hiva.runtime import atomic_write, write_text_atomic
@@ -128,8 +129,14 @@ def generate_shard(cfg: GenerateConfig, out: Path, gen: Generator) -> None:
         rounds_used = r + 1
         plan: list[PromptSpec] = []
         for au, deficit in need.items():
-            # Expect about one survivor per two replies; at least one prompt per AU per round.
-            k = max(1, min(cfg.batch_size, math.ceil(deficit * 2 / cfg.samples_per_prompt)))
+            # Prompts for the deficit at the AU's survival rate so far (distinct rows kept per
+            # prompt; about one per two replies before any), with a quarter more for luck, at
+            # most a batch: a strict verifier or a model that repeats itself needs more prompts
+            # per row, and rounds of one or two prompts batch badly.
+            used = pointer[au]
+            rate = state.kept[au] / used if used else cfg.samples_per_prompt / 2
+            rate = max(rate, 1 / (2 * cfg.samples_per_prompt))
+            k = max(1, min(cfg.batch_size, math.ceil(1.25 * deficit / rate)))
             avail = lists[au][pointer[au] : pointer[au] + k]
             pointer[au] += len(avail)
             plan.extend(avail)
@@ -204,15 +211,16 @@ def run_chunk(gen: Generator, chunk: list[PromptSpec], cfg: GenerateConfig, styl
     candidates = 0
     for p, prompt, reps in zip(chunk, prompts, replies):
         phash = _h(json.dumps(prompt, sort_keys=True))
+        prefix = reply_prefix(prompt)
         for si, reply in enumerate(reps):
-            items = parse_reply(reply)
+            items = parse_reply(prefix + reply)
             mine = by_au.setdefault(str(p.au), {})
             if not items:
                 drops["unparseable"] = drops.get("unparseable", 0) + 1
                 mine["unparseable"] = mine.get("unparseable", 0) + 1
             for item_i, raw in enumerate(items):
                 candidates += 1
-                text = tidy(raw)
+                text = tidy(cut_at_label(raw) if style == "completion" else raw)
                 reason = check(text, p.au, fcfg)
                 if reason:
                     drops[reason] = drops.get(reason, 0) + 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -41,7 +42,9 @@ FOCI = ("region", "face")
 
 # What a template may use; named in the error when a template uses anything else.
 TEMPLATE_VARS = (
-    "au (number, code, name, muscles, region, appearance), axes (perspective, "
+    "au (number, code, name, muscles, region, appearance, subject, action, unlike_name, "
+    "contrast), "
+    "axes (perspective, "
     "perspective_label, perspective_description, intensity, intensity_word, context, "
     "context_code, focus, style, style_description), examples (a list like au), n"
 )
@@ -202,7 +205,34 @@ def check_user_templates(user_dir: str | Path | None, style: str, why: str) -> l
     ]
 
 
-def au_context(a: ActionUnit) -> dict[str, Any]:
+# The verbs that end the subject of a cue ("the inner ends of the eyebrows | are pulled upward").
+_VERB = re.compile(r"\s+(?:are|is|appear|appears|form|forms|take|takes|radiate|rises?|tighten|"
+                   r"tightens|lowers|close|closes|flare|flares|separate|widens?|deepens?|meet|"
+                   r"rest|looks?|may|shows?|becomes?|narrows?|bulges?|lengthens|returns|droop|"
+                   r"lifts?)\b")
+
+
+def cue_subject(cue: str) -> str:
+    """The subject of a cue clause, the words before its first verb ("the inner ends of the
+    eyebrows" of "the inner ends of the eyebrows are pulled upward"); the whole cue when no verb
+    of the list follows its first word."""
+    m = _VERB.search(cue, 1)
+    return cue[:m.start()] if m else cue
+
+
+def _action(muscles) -> str:
+    """"contraction of the <first muscle that contracts>", else "relaxation of the <first>"."""
+    for m in muscles:
+        if "relax" not in m:
+            return f"contraction of the {m}"
+    m = muscles[0].replace("relaxation of ", "").replace(" relaxed", "")
+    return f"relaxation of the {m}"
+
+
+def au_context(a: ActionUnit, variant: int = 0) -> dict[str, Any]:
+    """What a template may read of AU ``a``; ``subject``, the part its note starts with, is the
+    ``variant``-th of its ``openings`` (in turn), else the subject of its defining cue."""
+    openings = a.openings or (cue_subject(a.appearance[0]),)
     return {
         "number": a.number,
         "code": a.code,
@@ -210,6 +240,10 @@ def au_context(a: ActionUnit) -> dict[str, Any]:
         "muscles": list(a.muscles),
         "region": a.region,
         "appearance": list(a.appearance),
+        "subject": openings[variant % len(openings)],
+        "action": _action(a.muscles),
+        "unlike_name": AUS[a.unlike].name if a.unlike in AUS else "",
+        "contrast": a.contrast,
     }
 
 

@@ -102,6 +102,32 @@ def test_templates_render_every_axis_combination_for_every_au():
                 assert AUS[au].name in text and AUS[au].appearance[0] in text
 
 
+def test_completion_notes_start_with_the_part_that_moves():
+    """The built-in completion page ends with the note's opener and the part that moves; that
+    text starts the description (the model writes the rest), and the AU's openings take turns."""
+    from hiva.facs import AUS
+    from hiva.pipeline.prompt_plan import prompt_list, render_prompt, reply_prefix
+    from hiva.prompts.render import cue_subject, load_templates
+
+    tpls = load_templates(None, "completion")
+    for au in AUS:
+        assert cue_subject(AUS[au].appearance[0]).strip(), au
+        starts = set()
+        for p in prompt_list(au, tpls, seed=0)[:8]:
+            text = render_prompt(p, "completion", 5)
+            prefix = reply_prefix(text)
+            assert text.endswith("Note: " + prefix) and prefix
+            subject = (AUS[au].openings or (cue_subject(AUS[au].appearance[0]),))[
+                p.index % max(len(AUS[au].openings), 1)]
+            assert prefix.lower().endswith(subject.lower()), (au, prefix)
+            starts.add(subject)
+        assert len(starts) == min(len(AUS[au].openings or [1]), 8)
+    assert AUS[12].openings[:2] == ("the lip corners", "the corners of the mouth")
+    # a chat prompt, or a page ending in a bare label, starts nothing
+    assert reply_prefix([{"role": "user", "content": "x"}]) == ""
+    assert reply_prefix("Facts.\nNote:") == "" and reply_prefix("a\nNote: the lips") == "the lips"
+
+
 def test_config_from_yaml_with_flags_overriding(tmp_path):
     from hiva.config import load_config
     from hiva.pipeline.generate_config import GenerateConfig
