@@ -86,7 +86,7 @@ OPPOSITE = {"up": "down", "down": "up", "in": "out", "out": "in", "together": "a
             "shallow": "deep"}
 GENERAL = {"together": "in", "apart": "out"}
 NEGATION = re.compile(r"\b(?:not|no|never|without|neither|nor)\b|n't\b", re.I)
-_CLAUSE = re.compile(r"[;,.:!?]|\b(?:and|but|while|whereas|as)\b", re.I)
+_BOUNDS = re.compile(r"[;.!?]|,|\b(?:but|while|whereas)\b", re.I)  # of the reader's clauses
 _PART_RE = re.compile(r"\b(?:" + "|".join(f"(?P<p{i}>{rx})" for i, (_, rx) in
                                            enumerate(PARTS)) + r")\b", re.I)
 _DIR_RE = re.compile(r"\b(?:" + "|".join(f"(?P<d{i}>{rx})" for i, (_, rx) in
@@ -154,9 +154,8 @@ def read_clauses(text: str) -> list[Clause]:
     claims (eyelid, up) and negates (cheek, up)."""
     out: list[Clause] = []
     masked = mask_muscles(text)
-    bounds = re.compile(r"[;.!?]|,|\b(?:but|while|whereas)\b", re.I)
     start, subject = 0, None
-    for m in [*bounds.finditer(masked), None]:
+    for m in [*_BOUNDS.finditer(masked), None]:
         end = m.start() if m else len(masked)
         clause = masked[start:end]
         if clause.strip():
