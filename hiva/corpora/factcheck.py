@@ -94,10 +94,14 @@ def aus_moving(m: Movement, but: int) -> tuple[int, ...]:
 CUE_MOVE = re.compile(r"^\[(.+) (\w+)\]$")
 
 
-@cache
-def _cues(au: int) -> tuple[re.Pattern | None, tuple[Movement, ...]]:
+Cues = tuple[re.Pattern | None, tuple[Movement, ...]]
+
+
+def compile_cues(cue_words) -> Cues:
+    """Cue words of the table as (one pattern of the word cues, the ``[part direction]``
+    movement cues)."""
     words, moves = [], []
-    for c in AUS[au].cue_words:
+    for c in cue_words:
         m = CUE_MOVE.match(c)
         if m:
             moves.append(Movement(m.group(1), m.group(2)))
@@ -107,23 +111,45 @@ def _cues(au: int) -> tuple[re.Pattern | None, tuple[Movement, ...]]:
     return rx, tuple(moves)
 
 
-def cue_found(text: str, au: int, moves=None) -> str | None:
-    """The first distinguishing cue of ``au`` that ``text`` uses (a word, or a movement as
-    "part direction"), None when it uses none; ``moves``: the text's claimed movements when
-    already read. An AU with no cue words has nothing to find (returns "")."""
-    rx, cue_moves = _cues(au)
-    if rx is None and not cue_moves:
-        return ""
-    clauses = read_clauses(text)
-    for c in clauses:  # a cue under a negation ("without cheek lift") says nothing
-        said = mask_muscles(c.text)  # "pars medialis" is no "medial"
-        neg = NEGATION.search(said)
-        if rx is not None and (m := rx.search(said[:neg.start()] if neg else said)):
-            return m.group(0).lower()
-    if moves is None:
-        moves = [m for c in clauses for m in c.moves]
+@cache
+def _cues(au: int) -> Cues:
+    return compile_cues(AUS[au].cue_words)
+
+
+def claimed(text: str) -> str:
+    """What a clause claims: its text with muscle names blanked ("pars medialis" is no
+    "medial"), up to its negation ("without cheek lift" says nothing of the cheek)."""
+    said = mask_muscles(text)
+    neg = NEGATION.search(said)
+    return said[:neg.start()] if neg else said
+
+
+def word_cue(cues: Cues, clause_text: str) -> str | None:
+    """The first word cue of ``cues`` that a clause claims."""
+    rx = cues[0]
+    m = rx.search(claimed(clause_text)) if rx is not None else None
+    return m.group(0).lower() if m else None
+
+
+def move_cue(cues: Cues, moves) -> str | None:
+    """The first of ``moves`` that is a movement cue of ``cues`` (its part within the cue's,
+    the same way or a specific way of it), as "part direction"."""
     for m in moves:
-        for c in cue_moves:
+        for c in cues[1]:
             if within(m.part, c.part) and c.direction in (m.direction, _general(m.direction)):
                 return f"{m.part} {m.direction}"
     return None
+
+
+def cue_found(text: str, au: int, clauses=None) -> str | None:
+    """The first distinguishing cue of ``au`` that ``text`` uses (a word, or a movement as
+    "part direction"), None when it uses none; ``clauses``: ``read_clauses(text)`` when
+    already read. An AU with no cue words has nothing to find (returns "")."""
+    cues = _cues(au)
+    if cues[0] is None and not cues[1]:
+        return ""
+    clauses = read_clauses(text) if clauses is None else clauses
+    for c in clauses:
+        if w := word_cue(cues, c.text):
+            return w
+    return move_cue(cues, [m for c in clauses for m in c.moves])

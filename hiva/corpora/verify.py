@@ -48,16 +48,20 @@ from functools import cache
 
 from hiva.corpora.factcheck import (
     CUE_MOVE,
+    Cues,
     au_facts,
     aus_moving,
+    claimed,
+    compile_cues,
     cue_found,
     judge_movement,
+    move_cue,
     supports,
+    word_cue,
 )
 from hiva.facs import AUS, INTENSITIES, muscle_keys
 from hiva.movements import (
     FEATURE,
-    GENERAL,
     NEGATION,
     PARTS,
     Clause,
@@ -67,7 +71,6 @@ from hiva.movements import (
     places,
     read_clauses,
     related,
-    within,
 )
 
 # Every reason a clause or row can fail, in the order they are tried.
@@ -131,34 +134,27 @@ def _muscle_index() -> tuple[re.Pattern, dict[str, frozenset[int]]]:
 
 
 @cache
-def _neighbour_cues(au: int) -> tuple[re.Pattern | None, tuple[Movement, ...]]:
+def _neighbour_cues(au: int) -> Cues:
     """The cue words of ``au``'s nearest neighbour that ``au``'s own facts do not use (AU13's
     lip corners go up, as AU12's do: that cue is not AU12's alone next to AU13)."""
     n = AUS[au].unlike
     if n not in AUS:
         return None, ()
-    own = " ".join([AUS[au].name, *AUS[au].appearance])
+    own = mask_muscles(" ".join([AUS[au].name, *AUS[au].appearance]))
     facts = au_facts(au)
-    words = [w for w in AUS[n].cue_words if not CUE_MOVE.match(w)
-             and not re.search(rf"\b(?:{w})", mask_muscles(own), re.I)]
-    moves = tuple(Movement(m.group(1), m.group(2)) for w in AUS[n].cue_words
-                  if (m := CUE_MOVE.match(w)) and not supports(facts, Movement(m.group(1),
-                                                                               m.group(2))))
-    return (re.compile(r"\b(?:" + "|".join(words) + ")", re.I) if words else None), moves
+
+    def own_uses(w: str) -> bool:
+        m = CUE_MOVE.match(w)
+        return (supports(facts, Movement(*m.groups())) if m
+                else bool(re.search(rf"\b(?:{w})", own, re.I)))
+
+    return compile_cues([w for w in AUS[n].cue_words if not own_uses(w)])
 
 
 def _neighbour_cue(c: Clause, au: int) -> str | None:
-    """The neighbour's cue (``_neighbour_cues``) that clause ``c`` claims, outside a negation."""
-    rx, moves = _neighbour_cues(au)
-    said = mask_muscles(c.text)
-    neg = NEGATION.search(said)
-    if rx is not None and (m := rx.search(said[:neg.start()] if neg else said)):
-        return m.group(0).lower()
-    for m in c.moves:
-        for q in moves:
-            if within(m.part, q.part) and q.direction in (m.direction, GENERAL.get(m.direction)):
-                return f"{m.part} {m.direction}"
-    return None
+    """The neighbour's cue (``_neighbour_cues``) that clause ``c`` claims."""
+    cues = _neighbour_cues(au)
+    return word_cue(cues, c.text) or move_cue(cues, c.moves)
 
 
 def _copied_cue(clause: str, au: int) -> str | None:
@@ -234,8 +230,7 @@ def judge_clause(c: Clause, au: int) -> ClauseVerdict:
     neg = NEGATION.search(masked)
     if strange and not (neg and all(q > neg.start() for q in _part_starts(masked, strange))):
         return ClauseVerdict(c.text, "other_part", strange[0])
-    said = masked[:neg.start()] if neg else masked
-    if c.moves or (known and FEATURE.search(said)):
+    if c.moves or (known and FEATURE.search(claimed(c.text))):
         return ClauseVerdict(c.text, "verified")
     return ClauseVerdict(c.text, "harmless")
 
@@ -250,8 +245,8 @@ def verify(text: str, au: int) -> Verification:
         verdicts = tuple(ClauseVerdict(v.text, "invented_anatomy", said) if v.text == tail
                          else v for v in verdicts)
         return Verification("invented_anatomy", f"{said} in “{text}”", verdicts,
-                            cue_found(text, au))
-    cue = cue_found(text, au, [m for c in clauses for m in c.moves])
+                            cue_found(text, au, clauses))
+    cue = cue_found(text, au, clauses)
     for v in verdicts:
         if v.verdict not in ("verified", "harmless"):
             return Verification(v.verdict, f"{v.why} in “{v.text}”", verdicts, cue)
